@@ -1,0 +1,99 @@
+// Package rules reads herd's rule files (parsers, scenarios, profiles) into
+// specs: plain, validated values with the file and line each came from. The
+// defaults are embedded in the binary; a user directory overrides rules of the
+// same name and adds new ones. Specs are compiled into runtime matchers by the
+// parse, scenario and profile packages; this package does no matching itself.
+package rules
+
+import "time"
+
+// Pos is where a rule was written, for error messages ("sshd.yaml:12").
+type Pos struct {
+	File string
+	Line int
+}
+
+// Set is every rule herd runs with, in load order.
+type Set struct {
+	Parsers   []ParserSpec
+	Scenarios []ScenarioSpec
+	Profiles  []ProfileSpec
+}
+
+// ParserSpec describes how to turn one family of log lines into events.
+//
+// A line is offered to a parser when its envelope's program matches one of
+// Programs (exact, or a glob with '*' such as "postfix/*"), or, when Raw is
+// set, when the line carries no recognised envelope (access logs, MySQL's own
+// error log) or the caller named the program explicitly. A parser whose
+// Prefilter literals are all absent from the message is skipped without
+// running its patterns; when Prefilter is empty it is derived from the
+// patterns' literal text.
+type ParserSpec struct {
+	Pos       Pos
+	Name      string   // unique, e.g. "sshd-failed-password"
+	Programs  []string // syslog program names or globs; empty when Raw
+	Raw       bool     // applies to lines without envelope (the whole line is the message)
+	Service   string   // service family written into events ("ssh", "http", ...)
+	Kind      string   // event kind name ("auth_failure", ...; "none" remembers a session only)
+	Reason    string   // finer label, optional
+	Prefilter []string // literals, any of which must occur in the message
+	Patterns  []string // templates (see docs/rules.md), tried in order
+	Regexps   []string // Go regular expressions with named groups, tried after Patterns
+	Format    string   // a built-in decoder instead of patterns: "clf" (common/combined/vhost), "json-access"
+	// Session names what keys a multi-line session ("pid"): an event with no
+	// source takes the source last seen for the same program and session key,
+	// and every matched line with a source records it.
+	Session string
+	// Set gives constant field values, e.g. {"status": "401"}.
+	Set map[string]string
+}
+
+// ScenarioSpec describes a behaviour to recognise per source.
+type ScenarioSpec struct {
+	Pos         Pos
+	Name        string // unique, e.g. "ssh-bruteforce"
+	Description string
+	Type        string // "leaky" (default), "trigger" or "distinct"
+	Filter      FilterSpec
+	Capacity    int           // leaky: events held before overflow; overflow on the (Capacity+1)-th
+	Leak        time.Duration // leaky: one event leaks out every Leak
+	Distinct    string        // field whose distinct values are counted: "user", "path", "port", "user_agent"
+	Window      time.Duration // distinct/leaky: how long values are remembered (distinct type)
+	GroupBy     string        // "source" (default) or "source+host"
+	IPv6Prefix  int           // IPv6 sources are grouped by this prefix length; default 64, 128 disables
+	Blackhole   time.Duration // quiet period for a key after it overflowed
+	Remedy      *bool         // whether an overflow leads to a decision; default true
+	Simulated   bool          // alert without deciding, for this scenario alone
+}
+
+// FilterSpec selects the events a scenario counts. Every non-empty criterion
+// must hold (AND); values inside one list are alternatives (OR). Matching of
+// text criteria is case-insensitive for paths and user agents, exact otherwise.
+type FilterSpec struct {
+	Kinds             []string // event kinds
+	Services          []string
+	Reasons           []string
+	NotReasons        []string
+	Status            []int // HTTP statuses; "4xx"-style ranges are written as Status classes below
+	StatusClasses     []int // 4 for any 4xx, 5 for 5xx
+	Methods           []string
+	PathContains      []string // any of these substrings in the path (after percent-decoding)
+	PathSuffix        []string // path (query stripped) ends with any of these
+	PathRegexp        string
+	NotPathSuffix     []string // e.g. static assets: ".css", ".js", ".png"
+	UserAgentContains []string
+	QueryContains     []string // substrings of the query string (after percent-decoding), for SQLi/XSS
+}
+
+// ProfileSpec turns alerts into decisions.
+type ProfileSpec struct {
+	Pos         Pos
+	Name        string
+	Scenarios   []string      // scenario names or globs this profile applies to; empty = all
+	Type        string        // "ban" (default) or "captcha"
+	Duration    time.Duration // first decision's duration; default 4h
+	Escalate    bool          // repeat offenders get double the previous duration
+	MaxDuration time.Duration // escalation cap; default 7 days
+	Scope       string        // "ip" (default) or "range" (the scenario's group prefix)
+}
