@@ -1,0 +1,199 @@
+// Package app is herd's composition root: it builds every stage from rules
+// and configuration, wires them in the order of the data flow (line → event →
+// alert → decision), and runs the jobs the CLI offers (replay, explain).
+package app
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/parse"
+	"github.com/herd-ips/herd/internal/profile"
+	"github.com/herd-ips/herd/internal/rules"
+	"github.com/herd-ips/herd/internal/scenario"
+)
+
+// DetectorOptions configures a Detector.
+type DetectorOptions struct {
+	Rules      *rules.Set
+	Location   *time.Location // zone for timestamps without one; nil = local
+	Reference  time.Time      // "now" for year-less timestamps; zero = wall clock
+	Simulate   bool           // alert without deciding
+	NeverBan   *ipx.NeverBan  // never decided against; nil = loopback only
+	MaxBuckets int            // bound on live scenario buckets; 0 = default
+}
+
+// Outcome is one alert and what the profiles decided about it.
+type Outcome struct {
+	Alert    event.Alert
+	Decision event.Decision
+	Verdict  profile.Verdict
+}
+
+// Decided reports whether the outcome carries a decision to enforce.
+func (o *Outcome) Decided() bool { return o.Verdict == profile.Decided }
+
+// Result is what became of one line. Its slices and Event are valid until the
+// next call to Line.
+type Result struct {
+	Parse    parse.Result
+	Event    *event.Event // meaningful when Parse.Event
+	Poured   []int        // scenario indices the event was poured into
+	Outcomes []Outcome
+}
+
+// Counters are a Detector's running totals.
+type Counters struct {
+	Lines     uint64
+	Parsed    uint64            // lines a rule took
+	Events    uint64            // lines that gave an event of a kind other than none
+	BadTime   uint64            // lines a rule took whose timestamp was invalid
+	Unparsed  map[string]uint64 // per service ("ssh", "http", ...; "other" for programs no rule knows)
+	Alerts    uint64
+	Decisions uint64
+}
+
+// Detector runs log lines through parse, scenario and profile. It is not safe
+// for concurrent use; run one per goroutine.
+type Detector struct {
+	parser   *parse.Parser
+	scen     *scenario.Engine
+	prof     *profile.Profiles
+	services map[string]string // program → service, for unparsed counts
+	unparsed map[string]*uint64
+
+	ev     event.Event
+	res    Result
+	alerts []event.Alert
+	c      Counters
+}
+
+// maxServices bounds the unparsed-per-service table against hostile program names.
+const maxServices = 256
+
+// NewDetector compiles the rules into a Detector.
+func NewDetector(o DetectorOptions) (*Detector, error) {
+	if o.Rules == nil {
+		return nil, fmt.Errorf("app: detector: no rules")
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	ref := o.Reference
+	if ref.IsZero() {
+		ref = time.Now()
+	}
+	p, err := parse.Compile(o.Rules.Parsers, parse.Options{Location: o.Location, Reference: ref})
+	if err != nil {
+		return nil, err
+	}
+	s, err := scenario.Compile(o.Rules.Scenarios, scenario.Options{MaxBuckets: o.MaxBuckets})
+	if err != nil {
+		return nil, err
+	}
+	nb := o.NeverBan
+	if nb == nil {
+		nb = ipx.NewNeverBan(nil, nil)
+	}
+	pr, err := profile.Compile(o.Rules.Profiles, profile.Options{NeverBan: nb, Simulate: o.Simulate})
+	if err != nil {
+		return nil, err
+	}
+	d := &Detector{
+		parser:   p,
+		scen:     s,
+		prof:     pr,
+		services: make(map[string]string),
+		unparsed: make(map[string]*uint64),
+	}
+	for _, r := range o.Rules.Parsers {
+		for _, prog := range r.Programs {
+			if _, ok := d.services[prog]; !ok && r.Service != "" {
+				d.services[prog] = r.Service
+			}
+		}
+	}
+	return d, nil
+}
+
+// SetReference sets the "now" used to infer the year of year-less timestamps
+// (a replayed file's modification time).
+func (d *Detector) SetReference(t time.Time) { d.parser.SetReference(t) }
+
+// Scenario returns the name of scenario i.
+func (d *Detector) Scenario(i int) string { return d.scen.Name(i) }
+
+// Rule returns the spec of parser rule i.
+func (d *Detector) Rule(i int) *rules.ParserSpec { return d.parser.Rule(i) }
+
+// ScenarioStats returns the scenario engine's bucket statistics.
+func (d *Detector) ScenarioStats() scenario.Stats { return d.scen.Stats() }
+
+// Line runs one line through every stage. hint names the program of lines
+// that carry no envelope ("" to let rules for raw lines try). The result is
+// valid until the next call. Line does not allocate in steady state unless an
+// alert is raised.
+func (d *Detector) Line(line []byte, hint string) *Result {
+	d.c.Lines++
+	r := &d.res
+	r.Poured = r.Poured[:0]
+	r.Outcomes = r.Outcomes[:0]
+	d.ev.Reset()
+	r.Event = &d.ev
+	r.Parse = d.parser.Parse(line, hint, &d.ev)
+	switch {
+	case r.Parse.BadTime:
+		d.c.BadTime++
+		d.countUnparsed(r.Parse.Program)
+		return r
+	case r.Parse.Rule < 0:
+		d.countUnparsed(r.Parse.Program)
+		return r
+	}
+	d.c.Parsed++
+	if !r.Parse.Event || !d.ev.Source.IsValid() {
+		return r
+	}
+	d.c.Events++
+	d.alerts = d.alerts[:0]
+	r.Poured, d.alerts = d.scen.Pour(&d.ev, r.Poured, d.alerts)
+	for i := range d.alerts {
+		a := &d.alerts[i]
+		dec, v := d.prof.Decide(a)
+		d.c.Alerts++
+		if v == profile.Decided {
+			d.c.Decisions++
+		}
+		r.Outcomes = append(r.Outcomes, Outcome{Alert: *a, Decision: dec, Verdict: v})
+	}
+	return r
+}
+
+func (d *Detector) countUnparsed(program []byte) {
+	svc := "other"
+	if s, ok := d.services[string(program)]; ok {
+		svc = s
+	} else if len(program) == 0 {
+		svc = "raw"
+	}
+	if p, ok := d.unparsed[svc]; ok {
+		*p++
+		return
+	}
+	if len(d.unparsed) < maxServices {
+		n := uint64(1)
+		d.unparsed[svc] = &n
+	}
+}
+
+// Counters returns a copy of the running totals.
+func (d *Detector) Counters() Counters {
+	c := d.c
+	c.Unparsed = make(map[string]uint64, len(d.unparsed))
+	for k, v := range d.unparsed {
+		c.Unparsed[k] = *v
+	}
+	return c
+}

@@ -1,0 +1,202 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/herd-ips/herd/internal/source/lines"
+)
+
+// ExplainOptions configures Explain.
+type ExplainOptions struct {
+	Detector *Detector
+	Inputs   []Input
+	Hint     string
+	JSON     bool
+	Out      io.Writer
+	MaxLine  int
+}
+
+// Explain runs every line through the detector and says, for each, which
+// parser rule took it (or none), the event it gave and the scenarios it was
+// poured into. With JSON it writes one object per line that gave an event:
+//
+//	{"line":3,"file":"auth.log","parser":"sshd-failed-password","service":"ssh",
+//	 "kind":"auth_failure","source":"192.0.2.7","time":"…","scenarios":["ssh-bruteforce"]}
+func Explain(ctx context.Context, o ExplainOptions) error {
+	w := bufio.NewWriterSize(o.Out, 64<<10)
+	var b []byte
+	for _, in := range o.Inputs {
+		if !in.ModTime.IsZero() {
+			o.Detector.SetReference(in.ModTime)
+		} else {
+			o.Detector.SetReference(time.Now())
+		}
+		lr := lines.NewReader(in.R, o.MaxLine)
+		for n := 1; ; n++ {
+			if n&0xfff == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			line, err := lr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("explain %s: %w", in.Name, err)
+			}
+			res := o.Detector.Line(line, o.Hint)
+			if o.JSON {
+				b = o.appendJSON(b[:0], in.Name, n, res)
+			} else {
+				b = o.appendText(b[:0], in.Name, n, res)
+			}
+			if _, err := w.Write(b); err != nil {
+				return fmt.Errorf("explain: writing output: %w", err)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("explain: writing output: %w", err)
+	}
+	return nil
+}
+
+func (o *ExplainOptions) appendJSON(b []byte, file string, n int, r *Result) []byte {
+	if !r.Parse.Event || !r.Event.Source.IsValid() {
+		return b
+	}
+	ev := r.Event
+	b = append(b, `{"line":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, `,"file":`...)
+	b = appendJSONString(b, file)
+	b = append(b, `,"parser":`...)
+	b = appendJSONString(b, o.Detector.Rule(r.Parse.Rule).Name)
+	b = append(b, `,"service":`...)
+	b = appendJSONString(b, ev.Service)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, ev.Kind.String())
+	if ev.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, ev.Reason)
+	}
+	b = append(b, `,"source":"`...)
+	b = ev.Source.AppendTo(b)
+	b = append(b, `","time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339)
+	b = append(b, '"')
+	b = appendField(b, "user", ev.User)
+	b = appendField(b, "method", ev.Method)
+	b = appendField(b, "path", ev.Path)
+	b = appendField(b, "user_agent", ev.UserAgent)
+	if ev.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendUint(b, uint64(ev.Status), 10)
+	}
+	if ev.Port != 0 {
+		b = append(b, `,"port":`...)
+		b = strconv.AppendUint(b, uint64(ev.Port), 10)
+	}
+	b = append(b, `,"scenarios":[`...)
+	for i, s := range r.Poured {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, o.Detector.Scenario(s))
+	}
+	b = append(b, ']')
+	if len(r.Outcomes) > 0 {
+		b = append(b, `,"alerts":[`...)
+		for i := range r.Outcomes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, r.Outcomes[i].Alert.Scenario)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "}\n"...)
+}
+
+func appendField(b []byte, name string, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, v)
+}
+
+func (o *ExplainOptions) appendText(b []byte, file string, n int, r *Result) []byte {
+	b = append(b, file...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, ": "...)
+	switch {
+	case r.Parse.BadTime:
+		b = append(b, "rule "...)
+		b = append(b, o.Detector.Rule(r.Parse.Rule).Name...)
+		b = append(b, " matched but the timestamp is invalid\n"...)
+		return b
+	case r.Parse.Rule < 0:
+		b = append(b, "no parser"...)
+		if len(r.Parse.Program) > 0 {
+			b = append(b, " (program "...)
+			b = appendJSONString(b, r.Parse.Program)
+			b = append(b, ')')
+		}
+		return append(b, '\n')
+	}
+	ev := r.Event
+	b = append(b, "parser "...)
+	b = append(b, o.Detector.Rule(r.Parse.Rule).Name...)
+	if !r.Parse.Event {
+		return append(b, " (no event: session record)\n"...)
+	}
+	b = append(b, " → "...)
+	b = append(b, ev.Service...)
+	b = append(b, ' ')
+	b = append(b, ev.Kind.String()...)
+	if ev.Reason != "" {
+		b = append(b, '/')
+		b = append(b, ev.Reason...)
+	}
+	b = append(b, " source="...)
+	if ev.Source.IsValid() {
+		b = ev.Source.AppendTo(b)
+	} else {
+		b = append(b, "none"...)
+	}
+	b = append(b, " time="...)
+	b = ev.Time.AppendFormat(b, time.RFC3339)
+	if len(ev.User) > 0 {
+		b = append(b, " user="...)
+		b = appendJSONString(b, ev.User)
+	}
+	if len(ev.Path) > 0 {
+		b = append(b, " path="...)
+		b = appendJSONString(b, ev.Path)
+	}
+	if ev.Status != 0 {
+		b = append(b, " status="...)
+		b = strconv.AppendUint(b, uint64(ev.Status), 10)
+	}
+	b = append(b, " scenarios=["...)
+	for i, s := range r.Poured {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, o.Detector.Scenario(s)...)
+	}
+	b = append(b, ']')
+	for i := range r.Outcomes {
+		b = append(b, " ALERT "...)
+		b = append(b, r.Outcomes[i].Alert.Scenario...)
+	}
+	return append(b, '\n')
+}

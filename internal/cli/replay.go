@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/rules"
+)
+
+// detectorFlags are the flags replay and explain share.
+type detectorFlags struct {
+	rulesDir string
+	tz       string
+	program  string
+	simulate bool
+	allow    []string
+	json     bool
+}
+
+func (f *detectorFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.rulesDir, "rules", "", "directory of user rule files (*.yaml) added to the embedded defaults")
+	c.Flags().BoolVar(&f.json, "json", false, "write JSON, one object per line")
+	c.Flags().StringVar(&f.tz, "tz", "", "time zone of timestamps that carry none (default: local)")
+	c.Flags().StringVar(&f.program, "program", "", "program name for lines without a syslog envelope (e.g. sshd for journal message bodies)")
+	c.Flags().BoolVar(&f.simulate, "simulate", false, "alert without deciding")
+	c.Flags().StringSliceVar(&f.allow, "allow", nil, "addresses or prefixes never to ban (repeatable, comma-separated)")
+}
+
+func (f *detectorFlags) detector() (*app.Detector, error) {
+	set, err := rules.Load(f.rulesDir)
+	if err != nil {
+		return nil, err
+	}
+	loc := time.Local
+	if f.tz != "" {
+		if loc, err = time.LoadLocation(f.tz); err != nil {
+			return nil, usageError{fmt.Errorf("--tz: %w", err)}
+		}
+	}
+	var allow []netip.Prefix
+	for _, s := range f.allow {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--allow: %w", err)}
+		}
+		allow = append(allow, p)
+	}
+	host, _ := ipx.HostAddrs() // best effort: a host without interfaces still replays
+	return app.NewDetector(app.DetectorOptions{
+		Rules:    set,
+		Location: loc,
+		Simulate: f.simulate,
+		NeverBan: ipx.NewNeverBan(host, allow),
+	})
+}
+
+// parsePrefix accepts "192.0.2.1" or "192.0.2.0/24".
+func parsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (e *env) replayCmd() *cobra.Command {
+	var f detectorFlags
+	c := &cobra.Command{
+		Use:   "replay [--rules DIR] [--json] FILE...",
+		Short: "Run log files through the detection engine as fast as possible and print alerts and decisions",
+		Long: `replay reads each FILE ("-" for standard input) on the logs' own time, so a replayed
+file gives what the live agent would have given, and prints every alert with its decision.
+With --json it prints exactly one JSON object per alert on standard output. A summary goes
+to standard error.`,
+		Args: argsAtLeast(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			d, err := f.detector()
+			if err != nil {
+				return err
+			}
+			ins, closers, err := app.OpenInputs(args, e.stdin)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				for _, c := range closers {
+					c.Close()
+				}
+			}()
+			_, err = app.Replay(c.Context(), app.ReplayOptions{
+				Detector: d,
+				Inputs:   ins,
+				Hint:     f.program,
+				JSON:     f.json,
+				Out:      e.stdout,
+				Summary:  e.stderr,
+				Progress: e.progress(),
+			})
+			return err
+		},
+	}
+	f.register(c)
+	return c
+}
+
+// progressMin is the input size above which replay shows a progress bar.
+const progressMin = 32 << 20
+
+// progress returns a progress wrapper when standard error is a terminal.
+func (e *env) progress() func(app.Input) io.Reader {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return func(in app.Input) io.Reader {
+		if in.Size < progressMin {
+			return in.R
+		}
+		bar := progressbar.NewOptions64(in.Size,
+			progressbar.OptionSetWriter(f),
+			progressbar.OptionSetDescription(in.Name),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		r := progressbar.NewReader(in.R, bar)
+		return &r
+	}
+}
+
+func (e *env) explainCmd() *cobra.Command {
+	var f detectorFlags
+	c := &cobra.Command{
+		Use:   "explain [--json] FILE...",
+		Short: "Show, for each log line, which parser took it, the event and the scenarios it fed",
+		Args:  argsAtLeast(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			d, err := f.detector()
+			if err != nil {
+				return err
+			}
+			ins, closers, err := app.OpenInputs(args, e.stdin)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				for _, c := range closers {
+					c.Close()
+				}
+			}()
+			return app.Explain(c.Context(), app.ExplainOptions{
+				Detector: d, Inputs: ins, Hint: f.program, JSON: f.json, Out: e.stdout,
+			})
+		},
+	}
+	f.register(c)
+	return c
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test herd has, installing and starting what the tests need.
+#   bash scripts/test.sh            # vet, build, unit + conformance tests, a short run of every fuzz target
+#   FUZZTIME=30s bash scripts/test.sh
+# Conformance tests read ../shared/data when it exists and skip with a message otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-4s}
+export CGO_ENABLED=0
+
+need_pkgs=()
+# What the tests need from Debian, installed only where missing.
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${need_pkgs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  else
+    echo "warning: missing ${need_pkgs[*]} and cannot install them (not root or no apt-get); tests that need them skip" >&2
+  fi
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== build (static, CGO_ENABLED=0)"
+go build -o /dev/null ./cmd/herd
+
+echo "== go test"
+go test -count=1 ./...
+
+echo "== fuzz targets, $FUZZTIME each"
+for dir in $(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go | sed 's/^func //' | sort -u); do
+    echo "-- $dir $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "./$dir" >/tmp/herd-fuzz.$$ 2>&1 || { cat /tmp/herd-fuzz.$$; rm -f /tmp/herd-fuzz.$$; exit 1; }
+    tail -n 1 /tmp/herd-fuzz.$$
+  done
+done
+rm -f /tmp/herd-fuzz.$$
+echo "== all tests passed"
