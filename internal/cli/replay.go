@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -49,7 +48,7 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 	}
 	var allow []netip.Prefix
 	for _, s := range f.allow {
-		p, err := parsePrefix(s)
+		p, err := ipx.ParsePrefix(s)
 		if err != nil {
 			return nil, usageError{fmt.Errorf("--allow: %w", err)}
 		}
@@ -62,21 +61,6 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 		Simulate: f.simulate,
 		NeverBan: ipx.NewNeverBan(host, allow),
 	})
-}
-
-// parsePrefix accepts "192.0.2.1" or "192.0.2.0/24".
-func parsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (e *env) replayCmd() *cobra.Command {
