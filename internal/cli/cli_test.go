@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Main(args, strings.NewReader(stdin), &o, &e)
+	return code, o.String(), e.String()
+}
+
+type alertJSON struct {
+	Scenario string `json:"scenario"`
+	Source   string `json:"source"`
+	First    string `json:"first"`
+	Last     string `json:"last"`
+	Events   int    `json:"events"`
+	Decision *struct {
+		Type     string `json:"type"`
+		Duration string `json:"duration"`
+	} `json:"decision"`
+}
+
+func decodeAlerts(t *testing.T, out string) []alertJSON {
+	t.Helper()
+	var as []alertJSON
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var a alertJSON
+		dec := json.NewDecoder(strings.NewReader(line))
+		if err := dec.Decode(&a); err != nil {
+			t.Fatalf("not one JSON object per line: %q: %v", line, err)
+		}
+		if dec.More() {
+			t.Fatalf("more than one JSON value on a line: %q", line)
+		}
+		as = append(as, a)
+	}
+	return as
+}
+
+func bySource(as []alertJSON) map[string][]alertJSON {
+	m := map[string][]alertJSON{}
+	for _, a := range as {
+		m[a.Source] = append(m[a.Source], a)
+	}
+	return m
+}
+
+// The README's tour replays examples/; what it promises is checked here.
+func TestReplayExamplesAuthLog(t *testing.T) {
+	code, out, errOut := run(t, "", "replay", "--json", filepath.Join("..", "..", "examples", "auth.log"))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := bySource(decodeAlerts(t, out))
+	for _, src := range []string{"203.0.113.45", "198.51.100.7", "2001:db8:bad::1"} {
+		as := got[src]
+		if len(as) == 0 {
+			t.Errorf("no alert for attacker %s; alerts: %v", src, got)
+			continue
+		}
+		if as[0].Decision == nil || as[0].Decision.Type != "ban" || as[0].Decision.Duration != "4h0m0s" {
+			t.Errorf("%s: decision %+v, want a 4h ban", src, as[0].Decision)
+		}
+	}
+	for _, innocent := range []string{"192.0.2.10", "10.9.9.9", "203.0.113.99"} {
+		if len(got[innocent]) > 0 {
+			t.Errorf("alert for %s, who must never be blamed: %+v", innocent, got[innocent])
+		}
+	}
+	if !strings.Contains(errOut, "57 lines read") || !strings.Contains(errOut, "lines/s") {
+		t.Errorf("summary on stderr lacks the counts: %q", errOut)
+	}
+}
+
+func TestReplayExamplesAccessLog(t *testing.T) {
+	code, out, errOut := run(t, "", "replay", "--json", filepath.Join("..", "..", "examples", "access.log"))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := bySource(decodeAlerts(t, out))
+	for _, src := range []string{"198.51.100.23", "203.0.113.80", "203.0.113.90", "2001:db8:1234::66"} {
+		if len(got[src]) == 0 {
+			t.Errorf("no alert for attacker %s; alerts: %v", src, got)
+		}
+	}
+	for _, innocent := range []string{"192.0.2.50", "192.0.2.60"} {
+		if len(got[innocent]) > 0 {
+			t.Errorf("alert for %s (a visitor loading an app / a monitoring probe): %+v", innocent, got[innocent])
+		}
+	}
+}
+
+// Attacker-written text must never make herd blame another address.
+func TestReplayHostileLinesNeverBlameInjectedAddress(t *testing.T) {
+	var in strings.Builder
+	for i := 0; i < 50; i++ {
+		in.WriteString("Nov 22 09:00:0" + string(rune('0'+i%10)) + " web1 sshd[100]: Failed password for invalid user x from 10.9.9.9 port 22 from 203.0.113.7 port 4242 ssh2\n")
+		in.WriteString("Nov 22 09:00:0" + string(rune('0'+i%10)) + " web1 sshd[100]: Invalid user 10.9.9.8 from 203.0.113.7 port 4242\n")
+		in.WriteString("Nov 22 09:00:0" + string(rune('0'+i%10)) + " web1 myapp[7]: sshd[1]: Failed password for root from 10.9.9.7 port 22 ssh2\n")
+		in.WriteString("Nov 22 09:00:0" + string(rune('0'+i%10)) + " web1 sshd[100]: Failed password for root from 010.9.9.6 port 22 ssh2\n")
+		in.WriteString("Nov 22 09:00:0" + string(rune('0'+i%10)) + " web1 sshd[100]: Failed password for root from evil.example port 22 ssh2\n")
+		in.WriteString(`203.0.113.8 - - [22/Nov/2026:09:00:00 +0000] "GET /?from=10.9.9.5 HTTP/1.1" 200 1 "10.9.9.5" "10.9.9.5 - - [22/Nov/2026:09:00:00 +0000] \"GET /.env HTTP/1.1\" 404 1"` + "\n")
+	}
+	code, out, errOut := run(t, in.String(), "replay", "--json", "-")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, a := range decodeAlerts(t, out) {
+		if strings.HasPrefix(a.Source, "10.9.9.") {
+			t.Errorf("blamed injected address %s (%s)", a.Source, a.Scenario)
+		}
+	}
+	got := bySource(decodeAlerts(t, out))
+	if len(got["203.0.113.7"]) == 0 {
+		t.Errorf("the real source 203.0.113.7 was not blamed; alerts: %v", got)
+	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	line := "Nov 22 09:00:01 web1 sshd[100]: Failed password for invalid user admin from 203.0.113.7 port 4242 ssh2\n" +
+		"Nov 22 09:00:02 web1 CRON[5]: pam_unix(cron:session): session closed for user root\n"
+	code, out, errOut := run(t, line, "explain", "--json", "-")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one object (only lines that gave an event), got %d: %q", len(lines), out)
+	}
+	var e struct {
+		Line      int      `json:"line"`
+		File      string   `json:"file"`
+		Service   string   `json:"service"`
+		Kind      string   `json:"kind"`
+		Source    string   `json:"source"`
+		Time      string   `json:"time"`
+		Scenarios []string `json:"scenarios"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Line != 1 || e.File != "-" || e.Service != "ssh" || e.Kind != "auth_failure" || e.Source != "203.0.113.7" || len(e.Scenarios) == 0 {
+		t.Errorf("explain gave %+v", e)
+	}
+	if !strings.Contains(e.Time, "-11-22T09:00:01") {
+		t.Errorf("time %q", e.Time)
+	}
+}
+
+func TestRulesCheckReportsFileLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("parsers:\n  - name: x\n    programs: [myapp]\n    kind: auth_failure\n    patterns: ['login failed from %{source}']\n    bogus_key: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "", "rules", "check", bad)
+	if code != ExitError {
+		t.Fatalf("exit %d, want %d; stderr %q", code, ExitError, errOut)
+	}
+	if !strings.Contains(errOut, "bad.yaml:6") {
+		t.Errorf("error does not name bad.yaml:6: %q", errOut)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("parsers:\n  - name: myapp-login\n    programs: [myapp]\n    service: myapp\n    kind: auth_failure\n    patterns: ['login failed for %{user} from %{source}']\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := run(t, "", "rules", "check", good); code != ExitOK {
+		t.Fatalf("good file: exit %d: %s %s", code, out, errOut)
+	}
+}
+
+// A user adds a service with a rule file, without recompiling.
+func TestReplayUserRules(t *testing.T) {
+	dir := t.TempDir()
+	rule := "parsers:\n  - name: myapp-login\n    programs: [myapp]\n    service: myapp\n    kind: auth_failure\n    patterns: ['login failed for %{user} from %{source}']\n" +
+		"scenarios:\n  - name: myapp-bruteforce\n    filter: {services: [myapp], kinds: [auth_failure]}\n    capacity: 2\n    leak: 1m\n"
+	if err := os.WriteFile(filepath.Join(dir, "myapp.yaml"), []byte(rule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Repeat("Nov 22 09:00:01 web1 myapp[9]: login failed for bob from 198.51.100.9\n", 3)
+	code, out, errOut := run(t, in, "replay", "--json", "--rules", dir, "-")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	as := decodeAlerts(t, out)
+	if len(as) != 1 || as[0].Scenario != "myapp-bruteforce" || as[0].Source != "198.51.100.9" || as[0].Events != 3 {
+		t.Fatalf("alerts %+v", as)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if code, _, _ := run(t, "", "replay"); code != ExitUsage {
+		t.Errorf("replay without files: exit %d, want %d", code, ExitUsage)
+	}
+	if code, _, _ := run(t, "", "replay", "--no-such-flag", "x"); code != ExitUsage {
+		t.Errorf("unknown flag: exit %d, want %d", code, ExitUsage)
+	}
+	if code, _, errOut := run(t, "", "replay", "/nonexistent/file.log"); code != ExitError || !strings.Contains(errOut, "file.log") {
+		t.Errorf("missing file: exit %d, %q", code, errOut)
+	}
+}
