@@ -1,0 +1,276 @@
+package scenario
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/rules"
+)
+
+// filter is a compiled rules.FilterSpec: every check is precomputed so that
+// matching an event compares integers and short strings and never allocates.
+// Text criteria on paths, queries and user agents hold lowercase needles and
+// are compared against lowercase, percent-decoded views of the event that the
+// engine prepares once per event (see view).
+type filter struct {
+	services   []string
+	reasons    []string
+	notReasons []string
+	methods    []string
+
+	statusSet  bool       // a Status or StatusClasses criterion exists
+	status     [16]uint64 // bit s set: status s (0..1023) accepted
+	statusMask uint16     // bit c set: any cXX status accepted
+
+	pathContains  []string // lowercase, matched against the decoded path (query stripped)
+	pathSuffix    []string // lowercase, matched against the decoded path (query stripped)
+	notPathSuffix []string
+	queryContains []string       // lowercase, matched against the decoded query ('+' is a space)
+	pathRe        *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
+	uaContains    []string       // lowercase, matched against the lowercased User-Agent
+
+	needView bool // some criterion reads the decoded path or query
+	needUA   bool
+}
+
+func compileFilter(f rules.FilterSpec) (filter, error) {
+	c := filter{
+		services:      nonEmpty(f.Services),
+		reasons:       nonEmpty(f.Reasons),
+		notReasons:    nonEmpty(f.NotReasons),
+		methods:       nonEmpty(f.Methods),
+		pathContains:  lowerAll(f.PathContains),
+		pathSuffix:    lowerAll(f.PathSuffix),
+		notPathSuffix: lowerAll(f.NotPathSuffix),
+		queryContains: lowerAll(f.QueryContains),
+		uaContains:    lowerAll(f.UserAgentContains),
+	}
+	for _, s := range f.Status {
+		if s < 100 || s > 999 {
+			return filter{}, fmt.Errorf("filter: status %d is not an HTTP status", s)
+		}
+		c.status[s/64] |= 1 << (s % 64)
+		c.statusSet = true
+	}
+	for _, cl := range f.StatusClasses {
+		if cl < 1 || cl > 9 {
+			return filter{}, fmt.Errorf("filter: status class %d is not 1..9", cl)
+		}
+		c.statusMask |= 1 << cl
+		c.statusSet = true
+	}
+	if f.PathRegexp != "" {
+		re, err := regexp.Compile("(?i)" + f.PathRegexp)
+		if err != nil {
+			return filter{}, fmt.Errorf("filter: path regexp: %w", err)
+		}
+		c.pathRe = re
+	}
+	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.queryContains) > 0 || c.pathRe != nil
+	c.needUA = len(c.uaContains) > 0
+	return c, nil
+}
+
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func lowerAll(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" {
+			out = append(out, strings.ToLower(s))
+		}
+	}
+	return out
+}
+
+// match reports whether ev passes every criterion of f. v is the engine's
+// per-event view of the decoded path, prepared on first use.
+func (f *filter) match(ev *event.Event, v *view) bool {
+	if f.services != nil && !hasString(f.services, ev.Service) {
+		return false
+	}
+	if f.reasons != nil && !hasString(f.reasons, ev.Reason) {
+		return false
+	}
+	if f.notReasons != nil && hasString(f.notReasons, ev.Reason) {
+		return false
+	}
+	if f.statusSet {
+		s := ev.Status
+		inSet := s < 1024 && f.status[s/64]&(1<<(s%64)) != 0
+		inClass := s >= 100 && s < 1000 && f.statusMask&(1<<(s/100)) != 0
+		if !inSet && !inClass {
+			return false
+		}
+	}
+	if f.methods != nil {
+		ok := false
+		for _, m := range f.methods {
+			if string(ev.Method) == m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if f.needView {
+		v.prepare(ev.Path)
+		path := v.path()
+		if f.pathContains != nil && !containsAny(path, f.pathContains) {
+			return false
+		}
+		if f.pathSuffix != nil && !hasSuffixAny(path, f.pathSuffix) {
+			return false
+		}
+		if f.notPathSuffix != nil && hasSuffixAny(path, f.notPathSuffix) {
+			return false
+		}
+		if f.queryContains != nil && !containsAny(v.query(), f.queryContains) {
+			return false
+		}
+		if f.pathRe != nil && !f.pathRe.Match(v.buf) {
+			return false
+		}
+	}
+	if f.needUA {
+		if !containsAny(v.userAgent(ev.UserAgent), f.uaContains) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasString(set []string, s string) bool {
+	for _, x := range set {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAny(b []byte, needles []string) bool {
+	for _, n := range needles {
+		if bytes.Contains(b, []byte(n)) { // the conversion does not allocate: it does not escape
+			return true
+		}
+	}
+	return false
+}
+
+func hasSuffixAny(b []byte, suffixes []string) bool {
+	for _, s := range suffixes {
+		if len(b) >= len(s) && string(b[len(b)-len(s):]) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// view holds, for the event being poured, the lowercase percent-decoded
+// request target and the lowercase user agent. Its buffers belong to the
+// engine and are reused from event to event, so preparing a view allocates
+// only until they have grown to the longest input seen.
+type view struct {
+	buf     []byte // decoded path, then '?' and the decoded query when present
+	pathEnd int    // len of the path part of buf
+	ready   bool
+	ua      []byte
+	uaReady bool
+}
+
+func (v *view) reset() { v.ready, v.uaReady = false, false }
+
+func (v *view) path() []byte { return v.buf[:v.pathEnd] }
+
+func (v *view) query() []byte {
+	if v.pathEnd < len(v.buf) {
+		return v.buf[v.pathEnd+1:]
+	}
+	return nil
+}
+
+// prepare decodes target once per event: the path and the query (split at the
+// first literal '?', so an encoded %3F does not split) are percent-decoded
+// and lowercased; in the query '+' also becomes a space.
+func (v *view) prepare(target []byte) {
+	if v.ready {
+		return
+	}
+	v.ready = true
+	q := bytes.IndexByte(target, '?')
+	p := target
+	if q >= 0 {
+		p = target[:q]
+	}
+	v.buf = decodeLower(v.buf[:0], p, false)
+	v.pathEnd = len(v.buf)
+	if q >= 0 {
+		v.buf = append(v.buf, '?')
+		v.buf = decodeLower(v.buf, target[q+1:], true)
+	}
+}
+
+func (v *view) userAgent(ua []byte) []byte {
+	if !v.uaReady {
+		v.uaReady = true
+		v.ua = v.ua[:0]
+		for _, c := range ua {
+			v.ua = append(v.ua, lower(c))
+		}
+	}
+	return v.ua
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// decodeLower appends src to dst percent-decoded once (a malformed escape is
+// kept as written) and ASCII-lowercased.
+func decodeLower(dst, src []byte, plusIsSpace bool) []byte {
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '%' && i+2 < len(src):
+			h, ok1 := unhex(src[i+1])
+			l, ok2 := unhex(src[i+2])
+			if ok1 && ok2 {
+				c = h<<4 | l
+				i += 2
+			}
+		case c == '+' && plusIsSpace:
+			c = ' '
+		}
+		dst = append(dst, lower(c))
+	}
+	return dst
+}

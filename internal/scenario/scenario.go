@@ -1,0 +1,593 @@
+// Package scenario recognises attack behaviour per source with leaky buckets
+// keyed by (scenario, group).
+//
+// An Engine holds every bucket in one map from a packed, pointer-free key to
+// an index into a slab of fixed-size bucket structs. A bucket's level is
+// computed lazily from the event times it has seen (no timer, no goroutine per
+// bucket); buckets that have fully leaked are dropped a few at a time on each
+// Pour, like an incremental garbage collector, and when the engine holds
+// MaxBuckets the least useful of a few sampled buckets is evicted, so memory
+// stays bounded whatever sources an attacker forges.
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"time"
+
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/rules"
+)
+
+// Defaults applied by Compile.
+const (
+	DefaultMaxBuckets = 4_000_000
+	DefaultBlackhole  = time.Minute
+)
+
+// Limits enforced by Compile, so that one rule cannot make a bucket large or
+// its arithmetic overflow.
+const (
+	maxScenarios        = math.MaxUint16 // the last value marks a free slab slot
+	maxCapacity         = 1_000_000
+	maxDistinctCapacity = 1_000
+	maxDuration         = 366 * 24 * time.Hour
+)
+
+// Options tunes an Engine.
+type Options struct {
+	// MaxBuckets bounds the number of live buckets; when it is reached, a new
+	// key evicts the least useful of a few sampled buckets. Default
+	// DefaultMaxBuckets (about 200 MB of buckets at most).
+	MaxBuckets int
+}
+
+type kindOf uint8
+
+const (
+	typeLeaky kindOf = iota
+	typeTrigger
+	typeDistinct
+)
+
+type fieldOf uint8
+
+const (
+	fieldUser fieldOf = iota
+	fieldPath
+	fieldPort
+	fieldUserAgent
+)
+
+// scenario is one compiled rules.ScenarioSpec. Durations are nanoseconds.
+type scenario struct {
+	name      string
+	typ       kindOf
+	field     fieldOf
+	byHost    bool
+	remedy    bool
+	v6bits    int
+	capacity  int64
+	leak      int64 // 0: no leak, the bucket counts within window only
+	window    int64 // 0: no window
+	blackhole int64
+	filter    filter
+
+	// Distinct values of each bucket live in a ring of stride uint32 hashes
+	// in pool, one chunk per bucket, reused through freeChunks. The first
+	// word of a chunk packs the ring's length (low 16 bits) and next write
+	// position (high 16 bits).
+	stride     int
+	pool       []uint32
+	freeChunks []uint32
+}
+
+// key identifies a bucket. It holds no pointer, so the map is not scanned by
+// the garbage collector, and packs into 24 bytes.
+type key struct {
+	scen  uint16
+	addr  [16]byte // the group prefix's address, IPv4 as ::ffff:a.b.c.d
+	extra uint32   // hash of the Host for "source+host" grouping, else 0
+}
+
+const freeSlot = math.MaxUint16 // key.scen of a slab slot on the free list
+
+// blackholed in bucket.count marks a key silenced until bucket.expire.
+const blackholed = math.MaxUint32
+
+// bucket is one slab slot: 64 bytes. Times are Unix nanoseconds.
+type bucket struct {
+	key    key
+	first  int64  // time of the earliest event of the current fill
+	last   int64  // time of the latest event of the current fill
+	empty  int64  // leaky: when the level reaches zero (as a GCRA's theoretical arrival time)
+	expire int64  // from this time on the bucket is indistinguishable from a fresh one
+	count  uint32 // events in the current fill, or blackholed
+	chunk  uint32 // distinct: 1 + index of the bucket's chunk in its scenario's pool; 0 for none
+}
+
+// Stats counts what the engine did since Compile.
+type Stats struct {
+	Live      uint64 // buckets held now
+	Evicted   uint64 // buckets dropped before they expired because MaxBuckets was reached
+	Expired   uint64 // buckets dropped because they had fully leaked or their blackhole ended
+	Overflows uint64 // alerts raised
+}
+
+// Engine pours events into the buckets of compiled scenarios.
+//
+// An Engine is not safe for concurrent use: one goroutine owns it (it keeps
+// scratch buffers for decoding paths between calls).
+type Engine struct {
+	scen   []scenario
+	byKind [256][]uint16 // scenario indices that can accept each event kind
+
+	index map[key]uint32
+	slab  []bucket
+	free  []uint32
+	max   int
+
+	cursor   int    // next slab slot the incremental sweep looks at
+	rng      uint64 // xorshift state for eviction sampling
+	seed     maphash.Seed
+	hostSeed uint32
+
+	stats Stats
+	view  view
+}
+
+// Compile validates specs and compiles them into an Engine. Errors name the
+// rule and where it was written.
+func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
+	if len(specs) >= maxScenarios {
+		return nil, fmt.Errorf("scenario: %d scenarios, at most %d are supported", len(specs), maxScenarios-1)
+	}
+	e := &Engine{
+		index: make(map[key]uint32),
+		max:   o.MaxBuckets,
+		seed:  maphash.MakeSeed(),
+	}
+	if e.max <= 0 {
+		e.max = DefaultMaxBuckets
+	}
+	e.rng = maphash.String(e.seed, "eviction sampling") | 1
+	e.hostSeed = uint32(maphash.String(e.seed, "host")) ^ 2166136261
+	seen := make(map[string]rules.Pos, len(specs))
+	var errs []error
+	for i := range specs {
+		sp := &specs[i]
+		if prev, dup := seen[sp.Name]; dup && sp.Name != "" {
+			errs = append(errs, fmt.Errorf("scenario %q at %s:%d: name already used at %s:%d", sp.Name, sp.Pos.File, sp.Pos.Line, prev.File, prev.Line))
+			continue
+		}
+		seen[sp.Name] = sp.Pos
+		s, kinds, err := compileScenario(sp)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scenario %q at %s:%d: %w", sp.Name, sp.Pos.File, sp.Pos.Line, err))
+			continue
+		}
+		idx := uint16(len(e.scen))
+		e.scen = append(e.scen, s)
+		for _, k := range kinds {
+			e.byKind[k] = append(e.byKind[k], idx)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return e, nil
+}
+
+func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
+	s := scenario{name: sp.Name, remedy: sp.Remedy == nil || *sp.Remedy}
+	if sp.Name == "" {
+		return s, nil, errors.New("name is empty")
+	}
+	switch sp.Type {
+	case "", "leaky":
+		s.typ = typeLeaky
+	case "trigger":
+		s.typ = typeTrigger
+	case "distinct":
+		s.typ = typeDistinct
+	default:
+		return s, nil, fmt.Errorf("type %q is not leaky, trigger or distinct", sp.Type)
+	}
+	if sp.Leak < 0 || sp.Window < 0 || sp.Blackhole < 0 {
+		return s, nil, errors.New("leak, window and blackhole must not be negative")
+	}
+	if sp.Leak > maxDuration || sp.Window > maxDuration || sp.Blackhole > maxDuration {
+		return s, nil, fmt.Errorf("leak, window and blackhole must not exceed %v", maxDuration)
+	}
+	if s.typ != typeTrigger {
+		if sp.Capacity <= 0 {
+			return s, nil, fmt.Errorf("capacity %d must be > 0 for a %s scenario", sp.Capacity, typeName(s.typ))
+		}
+		if sp.Capacity > maxCapacity || (s.typ == typeDistinct && sp.Capacity > maxDistinctCapacity) {
+			return s, nil, fmt.Errorf("capacity %d is too large", sp.Capacity)
+		}
+		if sp.Leak == 0 && sp.Window == 0 {
+			return s, nil, errors.New("leak must be > 0 (or a window given): a bucket that never empties would ban on the long run")
+		}
+		s.capacity = int64(sp.Capacity)
+		s.leak = int64(sp.Leak)
+		s.window = int64(sp.Window)
+	}
+	if s.typ == typeDistinct {
+		switch sp.Distinct {
+		case "user":
+			s.field = fieldUser
+		case "path":
+			s.field = fieldPath
+		case "port":
+			s.field = fieldPort
+		case "user_agent":
+			s.field = fieldUserAgent
+		default:
+			return s, nil, fmt.Errorf("distinct field %q is not user, path, port or user_agent", sp.Distinct)
+		}
+		s.stride = 1 + sp.Capacity + 1 // header, then capacity+1 hashes
+	} else if sp.Distinct != "" {
+		return s, nil, fmt.Errorf("distinct %q given for a %s scenario", sp.Distinct, typeName(s.typ))
+	}
+	switch sp.GroupBy {
+	case "", "source":
+	case "source+host":
+		s.byHost = true
+	default:
+		return s, nil, fmt.Errorf("group_by %q is not source or source+host", sp.GroupBy)
+	}
+	switch {
+	case sp.IPv6Prefix == 0:
+		s.v6bits = ipx.DefaultIPv6Bits
+	case sp.IPv6Prefix < 1 || sp.IPv6Prefix > 128:
+		return s, nil, fmt.Errorf("ipv6_prefix %d is not 1..128", sp.IPv6Prefix)
+	default:
+		s.v6bits = sp.IPv6Prefix
+	}
+	s.blackhole = int64(sp.Blackhole)
+	if s.blackhole == 0 {
+		s.blackhole = int64(DefaultBlackhole)
+	}
+	f, err := compileFilter(sp.Filter)
+	if err != nil {
+		return s, nil, err
+	}
+	s.filter = f
+	var kinds []event.Kind
+	if len(sp.Filter.Kinds) == 0 {
+		// Every kind that says something about a source; KindNone only
+		// when named.
+		for k := event.Kind(1); k.String() != "invalid"; k++ {
+			kinds = append(kinds, k)
+		}
+	}
+	for _, n := range sp.Filter.Kinds {
+		k, ok := event.ParseKind(n)
+		if !ok {
+			return s, nil, fmt.Errorf("filter: unknown event kind %q", n)
+		}
+		kinds = append(kinds, k)
+	}
+	return s, kinds, nil
+}
+
+func typeName(t kindOf) string {
+	return [...]string{"leaky", "trigger", "distinct"}[t]
+}
+
+// Len returns the number of compiled scenarios.
+func (e *Engine) Len() int { return len(e.scen) }
+
+// Name returns the name of scenario i, 0 <= i < Len(); Pour reports scenarios
+// by these indices.
+func (e *Engine) Name(i int) string { return e.scen[i].name }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.Live = uint64(len(e.index))
+	return s
+}
+
+// sweepPerPour is how many slab slots each Pour examines for expiry: enough
+// that the slab is swept many times per leak period at any useful event rate,
+// cheap enough to be noise in Pour's cost.
+const sweepPerPour = 4
+
+// Pour offers ev to every scenario whose filter accepts it. It appends the
+// indices of the scenarios it poured into (those whose filter accepted ev,
+// even when a distinct scenario ignored a repeated value or a blackhole
+// silenced the key) to poured, and any alerts raised to alerts, and returns
+// both. Alerts own their memory; ev is not retained.
+//
+// The event's own Time is the clock, so that replaying logs gives what
+// following them live would give. Time may go backwards (out-of-order lines):
+// an event earlier than the latest one its bucket has seen counts as if it
+// came at that latest time, so late lines neither leak a bucket nor fill it
+// faster, and Alert.First is the earliest time seen. An event without a
+// valid Source is ignored.
+//
+// Pour does not allocate in steady state: only when the bucket map or the
+// slab grows, or a scratch buffer meets a longer path than before.
+func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]int, []event.Alert) {
+	if !ev.Source.IsValid() {
+		return poured, alerts
+	}
+	list := e.byKind[ev.Kind]
+	t := ev.Time.UnixNano()
+	if len(list) > 0 {
+		e.view.reset()
+		var (
+			k       key
+			kBits   = -1
+			host    uint32
+			hostSet bool
+			src     = ev.Source.Unmap()
+		)
+		for _, si := range list {
+			s := &e.scen[si]
+			if !s.filter.match(ev, &e.view) {
+				continue
+			}
+			poured = append(poured, int(si))
+			bits := s.v6bits
+			if src.Is4() {
+				bits = 32
+			}
+			if bits != kBits {
+				k.addr = ipx.GroupPrefix(src, bits).Addr().As16()
+				kBits = bits
+			}
+			k.scen = si
+			k.extra = 0
+			if s.byHost {
+				if !hostSet {
+					host = e.hashLower(ev.Host)
+					hostSet = true
+				}
+				k.extra = host
+			}
+			var a *event.Alert
+			alerts, a = e.pourInto(s, k, ev, t, alerts)
+			if a != nil {
+				a.Scope = ipx.GroupPrefix(src, bits)
+			}
+		}
+	}
+	e.sweepStep(t, sweepPerPour)
+	return poured, alerts
+}
+
+// pourInto counts ev into the bucket k of scenario s and, when the bucket
+// overflows, appends an alert and returns a pointer to it for the caller to
+// complete.
+func (e *Engine) pourInto(s *scenario, k key, ev *event.Event, t int64, alerts []event.Alert) ([]event.Alert, *event.Alert) {
+	var b *bucket
+	if idx, ok := e.index[k]; ok {
+		b = &e.slab[idx]
+		if t >= b.expire {
+			e.refill(s, b) // fully leaked, window passed, or blackhole over
+		} else if b.count == blackholed {
+			return alerts, nil
+		}
+	} else {
+		idx := e.alloc(t)
+		e.index[k] = idx
+		b = &e.slab[idx]
+		*b = bucket{key: k}
+	}
+	if b.count == 0 {
+		b.first, b.last, b.empty = t, t, t
+	}
+	// An out-of-order event is counted as if it came with the latest one
+	// seen: late lines neither leak the bucket nor fill it faster.
+	now := max(t, b.last)
+	if s.typ == typeDistinct {
+		if !s.remember(b, e.distinctHash(s, ev)) {
+			return alerts, nil
+		}
+	}
+	overflow := true
+	if s.typ != typeTrigger {
+		if s.leak > 0 {
+			// Generic cell rate: the level at t is (empty-t)/leak; the event
+			// fits while the level is at most capacity-1 before it.
+			at := max(b.empty, now)
+			if at-now <= (s.capacity-1)*s.leak {
+				overflow = false
+				b.empty = at + s.leak
+			}
+		} else if int64(b.count) < s.capacity {
+			overflow = false
+		}
+	}
+	if !overflow {
+		if b.count < blackholed-1 {
+			b.count++
+		}
+		b.first = min(b.first, t)
+		b.last = now
+		b.expire = math.MaxInt64
+		if s.leak > 0 {
+			b.expire = b.empty
+		}
+		if s.window > 0 {
+			b.expire = min(b.expire, b.first+s.window)
+		}
+		return alerts, nil
+	}
+	e.stats.Overflows++
+	alerts = append(alerts, event.Alert{
+		Scenario: s.name,
+		Source:   ev.Source,
+		First:    time.Unix(0, min(b.first, t)).In(ev.Time.Location()),
+		Last:     ev.Time,
+		Events:   int(b.count) + 1,
+		Remedy:   s.remedy,
+	})
+	s.releaseChunk(b)
+	b.count = blackholed
+	b.expire = now + s.blackhole
+	return alerts, &alerts[len(alerts)-1]
+}
+
+// refill empties b for a new fill.
+func (e *Engine) refill(s *scenario, b *bucket) {
+	s.releaseChunk(b)
+	b.count = 0
+	b.expire = 0
+}
+
+// alloc returns a slab slot for a new bucket, evicting one if the engine
+// is full. The caller initialises the slot.
+func (e *Engine) alloc(t int64) uint32 {
+	if n := len(e.free); n > 0 {
+		idx := e.free[n-1]
+		e.free = e.free[:n-1]
+		return idx
+	}
+	if len(e.slab) < e.max {
+		e.slab = append(e.slab, bucket{})
+		return uint32(len(e.slab) - 1)
+	}
+	// Full: every slot is live (the free list is empty and the slab never
+	// grows beyond max). Sample a few and drop the one that would empty
+	// first: it holds the least evidence.
+	victim := -1
+	for range 8 {
+		i := int(e.next() % uint64(len(e.slab)))
+		if victim < 0 || e.slab[i].expire < e.slab[victim].expire {
+			victim = i
+		}
+	}
+	b := &e.slab[victim]
+	if b.expire <= t {
+		e.stats.Expired++
+	} else {
+		e.stats.Evicted++
+	}
+	delete(e.index, b.key)
+	e.scen[b.key.scen].releaseChunk(b)
+	return uint32(victim)
+}
+
+func (e *Engine) next() uint64 {
+	x := e.rng
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	e.rng = x
+	return x
+}
+
+// drop frees the live slot i.
+func (e *Engine) drop(i int) {
+	b := &e.slab[i]
+	delete(e.index, b.key)
+	e.scen[b.key.scen].releaseChunk(b)
+	b.key.scen = freeSlot
+	e.free = append(e.free, uint32(i))
+}
+
+// sweepStep examines n slab slots from the cursor and drops those that have
+// expired by now.
+func (e *Engine) sweepStep(now int64, n int) {
+	if len(e.slab) == 0 {
+		return
+	}
+	for range n {
+		i := e.cursor
+		e.cursor++
+		if e.cursor >= len(e.slab) {
+			e.cursor = 0
+		}
+		if b := &e.slab[i]; b.key.scen != freeSlot && b.expire <= now {
+			e.drop(i)
+			e.stats.Expired++
+		}
+	}
+}
+
+// Sweep drops every bucket that has fully leaked, whose window has passed or
+// whose blackhole has ended by now. Pour already does this a few buckets at
+// a time; Sweep is for idle periods and tests. It costs one pass over the
+// slab.
+func (e *Engine) Sweep(now time.Time) {
+	t := now.UnixNano()
+	for i := range e.slab {
+		if b := &e.slab[i]; b.key.scen != freeSlot && b.expire <= t {
+			e.drop(i)
+			e.stats.Expired++
+		}
+	}
+}
+
+// remember adds h to b's distinct set and reports whether it was new. The
+// set is a ring of the last capacity+1 values, which is all a fill can count
+// before it overflows.
+func (s *scenario) remember(b *bucket, h uint32) bool {
+	if b.chunk == 0 {
+		if n := len(s.freeChunks); n > 0 {
+			b.chunk = s.freeChunks[n-1]
+			s.freeChunks = s.freeChunks[:n-1]
+		} else {
+			s.pool = append(s.pool, make([]uint32, s.stride)...)
+			b.chunk = uint32(len(s.pool) / s.stride) // 1 + index
+		}
+		s.pool[int(b.chunk-1)*s.stride] = 0
+	}
+	c := s.pool[int(b.chunk-1)*s.stride:][:s.stride]
+	n, pos := int(c[0]&0xffff), int(c[0]>>16)
+	for _, v := range c[1 : 1+n] {
+		if v == h {
+			return false
+		}
+	}
+	ring := s.stride - 1
+	c[1+pos] = h
+	pos = (pos + 1) % ring
+	if n < ring {
+		n++
+	}
+	c[0] = uint32(pos)<<16 | uint32(n)
+	return true
+}
+
+func (s *scenario) releaseChunk(b *bucket) {
+	if b.chunk != 0 {
+		s.freeChunks = append(s.freeChunks, b.chunk)
+		b.chunk = 0
+	}
+}
+
+// distinctHash hashes the field a distinct scenario counts. Paths are hashed
+// decoded and lowercased, so "/a" and "/%41" are one value.
+func (e *Engine) distinctHash(s *scenario, ev *event.Event) uint32 {
+	switch s.field {
+	case fieldUser:
+		return uint32(maphash.Bytes(e.seed, ev.User))
+	case fieldPath:
+		e.view.prepare(ev.Path)
+		return uint32(maphash.Bytes(e.seed, e.view.path()))
+	case fieldPort:
+		return uint32(ev.Port) // exact: a port is its own hash
+	default:
+		return uint32(maphash.Bytes(e.seed, ev.UserAgent))
+	}
+}
+
+// hashLower hashes an ASCII-lowercased host name (FNV-1a, seeded per
+// engine) without allocating. The result is never 0, which means "no host
+// grouping".
+func (e *Engine) hashLower(b []byte) uint32 {
+	h := e.hostSeed
+	for _, c := range b {
+		h ^= uint32(lower(c))
+		h *= 16777619
+	}
+	return h | 1
+}
