@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-		"path/filepath"
+	"path/filepath"
 	"slices"
 )
 
