@@ -1,0 +1,153 @@
+package envelope
+
+import (
+	"math"
+	"time"
+)
+
+// civil is a broken-down timestamp as read from a line, before validation.
+// noYear asks for year inference from the Parser's Reference.
+type civil struct {
+	noYear               bool
+	year, month, day     int
+	hour, min, sec, nsec int
+	hasZone              bool
+	off                  int // seconds east of UTC when hasZone
+}
+
+// Bounds of what build accepts: years 1..9999, which keeps every Unix second
+// count far from overflow.
+const (
+	maxYear    = 9999
+	maxUnixSec = 253402300799 // 9999-12-31T23:59:59Z
+	dstMargin  = 4 * 3600     // no zone transition moves clocks by more than this
+)
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if isLeap(y) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the number of days from 1970-01-01 to y-m-d in the
+// proleptic Gregorian calendar (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// build validates c and turns it into a time. Out-of-range fields are
+// refused, never normalised. It does not allocate once the Parser's zone
+// caches are warm.
+func (p *Parser) build(c *civil) (time.Time, bool) {
+	if c.month < 1 || c.month > 12 || c.day < 1 || c.day > 31 ||
+		c.hour < 0 || c.hour > 23 || c.min < 0 || c.min > 59 || c.sec < 0 || c.sec > 59 ||
+		c.nsec < 0 || c.nsec > 999999999 {
+		return time.Time{}, false
+	}
+	if !c.noYear {
+		if c.year < 1 || c.year > maxYear || c.day > daysIn(c.month, c.year) {
+			return time.Time{}, false
+		}
+		return p.mk(c.year, c), true
+	}
+	// Year inference: the Reference's year, or the one before when that
+	// would put the stamp more than a day after the Reference.
+	// The comparison is made on wall-clock seconds, so it costs no zone
+	// lookup; a DST shift of the day-long margin does not matter.
+	y := p.refYear
+	if c.day <= daysIn(c.month, y) && localSeconds(y, c) <= p.refLocal+86400 {
+		return p.mk(y, c), true
+	}
+	y--
+	if y < 1 || c.day > daysIn(c.month, y) {
+		return time.Time{}, false
+	}
+	return p.mk(y, c), true
+}
+
+// localSeconds returns c's wall-clock time in year y as seconds since
+// 1970-01-01 00:00:00 of the same wall clock.
+func localSeconds(y int, c *civil) int64 {
+	return daysFromCivil(y, c.month, c.day)*86400 + int64(c.hour*3600+c.min*60+c.sec)
+}
+
+// mk builds the time for a validated civil in year y.
+func (p *Parser) mk(y int, c *civil) time.Time {
+	local := localSeconds(y, c)
+	if c.hasZone {
+		return time.Unix(local-int64(c.off), int64(c.nsec)).In(p.fixedZone(c.off))
+	}
+	if p.loc == time.UTC {
+		return time.Unix(local, int64(c.nsec)).UTC()
+	}
+	z := &p.zone
+	if z.ok {
+		u := local - z.off
+		if u >= z.lo && u < z.hi {
+			return time.Unix(u, int64(c.nsec)).In(p.loc)
+		}
+	}
+	t := time.Date(y, time.Month(c.month), c.day, c.hour, c.min, c.sec, c.nsec, p.loc)
+	_, off := t.Zone()
+	start, end := t.ZoneBounds()
+	z.ok, z.off, z.lo, z.hi = true, int64(off), math.MinInt64, math.MaxInt64
+	if !start.IsZero() {
+		z.lo = start.Unix() + dstMargin
+	}
+	if !end.IsZero() {
+		z.hi = end.Unix() - dstMargin
+	}
+	return t
+}
+
+// zoneCache remembers the offset of p.loc over a span of instants, kept
+// dstMargin away from the span's transitions so that a local time inside it
+// has exactly one reading: the cache then gives the same answer time.Date
+// would, without its two zone lookups.
+type zoneCache struct {
+	ok     bool
+	off    int64
+	lo, hi int64 // Unix seconds
+}
+
+// fixedZone returns a *time.Location for an explicit UTC offset, from a small
+// cache so that steady input does not allocate.
+func (p *Parser) fixedZone(off int) *time.Location {
+	if off == 0 {
+		return time.UTC
+	}
+	for i := range p.fixed {
+		if p.fixed[i].loc != nil && p.fixed[i].off == off {
+			return p.fixed[i].loc
+		}
+	}
+	l := time.FixedZone("", off)
+	p.fixed[p.nextFixed] = fixedEntry{off: off, loc: l}
+	p.nextFixed = (p.nextFixed + 1) % len(p.fixed)
+	return l
+}
+
+type fixedEntry struct {
+	off int
+	loc *time.Location
+}

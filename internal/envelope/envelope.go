@@ -1,0 +1,394 @@
+// Package envelope splits a log line into its envelope (time, host, program,
+// pid) and message, and parses the timestamp layouts log lines use.
+package envelope
+
+import (
+	"time"
+)
+
+// Format says which kind of envelope a line carried.
+type Format uint8
+
+// The envelope formats Parse recognises.
+const (
+	FormatNone        Format = iota // no envelope: the message is the whole line
+	FormatRFC3164                   // "Oct 11 22:14:15 host prog[123]: msg" and its BSD/busybox variants
+	FormatRFC5424                   // "<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg"
+	FormatISO                       // "2024-01-02T03:04:05.123456+01:00 host prog[123]: msg" (rsyslog, journald short-iso)
+	FormatJournalJSON               // one object of `journalctl -o json`
+	numFormats
+)
+
+var formatNames = [numFormats]string{"none", "rfc3164", "rfc5424", "iso", "journal-json"}
+
+// String returns the format's name ("rfc3164").
+func (f Format) String() string {
+	if f < numFormats {
+		return formatNames[f]
+	}
+	return "invalid"
+}
+
+// Envelope is what Parse found in a line. The byte slices alias the line or
+// the Parser's scratch buffer; they are valid until the next call to Parse.
+type Envelope struct {
+	Format  Format
+	Time    time.Time // zero when the envelope had none
+	Host    []byte
+	Program []byte // "sshd", "postfix/smtpd", "sshd-session"; empty if none
+	PID     []byte // raw pid text, empty if none
+	Message []byte // the rest; for FormatNone the whole line (trailing \r\n stripped)
+}
+
+// Options configure a Parser.
+type Options struct {
+	Location  *time.Location // zone for timestamps that carry none; nil = time.Local
+	Reference time.Time      // "now" for year inference; zero = time.Now() at NewParser
+}
+
+// Parser splits lines into envelopes. A Parser is not safe for concurrent
+// use: give each goroutine its own.
+type Parser struct {
+	loc      *time.Location
+	refLocal int64 // Reference as wall-clock seconds in loc (see localSeconds)
+	refYear  int
+	zone     zoneCache
+
+	fixed     [4]fixedEntry
+	nextFixed int
+
+	scratch []byte // journald JSON unescaping; reused across calls
+}
+
+// NewParser returns a Parser configured by o.
+func NewParser(o Options) *Parser {
+	p := &Parser{loc: o.Location}
+	if p.loc == nil {
+		p.loc = time.Local
+	}
+	p.SetReference(o.Reference)
+	return p
+}
+
+// SetReference sets the "now" that year inference works from; the zero time
+// means time.Now(). Replay sets it to the time of the logs being replayed.
+func (p *Parser) SetReference(t time.Time) {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	t = t.In(p.loc)
+	_, off := t.Zone()
+	p.refLocal = t.Unix() + int64(off)
+	p.refYear = t.Year()
+}
+
+// Parse fills env from line. It returns false (and env.Format ==
+// FormatNone, env.Message == line without its trailing \r\n) when the line
+// has no recognised envelope. Slices in env alias line or the Parser's
+// scratch buffer and are valid until the next call. Parse does not allocate.
+//
+// A syslog-style header is "[host ]program[[pid]]: message": the program
+// token (letters, digits and "/-._@") must be followed by ':' and then a
+// space or the end of the line, otherwise the line is not an envelope
+// ("Oct 11 22:14:15 host this is not a program" is FormatNone). Spaces after
+// the colon are not part of the message.
+func (p *Parser) Parse(line []byte, env *Envelope) bool {
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	*env = Envelope{Message: line}
+	if p.parse(line, env) {
+		return true
+	}
+	*env = Envelope{Message: line}
+	return false
+}
+
+func (p *Parser) parse(b []byte, env *Envelope) bool {
+	if len(b) < 4 {
+		return false
+	}
+	if b[0] == '{' {
+		return p.parseJSON(b, env)
+	}
+	i := 0
+	if b[0] == '<' {
+		var ok bool
+		if i, ok = scanPRI(b); !ok {
+			return false
+		}
+	}
+	if i+1 < len(b) && b[i] == '1' && b[i+1] == ' ' {
+		return p.parse5424(b, i+2, env)
+	}
+	if i >= len(b) {
+		return false
+	}
+	var c civil
+	if isDigit(b[i]) {
+		j, ok := scanISO(b, i, &c)
+		if !ok {
+			return false
+		}
+		env.Format = FormatISO
+		if env.Time, ok = p.build(&c); !ok {
+			return false
+		}
+		return parseHeader(b, j, env)
+	}
+	j, ok := scan3164(b, i, &c)
+	if !ok {
+		return false
+	}
+	env.Format = FormatRFC3164
+	if env.Time, ok = p.build(&c); !ok {
+		return false
+	}
+	return parseHeader(b, j, env)
+}
+
+// scanPRI reads "<n>" with n in 0..191 at the start of b.
+func scanPRI(b []byte) (int, bool) {
+	v := 0
+	for i := 1; i < len(b) && i <= 4; i++ {
+		ch := b[i]
+		if ch == '>' {
+			if i == 1 || v > 191 {
+				return 0, false
+			}
+			return i + 1, true
+		}
+		if !isDigit(ch) {
+			return 0, false
+		}
+		v = v*10 + int(ch-'0')
+	}
+	return 0, false
+}
+
+// progChar reports the bytes a program name may hold.
+var progChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "/-._@" {
+		t[c] = true
+	}
+	return t
+}()
+
+// hostChar reports the bytes a host name token may hold: printable ASCII
+// except the brackets and colon that would make it a program token.
+var hostChar = func() (t [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		t[c] = true
+	}
+	t['['], t[']'] = false, false
+	return t
+}()
+
+// parseHeader reads " [<pri>] [host [facility.level|<pri>] ]prog[[pid]]: msg"
+// at b[i:], where b[i] must be the space that ends the timestamp.
+func parseHeader(b []byte, i int, env *Envelope) bool {
+	if i >= len(b) || b[i] != ' ' {
+		return false
+	}
+	i++
+	i = skipAngle(b, i) // FreeBSD syslogd -v/-vv: "<4.6> " or "<auth.info> " before the host
+	if progToken(b, i, env) {
+		return true // no host (busybox syslogd -S, socklog)
+	}
+	j := i
+	for j < len(b) && hostChar[b[j]] {
+		j++
+	}
+	if j == i || j >= len(b) || b[j] != ' ' || b[j-1] == ':' {
+		return false
+	}
+	env.Host = b[i:j]
+	i = j + 1
+	if progToken(b, i, env) {
+		return true
+	}
+	// A facility.level token after the host (busybox: "vps auth.info sshd[1]:")
+	// or a FreeBSD "<auth.info>" there.
+	if k := skipAngle(b, i); k != i {
+		return progToken(b, k, env)
+	}
+	if k := skipFacility(b, i); k != i {
+		return progToken(b, k, env)
+	}
+	return false
+}
+
+// skipAngle skips "<...> " (up to 32 bytes, no spaces inside) at b[i:].
+func skipAngle(b []byte, i int) int {
+	if i >= len(b) || b[i] != '<' {
+		return i
+	}
+	for j := i + 1; j < len(b) && j < i+32; j++ {
+		switch b[j] {
+		case '>':
+			if j+1 < len(b) && b[j+1] == ' ' && j > i+1 {
+				return j + 2
+			}
+			return i
+		case ' ', '<':
+			return i
+		}
+	}
+	return i
+}
+
+// skipFacility skips "letters.letters " at b[i:].
+func skipFacility(b []byte, i int) int {
+	j, dot := i, -1
+	for j < len(b) && j < i+32 {
+		ch := b[j]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9':
+		case ch == '.' && dot < 0 && j > i:
+			dot = j
+		case ch == ' ' && dot > 0 && j > dot+1:
+			return j + 1
+		default:
+			return i
+		}
+		j++
+	}
+	return i
+}
+
+// progToken reads "prog[pid]: msg" or "prog: msg" at b[i:] into env.
+func progToken(b []byte, i int, env *Envelope) bool {
+	j := i
+	for j < len(b) && progChar[b[j]] {
+		j++
+	}
+	if j == i || j >= len(b) {
+		return false
+	}
+	prog := b[i:j]
+	var pid []byte
+	if b[j] == '[' {
+		k := j + 1
+		for k < len(b) && isDigit(b[k]) && k < j+21 {
+			k++
+		}
+		if k == j+1 || k >= len(b) || b[k] != ']' {
+			return false
+		}
+		pid = b[j+1 : k]
+		j = k + 1
+	}
+	if j >= len(b) || b[j] != ':' {
+		return false
+	}
+	j++
+	if j < len(b) && b[j] != ' ' {
+		return false
+	}
+	for j < len(b) && b[j] == ' ' {
+		j++
+	}
+	env.Program, env.PID, env.Message = prog, pid, b[j:]
+	return true
+}
+
+// parse5424 reads an RFC 5424 header after "<PRI>1 " at b[i:].
+func (p *Parser) parse5424(b []byte, i int, env *Envelope) bool {
+	env.Format = FormatRFC5424
+	if i >= len(b) {
+		return false
+	}
+	if b[i] == '-' {
+		i++
+	} else {
+		var c civil
+		j, ok := scanISO(b, i, &c)
+		if !ok {
+			return false
+		}
+		if env.Time, ok = p.build(&c); !ok {
+			return false
+		}
+		i = j
+	}
+	var fields [4][]byte // host, app, procid, msgid
+	for f := range fields {
+		if i >= len(b) || b[i] != ' ' {
+			return false
+		}
+		i++
+		j := i
+		for j < len(b) && b[j] > ' ' && b[j] < 0x7f {
+			j++
+		}
+		if j == i {
+			return false
+		}
+		if j != i+1 || b[i] != '-' {
+			fields[f] = b[i:j]
+		}
+		i = j
+	}
+	env.Host, env.Program, env.PID = fields[0], fields[1], fields[2]
+	if i >= len(b) || b[i] != ' ' {
+		return false
+	}
+	i++
+	j, ok := skipSD(b, i)
+	if !ok {
+		return false
+	}
+	if j < len(b) {
+		if b[j] != ' ' {
+			return false
+		}
+		j++
+		if j+3 <= len(b) && b[j] == 0xef && b[j+1] == 0xbb && b[j+2] == 0xbf {
+			j += 3
+		}
+	}
+	env.Message = b[j:]
+	return true
+}
+
+// skipSD skips RFC 5424 STRUCTURED-DATA at b[i:]: "-" or one or more
+// "[id param="value" ...]" elements, where a value may hold `\"`, `\\` and
+// `\]`.
+func skipSD(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	if b[i] == '-' {
+		return i + 1, true
+	}
+	if b[i] != '[' {
+		return 0, false
+	}
+	for i < len(b) && b[i] == '[' {
+		i++
+		quoted := false
+	elem:
+		for {
+			if i >= len(b) {
+				return 0, false
+			}
+			switch ch := b[i]; {
+			case quoted && ch == '\\':
+				i++
+			case ch == '"':
+				quoted = !quoted
+			case !quoted && ch == ']':
+				i++
+				break elem
+			}
+			i++
+		}
+	}
+	return i, true
+}

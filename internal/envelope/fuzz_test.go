@@ -1,0 +1,68 @@
+package envelope
+
+import (
+	"testing"
+	"time"
+)
+
+func FuzzParse(f *testing.F) {
+	for _, tc := range parseCases {
+		f.Add([]byte(tc.line))
+	}
+	for _, bl := range benchLines {
+		f.Add(bl.line)
+	}
+	f.Add([]byte("<0>1 - - - - - [a b=\"\\\"\\]\"][c] \xef\xbb\xbfm"))
+	f.Add([]byte(`{"__REALTIME_TIMESTAMP":"1","MESSAGE":"\u0000\ud83d","SYSLOG_IDENTIFIER":"a\tb"}`))
+	f.Add([]byte("Feb 29 23:59:59.999999999999 h p[4294967296]: \x00"))
+	p := NewParser(Options{Location: time.UTC, Reference: ref})
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		loc = time.FixedZone("X", -5*3600)
+	}
+	pl := NewParser(Options{Location: loc, Reference: ref})
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var env Envelope
+		checkEnvelope(t, line, p.Parse(line, &env), &env)
+		checkEnvelope(t, line, pl.Parse(line, &env), &env)
+	})
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, tc := range timeCases {
+		f.Add(uint8(tc.layout), []byte(tc.in))
+	}
+	f.Add(uint8(LayoutISO8601), []byte("9999-12-31T23:59:59-23:59"))
+	f.Add(uint8(LayoutISO8601), []byte("0001-01-01T00:00:00+23:59"))
+	f.Add(uint8(LayoutRFC3164), []byte("Dec 31 23:59:59.9"))
+	p := NewParser(Options{Location: time.UTC, Reference: ref})
+	f.Fuzz(func(t *testing.T, l uint8, b []byte) {
+		got, err := p.ParseTime(Layout(l), b)
+		if err != nil {
+			if !got.IsZero() {
+				t.Fatalf("ParseTime(%d, %q) = %v with error %v", l, b, got, err)
+			}
+		}
+		// Differential checks against the standard library for the
+		// fixed-width layouts it can express.
+		var ref string
+		switch Layout(l) {
+		case LayoutNginx:
+			ref = "2006/01/02 15:04:05"
+		case LayoutCLF:
+			ref = "02/Jan/2006:15:04:05 -0700"
+		default:
+			return
+		}
+		if len(b) != len(ref) {
+			return
+		}
+		want, werr := time.ParseInLocation(ref, string(b), time.UTC)
+		if werr != nil {
+			return // the standard library is stricter about month case and zone signs
+		}
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("ParseTime(%v, %q) = %v, %v; time.Parse = %v", Layout(l), b, got, err, want)
+		}
+	})
+}
