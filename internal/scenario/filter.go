@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 
 	"github.com/herd-ips/herd/internal/event"
@@ -25,12 +26,13 @@ type filter struct {
 	status     [16]uint64 // bit s set: status s (0..1023) accepted
 	statusMask uint16     // bit c set: any cXX status accepted
 
-	pathContains  []string // lowercase, matched against the decoded path (query stripped)
-	pathSuffix    []string // lowercase, matched against the decoded path (query stripped)
-	notPathSuffix []string
-	queryContains []string       // lowercase, matched against the decoded query ('+' is a space)
+	pathContains  [][]byte // lowercase, matched against the decoded path (query stripped)
+	pathSuffix    [][]byte // lowercase, matched against the decoded path (query stripped)
+	notPathSuffix [][]byte
+	queryContains [][]byte       // lowercase, matched against the decoded query ('+' is a space)
 	pathRe        *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
-	uaContains    []string       // lowercase, matched against the lowercased User-Agent
+	rePrefilter   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
+	uaContains    [][]byte       // lowercase, matched against the lowercased User-Agent
 
 	needView bool // some criterion reads the decoded path or query
 	needUA   bool
@@ -68,6 +70,7 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 			return filter{}, fmt.Errorf("filter: path regexp: %w", err)
 		}
 		c.pathRe = re
+		c.rePrefilter = regexpPrefilter(f.PathRegexp)
 	}
 	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.queryContains) > 0 || c.pathRe != nil
 	c.needUA = len(c.uaContains) > 0
@@ -84,14 +87,85 @@ func nonEmpty(in []string) []string {
 	return out
 }
 
-func lowerAll(in []string) []string {
-	var out []string
+func lowerAll(in []string) [][]byte {
+	var out [][]byte
 	for _, s := range in {
 		if s != "" {
-			out = append(out, strings.ToLower(s))
+			out = append(out, []byte(strings.ToLower(s)))
 		}
 	}
 	return out
+}
+
+// regexpPrefilter returns literals (lowercase ASCII) one of which occurs in
+// every text the case-insensitive expr matches, or nil when it cannot tell.
+// Testing them first skips the regular expression for almost every request.
+func regexpPrefilter(expr string) [][]byte {
+	re, err := syntax.Parse(expr, syntax.Perl|syntax.FoldCase)
+	if err != nil {
+		return nil
+	}
+	lits, ok := requiredLiterals(re.Simplify())
+	if !ok {
+		return nil
+	}
+	out := make([][]byte, len(lits))
+	for i, l := range lits {
+		out[i] = []byte(l)
+	}
+	return out
+}
+
+// requiredLiterals returns a set of literals one of which every match of re
+// contains, and false when there is no useful set.
+func requiredLiterals(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := string(re.Rune)
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 { // the target is lowercased as ASCII only
+				return nil, false
+			}
+		}
+		if s == "" {
+			return nil, false
+		}
+		return []string{strings.ToLower(s)}, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredLiterals(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiterals(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		var best []string
+		bestLen := 0
+		for _, sub := range re.Sub {
+			lits, ok := requiredLiterals(sub)
+			if !ok {
+				continue
+			}
+			shortest := len(lits[0])
+			for _, l := range lits {
+				shortest = min(shortest, len(l))
+			}
+			if shortest > bestLen {
+				best, bestLen = lits, shortest
+			}
+		}
+		return best, best != nil
+	case syntax.OpAlternate:
+		var all []string
+		for _, sub := range re.Sub {
+			lits, ok := requiredLiterals(sub)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, lits...)
+		}
+		return all, len(all) > 0 && len(all) <= 32
+	}
+	return nil, false
 }
 
 // match reports whether ev passes every criterion of f. v is the engine's
@@ -141,7 +215,7 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		if f.queryContains != nil && !containsAny(v.query(), f.queryContains) {
 			return false
 		}
-		if f.pathRe != nil && !f.pathRe.Match(v.buf) {
+		if f.pathRe != nil && (f.rePrefilter != nil && !containsAny(v.buf, f.rePrefilter) || !f.pathRe.Match(v.buf)) {
 			return false
 		}
 	}
@@ -162,18 +236,18 @@ func hasString(set []string, s string) bool {
 	return false
 }
 
-func containsAny(b []byte, needles []string) bool {
+func containsAny(b []byte, needles [][]byte) bool {
 	for _, n := range needles {
-		if bytes.Contains(b, []byte(n)) { // the conversion does not allocate: it does not escape
+		if bytes.Contains(b, n) {
 			return true
 		}
 	}
 	return false
 }
 
-func hasSuffixAny(b []byte, suffixes []string) bool {
+func hasSuffixAny(b []byte, suffixes [][]byte) bool {
 	for _, s := range suffixes {
-		if len(b) >= len(s) && string(b[len(b)-len(s):]) == s {
+		if bytes.HasSuffix(b, s) {
 			return true
 		}
 	}
@@ -227,12 +301,18 @@ func (v *view) prepare(target []byte) {
 func (v *view) userAgent(ua []byte) []byte {
 	if !v.uaReady {
 		v.uaReady = true
-		v.ua = v.ua[:0]
-		for _, c := range ua {
-			v.ua = append(v.ua, lower(c))
-		}
+		v.ua = append(v.ua[:0], ua...)
+		lowerInPlace(v.ua)
 	}
 	return v.ua
+}
+
+func lowerInPlace(b []byte) {
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
 }
 
 func lower(c byte) byte {
@@ -257,6 +337,12 @@ func unhex(c byte) (byte, bool) {
 // decodeLower appends src to dst percent-decoded once (a malformed escape is
 // kept as written) and ASCII-lowercased.
 func decodeLower(dst, src []byte, plusIsSpace bool) []byte {
+	if bytes.IndexByte(src, '%') < 0 && (!plusIsSpace || bytes.IndexByte(src, '+') < 0) {
+		n := len(dst)
+		dst = append(dst, src...)
+		lowerInPlace(dst[n:])
+		return dst
+	}
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		switch {

@@ -144,8 +144,8 @@ func TestLeakRestoresCapacity(t *testing.T) {
 
 func TestAlertFirstIsTheFirstEventOfTheCurrentFill(t *testing.T) {
 	e := mustCompile(t, one("bf", "leaky", 2, 10*time.Second), Options{})
-	pourAll(e, sshFail("192.0.2.1", t0, "a"))                // fill 1, leaks by t0+10s
-	start := t0.Add(time.Minute)                             // a new fill
+	pourAll(e, sshFail("192.0.2.1", t0, "a")) // fill 1, leaks by t0+10s
+	start := t0.Add(time.Minute)              // a new fill
 	a := pourAll(e, sshFail("192.0.2.1", start, "a"), sshFail("192.0.2.1", start.Add(time.Second), "a"),
 		sshFail("192.0.2.1", start.Add(2*time.Second), "a"))
 	if len(a) != 1 || !a[0].First.Equal(start) || a[0].Events != 3 {
@@ -363,7 +363,9 @@ func TestAdminMistypingTwiceNeverOverflows(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	get := func(path string, status uint16) *event.Event { return httpReq("192.0.2.1", t0, "GET", path, status, "Mozilla/5.0") }
+	get := func(path string, status uint16) *event.Event {
+		return httpReq("192.0.2.1", t0, "GET", path, status, "Mozilla/5.0")
+	}
 	with := func(ev *event.Event, f func(*event.Event)) *event.Event { f(ev); return ev }
 	tests := []struct {
 		name   string
