@@ -140,20 +140,32 @@ func splitQuoted(s string) ([]string, error) {
 // parser covers.
 type refParser struct {
 	specs []rules.ParserSpec
-	tmpls [][]*textmatch.Template
+	tmpls [][]matcher
+}
+
+// matcher is a compiled template or regular expression.
+type matcher interface {
+	Match(msg []byte, caps *textmatch.Captures) bool
 }
 
 func newRefParser(t *testing.T, set *rules.Set) *refParser {
 	t.Helper()
 	r := &refParser{specs: set.Parsers}
 	for _, p := range set.Parsers {
-		var ts []*textmatch.Template
+		var ts []matcher
 		for _, src := range p.Patterns {
 			tm, err := textmatch.Compile(src)
 			if err != nil {
 				t.Fatalf("%s:%d: parser %s: pattern %q: %v", p.Pos.File, p.Pos.Line, p.Name, src, err)
 			}
 			ts = append(ts, tm)
+		}
+		for _, src := range p.Regexps {
+			re, err := textmatch.CompileRegexp(src)
+			if err != nil {
+				t.Fatalf("%s:%d: parser %s: regexp %q: %v", p.Pos.File, p.Pos.Line, p.Name, src, err)
+			}
+			ts = append(ts, re)
 		}
 		r.tmpls = append(r.tmpls, ts)
 	}
