@@ -274,3 +274,14 @@ func BenchmarkDecide(b *testing.B) {
 		p.Decide(a)
 	}
 }
+
+func TestShippedProfilesCompile(t *testing.T) {
+	set, err := rules.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustCompile(t, set.Profiles, Options{})
+	if d, v := p.Decide(alert("ssh-bruteforce", "192.0.2.1", t0)); v != Decided || d.Duration != 4*time.Hour {
+		t.Fatalf("shipped profiles: %+v %v, want a 4h ban", d, v)
+	}
+}
