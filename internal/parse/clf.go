@@ -1,0 +1,158 @@
+package parse
+
+import (
+	"bytes"
+
+	"github.com/herd-ips/herd/internal/envelope"
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/textmatch"
+)
+
+// decodeCLF reads an access-log line in the common, combined or
+// vhost_combined layout:
+//
+//	[vhost[:port] ]client ident user [time] "request" status bytes ["referer" "user-agent" ...]
+//
+// Servers escape '"' inside quoted fields (nginx as \x22, Apache as \"), so
+// the first '"' after the client opens the request and every field before
+// it is server-written or quote-free; the client address is always the
+// server-written first (or, with a vhost, second) token. A request line that
+// is not "METHOD target [HTTP/x]" leaves method and path empty but still
+// yields source and status.
+func (p *Parser) decodeCLF(r *rule, msg []byte, ev *event.Event) decodeStatus {
+	sp := bytes.IndexByte(msg, ' ')
+	if sp <= 0 {
+		return noMatch
+	}
+	var host []byte
+	src, ok := textmatch.ParseToken(msg[:sp])
+	rest := msg[sp+1:]
+	if !ok {
+		// vhost_combined: "host:port client ..."
+		host = msg[:sp]
+		if k := bytes.LastIndexByte(host, ':'); k > 0 && isDigits(host[k+1:]) {
+			host = host[:k]
+		}
+		sp2 := bytes.IndexByte(rest, ' ')
+		if sp2 <= 0 {
+			return noMatch
+		}
+		if src, ok = textmatch.ParseToken(rest[:sp2]); !ok {
+			return noMatch
+		}
+		rest = rest[sp2+1:]
+	}
+	// ident
+	sp = bytes.IndexByte(rest, ' ')
+	if sp < 0 {
+		return noMatch
+	}
+	rest = rest[sp+1:]
+	// user and time: the request's opening quote follows "] ".
+	q := bytes.IndexByte(rest, '"')
+	if q < 3 || rest[q-1] != ' ' || rest[q-2] != ']' {
+		return noMatch
+	}
+	lb := bytes.LastIndexByte(rest[:q-2], '[')
+	if lb < 1 || rest[lb-1] != ' ' {
+		return noMatch
+	}
+	user := rest[:lb-1]
+	stamp := rest[lb+1 : q-2]
+	rest = rest[q+1:]
+	end := closingQuote(rest)
+	if end < 0 {
+		return noMatch
+	}
+	request := rest[:end]
+	rest = rest[end+1:]
+	// status and bytes
+	if len(rest) < 4 || rest[0] != ' ' {
+		return noMatch
+	}
+	status, ok := atoi(rest[1:4], 3)
+	if !ok || (len(rest) > 4 && rest[4] != ' ') {
+		return noMatch
+	}
+	rest = rest[4:]
+	size := int64(-1)
+	if len(rest) > 0 {
+		rest = rest[1:]
+		k := bytes.IndexByte(rest, ' ')
+		if k < 0 {
+			k = len(rest)
+		}
+		if string(rest[:k]) != "-" && !isDigits(rest[:k]) {
+			return noMatch
+		}
+		size = parseBytes(rest[:k])
+		rest = rest[k:]
+	}
+	// optional "referer" "user-agent"
+	var ua []byte
+	if _, r, ok := quoted(rest); ok {
+		if u, _, ok := quoted(r); ok {
+			ua = u
+		}
+	}
+
+	t, err := p.env.ParseTime(envelope.LayoutCLF, stamp)
+	if err != nil {
+		return badTime
+	}
+	p.start(r, ev)
+	ev.Time = t
+	ev.Source = src
+	ev.Status = uint16(status)
+	ev.Bytes = size
+	if len(user) > 0 && string(user) != "-" {
+		ev.User = user
+	}
+	if m, pth, _, ok := textmatch.SplitRequest(request); ok {
+		ev.Method = request[m.Start:m.End]
+		ev.Path = request[pth.Start:pth.End]
+	}
+	if len(ua) > 0 && string(ua) != "-" {
+		ev.UserAgent = ua
+	}
+	if len(host) > 0 && string(host) != "-" {
+		ev.Host = host
+	}
+	return matched
+}
+
+// closingQuote returns the index of the first '"' in b not escaped by a
+// backslash, or -1.
+func closingQuote(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
+}
+
+// quoted reads ` "field"` at the start of b and returns the field and the
+// rest after its closing quote.
+func quoted(b []byte) (field, rest []byte, ok bool) {
+	if len(b) < 3 || b[0] != ' ' || b[1] != '"' {
+		return nil, b, false
+	}
+	end := closingQuote(b[2:])
+	if end < 0 {
+		return nil, b, false
+	}
+	return b[2 : 2+end], b[2+end+1:], true
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}

@@ -1,0 +1,504 @@
+package parse
+
+import (
+	"bytes"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herd-ips/herd/internal/envelope"
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/textmatch"
+)
+
+// maxJSONDepth bounds the nesting decodeJSON follows; deeper lines do not match.
+const maxJSONDepth = 32
+
+// jsonVal is one scalar value found in an access line: its raw text (inside
+// the quotes for a string) and whether it was a string.
+type jsonVal struct {
+	raw    []byte
+	str    bool
+	escape bool // the string holds backslash escapes
+	set    bool
+}
+
+// accessFields are the values decodeJSON looks for.
+type accessFields struct {
+	clientIP, remoteAddr, remoteIP     jsonVal
+	timeLocal, timeISO, ts             jsonVal
+	request, method, uri, status, size jsonVal
+	ua, host                           jsonVal
+}
+
+// decodeJSON reads a JSON access line: nginx-style flat objects
+// ({"remote_addr":..., "time_local":..., "request":"GET / HTTP/1.1",
+// "status":..., "body_bytes_sent":..., "http_user_agent":..., "host":...}) and
+// Caddy-style ones ({"ts":..., "status":..., "size":..., "request":
+// {"client_ip":..., "remote_ip":..., "method":..., "uri":..., "host":...,
+// "headers":{"User-Agent":[...]}}}). Only these paths are read: request
+// headers are attacker-named, so no other nesting level is trusted.
+func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
+	var f accessFields
+	s := jsonScanner{b: msg}
+	if !s.open('{') {
+		return noMatch
+	}
+	for {
+		key, more, ok := s.key()
+		if !ok {
+			return noMatch
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "request":
+			if s.peek() == '{' {
+				ok = s.caddyRequest(&f)
+			} else {
+				ok = s.scalar(&f.request)
+			}
+		case "remote_addr":
+			ok = s.scalar(&f.remoteAddr)
+		case "client_ip":
+			ok = s.scalar(&f.clientIP)
+		case "remote_ip":
+			ok = s.scalar(&f.remoteIP)
+		case "time_local":
+			ok = s.scalar(&f.timeLocal)
+		case "time_iso8601":
+			ok = s.scalar(&f.timeISO)
+		case "ts", "time", "timestamp":
+			ok = s.scalar(&f.ts)
+		case "method", "request_method":
+			ok = s.scalar(&f.method)
+		case "uri", "request_uri":
+			ok = s.scalar(&f.uri)
+		case "status":
+			ok = s.scalar(&f.status)
+		case "body_bytes_sent", "size", "bytes_sent":
+			ok = s.scalar(&f.size)
+		case "http_user_agent", "user_agent":
+			ok = s.scalar(&f.ua)
+		case "host", "http_host", "server_name":
+			ok = s.scalar(&f.host)
+		default:
+			ok = s.skip()
+		}
+		if !ok {
+			return noMatch
+		}
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return noMatch
+	}
+
+	p.scratch = p.scratch[:0]
+	var src struct {
+		a  netip.Addr
+		ok bool
+	}
+	for _, v := range []*jsonVal{&f.clientIP, &f.remoteAddr, &f.remoteIP} {
+		if v.set && v.str {
+			if a, ok := textmatch.ParseToken(p.text(v)); ok {
+				src.a, src.ok = a, true
+				break
+			}
+		}
+	}
+	status, ok := atoi(p.text(&f.status), 3)
+	if !src.ok || !f.status.set || !ok {
+		return noMatch
+	}
+	ts, st := p.jsonTime(&f)
+	if st == badTime {
+		return badTime
+	}
+	p.start(r, ev)
+	if !ts.IsZero() {
+		ev.Time = ts
+	}
+	ev.Source = src.a
+	ev.Status = uint16(status)
+	if f.size.set {
+		ev.Bytes = parseBytes(p.text(&f.size))
+	}
+	if f.request.set && f.request.str {
+		req := p.text(&f.request)
+		if m, pth, _, ok := textmatch.SplitRequest(req); ok {
+			ev.Method, ev.Path = req[m.Start:m.End], req[pth.Start:pth.End]
+		}
+	}
+	if f.method.set {
+		ev.Method = p.text(&f.method)
+	}
+	if f.uri.set {
+		ev.Path = p.text(&f.uri)
+	}
+	if f.ua.set {
+		if ua := p.text(&f.ua); len(ua) > 0 && string(ua) != "-" {
+			ev.UserAgent = ua
+		}
+	}
+	if f.host.set {
+		if h := p.text(&f.host); len(h) > 0 && string(h) != "-" {
+			ev.Host = h
+		}
+	}
+	return matched
+}
+
+func (p *Parser) jsonTime(f *accessFields) (time.Time, decodeStatus) {
+	var l envelope.Layout
+	var v *jsonVal
+	switch {
+	case f.timeISO.set:
+		l, v = envelope.LayoutISO8601, &f.timeISO
+	case f.timeLocal.set:
+		l, v = envelope.LayoutCLF, &f.timeLocal
+	case f.ts.set:
+		v = &f.ts
+		l = envelope.LayoutUnix
+		if b := p.text(v); v.str && bytes.IndexByte(b, '-') > 0 {
+			l = envelope.LayoutISO8601
+		}
+	default:
+		return time.Time{}, matched
+	}
+	t, err := p.env.ParseTime(l, p.text(v))
+	if err != nil {
+		return time.Time{}, badTime
+	}
+	return t, matched
+}
+
+// text returns v's value, unescaped into p.scratch when it holds escapes.
+func (p *Parser) text(v *jsonVal) []byte {
+	if !v.escape {
+		return v.raw
+	}
+	start := len(p.scratch)
+	p.scratch = unescapeJSON(p.scratch, v.raw)
+	return p.scratch[start:len(p.scratch):len(p.scratch)]
+}
+
+// unescapeJSON appends the unescaped form of a JSON string body to dst. It
+// also decodes nginx's \xHH; an invalid escape is copied as written.
+func unescapeJSON(dst, b []byte) []byte {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 == len(b) {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch b[i] {
+		case '"', '\\', '/':
+			dst = append(dst, b[i])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if r, ok := hexN(b[i+1:], 4); ok {
+				dst = utf8.AppendRune(dst, rune(r))
+				i += 4
+				continue
+			}
+			dst = append(dst, '\\', 'u')
+		case 'x':
+			if r, ok := hexN(b[i+1:], 2); ok {
+				dst = append(dst, byte(r))
+				i += 2
+				continue
+			}
+			dst = append(dst, '\\', 'x')
+		default:
+			dst = append(dst, '\\', b[i])
+		}
+	}
+	return dst
+}
+
+func hexN(b []byte, n int) (int, bool) {
+	if len(b) < n {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b[:n] {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | int(d)
+	}
+	return v, true
+}
+
+// jsonScanner walks a JSON text without building values. Methods return
+// false on malformed input.
+type jsonScanner struct {
+	b     []byte
+	i     int
+	depth int
+	first bool // at the first member of the container just opened
+}
+
+func (s *jsonScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// str reads a string and returns its body (escapes kept).
+func (s *jsonScanner) str() (body []byte, escape, ok bool) {
+	if s.peek() != '"' {
+		return nil, false, false
+	}
+	start := s.i + 1
+	for i := start; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '\\':
+			escape = true
+			i++
+		case c == '"':
+			s.i = i + 1
+			return s.b[start:i], escape, true
+		case c < 0x20:
+			return nil, false, false
+		}
+	}
+	return nil, false, false
+}
+
+// open consumes the opening bracket c ('{' or '[') of a container.
+func (s *jsonScanner) open(c byte) bool {
+	if s.peek() != c {
+		return false
+	}
+	s.depth++
+	if s.depth > maxJSONDepth {
+		return false
+	}
+	s.i++
+	s.first = true
+	return true
+}
+
+// key reads the next key of an object and its ':', leaving the scanner at
+// the value; more is false (and the object consumed) at its end.
+func (s *jsonScanner) key() (key []byte, more, ok bool) {
+	c := s.peek()
+	if c == '}' {
+		s.i++
+		s.depth--
+		s.first = false
+		return nil, false, true
+	}
+	if !s.first {
+		if c != ',' {
+			return nil, false, false
+		}
+		s.i++
+	}
+	s.first = false
+	key, _, ok = s.str()
+	if !ok || s.peek() != ':' {
+		return nil, false, false
+	}
+	s.i++
+	s.ws()
+	return key, true, true
+}
+
+// elem positions the scanner at the next element of an array; more is
+// false (and the array consumed) at its end.
+func (s *jsonScanner) elem() (more, ok bool) {
+	c := s.peek()
+	if c == ']' {
+		s.i++
+		s.depth--
+		s.first = false
+		return false, true
+	}
+	if !s.first {
+		if c != ',' {
+			return false, false
+		}
+		s.i++
+	}
+	s.first = false
+	return true, true
+}
+
+// caddyRequest reads Caddy's "request" object.
+func (s *jsonScanner) caddyRequest(f *accessFields) bool {
+	if !s.open('{') {
+		return false
+	}
+	for {
+		key, more, ok := s.key()
+		if !ok || !more {
+			return ok
+		}
+		switch string(key) {
+		case "client_ip":
+			ok = s.scalar(&f.clientIP)
+		case "remote_ip", "remote_addr":
+			ok = s.scalar(&f.remoteIP)
+		case "method":
+			ok = s.scalar(&f.method)
+		case "uri":
+			ok = s.scalar(&f.uri)
+		case "host":
+			ok = s.scalar(&f.host)
+		case "headers":
+			ok = s.headers(f)
+		default:
+			ok = s.skip()
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// headers reads Caddy's request headers, keeping the first User-Agent.
+func (s *jsonScanner) headers(f *accessFields) bool {
+	if s.peek() != '{' {
+		return s.skip()
+	}
+	s.open('{')
+	for {
+		key, more, ok := s.key()
+		if !ok || !more {
+			return ok
+		}
+		if string(key) == "User-Agent" && s.peek() == '[' {
+			ok = s.firstOfArray(&f.ua)
+		} else {
+			ok = s.skip()
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// scalar reads a string, number or literal into v (first occurrence wins;
+// an object or array is skipped).
+func (s *jsonScanner) scalar(v *jsonVal) bool {
+	switch s.peek() {
+	case '"':
+		body, esc, ok := s.str()
+		if ok && !v.set {
+			*v = jsonVal{raw: body, str: true, escape: esc, set: true}
+		}
+		return ok
+	case '{', '[':
+		return s.skip()
+	}
+	start := s.i
+	for s.i < len(s.b) && isScalarByte(s.b[s.i]) {
+		s.i++
+	}
+	if s.i == start {
+		return false
+	}
+	if !v.set {
+		*v = jsonVal{raw: s.b[start:s.i], set: true}
+	}
+	return true
+}
+
+func isScalarByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-' || c == '+' || c == '.' || c == 'E'
+}
+
+// firstOfArray reads an array, keeping its first element when it is a string.
+func (s *jsonScanner) firstOfArray(v *jsonVal) bool {
+	if !s.open('[') {
+		return false
+	}
+	for n := 0; ; n++ {
+		more, ok := s.elem()
+		if !ok || !more {
+			return ok
+		}
+		if n == 0 && s.peek() == '"' {
+			ok = s.scalar(v)
+		} else {
+			ok = s.skip()
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// skip consumes one value of any kind.
+func (s *jsonScanner) skip() bool {
+	switch s.peek() {
+	case '"':
+		_, _, ok := s.str()
+		return ok
+	case '{':
+		s.open('{')
+		if s.depth > maxJSONDepth {
+			return false
+		}
+		for {
+			_, more, ok := s.key()
+			if !ok || !more {
+				return ok
+			}
+			if !s.skip() {
+				return false
+			}
+		}
+	case '[':
+		s.open('[')
+		if s.depth > maxJSONDepth {
+			return false
+		}
+		for {
+			more, ok := s.elem()
+			if !ok || !more {
+				return ok
+			}
+			if !s.skip() {
+				return false
+			}
+		}
+	}
+	var v jsonVal
+	return s.scalar(&v)
+}

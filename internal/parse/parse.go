@@ -1,0 +1,561 @@
+// Package parse turns a log line into an event using compiled parser rules.
+//
+// Compile turns rules.ParserSpec values into a Parser: templates and regexps
+// compiled by textmatch, literal prefilters, a dispatch table by program, and
+// the built-in access-log decoders. Parser.Parse then takes one line at a
+// time: it splits off the syslog envelope, offers the message to the rules
+// of its program (or to the raw rules), and fills an event.Event whose byte
+// fields alias the line. Parse does not allocate.
+package parse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/herd-ips/herd/internal/envelope"
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/rules"
+	"github.com/herd-ips/herd/internal/textmatch"
+)
+
+// DefaultMaxSessions is the session table size when Options.MaxSessions is 0.
+const DefaultMaxSessions = 65536
+
+// Options configure a Parser.
+type Options struct {
+	Location    *time.Location // zone for timestamps that carry none; nil = time.Local
+	Reference   time.Time      // "now" for year inference; zero = time.Now() at Compile
+	MaxSessions int            // (program, pid) → source entries remembered; default 65536
+}
+
+// Result says what Parse made of a line.
+type Result struct {
+	Rule      int    // index of the rule that matched, -1 if none
+	Enveloped bool   // the line had a recognised envelope
+	Program   []byte // the envelope's program (or the hint); aliases the line or the Parser
+	Event     bool   // ev was filled with an event whose Kind != KindNone and whose Source is valid
+	BadTime   bool   // a rule matched but its timestamp was invalid (line counted as unparsed)
+}
+
+type format uint8
+
+const (
+	formatNone format = iota
+	formatCLF
+	formatJSON
+)
+
+// rule is a compiled ParserSpec.
+type rule struct {
+	name, service, reason string
+	kind                  event.Kind
+	prefilter             textmatch.Prefilter
+	templates             []*textmatch.Template
+	tmplLayout            []envelope.Layout // per template; LayoutNone when it has no time
+	regexps               []*textmatch.Regexp
+	reLayout              []envelope.Layout
+	format                format
+	session               bool
+	set                   setValues
+}
+
+// setValues are a rule's constant fields; has* say which were given.
+type setValues struct {
+	status, port                   uint16
+	bytes                          int64
+	hasStatus, hasPort, hasBytes   bool
+	user, method, path, ua, host   []byte
+}
+
+// Parser is a compiled rule set plus the per-stream state of parsing
+// (session table, scratch space). It is not safe for concurrent use: give
+// each goroutine its own (Compile is cheap next to reading logs).
+type Parser struct {
+	specs     []rules.ParserSpec
+	rules     []rule
+	byProgram map[string][]int32 // exact program → rules to try, in order (globs merged in)
+	globs     []globRule         // rules with glob programs, for programs not in byProgram
+	raw       []int32
+
+	env      *envelope.Parser
+	opts     Options
+	envl     envelope.Envelope
+	caps     textmatch.Captures
+	sessions *sessionTable
+	scratch  []byte // unescaped JSON values; event fields may point here
+
+	hint      string
+	hintBytes []byte
+}
+
+type globRule struct {
+	glob []byte
+	rule int32
+}
+
+// Compile compiles specs into a Parser. The specs are copied; errors name
+// the rule: "parse: rule NAME (FILE:LINE): ...".
+func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = DefaultMaxSessions
+	}
+	p := &Parser{
+		specs:     append([]rules.ParserSpec(nil), specs...),
+		byProgram: map[string][]int32{},
+		opts:      o,
+		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference}),
+		scratch:   make([]byte, 0, 4096),
+	}
+	p.rules = make([]rule, len(p.specs))
+	needSessions := false
+	for i := range p.specs {
+		s := &p.specs[i]
+		if err := compileRule(s, &p.rules[i]); err != nil {
+			return nil, fmt.Errorf("parse: rule %s (%s:%d): %w", s.Name, s.Pos.File, s.Pos.Line, err)
+		}
+		needSessions = needSessions || p.rules[i].session
+	}
+	// Dispatch: an exact program gets every rule naming it exactly or by a
+	// glob that matches it, in spec order; other programs try the globs.
+	for i := range p.specs {
+		s := &p.specs[i]
+		if s.Raw {
+			p.raw = append(p.raw, int32(i))
+		}
+		for _, prog := range s.Programs {
+			if isGlob(prog) {
+				if strings.ContainsAny(prog, `[\`) {
+					return nil, fmt.Errorf("parse: rule %s (%s:%d): program glob %q: only '*' and '?' are supported", s.Name, s.Pos.File, s.Pos.Line, prog)
+				}
+				p.globs = append(p.globs, globRule{glob: []byte(prog), rule: int32(i)})
+				continue
+			}
+			if _, ok := p.byProgram[prog]; !ok {
+				p.byProgram[prog] = nil
+			}
+		}
+	}
+	for prog := range p.byProgram {
+		var list []int32
+		for i := range p.specs {
+			for _, pat := range p.specs[i].Programs {
+				if pat == prog || (isGlob(pat) && globMatch([]byte(pat), []byte(prog))) {
+					list = append(list, int32(i))
+					break
+				}
+			}
+		}
+		p.byProgram[prog] = list
+	}
+	if needSessions {
+		p.sessions = newSessionTable(o.MaxSessions)
+	}
+	return p, nil
+}
+
+func compileRule(s *rules.ParserSpec, r *rule) error {
+	r.name, r.service, r.reason = s.Name, s.Service, s.Reason
+	kind := s.Kind
+	if kind == "" {
+		kind = "none"
+	}
+	k, ok := event.ParseKind(kind)
+	if !ok {
+		return fmt.Errorf("unknown kind %q", s.Kind)
+	}
+	r.kind = k
+	switch s.Session {
+	case "":
+	case "pid":
+		r.session = true
+	default:
+		return fmt.Errorf("unknown session key %q", s.Session)
+	}
+	switch s.Format {
+	case "":
+		if len(s.Patterns) == 0 && len(s.Regexps) == 0 {
+			return errors.New("no patterns, regexps or format")
+		}
+	case "clf":
+		r.format = formatCLF
+	case "json-access":
+		r.format = formatJSON
+	default:
+		return fmt.Errorf("unknown format %q", s.Format)
+	}
+	if r.format != formatNone && (len(s.Patterns) > 0 || len(s.Regexps) > 0) {
+		return errors.New("format excludes patterns and regexps")
+	}
+	if r.service == "" && r.format != formatNone {
+		r.service = "http"
+	}
+	derived := []string{}
+	canDerive := true
+	for j, src := range s.Patterns {
+		t, err := textmatch.Compile(src)
+		if err != nil {
+			return fmt.Errorf("pattern %d %q: %w", j+1, src, err)
+		}
+		l, err := layoutOf(t.TimeLayout())
+		if err != nil {
+			return fmt.Errorf("pattern %d %q: %w", j+1, src, err)
+		}
+		r.templates = append(r.templates, t)
+		r.tmplLayout = append(r.tmplLayout, l)
+		if lit := t.Prefilter(); len(lit) > 0 {
+			derived = append(derived, string(lit))
+		} else {
+			canDerive = false
+		}
+	}
+	for j, src := range s.Regexps {
+		re, err := textmatch.CompileRegexp(src)
+		if err != nil {
+			return fmt.Errorf("regexp %d %q: %w", j+1, src, err)
+		}
+		l, err := layoutOf(re.TimeLayout())
+		if err != nil {
+			return fmt.Errorf("regexp %d %q: %w", j+1, src, err)
+		}
+		r.regexps = append(r.regexps, re)
+		r.reLayout = append(r.reLayout, l)
+		if lit := re.Prefilter(); len(lit) > 0 {
+			derived = append(derived, string(lit))
+		} else {
+			canDerive = false
+		}
+	}
+	switch {
+	case len(s.Prefilter) > 0:
+		r.prefilter = textmatch.NewPrefilter(s.Prefilter...)
+	case canDerive && r.format == formatNone:
+		r.prefilter = textmatch.NewPrefilter(dedupe(derived)...)
+	}
+	return compileSet(s.Set, &r.set)
+}
+
+func layoutOf(name string) (envelope.Layout, error) {
+	if name == "" {
+		return envelope.LayoutNone, nil
+	}
+	l, ok := envelope.LayoutByName(name)
+	if !ok {
+		return 0, fmt.Errorf("unknown time layout %q", name)
+	}
+	return l, nil
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		dup := false
+		for _, o := range out {
+			if strings.Contains(s, o) { // o occurring is implied by s occurring
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func compileSet(m map[string]string, sv *setValues) error {
+	for k, v := range m {
+		var err error
+		switch k {
+		case "status":
+			n, ok := atoi([]byte(v), 3)
+			if !ok || n < 100 || n > 599 {
+				err = errors.New("want an HTTP status")
+			}
+			sv.status, sv.hasStatus = uint16(n), true
+		case "port":
+			n, ok := atoi([]byte(v), 5)
+			if !ok || n > 65535 {
+				err = errors.New("want a port number")
+			}
+			sv.port, sv.hasPort = uint16(n), true
+		case "bytes":
+			sv.bytes, sv.hasBytes = -1, true
+			if v != "-" {
+				n, ok := atoi([]byte(v), 18)
+				if !ok {
+					err = errors.New("want a byte count or -")
+				}
+				sv.bytes = int64(n)
+			}
+		case "user":
+			sv.user = []byte(v)
+		case "method":
+			sv.method = []byte(v)
+		case "path":
+			sv.path = []byte(v)
+		case "user_agent", "ua":
+			sv.ua = []byte(v)
+		case "host":
+			sv.host = []byte(v)
+		default:
+			err = errors.New("unknown field")
+		}
+		if err != nil {
+			return fmt.Errorf("set %s: %q: %w", k, v, err)
+		}
+	}
+	return nil
+}
+
+// Rule returns the spec of rule i (Result.Rule). The caller must not modify it.
+func (p *Parser) Rule(i int) *rules.ParserSpec { return &p.specs[i] }
+
+// NumRules returns the number of rules.
+func (p *Parser) NumRules() int { return len(p.specs) }
+
+// SetReference sets the "now" that year inference works from; replay sets
+// it to the time of the logs being replayed. The zero time means time.Now().
+func (p *Parser) SetReference(t time.Time) { p.env.SetReference(t) }
+
+// Parse runs line through the rules and fills ev when a rule matches.
+//
+// The envelope comes first. A line with an envelope is offered to the rules
+// of its program (exact names, then '*' globs); a line without one, or any
+// line when hint is not empty, is offered to the raw rules too. hint names
+// the program of lines that carry none (journal message bodies, test
+// corpora). Within a program rules run in order, each skipped unless one of
+// its prefilter literals occurs in the message; the first matching pattern
+// wins. ev's time is the rule's %{time:...} capture, else the envelope's;
+// its byte fields alias line (or p's scratch space) and stay valid until the
+// next call. Parse does not allocate.
+func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
+	res := Result{Rule: -1}
+	env := &p.envl
+	res.Enveloped = p.env.Parse(line, env)
+	msg := env.Message
+	prog := env.Program
+	if len(prog) == 0 && hint != "" {
+		prog = p.hintProgram(hint)
+	}
+	res.Program = prog
+	if len(prog) > 0 {
+		if list, ok := p.byProgram[string(prog)]; ok {
+			if p.try(list, msg, prog, ev, &res) {
+				return res
+			}
+		} else if len(p.globs) > 0 && p.tryGlobs(msg, prog, ev, &res) {
+			return res
+		}
+	}
+	if !res.Enveloped || hint != "" {
+		p.try(p.raw, msg, prog, ev, &res)
+	}
+	return res
+}
+
+func (p *Parser) hintProgram(hint string) []byte {
+	if hint != p.hint {
+		p.hint = hint
+		p.hintBytes = []byte(hint)
+	}
+	return p.hintBytes
+}
+
+func (p *Parser) try(list []int32, msg, prog []byte, ev *event.Event, res *Result) bool {
+	for _, i := range list {
+		if p.apply(int(i), msg, prog, ev, res) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Parser) tryGlobs(msg, prog []byte, ev *event.Event, res *Result) bool {
+	last := int32(-1)
+	for _, g := range p.globs {
+		if g.rule == last || !globMatch(g.glob, prog) {
+			continue
+		}
+		last = g.rule
+		if p.apply(int(g.rule), msg, prog, ev, res) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply runs rule i on msg; it reports whether the rule matched (in which
+// case res is final).
+func (p *Parser) apply(i int, msg, prog []byte, ev *event.Event, res *Result) bool {
+	r := &p.rules[i]
+	if !r.prefilter.Match(msg) {
+		return false
+	}
+	switch r.format {
+	case formatCLF:
+		return p.finish(i, r, p.decodeCLF(r, msg, ev), ev, prog, res)
+	case formatJSON:
+		return p.finish(i, r, p.decodeJSON(r, msg, ev), ev, prog, res)
+	}
+	caps := &p.caps
+	for j, t := range r.templates {
+		if t.Match(msg, caps) {
+			return p.finish(i, r, p.fill(r, msg, caps, r.tmplLayout[j], ev), ev, prog, res)
+		}
+	}
+	for j, re := range r.regexps {
+		if re.Match(msg, caps) {
+			return p.finish(i, r, p.fill(r, msg, caps, r.reLayout[j], ev), ev, prog, res)
+		}
+	}
+	return false
+}
+
+// decodeStatus is what a decoder or fill reports.
+type decodeStatus uint8
+
+const (
+	noMatch decodeStatus = iota
+	matched
+	badTime
+)
+
+// fill writes a template or regexp match into ev.
+func (p *Parser) fill(r *rule, msg []byte, caps *textmatch.Captures, layout envelope.Layout, ev *event.Event) decodeStatus {
+	p.start(r, ev)
+	if b, ok := caps.Get(textmatch.FieldUser, msg); ok {
+		ev.User = b
+	}
+	if b, ok := caps.Get(textmatch.FieldMethod, msg); ok {
+		ev.Method = b
+	}
+	if b, ok := caps.Get(textmatch.FieldPath, msg); ok {
+		ev.Path = b
+	}
+	if b, ok := caps.Get(textmatch.FieldUserAgent, msg); ok {
+		ev.UserAgent = b
+	}
+	if b, ok := caps.Get(textmatch.FieldHost, msg); ok {
+		ev.Host = b
+	}
+	if b, ok := caps.Get(textmatch.FieldStatus, msg); ok {
+		if n, ok := atoi(b, 3); ok {
+			ev.Status = uint16(n)
+		}
+	}
+	if b, ok := caps.Get(textmatch.FieldPort, msg); ok {
+		if n, ok := atoi(b, 5); ok && n <= 65535 {
+			ev.Port = uint16(n)
+		}
+	}
+	if b, ok := caps.Get(textmatch.FieldBytes, msg); ok {
+		ev.Bytes = parseBytes(b)
+	}
+	ev.Source = caps.Source
+	if b, ok := caps.Get(textmatch.FieldTime, msg); ok && layout != envelope.LayoutNone {
+		t, err := p.env.ParseTime(layout, b)
+		if err != nil {
+			return badTime
+		}
+		ev.Time = t
+	}
+	return matched
+}
+
+// start resets ev and writes the rule's constant fields.
+func (p *Parser) start(r *rule, ev *event.Event) {
+	ev.Reset()
+	ev.Service, ev.Kind, ev.Reason, ev.Parser = r.service, r.kind, r.reason, r.name
+	ev.Time = p.envl.Time
+	s := &r.set
+	if s.hasStatus {
+		ev.Status = s.status
+	}
+	if s.hasPort {
+		ev.Port = s.port
+	}
+	if s.hasBytes {
+		ev.Bytes = s.bytes
+	}
+	ev.User, ev.Method, ev.Path, ev.UserAgent, ev.Host = s.user, s.method, s.path, s.ua, s.host
+}
+
+// finish settles the result of rule i once its matcher reported st.
+func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog []byte, res *Result) bool {
+	switch st {
+	case noMatch:
+		return false
+	case badTime:
+		res.Rule, res.BadTime = i, true
+		return true
+	}
+	res.Rule = i
+	if r.session && p.sessions != nil && len(p.envl.PID) > 0 {
+		if ev.Source.IsValid() {
+			p.sessions.put(prog, p.envl.PID, ev.Source)
+		} else {
+			ev.Source = p.sessions.get(prog, p.envl.PID)
+		}
+	}
+	res.Event = r.kind != event.KindNone && ev.Source.IsValid()
+	return true
+}
+
+// atoi parses 1..max decimal digits.
+func atoi(b []byte, max int) (int, bool) {
+	if len(b) == 0 || len(b) > max {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// parseBytes reads a response size: digits, or "-" for none (-1).
+func parseBytes(b []byte) int64 {
+	n, ok := atoi(b, 18)
+	if !ok {
+		return -1
+	}
+	return int64(n)
+}
+
+func isGlob(s string) bool { return strings.ContainsAny(s, "*?[\\") }
+
+// globMatch matches name against a glob of '*' (any run of bytes other than
+// '/') and '?' (one byte other than '/'), like path.Match without classes.
+func globMatch(glob, name []byte) bool {
+	if len(glob) == 0 {
+		return len(name) == 0
+	}
+	switch glob[0] {
+	case '*':
+		for k := 0; k <= len(name); k++ {
+			if globMatch(glob[1:], name[k:]) {
+				return true
+			}
+			if k < len(name) && name[k] == '/' {
+				return false
+			}
+		}
+		return false
+	case '?':
+		return len(name) > 0 && name[0] != '/' && globMatch(glob[1:], name[1:])
+	}
+	return len(name) > 0 && name[0] == glob[0] && globMatch(glob[1:], name[1:])
+}
+
+// addrOf parses an address field written by a server (access logs).
+func addrOf(b []byte) netip.Addr {
+	a, _ := textmatch.ParseToken(bytes.TrimSpace(b))
+	return a
+}
