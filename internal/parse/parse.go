@@ -65,10 +65,10 @@ type rule struct {
 
 // setValues are a rule's constant fields; has* say which were given.
 type setValues struct {
-	status, port                   uint16
-	bytes                          int64
-	hasStatus, hasPort, hasBytes   bool
-	user, method, path, ua, host   []byte
+	status, port                 uint16
+	bytes                        int64
+	hasStatus, hasPort, hasBytes bool
+	user, method, path, ua, host []byte
 }
 
 // Parser is a compiled rule set plus the per-stream state of parsing
