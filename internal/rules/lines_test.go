@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herd-ips/herd/internal/envelope"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/textmatch"
 )
@@ -291,6 +293,101 @@ func TestDefaultPatternsReference(t *testing.T) {
 	for _, p := range set.Parsers {
 		if p.Format == "" && !used[p.Name] {
 			t.Errorf("parser %s (%s:%d) has no golden line", p.Name, p.Pos.File, p.Pos.Line)
+		}
+	}
+}
+
+// TestDefaultRulesParse runs the golden lines through the real parser built
+// from the default rules, file by file in order (so that session lines find
+// the connection line before them): every attack line yields an event from
+// the expected rule with the expected fields, and no hostile or benign line
+// yields an event.
+func TestDefaultRulesParse(t *testing.T) {
+	set, err := rules.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	var p *parse.Parser
+	file := ""
+	for _, c := range readGolden(t) {
+		if c.file != file { // a fresh parser (and session table) per file
+			file = c.file
+			p, err = parse.Compile(set.Parsers, parse.Options{Location: time.UTC, Reference: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		where := fmt.Sprintf("%s:%d", c.file, c.line)
+		var ev event.Event
+		ev.Reset()
+		res := p.Parse([]byte(c.text), "", &ev)
+		name := ""
+		if res.Rule >= 0 {
+			name = p.Rule(res.Rule).Name
+		}
+		if c.parser == "" {
+			if res.Event {
+				t.Errorf("%s: want no event, got %s source=%v user=%q\n\t%s", where, name, ev.Source, ev.User, c.text)
+			}
+			continue
+		}
+		if name != c.parser {
+			t.Errorf("%s: rule %q, want %s\n\t%s", where, name, c.parser, c.text)
+			continue
+		}
+		used[name] = true
+		if c.want["kind"] != "none" && !res.Event {
+			t.Errorf("%s: %s matched but gave no event (source %v)\n\t%s", where, name, ev.Source, c.text)
+			continue
+		}
+		if res.BadTime {
+			t.Errorf("%s: bad time\n\t%s", where, c.text)
+		}
+		for k, want := range c.want {
+			var got string
+			switch k {
+			case "source":
+				if c.want["kind"] == "none" {
+					continue // a session opener's event is not filled
+				}
+				got = ev.Source.String()
+			case "kind":
+				if want == "none" {
+					continue
+				}
+				got = ev.Kind.String()
+			case "reason":
+				got = ev.Reason
+			case "service":
+				got = ev.Service
+			case "user":
+				got = string(ev.User)
+			case "port":
+				if c.want["kind"] == "none" {
+					continue
+				}
+				got = fmt.Sprint(ev.Port)
+			case "status":
+				got = fmt.Sprint(ev.Status)
+			case "method":
+				got = string(ev.Method)
+			case "path":
+				got = string(ev.Path)
+			default:
+				t.Fatalf("%s: unknown key %q", where, k)
+			}
+			if got != want {
+				t.Errorf("%s: %s=%q, want %q\n\t%s", where, k, got, want, c.text)
+			}
+		}
+		if ev.Parser != "" && ev.Parser != name {
+			t.Errorf("%s: event names parser %q, want %q", where, ev.Parser, name)
+		}
+	}
+	for _, sp := range set.Parsers {
+		if !used[sp.Name] {
+			t.Errorf("parser %s (%s:%d) has no golden line", sp.Name, sp.Pos.File, sp.Pos.Line)
 		}
 	}
 }
