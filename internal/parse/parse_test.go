@@ -438,11 +438,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`www.example.org:80 192.0.2.2 - - [10/Oct/2000:13:55:36 +0000] "GET /.env HTTP/1.1" 404 196 "-" "Go"`))
 	f.Add([]byte(`{"remote_addr":"192.0.2.15","request":"GET / HTTP/1.1","status":"200","body_bytes_sent":"3"}`))
 	f.Add([]byte("2026/11/23 08:01:03 [error] 1#0: *1 user \"a\" was not found in \"/f\", client: 192.0.2.13, server: s, request: \"GET / HTTP/1.1\", host: \"h\""))
-	p := newParser(f)
+	p, err := Compile(testRules(), Options{Location: time.UTC, Reference: ref, MaxSessions: 64})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) > 4096 {
 			return
 		}
+		clear(p.sessions.sets) // sessions span the lines of one input only
 		var ev event.Event
 		lines := bytes.Split(in, []byte("\n"))
 		for i, line := range lines {
