@@ -39,20 +39,19 @@ func daysIn(m, y int) int {
 }
 
 // daysFromCivil returns the number of days from 1970-01-01 to y-m-d in the
-// proleptic Gregorian calendar (Howard Hinnant's algorithm).
+// proleptic Gregorian calendar (Howard Hinnant's algorithm), for y in
+// 1..maxYear; unsigned arithmetic lets the divisions become multiplications.
 func daysFromCivil(y, m, d int) int64 {
+	yy, mp := uint(y), uint(m-3)
 	if m <= 2 {
-		y--
+		yy--
+		mp = uint(m + 9)
 	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
+	era := yy / 400
+	yoe := yy - era*400
+	doy := (153*mp+2)/5 + uint(d) - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
+	return int64(era*146097+doe) - 719468
 }
 
 // build validates c and turns it into a time. Out-of-range fields are
@@ -68,21 +67,23 @@ func (p *Parser) build(c *civil) (time.Time, bool) {
 		if c.year < 1 || c.year > maxYear || c.day > daysIn(c.month, c.year) {
 			return time.Time{}, false
 		}
-		return p.mk(c.year, c), true
+		return p.mk(c.year, localSeconds(c.year, c), c), true
 	}
 	// Year inference: the Reference's year, or the one before when that
 	// would put the stamp more than a day after the Reference.
 	// The comparison is made on wall-clock seconds, so it costs no zone
 	// lookup; a DST shift of the day-long margin does not matter.
 	y := p.refYear
-	if c.day <= daysIn(c.month, y) && localSeconds(y, c) <= p.refLocal+86400 {
-		return p.mk(y, c), true
+	if c.day <= daysIn(c.month, y) {
+		if local := localSeconds(y, c); local <= p.refLocal+86400 {
+			return p.mk(y, local, c), true
+		}
 	}
 	y--
 	if y < 1 || c.day > daysIn(c.month, y) {
 		return time.Time{}, false
 	}
-	return p.mk(y, c), true
+	return p.mk(y, localSeconds(y, c), c), true
 }
 
 // localSeconds returns c's wall-clock time in year y as seconds since
@@ -91,9 +92,9 @@ func localSeconds(y int, c *civil) int64 {
 	return daysFromCivil(y, c.month, c.day)*86400 + int64(c.hour*3600+c.min*60+c.sec)
 }
 
-// mk builds the time for a validated civil in year y.
-func (p *Parser) mk(y int, c *civil) time.Time {
-	local := localSeconds(y, c)
+// mk builds the time for a validated civil in year y, whose wall-clock
+// seconds are local.
+func (p *Parser) mk(y int, local int64, c *civil) time.Time {
 	if c.hasZone {
 		return time.Unix(local-int64(c.off), int64(c.nsec)).In(p.fixedZone(c.off))
 	}

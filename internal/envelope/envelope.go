@@ -196,16 +196,15 @@ func parseHeader(b []byte, i int, env *Envelope) bool {
 	if i >= len(b) || b[i] != ' ' {
 		return false
 	}
-	i++
-	i = skipAngle(b, i) // FreeBSD syslogd -v/-vv: "<4.6> " or "<auth.info> " before the host
-	if progToken(b, i, env) {
-		return true // no host (busybox syslogd -S, socklog)
-	}
+	i = skipAngle(b, i+1) // FreeBSD syslogd -v/-vv: "<4.6> " or "<auth.info> " before the host
 	j := i
 	for j < len(b) && hostChar[b[j]] {
 		j++
 	}
-	if j == i || j >= len(b) || b[j] != ' ' || b[j-1] == ':' {
+	if j > i && b[j-1] == ':' || j < len(b) && b[j] == '[' {
+		return progToken(b, i, env) // no host (busybox syslogd -S, socklog)
+	}
+	if j == i || j >= len(b) || b[j] != ' ' {
 		return false
 	}
 	env.Host = b[i:j]

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"time"
 	"unicode/utf8"
 )
@@ -160,16 +161,24 @@ func skipWS(b []byte, i int) int {
 // it holds escapes.
 func scanString(b []byte, i int) (start, end, next int, esc, ok bool) {
 	start = i + 1
-	for j := start; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			esc = true
-			j++
-		case '"':
-			return start, j, j + 1, esc, true
+	j := start
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, 0, 0, false, false
 		}
+		j += k
+		n := 0 // backslashes before the quote; an odd count escapes it
+		for m := j - 1; m >= start && b[m] == '\\'; m-- {
+			n++
+		}
+		if n%2 == 0 {
+			break
+		}
+		j++
 	}
-	return 0, 0, 0, false, false
+	esc = bytes.IndexByte(b[start:j], '\\') >= 0
+	return start, j, j + 1, esc, true
 }
 
 // jsonString returns the value of the JSON string at b[i] == '"': a slice of

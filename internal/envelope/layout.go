@@ -137,6 +137,18 @@ func digits(b []byte, i, n int) (int, bool) {
 	return v, true
 }
 
+// digits2 reads exactly two decimal digits at b[i:].
+func digits2(b []byte, i int) (int, bool) {
+	if i < 0 || i+1 >= len(b) {
+		return 0, false
+	}
+	x, y := b[i]-'0', b[i+1]-'0'
+	if x > 9 || y > 9 {
+		return 0, false
+	}
+	return int(x)*10 + int(y), true
+}
+
 func isDigit(ch byte) bool { return ch >= '0' && ch <= '9' }
 
 // month reads a three-letter English month name ("Oct", also "OCT", "oct").
@@ -182,7 +194,7 @@ func scanClock(b []byte, i int, c *civil, padHour bool) (int, bool) {
 		c.hour = int(b[i] - '0')
 		i++
 	} else {
-		if c.hour, ok = digits(b, i, 2); !ok {
+		if c.hour, ok = digits2(b, i); !ok {
 			return 0, false
 		}
 		i += 2
@@ -190,14 +202,14 @@ func scanClock(b []byte, i int, c *civil, padHour bool) (int, bool) {
 	if i >= len(b) || b[i] != ':' {
 		return 0, false
 	}
-	if c.min, ok = digits(b, i+1, 2); !ok {
+	if c.min, ok = digits2(b, i+1); !ok {
 		return 0, false
 	}
 	i += 3
 	if i >= len(b) || b[i] != ':' {
 		return 0, false
 	}
-	if c.sec, ok = digits(b, i+1, 2); !ok {
+	if c.sec, ok = digits2(b, i+1); !ok {
 		return 0, false
 	}
 	i += 3
