@@ -139,4 +139,3 @@ func TestDefaultScenarioThresholds(t *testing.T) {
 		})
 	}
 }
-
