@@ -191,7 +191,8 @@ var hostChar = func() (t [256]bool) {
 }()
 
 // parseHeader reads " [<pri>] [host [facility.level|<pri>] ]prog[[pid]]: msg"
-// at b[i:], where b[i] must be the space that ends the timestamp.
+// at b[i:], where b[i] must be the space that ends the timestamp. The host
+// may be absent only after an RFC 3164 stamp or before a socklog facility.
 func parseHeader(b []byte, i int, env *Envelope) bool {
 	if i >= len(b) || b[i] != ' ' {
 		return false
@@ -202,7 +203,17 @@ func parseHeader(b []byte, i int, env *Envelope) bool {
 		j++
 	}
 	if j > i && b[j-1] == ':' || j < len(b) && b[j] == '[' {
-		return progToken(b, i, env) // no host (busybox syslogd -S, socklog)
+		// No host (busybox syslogd -S, socklog).
+		if !progToken(b, i, env) {
+			return false
+		}
+		if isFacility(env.Program) {
+			socklog(env)
+			return true
+		}
+		// An ISO stamp with no host is taken only from socklog: "2024-01-02
+		// 03:04:05 Error: x" is more likely an application's own line.
+		return env.Format != FormatISO
 	}
 	if j == i || j >= len(b) || b[j] != ' ' {
 		return false
@@ -259,6 +270,53 @@ func skipFacility(b []byte, i int) int {
 		j++
 	}
 	return i
+}
+
+// socklog looks inside the message of a line whose program is a
+// facility.level, as socklog writes them: "2015-05-27T04:31:28.10040
+// auth.info: May 27 04:31:28 sshd[30993]: msg" (the inner stamp may be
+// absent). When the message holds a program token, it replaces the
+// facility; the outer time is kept.
+func socklog(env *Envelope) {
+	m := env.Message
+	i := 0
+	var c civil
+	if j, ok := scan3164(m, 0, &c); ok && j < len(m) && m[j] == ' ' {
+		i = j + 1
+	}
+	inner := *env
+	if progToken(m, i, &inner) {
+		*env = inner
+	}
+}
+
+// isFacility reports whether s is "facility.level" with syslog's names.
+func isFacility(s []byte) bool {
+	f, l, ok := bytesCut(s, '.')
+	if !ok {
+		return false
+	}
+	switch string(f) {
+	case "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+		"authpriv", "ftp", "security", "local0", "local1", "local2", "local3", "local4",
+		"local5", "local6", "local7":
+	default:
+		return false
+	}
+	switch string(l) {
+	case "emerg", "alert", "crit", "err", "error", "warning", "warn", "notice", "info", "debug":
+		return true
+	}
+	return false
+}
+
+func bytesCut(s []byte, sep byte) (before, after []byte, found bool) {
+	for i, c := range s {
+		if c == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, nil, false
 }
 
 // progToken reads "prog[pid]: msg" or "prog: msg" at b[i:] into env.

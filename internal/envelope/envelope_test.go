@@ -61,17 +61,25 @@ var parseCases = []parseCase{
 	{"2024-01-02 03:04:05 host prog[1]: space form", FormatISO, "2024-01-02T03:04:05Z", "host", "prog", "1", "space form"},
 	{"2018-12-20 10:09:05.180218+0000 localhost sshd[67566]: Invalid user git", FormatISO, "2018-12-20T10:09:05.180218Z", "localhost", "sshd", "67566", "Invalid user git"},
 	{"<13>2024-01-02T03:04:05Z host prog: with pri", FormatISO, "2024-01-02T03:04:05Z", "host", "prog", "", "with pri"},
+	{"2015-05-27T04:31:28.10040 auth.info: May 27 04:31:28 sshd[30993]: Invalid user admin", FormatISO, "2015-05-27T04:31:28.1004Z", "", "sshd", "30993", "Invalid user admin"},
+	{"2015-05-27T04:31:28.10040 auth.info: sshd[30993]:  Invalid user admin", FormatISO, "2015-05-27T04:31:28.1004Z", "", "sshd", "30993", "Invalid user admin"},
+	{"2015-05-27T04:31:28.10040 auth.info: no program inside", FormatISO, "2015-05-27T04:31:28.1004Z", "", "auth.info", "", "no program inside"},
+	{"2015-05-27T04:31:28.10040 myprog.x: not a facility", FormatNone, "", "", "", "", "2015-05-27T04:31:28.10040 myprog.x: not a facility"},
+	{"2024-01-02 03:04:05 Error: an application's own line", FormatNone, "", "", "", "", "2024-01-02 03:04:05 Error: an application's own line"},
 	{"2019-09-24T13:16:50 srv mysqld[1234]: 2019-09-24 13:16:50 8756 [Warning] x", FormatISO, "2019-09-24T13:16:50Z", "srv", "mysqld", "1234", "2019-09-24 13:16:50 8756 [Warning] x"},
 
 	// journalctl -o json.
 	{`{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"1700000000123456","_HOSTNAME":"web","SYSLOG_IDENTIFIER":"sshd","_PID":"321","MESSAGE":"Failed password for root"}`, FormatJournalJSON, "2023-11-14T22:13:20.123456Z", "web", "sshd", "321", "Failed password for root"},
 	{`{ "MESSAGE" : "tab\there \"q\" \u00e9 \ud83d\ude00 \/" , "__REALTIME_TIMESTAMP" : "1" , "_COMM" : "my prog", "SYSLOG_PID": "9", "_N": [1, {"a": "}"}], "_T": true, "_X": null }`, FormatJournalJSON, "1970-01-01T00:00:00.000001Z", "", "my_prog", "9", "tab\there \"q\" é 😀 /"},
 	{`{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":[104,105,0,255],"_COMM":"x","SYSLOG_IDENTIFIER":"y"}`, FormatJournalJSON, "2023-11-14T22:13:20Z", "", "y", "", "hi\x00\xff"},
+	{`{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":42,"MESSAGE":"first key wins"}`, FormatJournalJSON, "2023-11-14T22:13:20Z", "", "", "", ""},
+	{`{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":[],"_HOSTNAME":"h\u0041"}`, FormatJournalJSON, "2023-11-14T22:13:20Z", "hA", "", "", ""},
 	{`{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":null}`, FormatJournalJSON, "2023-11-14T22:13:20Z", "", "", "", ""},
 	{`{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":"lone \ud800 surrogate"}`, FormatJournalJSON, "2023-11-14T22:13:20Z", "", "", "", "lone \uFFFD surrogate"},
 
 	// Not envelopes: the whole line is the message.
 	{"Oct 11 22:14:15 host this is not a program", FormatNone, "", "", "", "", "Oct 11 22:14:15 host this is not a program"},
+	{"Oct 11 22:14:15 host last message repeated 3 times", FormatNone, "", "", "", "", "Oct 11 22:14:15 host last message repeated 3 times"},
 	{"Oct 11 22:14:15 host prog[abc]: bad pid", FormatNone, "", "", "", "", "Oct 11 22:14:15 host prog[abc]: bad pid"},
 	{"Oct 11 22:14:15 host prog:nospace", FormatNone, "", "", "", "", "Oct 11 22:14:15 host prog:nospace"},
 	{"Oct 11 22:14:15 host", FormatNone, "", "", "", "", "Oct 11 22:14:15 host"},

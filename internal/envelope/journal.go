@@ -13,6 +13,7 @@ import (
 // field names); the first occurrence of a key wins.
 func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
 	p.scratch = p.scratch[:0]
+	env.Message = nil // a MESSAGE that is neither string, bytes nor null leaves it empty
 	var ident, comm, pid, spid []byte
 	var haveMsg, haveTime bool
 	i := skipWS(b, 1)
