@@ -61,6 +61,9 @@ type rule struct {
 	format                format
 	session               bool
 	set                   setValues
+	// starts[c] says whether a message starting with byte c can match; all
+	// true when some pattern starts with a capture.
+	starts [256]bool
 }
 
 // setValues are a rule's constant fields; has* say which were given.
@@ -77,9 +80,9 @@ type setValues struct {
 type Parser struct {
 	specs     []rules.ParserSpec
 	rules     []rule
-	byProgram map[string][]int32 // exact program → rules to try, in order (globs merged in)
-	globs     []globRule         // rules with glob programs, for programs not in byProgram
-	raw       []int32
+	byProgram map[string]*dispatch // exact program → rules to try (globs merged in)
+	globs     []globRule           // rules with glob programs, for programs not in byProgram
+	raw       *dispatch
 
 	env      *envelope.Parser
 	opts     Options
@@ -90,6 +93,40 @@ type Parser struct {
 
 	hint      string
 	hintBytes []byte
+}
+
+// dispatch is a list of rules to try in order, also split by the first byte
+// of the message: a rule whose patterns all start with literal text is only
+// listed under those literals' first bytes, so a message meets only the rules
+// that could match it, still in order.
+type dispatch struct {
+	all     []int32
+	byFirst [256][]int32
+}
+
+func newDispatch(rs []rule, list []int32) *dispatch {
+	d := &dispatch{all: list}
+	for c := range d.byFirst {
+		var sub []int32
+		for _, i := range list {
+			if rs[i].starts[c] {
+				sub = append(sub, i)
+			}
+		}
+		if len(sub) == len(list) {
+			sub = list // share the common case
+		}
+		d.byFirst[c] = sub
+	}
+	return d
+}
+
+// rules returns the rules a message may match.
+func (d *dispatch) rules(msg []byte) []int32 {
+	if len(msg) == 0 {
+		return d.all
+	}
+	return d.byFirst[msg[0]]
 }
 
 type globRule struct {
@@ -105,7 +142,7 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 	}
 	p := &Parser{
 		specs:     append([]rules.ParserSpec(nil), specs...),
-		byProgram: map[string][]int32{},
+		byProgram: map[string]*dispatch{},
 		opts:      o,
 		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference}),
 		scratch:   make([]byte, 0, 4096),
@@ -121,10 +158,11 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 	}
 	// Dispatch: an exact program gets every rule naming it exactly or by a
 	// glob that matches it, in spec order; other programs try the globs.
+	var raw []int32
 	for i := range p.specs {
 		s := &p.specs[i]
 		if s.Raw {
-			p.raw = append(p.raw, int32(i))
+			raw = append(raw, int32(i))
 		}
 		for _, prog := range s.Programs {
 			if isGlob(prog) {
@@ -134,9 +172,7 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 				p.globs = append(p.globs, globRule{glob: []byte(prog), rule: int32(i)})
 				continue
 			}
-			if _, ok := p.byProgram[prog]; !ok {
-				p.byProgram[prog] = nil
-			}
+			p.byProgram[prog] = nil
 		}
 	}
 	for prog := range p.byProgram {
@@ -149,8 +185,9 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 				}
 			}
 		}
-		p.byProgram[prog] = list
+		p.byProgram[prog] = newDispatch(p.rules, list)
 	}
+	p.raw = newDispatch(p.rules, raw)
 	if needSessions {
 		p.sessions = newSessionTable(o.MaxSessions)
 	}
@@ -227,6 +264,18 @@ func compileRule(s *rules.ParserSpec, r *rule) error {
 			derived = append(derived, string(lit))
 		} else {
 			canDerive = false
+		}
+	}
+	for c := range r.starts {
+		r.starts[c] = r.format != formatNone || len(r.regexps) > 0
+	}
+	for _, t := range r.templates {
+		if pre := t.Prefix(); len(pre) > 0 {
+			r.starts[pre[0]] = true
+		} else {
+			for c := range r.starts {
+				r.starts[c] = true
+			}
 		}
 	}
 	switch {
@@ -343,8 +392,8 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 	}
 	res.Program = prog
 	if len(prog) > 0 {
-		if list, ok := p.byProgram[string(prog)]; ok {
-			if p.try(list, msg, prog, ev, &res) {
+		if d, ok := p.byProgram[string(prog)]; ok {
+			if p.try(d.rules(msg), msg, prog, ev, &res) {
 				return res
 			}
 		} else if len(p.globs) > 0 && p.tryGlobs(msg, prog, ev, &res) {
@@ -352,7 +401,7 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 		}
 	}
 	if !res.Enveloped || hint != "" {
-		p.try(p.raw, msg, prog, ev, &res)
+		p.try(p.raw.rules(msg), msg, prog, ev, &res)
 	}
 	return res
 }

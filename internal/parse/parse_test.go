@@ -420,8 +420,13 @@ func BenchmarkParse(b *testing.B) {
 			var ev event.Event
 			b.ReportAllocs()
 			b.SetBytes(int64(len(line)))
+			n, start := 0, cpuTime()
 			for b.Loop() {
 				p.Parse(line, "", &ev)
+				n++
+			}
+			if cpu := cpuTime() - start; cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/op")
 			}
 		})
 	}

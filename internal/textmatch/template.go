@@ -290,6 +290,15 @@ func (t *Template) String() string { return t.src }
 // caller must not modify it.
 func (t *Template) Prefilter() []byte { return t.prefilter }
 
+// Prefix returns the literal every match starts with, or nil when the
+// template starts with a capture. The caller must not modify it.
+func (t *Template) Prefix() []byte {
+	if len(t.ops) > 0 && t.ops[0].kind == opLit {
+		return t.ops[0].lit
+	}
+	return nil
+}
+
 // TimeLayout returns the layout name of the template's %{time:...} capture,
 // or "" when it has none.
 func (t *Template) TimeLayout() string { return t.layout }
