@@ -67,3 +67,43 @@ func benchShipped(b *testing.B, ev *event.Event) {
 	}
 	b.ReportMetric(float64(e.Len()), "scenarios")
 }
+
+// The literal prefilter may only skip a path regular expression that would
+// not have matched.
+func FuzzRegexpPrefilterNeverHidesAMatch(f *testing.F) {
+	for _, p := range []string{"/.env", "/a/.git/config", "/x?id=1%27+OR+1=1", "/..%2f..%2fetc/passwd", "/backup2024.tar.gz",
+		"/q?s=<ScRiPt>", "/index.php~", "/wp-config.php.bak", "/?x=UNION/**/SELECT", "/a/b/c", "/%00", "/id_rsa.pub?x"} {
+		f.Add(p)
+	}
+	set, err := rules.Defaults()
+	if err != nil {
+		f.Fatal(err)
+	}
+	e := mustCompile(f, set.Scenarios, Options{})
+	f.Fuzz(func(t *testing.T, path string) {
+		e.view.reset()
+		e.view.prepare([]byte(path))
+		for i := range e.scen {
+			flt := &e.scen[i].filter
+			if flt.pathRe == nil || flt.reBit == 0 {
+				continue
+			}
+			if flt.pathRe.Match(e.view.buf) && e.view.literals()&flt.reBit == 0 {
+				t.Fatalf("%s: prefilter hid a match of %q", e.scen[i].name, e.view.buf)
+			}
+		}
+	})
+}
+
+func TestShippedPathRegexpsHavePrefilters(t *testing.T) {
+	set, err := rules.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustCompile(t, set.Scenarios, Options{})
+	for i := range e.scen {
+		if f := &e.scen[i].filter; f.pathRe != nil && f.reBit == 0 {
+			t.Errorf("%s: no literal prefilter could be derived from its path regexp", e.scen[i].name)
+		}
+	}
+}

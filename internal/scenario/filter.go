@@ -32,6 +32,7 @@ type filter struct {
 	queryContains [][]byte       // lowercase, matched against the decoded query ('+' is a space)
 	pathRe        *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
 	rePrefilter   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
+	reBit         uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
 	uaContains    [][]byte       // lowercase, matched against the lowercased User-Agent
 
 	needView bool // some criterion reads the decoded path or query
@@ -119,6 +120,27 @@ func regexpPrefilter(expr string) [][]byte {
 // requiredLiterals returns a set of literals one of which every match of re
 // contains, and false when there is no useful set.
 func requiredLiterals(re *syntax.Regexp) ([]string, bool) {
+	lits, _ := literalSets(re)
+	if len(lits) == 0 || len(lits) > maxLiterals {
+		return nil, false
+	}
+	for _, l := range lits {
+		if l == "" {
+			return nil, false
+		}
+	}
+	return lits, true
+}
+
+const maxLiterals = 256
+
+// literalSets returns a set of literals one of which every match of re
+// contains (nil when it cannot tell), and whether the set is exact: every
+// match of re is one of them, whole. Exact sets of consecutive parts of a
+// concatenation multiply into longer literals ("/." then "env|git" gives
+// "/.env|/.git"), which make far better prefilters. Literals are lowercase
+// ASCII; the expression is case-insensitive.
+func literalSets(re *syntax.Regexp) (lits []string, exact bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
 		s := string(re.Rune)
@@ -127,45 +149,96 @@ func requiredLiterals(re *syntax.Regexp) ([]string, bool) {
 				return nil, false
 			}
 		}
-		if s == "" {
-			return nil, false
-		}
 		return []string{strings.ToLower(s)}, true
-	case syntax.OpCapture, syntax.OpPlus:
-		return requiredLiterals(re.Sub[0])
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return []string{""}, true
+	case syntax.OpCapture:
+		return literalSets(re.Sub[0])
+	case syntax.OpQuest:
+		if lits, exact := literalSets(re.Sub[0]); exact && len(lits) < maxLiterals {
+			return append(lits, ""), true
+		}
+		return []string{""}, false
+	case syntax.OpPlus:
+		lits, _ := literalSets(re.Sub[0])
+		return lits, false
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return requiredLiterals(re.Sub[0])
+			lits, exact := literalSets(re.Sub[0])
+			return lits, exact && re.Min == 1 && re.Max == 1
 		}
 	case syntax.OpConcat:
 		var best []string
-		bestLen := 0
+		consider := func(set []string) {
+			if len(set) == 0 || len(set) > maxLiterals {
+				return
+			}
+			if best == nil || score(set) > score(best) {
+				best = set
+			}
+		}
+		allExact := true
+		var run []string // product of the current run of exact parts
 		for _, sub := range re.Sub {
-			lits, ok := requiredLiterals(sub)
-			if !ok {
+			lits, exact := literalSets(sub)
+			if !exact {
+				allExact = false
+				consider(run)
+				consider(lits)
+				run = nil
 				continue
 			}
-			shortest := len(lits[0])
-			for _, l := range lits {
-				shortest = min(shortest, len(l))
+			if run == nil {
+				run = lits
+				continue
 			}
-			if shortest > bestLen {
-				best, bestLen = lits, shortest
+			if len(run)*len(lits) > maxLiterals {
+				consider(run)
+				allExact = false // the product is no longer kept whole
+				run = lits
+				continue
 			}
+			next := make([]string, 0, len(run)*len(lits))
+			for _, x := range run {
+				for _, y := range lits {
+					next = append(next, x+y)
+				}
+			}
+			run = next
 		}
-		return best, best != nil
+		if allExact {
+			return run, true
+		}
+		consider(run)
+		return best, false
 	case syntax.OpAlternate:
 		var all []string
+		exact := true
 		for _, sub := range re.Sub {
-			lits, ok := requiredLiterals(sub)
-			if !ok {
+			lits, ex := literalSets(sub)
+			if len(lits) == 0 {
 				return nil, false
 			}
+			exact = exact && ex
 			all = append(all, lits...)
 		}
-		return all, len(all) > 0 && len(all) <= 32
+		if len(all) > maxLiterals {
+			return nil, false
+		}
+		return all, exact
 	}
 	return nil, false
+}
+
+// score rates a literal set as a prefilter: the length of its shortest
+// member first, then fewer members.
+func score(set []string) int {
+	shortest := len(set[0])
+	for _, l := range set {
+		shortest = min(shortest, len(l))
+	}
+	return shortest*1024 - len(set)
 }
 
 // match reports whether ev passes every criterion of f. v is the engine's
@@ -215,7 +288,7 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		if f.queryContains != nil && !containsAny(v.query(), f.queryContains) {
 			return false
 		}
-		if f.pathRe != nil && (f.rePrefilter != nil && !containsAny(v.buf, f.rePrefilter) || !f.pathRe.Match(v.buf)) {
+		if f.pathRe != nil && (f.reBit != 0 && v.literals()&f.reBit == 0 || !f.pathRe.Match(v.buf)) {
 			return false
 		}
 	}
@@ -262,11 +335,26 @@ type view struct {
 	buf     []byte // decoded path, then '?' and the decoded query when present
 	pathEnd int    // len of the path part of buf
 	ready   bool
+
+	lits      *multiLit // the regexp prefilters of every filter, scanned at once
+	litMask   uint64    // bits of the filters whose prefilter occurs in buf
+	litsReady bool
+
 	ua      []byte
 	uaReady bool
 }
 
-func (v *view) reset() { v.ready, v.uaReady = false, false }
+func (v *view) reset() { v.ready, v.uaReady, v.litsReady = false, false, false }
+
+// literals returns the bits of the filters one of whose regexp prefilter
+// literals occurs in the prepared target.
+func (v *view) literals() uint64 {
+	if !v.litsReady {
+		v.litsReady = true
+		v.litMask = v.lits.scan(v.buf)
+	}
+	return v.litMask
+}
 
 func (v *view) path() []byte { return v.buf[:v.pathEnd] }
 
@@ -359,4 +447,95 @@ func decodeLower(dst, src []byte, plusIsSpace bool) []byte {
 		dst = append(dst, lower(c))
 	}
 	return dst
+}
+
+// multiLit finds, in one pass over a text, which of up to 64 literal sets
+// have a member in it. Each literal is anchored on its least common byte pair
+// (or is a single byte); the pass looks each pair of the text up in a bitmap
+// and verifies the few literals anchored there. It is the prefilter that
+// spares almost every request the path regular expressions.
+type multiLit struct {
+	single [256]uint64  // byte → bits of the sets holding that one-byte literal
+	pairs  [1024]uint64 // bitmap over byte pairs: some literal is anchored there
+	cands  map[uint16][]anchored
+	n      int // sets added
+}
+
+type anchored struct {
+	lit  []byte
+	off  int // offset of the anchor pair in lit
+	bits uint64
+}
+
+// add registers a set of lowercase literals and returns its bit, or 0 when
+// all 64 bits are used.
+func (m *multiLit) add(lits [][]byte) uint64 {
+	if m.n == 64 || len(lits) == 0 {
+		return 0
+	}
+	bit := uint64(1) << m.n
+	m.n++
+	if m.cands == nil {
+		m.cands = make(map[uint16][]anchored)
+	}
+	for _, l := range lits {
+		if len(l) == 1 {
+			m.single[l[0]] |= bit
+			continue
+		}
+		off, best := 0, 1<<30
+		for i := 0; i+1 < len(l); i++ {
+			if sc := commonness(l[i]) + commonness(l[i+1]); sc < best {
+				off, best = i, sc
+			}
+		}
+		p := uint16(l[off])<<8 | uint16(l[off+1])
+		m.pairs[p>>6] |= 1 << (p & 63)
+		m.cands[p] = append(m.cands[p], anchored{lit: l, off: off, bits: bit})
+	}
+	return bit
+}
+
+// commonness guesses how often c occurs in a lowercased URL path: the less,
+// the better an anchor. It only affects speed.
+func commonness(c byte) int {
+	switch {
+	case c == '/':
+		return 8
+	case 'a' <= c && c <= 'z':
+		if strings.IndexByte("etaoinsrhlcdpmu", c) >= 0 {
+			return 6
+		}
+		return 4
+	case '0' <= c && c <= '9', c == '-', c == '_', c == '=', c == '&', c == '?':
+		return 5
+	case c == '.':
+		return 3
+	}
+	return 1
+}
+
+// scan returns the bits of the sets with a literal in h. A nil m finds
+// nothing. It does not allocate.
+func (m *multiLit) scan(h []byte) uint64 {
+	if m == nil {
+		return 0
+	}
+	var found uint64
+	for i, c := range h {
+		found |= m.single[c]
+		if i+1 == len(h) {
+			break
+		}
+		p := uint16(c)<<8 | uint16(h[i+1])
+		if m.pairs[p>>6]&(1<<(p&63)) == 0 {
+			continue
+		}
+		for _, a := range m.cands[p] {
+			if found&a.bits == 0 && i >= a.off && bytes.HasPrefix(h[i-a.off:], a.lit) {
+				found |= a.bits
+			}
+		}
+	}
+	return found
 }

@@ -178,6 +178,16 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	lits := new(multiLit)
+	for i := range e.scen {
+		f := &e.scen[i].filter
+		if f.rePrefilter != nil {
+			f.reBit = lits.add(f.rePrefilter)
+		}
+	}
+	if lits.n > 0 {
+		e.view.lits = lits
+	}
 	return e, nil
 }
 
