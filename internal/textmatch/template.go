@@ -155,9 +155,13 @@ type Template struct {
 	fields    uint32 // bit per Field captured
 }
 
-// MaxSteps bounds the backtracking work of one Match; a message that needs
-// more does not match. Real log lines need a few dozen steps.
-const MaxSteps = 1 << 14
+// MaxWork bounds the work of one Match, counted as one unit per byte
+// scanned and stepCost units per backtracking step; a message that needs
+// more does not match. Real log lines need a few hundred units; the bound
+// keeps a hostile message near a millisecond at worst.
+const MaxWork = 1 << 16
+
+const stepCost = 16
 
 var errEmpty = errors.New("empty template")
 
@@ -332,10 +336,10 @@ func (t *Template) Match(msg []byte, caps *Captures) bool {
 	return ok
 }
 
-// run matches from the start; exhausted reports that MaxSteps ran out.
+// run matches from the start; exhausted reports that MaxWork ran out.
 func (t *Template) run(msg []byte, caps *Captures) (ok, exhausted bool) {
 	caps.Reset()
-	steps := MaxSteps
+	steps := MaxWork
 	if !t.match(msg, 0, 0, caps, &steps) {
 		return false, steps < 0
 	}
@@ -346,7 +350,7 @@ func (t *Template) run(msg []byte, caps *Captures) (ok, exhausted bool) {
 }
 
 func (t *Template) match(msg []byte, i, pos int, caps *Captures, steps *int) bool {
-	*steps--
+	*steps -= stepCost
 	if *steps < 0 {
 		return false
 	}
@@ -378,9 +382,11 @@ func (t *Template) match(msg []byte, i, pos int, caps *Captures, steps *int) boo
 			for {
 				k := lastIndex(msg[pos:end], next)
 				if k < 0 {
+					*steps -= end - pos
 					return false
 				}
 				e := pos + k
+				*steps -= end - e
 				if t.set(o, pos, e, caps) && t.match(msg, i+1, e, caps, steps) {
 					return true
 				}
@@ -405,6 +411,7 @@ func (t *Template) match(msg []byte, i, pos int, caps *Captures, steps *int) boo
 		for r < limit && !isSpace(msg[r]) {
 			r++
 		}
+		*steps -= r - pos
 		for e := r; e > pos; e-- {
 			if next != nil && !bytes.HasPrefix(msg[e:], next) {
 				continue

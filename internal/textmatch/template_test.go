@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // match compiles tmpl, matches msg and returns the captures by field name.
@@ -308,6 +309,22 @@ func TestMatchStepBound(t *testing.T) {
 	}
 }
 
+// TestLongInjectedUser checks that the work bound leaves room for a long
+// line whose user name is stuffed with fake clauses: the real tail still wins.
+func TestLongInjectedUser(t *testing.T) {
+	user := strings.Repeat("x from 10.9.9.9 port 22 ssh2 ", 250) // ~7 KB
+	msg := "Failed password for invalid user " + user + " from 192.0.2.7 port 4242 ssh2"
+	got, ok := match(t, "Failed %{_} for invalid user %{user} from %{source} port %{_} ssh2", msg)
+	if !ok || got["addr"] != "192.0.2.7" || got["user"] != user {
+		t.Fatalf("ok %v addr %q", ok, got["addr"])
+	}
+	got, ok = match(t, "error: PAM: %{*} for illegal user %{user} from %{source}",
+		"error: PAM: "+strings.Repeat("a for illegal user b ", 100)+"for illegal user "+user+" from 192.0.2.8")
+	if !ok || got["addr"] != "192.0.2.8" {
+		t.Fatalf("two greedy captures: ok %v addr %q", ok, got["addr"])
+	}
+}
+
 func TestCapturesSourceValue(t *testing.T) {
 	tp, _ := Compile("from %{source}")
 	var c Captures
@@ -332,11 +349,42 @@ func BenchmarkTemplateMatch(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var c Captures
+			n, start := 0, cpuTime()
 			for b.Loop() {
 				if !tp.Match(msg, &c) {
 					b.Fatal("no match")
 				}
+				n++
 			}
+			reportCPU(b, n, start)
 		})
+	}
+}
+
+// BenchmarkTemplateWorstCase measures a message built to make the matcher
+// backtrack as much as MaxWork allows: two greedy captures, each with
+// hundreds of candidate ends, and a tail that never matches.
+func BenchmarkTemplateWorstCase(b *testing.B) {
+	tp, err := Compile("error: PAM: %{*} for illegal user %{user} from %{source}")
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := []byte("error: PAM: " + strings.Repeat(" for illegal user ", 150) + strings.Repeat(" from 1.2.3.4x", 150) + " from 1.2.3.4x")
+	var c Captures
+	b.ReportAllocs()
+	n, start := 0, cpuTime()
+	for b.Loop() {
+		if tp.Match(msg, &c) {
+			b.Fatal("matched")
+		}
+		n++
+	}
+	reportCPU(b, n, start)
+}
+
+// reportCPU adds the CPU time per operation since start to b's results.
+func reportCPU(b *testing.B, n int, start time.Duration) {
+	if cpu := cpuTime() - start; cpu > 0 && n > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/op")
 	}
 }
