@@ -65,11 +65,16 @@ func Load(userDir string) (*Set, error) {
 	if err := set.loadFiles(paths); err != nil {
 		return nil, err
 	}
+	if errs := set.checkReferences(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	return set, nil
 }
 
 // LoadFiles returns the rules of the given files alone (no defaults), read in
-// the order given, with the same replace-by-name rule as Load.
+// the order given, with the same replace-by-name rule as Load. Unlike Load it
+// does not require profiles to name scenarios it knows: the files may refer
+// to default scenarios.
 func LoadFiles(paths ...string) (*Set, error) {
 	set := &Set{}
 	if err := set.loadFiles(paths); err != nil {
@@ -90,7 +95,6 @@ func (set *Set) loadFiles(paths []string) error {
 		errs = append(errs, fileErrs...)
 		errs = append(errs, set.merge(s)...)
 	}
-	errs = append(errs, set.checkReferences()...)
 	return errors.Join(errs...)
 }
 

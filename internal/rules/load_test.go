@@ -226,16 +226,20 @@ scenarios:
 	}
 }
 
-func TestLoadFilesUnknownScenario(t *testing.T) {
+func TestUnknownScenarioReference(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "p.yaml")
-	write(t, p, "profiles:\n  - name: p\n    scenarios: [nosuch, \"x-*\"]\n")
-	_, err := LoadFiles(p)
-	if err == nil || err.Error() != p+`:2: profile "p": unknown scenario "nosuch"` {
-		t.Errorf("err = %v", err)
+	write(t, p, "profiles:\n  - name: p\n    scenarios: [nosuch, \"x-*\", ssh-bruteforce]\n")
+	want := p + `:2: profile "p": unknown scenario "nosuch"`
+	if _, err := Load(dir); err == nil || err.Error() != want {
+		t.Errorf("Load: %v, want %s", err, want)
 	}
-	if errs := Check(p); len(errs) != 1 {
+	if errs := Check(p); len(errs) != 1 || errs[0].Error() != want {
 		t.Errorf("Check = %v", errs)
+	}
+	// LoadFiles reads user files alone: references to defaults are fine.
+	if _, err := LoadFiles(p); err != nil {
+		t.Errorf("LoadFiles: %v", err)
 	}
 }
 
