@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -34,6 +35,10 @@ type filter struct {
 	rePrefilter   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
 	reBit         uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
 	uaContains    [][]byte       // lowercase, matched against the lowercased User-Agent
+
+	// Bits of this filter in the engine's one-pass literal scans of the
+	// path, the query and the user agent; 0: test its needles one by one.
+	pathBit, queryBit, uaBit uint64
 
 	needView bool // some criterion reads the decoded path or query
 	needUA   bool
@@ -276,7 +281,7 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 	if f.needView {
 		v.prepare(ev.Path)
 		path := v.path()
-		if f.pathContains != nil && !containsAny(path, f.pathContains) {
+		if f.pathContains != nil && !v.pathLits.has(f.pathBit, path, f.pathContains) {
 			return false
 		}
 		if f.pathSuffix != nil && !hasSuffixAny(path, f.pathSuffix) {
@@ -285,7 +290,7 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		if f.notPathSuffix != nil && hasSuffixAny(path, f.notPathSuffix) {
 			return false
 		}
-		if f.queryContains != nil && !containsAny(v.query(), f.queryContains) {
+		if f.queryContains != nil && !v.queryLits.has(f.queryBit, v.query(), f.queryContains) {
 			return false
 		}
 		if f.pathRe != nil && (f.reBit != 0 && v.literals()&f.reBit == 0 || !f.pathRe.Match(v.buf)) {
@@ -293,7 +298,11 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		}
 	}
 	if f.needUA {
-		if !containsAny(v.userAgent(ev.UserAgent), f.uaContains) {
+		if f.uaBit != 0 {
+			if v.uaMatches(ev.UserAgent)&f.uaBit == 0 {
+				return false
+			}
+		} else if !containsAny(v.userAgent(ev.UserAgent), f.uaContains) {
 			return false
 		}
 	}
@@ -340,11 +349,56 @@ type view struct {
 	litMask   uint64    // bits of the filters whose prefilter occurs in buf
 	litsReady bool
 
+	pathLits, queryLits scanned // every filter's path and query needles
+
+	// The user agent scan is cached by a seeded hash of the raw header:
+	// the same few user agents make most requests.
+	uaLits  *multiLit
+	uaSeed  maphash.Seed
+	uaCache *[1024]uaEntry
+
 	ua      []byte
 	uaReady bool
 }
 
-func (v *view) reset() { v.ready, v.uaReady, v.litsReady = false, false, false }
+func (v *view) reset() {
+	v.ready, v.uaReady, v.litsReady = false, false, false
+	v.pathLits.ready, v.queryLits.ready = false, false
+}
+
+type uaEntry struct{ hash, mask uint64 }
+
+// uaMatches returns the bits of the filters one of whose user agent needles
+// occurs in ua, case-insensitively.
+func (v *view) uaMatches(ua []byte) uint64 {
+	h := maphash.Bytes(v.uaSeed, ua) | 1 // never 0, which marks an empty entry
+	e := &v.uaCache[h%uint64(len(v.uaCache))]
+	if e.hash != h {
+		e.hash, e.mask = h, v.uaLits.scan(v.userAgent(ua))
+	}
+	return e.mask
+}
+
+// scanned is a multiLit over one part of the view, scanned at most once per
+// event.
+type scanned struct {
+	m     *multiLit
+	mask  uint64
+	ready bool
+}
+
+// has reports whether one of needles occurs in text, through the one-pass
+// scan when the filter has a bit in it.
+func (s *scanned) has(bit uint64, text []byte, needles [][]byte) bool {
+	if bit == 0 {
+		return containsAny(text, needles)
+	}
+	if !s.ready {
+		s.ready = true
+		s.mask = s.m.scan(text)
+	}
+	return s.mask&bit != 0
+}
 
 // literals returns the bits of the filters one of whose regexp prefilter
 // literals occurs in the prepared target.

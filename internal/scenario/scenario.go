@@ -178,17 +178,30 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	lits := new(multiLit)
+	e.indexLiterals()
+	return e, nil
+}
+
+// indexLiterals gathers the needles of every filter into one multiLit per
+// part of the request, so that each part is scanned once per event however
+// many scenarios look into it.
+func (e *Engine) indexLiterals() {
+	re, path, query, ua := new(multiLit), new(multiLit), new(multiLit), new(multiLit)
 	for i := range e.scen {
 		f := &e.scen[i].filter
-		if f.rePrefilter != nil {
-			f.reBit = lits.add(f.rePrefilter)
-		}
+		f.reBit = re.add(f.rePrefilter)
+		f.pathBit = path.add(f.pathContains)
+		f.queryBit = query.add(f.queryContains)
+		f.uaBit = ua.add(f.uaContains)
 	}
-	if lits.n > 0 {
-		e.view.lits = lits
+	e.view.lits = re
+	e.view.pathLits.m = path
+	e.view.queryLits.m = query
+	if ua.n > 0 {
+		e.view.uaLits = ua
+		e.view.uaSeed = e.seed
+		e.view.uaCache = new([1024]uaEntry)
 	}
-	return e, nil
 }
 
 func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
