@@ -124,6 +124,7 @@ func TestParse(t *testing.T) {
 		if got != tc.time {
 			t.Errorf("Parse(%q) time = %q, want %q", tc.line, got, tc.time)
 		}
+		checkReference(t, []byte(tc.line), ok, &env)
 		if string(env.Host) != tc.host || string(env.Program) != tc.program || string(env.PID) != tc.pid || string(env.Message) != tc.message {
 			t.Errorf("Parse(%q) = host %q program %q pid %q message %q; want %q %q %q %q",
 				tc.line, env.Host, env.Program, env.PID, env.Message, tc.host, tc.program, tc.pid, tc.message)

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"testing"
 	"time"
 )
@@ -23,7 +24,9 @@ func FuzzParse(f *testing.F) {
 	pl := NewParser(Options{Location: loc, Reference: ref})
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var env Envelope
-		checkEnvelope(t, line, p.Parse(line, &env), &env)
+		ok := p.Parse(line, &env)
+		checkEnvelope(t, line, ok, &env)
+		checkReference(t, line, ok, &env)
 		checkEnvelope(t, line, pl.Parse(line, &env), &env)
 	})
 }
@@ -65,4 +68,28 @@ func FuzzParseTime(f *testing.F) {
 			t.Fatalf("ParseTime(%v, %q) = %v, %v; time.Parse = %v", Layout(l), b, got, err, want)
 		}
 	})
+}
+
+// checkReference compares a Parse result for a line that may be RFC 3164
+// with the slow reference parser (Parser in UTC with Reference ref).
+func checkReference(t *testing.T, line []byte, ok bool, env *Envelope) {
+	t.Helper()
+	trimmed := bytes.TrimRight(line, "\r\n")
+	i := 0
+	if len(trimmed) > 0 && trimmed[0] == '<' {
+		i = bytes.IndexByte(trimmed, '>') + 1
+	}
+	if len(trimmed) < 4 || i >= len(trimmed) || !(trimmed[i]|0x20 >= 'a' && trimmed[i]|0x20 <= 'z') {
+		return
+	}
+	want, wok, skip := refParse3164(string(trimmed), ref)
+	if skip {
+		return
+	}
+	if ok != wok || ok && (!env.Time.Equal(want.Time) || string(env.Host) != string(want.Host) ||
+		string(env.Program) != string(want.Program) || string(env.PID) != string(want.PID) || string(env.Message) != string(want.Message)) {
+		t.Fatalf("Parse(%q) = %v %v %q %q %q %q; reference %v %v %q %q %q %q", line,
+			ok, env.Time, env.Host, env.Program, env.PID, env.Message,
+			wok, want.Time, want.Host, want.Program, want.PID, want.Message)
+	}
 }
