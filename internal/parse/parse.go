@@ -82,6 +82,7 @@ type Parser struct {
 	rules     []rule
 	byProgram map[string]*dispatch // exact program → rules to try (globs merged in)
 	globs     []globRule           // rules with glob programs, for programs not in byProgram
+	learned   map[string]*dispatch // glob rules per program seen outside byProgram; bounded
 	raw       *dispatch
 
 	env      *envelope.Parser
@@ -101,11 +102,11 @@ type Parser struct {
 // that could match it, still in order.
 type dispatch struct {
 	all     []int32
-	byFirst [256][]int32
+	byFirst *[256][]int32 // nil: try all
 }
 
 func newDispatch(rs []rule, list []int32) *dispatch {
-	d := &dispatch{all: list}
+	d := &dispatch{all: list, byFirst: new([256][]int32)}
 	for c := range d.byFirst {
 		var sub []int32
 		for _, i := range list {
@@ -123,7 +124,7 @@ func newDispatch(rs []rule, list []int32) *dispatch {
 
 // rules returns the rules a message may match.
 func (d *dispatch) rules(msg []byte) []int32 {
-	if len(msg) == 0 {
+	if len(msg) == 0 || d.byFirst == nil {
 		return d.all
 	}
 	return d.byFirst[msg[0]]
@@ -143,6 +144,7 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 	p := &Parser{
 		specs:     append([]rules.ParserSpec(nil), specs...),
 		byProgram: map[string]*dispatch{},
+		learned:   map[string]*dispatch{},
 		opts:      o,
 		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference}),
 		scratch:   make([]byte, 0, 4096),
@@ -396,7 +398,7 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 			if p.try(d.rules(msg), msg, prog, ev, &res) {
 				return res
 			}
-		} else if len(p.globs) > 0 && p.tryGlobs(msg, prog, ev, &res) {
+		} else if len(p.globs) > 0 && p.try(p.globRules(prog).all, msg, prog, ev, &res) {
 			return res
 		}
 	}
@@ -423,18 +425,32 @@ func (p *Parser) try(list []int32, msg, prog []byte, ev *event.Event, res *Resul
 	return false
 }
 
-func (p *Parser) tryGlobs(msg, prog []byte, ev *event.Event, res *Result) bool {
-	last := int32(-1)
+// maxLearned bounds the programs whose glob rules are remembered, so that
+// a stream of made-up program names cannot grow memory.
+const maxLearned = 4096
+
+var noRules = &dispatch{}
+
+// globRules returns the glob rules that apply to prog, in order. Programs
+// are remembered after their first line (which allocates), up to maxLearned.
+func (p *Parser) globRules(prog []byte) *dispatch {
+	if d, ok := p.learned[string(prog)]; ok {
+		return d
+	}
+	var list []int32
 	for _, g := range p.globs {
-		if g.rule == last || !globMatch(g.glob, prog) {
-			continue
-		}
-		last = g.rule
-		if p.apply(int(g.rule), msg, prog, ev, res) {
-			return true
+		if (len(list) == 0 || list[len(list)-1] != g.rule) && globMatch(g.glob, prog) {
+			list = append(list, g.rule)
 		}
 	}
-	return false
+	d := noRules
+	if len(list) > 0 {
+		d = &dispatch{all: list}
+	}
+	if len(p.learned) < maxLearned {
+		p.learned[string(prog)] = d
+	}
+	return d
 }
 
 // apply runs rule i on msg; it reports whether the rule matched (in which

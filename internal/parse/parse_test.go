@@ -395,6 +395,8 @@ var allocLines = []struct{ name, line string }{
 	{"session", "Nov 28 09:16:05 srv sshd[32310]: Disconnecting: Too many authentication failures for git [preauth]"},
 	{"no-match", "Nov 23 08:00:03 web systemd[1]: Started Session 42 of user alice."},
 	{"no-match-sshd", "Nov 23 08:00:03 web sshd[77]: Server listening on 0.0.0.0 port 22."},
+	{"glob", "Nov 23 08:00:04 mail courierpop3login: LOGIN FAILED, user=bob, ip=[::ffff:203.0.113.10]"},
+	{"glob-no-match", "Nov 23 08:00:04 mail postfix/qmgr[9]: 4F1A2: removed"},
 }
 
 func TestParseAllocs(t *testing.T) {
@@ -486,4 +488,18 @@ func writtenIn(a netip.Addr, lines [][]byte) bool {
 		}
 	}
 	return false
+}
+
+func TestLearnedProgramsBounded(t *testing.T) {
+	p := newParser(t)
+	var ev event.Event
+	for i := 0; i < maxLearned+500; i++ {
+		line := "Nov 23 08:00:04 h prog" + strings.Repeat("x", i%50) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676%26)) + ": hello"
+		p.Parse([]byte(line), "", &ev)
+	}
+	if len(p.learned) > maxLearned {
+		t.Fatalf("%d programs remembered", len(p.learned))
+	}
+	check(t, p, "Nov 23 08:00:04 mail courierpop3login: LOGIN FAILED, user=bob, ip=[203.0.113.10]", "",
+		want{rule: "courier", event: true, source: "203.0.113.10"})
 }
