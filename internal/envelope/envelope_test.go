@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -269,5 +270,20 @@ func checkEnvelope(t *testing.T, line []byte, ok bool, env *Envelope) {
 	}
 	if env.Format != FormatJournalJSON && !bytes.HasSuffix(trimmed, env.Message) {
 		t.Fatalf("Parse(%q): message %q is not a suffix of the line", line, env.Message)
+	}
+}
+
+func TestScratchBounded(t *testing.T) {
+	p := newTestParser()
+	var env Envelope
+	big := `{"__REALTIME_TIMESTAMP":"1","MESSAGE":"` + strings.Repeat(`\n`, 1<<20) + `"}`
+	if !p.Parse([]byte(big), &env) || len(env.Message) != 1<<20 {
+		t.Fatalf("big line: %v %d", env.Format, len(env.Message))
+	}
+	if !p.Parse([]byte(`{"__REALTIME_TIMESTAMP":"1","MESSAGE":"a\tb"}`), &env) || string(env.Message) != "a\tb" {
+		t.Fatalf("small line: %q", env.Message)
+	}
+	if cap(p.scratch) > maxKeptScratch {
+		t.Errorf("scratch keeps %d bytes after a small line", cap(p.scratch))
 	}
 }

@@ -6,12 +6,18 @@ import (
 	"unicode/utf8"
 )
 
+// maxKeptScratch bounds the scratch buffer a Parser keeps between lines.
+const maxKeptScratch = 1 << 20
+
 // parseJSON reads one object of `journalctl -o json` output. It needs
 // MESSAGE and __REALTIME_TIMESTAMP; any other object is not an envelope.
 // Strings with escapes are unescaped into p.scratch, which never grows past
 // the length of the line. Keys are compared raw (journald never escapes its
 // field names); the first occurrence of a key wins.
 func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
+	if cap(p.scratch) > maxKeptScratch && len(b) < maxKeptScratch {
+		p.scratch = nil // one huge line must not pin its size for good
+	}
 	p.scratch = p.scratch[:0]
 	env.Message = nil // a MESSAGE that is neither string, bytes nor null leaves it empty
 	var ident, comm, pid, spid []byte
