@@ -88,7 +88,7 @@ func (p *Parser) SetReference(t time.Time) {
 // scratch buffer and are valid until the next call. Parse does not allocate.
 //
 // A syslog-style header is "[host ]program[[pid]]: message": the program
-// token (letters, digits and "/-._@") must be followed by ':' and then a
+// token (letters, digits and "/-._@()") must be followed by ':' and then a
 // space or the end of the line, otherwise the line is not an envelope
 // ("Oct 11 22:14:15 host this is not a program" is FormatNone). Spaces after
 // the colon are not part of the message.
@@ -174,7 +174,7 @@ var progChar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "/-._@" {
+	for _, c := range "/-._@()" { // "pop(pam_unix)"
 		t[c] = true
 	}
 	return t
@@ -197,7 +197,9 @@ func parseHeader(b []byte, i int, env *Envelope) bool {
 	if i >= len(b) || b[i] != ' ' {
 		return false
 	}
-	i = skipAngle(b, i+1) // FreeBSD syslogd -v/-vv: "<4.6> " or "<auth.info> " before the host
+	for i++; i < len(b) && b[i] == ' '; i++ {
+	}
+	i = skipAngle(b, i) // FreeBSD syslogd -v/-vv: "<4.6> " or "<auth.info> " before the host
 	j := i
 	for j < len(b) && hostChar[b[j]] {
 		j++

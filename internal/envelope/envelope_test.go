@@ -45,6 +45,9 @@ var parseCases = []parseCase{
 	{"Jun 20 02:18:39 vps auth.info sshd[13482]: Invalid user admin", FormatRFC3164, "2024-06-20T02:18:39Z", "vps", "sshd", "13482", "Invalid user admin"},
 	{"Feb 29 10:00:00 host prog: leap day goes to the last leap year", FormatRFC3164, "2024-02-29T10:00:00Z", "host", "prog", "", "leap day goes to the last leap year"},
 	{"OCT 11 22:14:15 host prog: upper-case month", FormatRFC3164, "2024-10-11T22:14:15Z", "host", "prog", "", "upper-case month"},
+	{"Nov 25 17:12:13 webmail pop(pam_unix)[4920]: authentication failure", FormatRFC3164, "2024-11-25T17:12:13Z", "webmail", "pop(pam_unix)", "4920", "authentication failure"},
+	{"Mar 11 22:52:12   lighttpd[53690]: spaces after the stamp", FormatRFC3164, "2025-03-11T22:52:12Z", "", "lighttpd", "53690", "spaces after the stamp"},
+	{"Jun 21 16:55:02   <auth.info> machine kernel: [  970.699396] x", FormatRFC3164, "2024-06-21T16:55:02Z", "machine", "kernel", "", "[  970.699396] x"},
 	{"Oct 11 22:14:15 host prog: msg with [brackets]: and colons", FormatRFC3164, "2024-10-11T22:14:15Z", "host", "prog", "", "msg with [brackets]: and colons"},
 
 	// RFC 5424.

@@ -12,10 +12,10 @@ import (
 // optional host (printable ASCII without brackets, not ending in ':')
 // followed by an optional tag or facility.level, then program[pid]: message.
 var ref3164 = regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
-	`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? ` +
+	`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
 	`(?:<[^ <>]{1,30}> )?` +
 	`(?:([!-9;-Z\\^-~]|[!-Z\\^-~]+[!-9;-Z\\^-~]) (?:<[^ <>]{1,30}> |[a-z0-9]+\.[a-z0-9]+ )?)?` +
-	`([A-Za-z0-9/._@-]+)(?:\[(\d{1,20})\])?:(?: +(.*))?$`)
+	`([A-Za-z0-9/._@()-]+)(?:\[(\d{1,20})\])?:(?: +(.*))?$`)
 
 var refFacility = regexp.MustCompile(`[a-z0-9]+\.[a-z0-9]+ `)
 
