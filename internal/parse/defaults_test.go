@@ -128,3 +128,30 @@ func runCorpus(t *testing.T, specs []rules.ParserSpec) (caught, expected int, wr
 	}
 	return caught, expected, wrong
 }
+
+// BenchmarkParseDefaults runs the embedded default rules.
+func BenchmarkParseDefaults(b *testing.B) {
+	set, err := rules.Defaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := Compile(set.Parsers, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range allocLines {
+		line := []byte(l.line)
+		b.Run(l.name, func(b *testing.B) {
+			var ev event.Event
+			b.ReportAllocs()
+			n, start := 0, cpuTime()
+			for b.Loop() {
+				p.Parse(line, "", &ev)
+				n++
+			}
+			if cpu := cpuTime() - start; cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/op")
+			}
+		})
+	}
+}
