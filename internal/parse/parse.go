@@ -59,7 +59,8 @@ type rule struct {
 	regexps               []*textmatch.Regexp
 	reLayout              []envelope.Layout
 	format                format
-	session               bool
+	session               bool // takes a remembered source when it has none
+	record                bool // records its source: a session rule, or one sharing a program with one
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
@@ -192,6 +193,21 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 	p.raw = newDispatch(p.rules, raw)
 	if needSessions {
 		p.sessions = newSessionTable(o.MaxSessions)
+		sessionProgs := map[string]bool{}
+		for i := range p.specs {
+			if p.rules[i].session {
+				for _, prog := range p.specs[i].Programs {
+					sessionProgs[prog] = true
+				}
+			}
+		}
+		for i := range p.specs {
+			r := &p.rules[i]
+			r.record = r.session
+			for _, prog := range p.specs[i].Programs {
+				r.record = r.record || sessionProgs[prog]
+			}
+		}
 	}
 	return p, nil
 }
@@ -559,10 +575,10 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 		return true
 	}
 	res.Rule = i
-	if r.session && p.sessions != nil && len(p.envl.PID) > 0 {
+	if r.record && len(p.envl.PID) > 0 {
 		if ev.Source.IsValid() {
 			p.sessions.put(prog, p.envl.PID, ev.Source)
-		} else {
+		} else if r.session {
 			ev.Source = p.sessions.get(prog, p.envl.PID)
 		}
 	}

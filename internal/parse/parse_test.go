@@ -291,6 +291,20 @@ func TestSession(t *testing.T) {
 		want{rule: "sshd-too-many", event: true, source: "192.0.2.112"})
 }
 
+// TestSessionFromOtherRules: a line matched by a rule without session: pid
+// still records its source when the rule shares a program with a session
+// rule (fail2ban's "Failed publickey …" then "Disconnecting: Too many
+// authentication failures" case, without a "Connection from" line).
+func TestSessionFromOtherRules(t *testing.T) {
+	p := newParser(t)
+	check(t, p, "Nov 28 09:16:05 srv sshd[32310]: Failed publickey for git from 192.0.2.111 port 57910 ssh2: ECDSA 1e:fe:xx", "",
+		want{})
+	check(t, p, "Nov 28 09:16:05 srv sshd[32310]: Accepted password for git from 192.0.2.113 port 57910 ssh2", "",
+		want{rule: "sshd-accepted", event: true, source: "192.0.2.113"})
+	check(t, p, "Nov 28 09:16:05 srv sshd[32310]: Disconnecting: Too many authentication failures for git [preauth]", "",
+		want{rule: "sshd-too-many", event: true, source: "192.0.2.113"})
+}
+
 func TestSessionTableBounded(t *testing.T) {
 	st := newSessionTable(64)
 	if len(st.sets)*4 != 64 {

@@ -77,7 +77,6 @@ func testRules() []rules.ParserSpec {
 	}
 	rs[3].Session = "pid"
 	rs[14].Session = "pid"
-	rs[13].Session = "pid"
 	rs[1].Session = "pid"
 	rs[0].Session = "pid"
 
