@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"internal/parse":        {"internal/event", "internal/rules", "internal/envelope", "internal/textmatch", "internal/ipx"},
 	"internal/scenario":     {"internal/event", "internal/rules", "internal/ipx"},
 	"internal/profile":      {"internal/event", "internal/rules", "internal/ipx"},
+	"internal/store":        {"internal/event"},
 	"tools/loggen":          {},
 }
 

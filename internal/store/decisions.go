@@ -1,0 +1,395 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/herd-ips/herd/internal/event"
+)
+
+// DecisionRecord is a decision as the store keeps it.
+//
+// IDs are monotonic in commit order, and deletions are numbered from the same
+// sequence (DeletedSeq), so one integer cursor lets a bouncer follow both;
+// see DecisionsSince.
+type DecisionRecord struct {
+	ID int64
+	event.Decision
+	Created time.Time // when the decision was taken; zero on input means the store's clock
+	AlertID int64     // the alert behind it, 0 for none (community, cli)
+
+	// Deleted is when the decision was deleted or expired by
+	// ExpireDecisions, zero while it is live.
+	Deleted time.Time
+	// DeletedSeq is the stream number of its deletion, 0 while it is live.
+	DeletedSeq int64
+}
+
+// DecisionFilter selects decisions to delete. Its set fields are ANDed; at
+// least one must be set.
+type DecisionFilter struct {
+	IDs      []int64
+	Scope    netip.Prefix // exact match on the masked prefix
+	Scenario string
+	Origin   string
+}
+
+const decisionCols = `id, type, scope, duration_ns, until_ns, scenario, origin, simulated, created_ns, alert_id, COALESCE(deleted_seq, 0), COALESCE(deleted_ns, 0)`
+
+const (
+	insertDecisionPrefix = `INSERT INTO decisions (id, type, scope, duration_ns, until_ns, scenario, origin, simulated, created_ns, alert_id) VALUES `
+	insertDecisionRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertDecisionArgs   = 10
+	// insertChunk rows go into one INSERT: few statements per batch, and
+	// well under SQLite's 32766 and PostgreSQL's 65535 parameters.
+	insertChunk = 500
+	// idChunk ids go into one IN list.
+	idChunk = 500
+)
+
+// queries holds the statements of one dialect, rebound once at Open.
+type queries struct {
+	bumpSeq         string
+	readSeq         string
+	insertDecisions string // insertChunk rows
+	liveDecisions   string
+	decisionsSince  string
+	expire          string
+	purgeDecisions  string
+
+	addAlert    string
+	alert       string
+	purgeAlerts string
+
+	saveOffset string
+	offsets    string
+
+	addBouncer       string
+	bouncerByKeyHash string
+	bouncers         string
+	deleteBouncer    string
+}
+
+func buildQueries(d dialect) queries {
+	return queries{
+		bumpSeq:         rebind(d, `UPDATE stream SET seq = seq + ? WHERE id = 1 RETURNING seq`),
+		readSeq:         `SELECT seq FROM stream WHERE id = 1`,
+		insertDecisions: rebind(d, insertDecisionsSQL(insertChunk)),
+		liveDecisions:   rebind(d, `SELECT `+decisionCols+` FROM decisions WHERE deleted_seq IS NULL AND until_ns > ? ORDER BY id`),
+		// One statement, so one snapshot: a change committed between two
+		// queries could otherwise advance the cursor past an unseen insert.
+		decisionsSince: rebind(d, `SELECT `+decisionCols+` FROM decisions WHERE id > ? AND deleted_seq IS NULL
+UNION ALL
+SELECT `+decisionCols+` FROM decisions WHERE deleted_seq > ? AND id <= ?
+ORDER BY 11, 1`),
+		expire:         rebind(d, `UPDATE decisions SET deleted_seq = ?, deleted_ns = ? WHERE deleted_seq IS NULL AND until_ns <= ?`),
+		purgeDecisions: rebind(d, `DELETE FROM decisions WHERE deleted_seq IS NOT NULL AND deleted_ns < ?`),
+
+		addAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		alert:       rebind(d, `SELECT `+alertCols+` FROM alerts WHERE id = ?`),
+		purgeAlerts: rebind(d, `DELETE FROM alerts WHERE created_ns < ?`),
+
+		saveOffset: rebind(d, `INSERT INTO offsets (source, inode, dev, pos, fingerprint, journal_cursor, updated_ns)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, dev = excluded.dev, pos = excluded.pos,
+  fingerprint = excluded.fingerprint, journal_cursor = excluded.journal_cursor, updated_ns = excluded.updated_ns`),
+		offsets: `SELECT source, inode, dev, pos, fingerprint, journal_cursor FROM offsets ORDER BY source`,
+
+		addBouncer:       rebind(d, `INSERT INTO bouncers (name, key_hash, created_ns) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		bouncerByKeyHash: rebind(d, `SELECT name FROM bouncers WHERE key_hash = ?`),
+		bouncers:         `SELECT name, key_hash, created_ns FROM bouncers ORDER BY name`,
+		deleteBouncer:    rebind(d, `DELETE FROM bouncers WHERE name = ?`),
+	}
+}
+
+func insertDecisionsSQL(rows int) string {
+	var b strings.Builder
+	b.Grow(len(insertDecisionPrefix) + rows*(len(insertDecisionRow)+2))
+	b.WriteString(insertDecisionPrefix)
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(insertDecisionRow)
+	}
+	return b.String()
+}
+
+// AddDecisions stores ds in one transaction and returns their ids, in the
+// order of ds. A zero Created is set from the store's clock, and a zero
+// Until to Created+Duration. Every Scope must be valid; it is stored masked.
+// ID, Deleted and DeletedSeq of ds are ignored. ds is not modified.
+func (s *Store) AddDecisions(ctx context.Context, ds []DecisionRecord) ([]int64, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	now := s.now()
+	for i := range ds {
+		if !ds[i].Scope.IsValid() {
+			return nil, fmt.Errorf("store: add decisions: decision %d: invalid scope %v", i, ds[i].Scope)
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: add decisions: %w", err)
+	}
+	defer rollback(tx)
+	// The counter row is locked until commit, so ids are handed out in
+	// commit order even with concurrent writers on PostgreSQL.
+	var top int64
+	if err := tx.QueryRowContext(ctx, s.q.bumpSeq, int64(len(ds))).Scan(&top); err != nil {
+		return nil, fmt.Errorf("store: add decisions: next id: %w", err)
+	}
+	first := top - int64(len(ds)) + 1
+	ids := make([]int64, len(ds))
+	args := make([]any, 0, min(len(ds), insertChunk)*insertDecisionArgs)
+	for start := 0; start < len(ds); start += insertChunk {
+		end := min(start+insertChunk, len(ds))
+		args = args[:0]
+		for i := start; i < end; i++ {
+			d := &ds[i]
+			id := first + int64(i)
+			ids[i] = id
+			created := d.Created
+			if created.IsZero() {
+				created = now
+			}
+			until := d.Until
+			if until.IsZero() {
+				until = created.Add(d.Duration)
+			}
+			args = append(args, id, int64(d.Type), d.Scope.Masked().String(), int64(d.Duration),
+				nanos(until), d.Scenario, d.Origin, boolInt(d.Simulated), nanos(created), d.AlertID)
+		}
+		q := s.q.insertDecisions
+		if end-start != insertChunk {
+			q = rebind(s.dialect, insertDecisionsSQL(end-start))
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return nil, fmt.Errorf("store: add decisions: insert: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: add decisions: commit: %w", err)
+	}
+	return ids, nil
+}
+
+// LiveDecisions returns the decisions not deleted whose Until is after now,
+// ordered by id: what the agent loads into the firewall at start. Simulated
+// decisions are included; the caller decides what to do with them.
+func (s *Store) LiveDecisions(ctx context.Context, now time.Time) ([]DecisionRecord, error) {
+	rows, err := s.r.QueryContext(ctx, s.q.liveDecisions, nanos(now))
+	if err != nil {
+		return nil, fmt.Errorf("store: live decisions: %w", err)
+	}
+	ds, _, err := scanDecisions(rows, false)
+	if err != nil {
+		return nil, fmt.Errorf("store: live decisions: %w", err)
+	}
+	return ds, nil
+}
+
+// Cursor returns the stream's current position: the number of the last
+// change to decisions. A bouncer starting from scratch reads Cursor, then
+// LiveDecisions, then follows with DecisionsSince(cursor); changes made in
+// between are replayed, never missed.
+func (s *Store) Cursor(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.r.QueryRowContext(ctx, s.q.readSeq).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("store: cursor: %w", err)
+	}
+	return seq, nil
+}
+
+// DecisionsSince returns the changes after cursor, for a bouncer polling the
+// CrowdSec-style stream: the decisions added after it and still not deleted
+// (ordered by ID), and the decisions the bouncer may have seen (ID <= cursor)
+// deleted after it (ordered by DeletedSeq). A decision added and deleted
+// since the cursor appears in neither. Expired decisions are listed as new
+// until ExpireDecisions marks them; the caller filters on Until.
+//
+// The next cursor is NextCursor(cursor, added, deleted). Both lists come from
+// one snapshot, so that cursor never skips a change.
+func (s *Store) DecisionsSince(ctx context.Context, cursor int64) (added, deleted []DecisionRecord, err error) {
+	rows, err := s.r.QueryContext(ctx, s.q.decisionsSince, cursor, cursor, cursor)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: decisions since %d: %w", cursor, err)
+	}
+	added, deleted, err = scanDecisions(rows, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: decisions since %d: %w", cursor, err)
+	}
+	return added, deleted, nil
+}
+
+// NextCursor returns the cursor to pass to the next DecisionsSince call after
+// one at cursor returned added and deleted.
+func NextCursor(cursor int64, added, deleted []DecisionRecord) int64 {
+	for i := range added {
+		cursor = max(cursor, added[i].ID)
+	}
+	for i := range deleted {
+		cursor = max(cursor, deleted[i].DeletedSeq)
+	}
+	return cursor
+}
+
+// scanDecisions reads decision rows and closes them. With split, deleted
+// rows go into the second slice.
+func scanDecisions(rows *sql.Rows, split bool) (live, deleted []DecisionRecord, err error) {
+	defer rows.Close()
+	names := interner{}
+	var (
+		scope, scenario, origin                              sql.RawBytes
+		typ, durNs, untilNs, simulated, createdNs, deletedNs int64
+	)
+	for rows.Next() {
+		var d DecisionRecord
+		if err := rows.Scan(&d.ID, &typ, &scope, &durNs, &untilNs, &scenario, &origin, &simulated,
+			&createdNs, &d.AlertID, &d.DeletedSeq, &deletedNs); err != nil {
+			return nil, nil, err
+		}
+		d.Scope, err = netip.ParsePrefix(string(scope))
+		if err != nil {
+			return nil, nil, fmt.Errorf("decision %d: %w", d.ID, err)
+		}
+		d.Type = event.DecisionType(typ)
+		d.Duration = time.Duration(durNs)
+		d.Until = fromNanos(untilNs)
+		d.Scenario = names.get(scenario)
+		d.Origin = names.get(origin)
+		d.Simulated = simulated != 0
+		d.Created = fromNanos(createdNs)
+		d.Deleted = fromNanos(deletedNs)
+		if split && d.DeletedSeq != 0 {
+			deleted = append(deleted, d)
+		} else {
+			live = append(live, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	return live, deleted, nil
+}
+
+// DeleteDecisions marks the live decisions f selects as deleted, stamped with
+// the store's clock and one new stream number, and returns how many it
+// marked. An empty filter is refused with ErrEmptyFilter.
+func (s *Store) DeleteDecisions(ctx context.Context, f DecisionFilter) (int, error) {
+	var where []string
+	var args []any
+	if f.Scope.IsValid() {
+		where = append(where, "scope = ?")
+		args = append(args, f.Scope.Masked().String())
+	}
+	if f.Scenario != "" {
+		where = append(where, "scenario = ?")
+		args = append(args, f.Scenario)
+	}
+	if f.Origin != "" {
+		where = append(where, "origin = ?")
+		args = append(args, f.Origin)
+	}
+	if len(where) == 0 && len(f.IDs) == 0 {
+		return 0, fmt.Errorf("store: delete decisions: %w", ErrEmptyFilter)
+	}
+	n, err := s.markDeleted(ctx, func(tx *sql.Tx, seq, now int64) (int64, error) {
+		head := []any{seq, now}
+		if len(f.IDs) == 0 {
+			return s.execCount(ctx, tx, `UPDATE decisions SET deleted_seq = ?, deleted_ns = ? WHERE deleted_seq IS NULL AND `+
+				strings.Join(where, " AND "), append(head, args...))
+		}
+		var total int64
+		for start := 0; start < len(f.IDs); start += idChunk {
+			ids := f.IDs[start:min(start+idChunk, len(f.IDs))]
+			cond := append(where[:len(where):len(where)], "id IN (?"+strings.Repeat(", ?", len(ids)-1)+")")
+			a := append(append(head[:2:2], args...), int64sToAny(ids)...)
+			n, err := s.execCount(ctx, tx, `UPDATE decisions SET deleted_seq = ?, deleted_ns = ? WHERE deleted_seq IS NULL AND `+
+				strings.Join(cond, " AND "), a)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+		return total, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: delete decisions: %w", err)
+	}
+	return n, nil
+}
+
+// ExpireDecisions marks the live decisions whose Until is at or before now as
+// deleted, stamped with now, so that bouncers following the stream remove
+// them; it returns how many it marked. When none expire it writes nothing.
+func (s *Store) ExpireDecisions(ctx context.Context, now time.Time) (int, error) {
+	until := nanos(now)
+	n, err := s.markDeleted(ctx, func(tx *sql.Tx, seq, _ int64) (int64, error) {
+		return s.execCount(ctx, tx, s.q.expire, []any{seq, until, until})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: expire decisions: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeDecisions removes for good the decisions deleted before before, and
+// returns how many. A bouncer whose cursor is older than the purged
+// deletions no longer learns of them and must start over from
+// LiveDecisions; purge with a margin longer than any polling interval.
+func (s *Store) PurgeDecisions(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, s.q.purgeDecisions, nanos(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: purge decisions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: purge decisions: %w", err)
+	}
+	return int(n), nil
+}
+
+// markDeleted runs update in a write transaction with a fresh stream number
+// and the clock's time, committing only when it changed rows.
+func (s *Store) markDeleted(ctx context.Context, update func(tx *sql.Tx, seq, now int64) (int64, error)) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rollback(tx)
+	var seq int64
+	if err := tx.QueryRowContext(ctx, s.q.bumpSeq, int64(1)).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("next stream number: %w", err)
+	}
+	n, err := update(tx, seq, nanos(s.now()))
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return int(n), nil
+}
+
+func (s *Store) execCount(ctx context.Context, tx *sql.Tx, q string, args []any) (int64, error) {
+	res, err := tx.ExecContext(ctx, rebind(s.dialect, q), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func int64sToAny(v []int64) []any {
+	a := make([]any, len(v))
+	for i, x := range v {
+		a[i] = x
+	}
+	return a
+}
