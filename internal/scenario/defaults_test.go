@@ -60,36 +60,45 @@ func benchShipped(b *testing.B, ev *event.Event) {
 	alerts := make([]event.Alert, 0, 64)
 	i := 0
 	b.ReportAllocs()
+	cpu := processCPU()
 	for b.Loop() {
 		ev.Time = t0.Add(time.Duration(i) * 100 * time.Millisecond)
 		poured, alerts = e.Pour(ev, poured[:0], alerts[:0])
 		i++
 	}
+	reportCPU(b, cpu)
 	b.ReportMetric(float64(e.Len()), "scenarios")
 }
 
-// The literal prefilter may only skip a path regular expression that would
-// not have matched.
-func FuzzRegexpPrefilterNeverHidesAMatch(f *testing.F) {
+// The one-pass literal scan must agree with searching each needle in turn,
+// and may only skip a path regular expression that would not have matched.
+func FuzzLiteralScan(f *testing.F) {
 	for _, p := range []string{"/.env", "/a/.git/config", "/x?id=1%27+OR+1=1", "/..%2f..%2fetc/passwd", "/backup2024.tar.gz",
-		"/q?s=<ScRiPt>", "/index.php~", "/wp-config.php.bak", "/?x=UNION/**/SELECT", "/a/b/c", "/%00", "/id_rsa.pub?x"} {
+		"/q?s=<ScRiPt>", "/index.php~", "/wp-config.php.bak", "/?x=UNION/**/SELECT", "/a/b/c", "/%00", "/id_rsa.pub?x",
+		"/admin?next=/phpmyadmin", "/x?q=union+select"} {
 		f.Add(p)
 	}
 	set, err := rules.Defaults()
 	if err != nil {
 		f.Fatal(err)
 	}
-	e := mustCompile(f, set.Scenarios, Options{})
-	f.Fuzz(func(t *testing.T, path string) {
-		e.view.reset()
-		e.view.prepare([]byte(path))
-		for i := range e.scen {
-			flt := &e.scen[i].filter
-			if flt.pathRe == nil || flt.reBit == 0 {
-				continue
-			}
-			if flt.pathRe.Match(e.view.buf) && e.view.literals()&flt.reBit == 0 {
-				t.Fatalf("%s: prefilter hid a match of %q", e.scen[i].name, e.view.buf)
+	engines := []*Engine{mustCompile(f, set.Scenarios, Options{}), mustCompile(f, defaultLike(), Options{})}
+	f.Fuzz(func(t *testing.T, target string) {
+		for _, e := range engines {
+			e.view.reset()
+			e.view.prepare([]byte(target))
+			found := e.view.scan()
+			for i := range e.scen {
+				flt := &e.scen[i].filter
+				if flt.pathRe != nil && flt.reBit != 0 && flt.pathRe.Match(e.view.buf) && found[anywhere]&flt.reBit == 0 {
+					t.Fatalf("%s: prefilter hid a match of %q", e.scen[i].name, e.view.buf)
+				}
+				if flt.pathBit != 0 && containsAny(e.view.path(), flt.pathContains) != (found[inPath]&flt.pathBit != 0) {
+					t.Fatalf("%s: path scan disagrees on %q", e.scen[i].name, e.view.buf)
+				}
+				if flt.queryBit != 0 && containsAny(e.view.query(), flt.queryContains) != (found[inQuery]&flt.queryBit != 0) {
+					t.Fatalf("%s: query scan disagrees on %q", e.scen[i].name, e.view.buf)
+				}
 			}
 		}
 	})

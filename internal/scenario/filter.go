@@ -30,11 +30,13 @@ type filter struct {
 	pathContains  [][]byte // lowercase, matched against the decoded path (query stripped)
 	pathSuffix    [][]byte // lowercase, matched against the decoded path (query stripped)
 	notPathSuffix [][]byte
-	queryContains [][]byte       // lowercase, matched against the decoded query ('+' is a space)
-	pathRe        *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
-	rePrefilter   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
-	reBit         uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
-	uaContains    [][]byte       // lowercase, matched against the lowercased User-Agent
+
+	pathSuffixes, notPathSuffixes suffixSet
+	queryContains                 [][]byte       // lowercase, matched against the decoded query ('+' is a space)
+	pathRe                        *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
+	rePrefilter                   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
+	reBit                         uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
+	uaContains                    [][]byte       // lowercase, matched against the lowercased User-Agent
 
 	// Bits of this filter in the engine's one-pass literal scans of the
 	// path, the query and the user agent; 0: test its needles one by one.
@@ -78,6 +80,8 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		c.pathRe = re
 		c.rePrefilter = regexpPrefilter(f.PathRegexp)
 	}
+	c.pathSuffixes = newSuffixSet(c.pathSuffix)
+	c.notPathSuffixes = newSuffixSet(c.notPathSuffix)
 	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.queryContains) > 0 || c.pathRe != nil
 	c.needUA = len(c.uaContains) > 0
 	return c, nil
@@ -281,19 +285,19 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 	if f.needView {
 		v.prepare(ev.Path)
 		path := v.path()
-		if f.pathContains != nil && !v.pathLits.has(f.pathBit, path, f.pathContains) {
+		if f.pathContains != nil && !v.has(inPath, f.pathBit, path, f.pathContains) {
 			return false
 		}
-		if f.pathSuffix != nil && !hasSuffixAny(path, f.pathSuffix) {
+		if f.pathSuffix != nil && !f.pathSuffixes.any(path) {
 			return false
 		}
-		if f.notPathSuffix != nil && hasSuffixAny(path, f.notPathSuffix) {
+		if f.notPathSuffix != nil && f.notPathSuffixes.any(path) {
 			return false
 		}
-		if f.queryContains != nil && !v.queryLits.has(f.queryBit, v.query(), f.queryContains) {
+		if f.queryContains != nil && !v.has(inQuery, f.queryBit, v.query(), f.queryContains) {
 			return false
 		}
-		if f.pathRe != nil && (f.reBit != 0 && v.literals()&f.reBit == 0 || !f.pathRe.Match(v.buf)) {
+		if f.pathRe != nil && (f.reBit != 0 && v.scan()[anywhere]&f.reBit == 0 || !f.pathRe.Match(v.buf)) {
 			return false
 		}
 	}
@@ -327,6 +331,31 @@ func containsAny(b []byte, needles [][]byte) bool {
 	return false
 }
 
+// suffixSet tests several suffixes, rejecting most texts on their last byte.
+type suffixSet struct {
+	last     [4]uint64 // bitmap of the suffixes' last bytes
+	suffixes [][]byte
+}
+
+func newSuffixSet(suffixes [][]byte) suffixSet {
+	s := suffixSet{suffixes: suffixes}
+	for _, x := range suffixes {
+		c := x[len(x)-1]
+		s.last[c>>6] |= 1 << (c & 63)
+	}
+	return s
+}
+
+func (s *suffixSet) any(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	if c := b[len(b)-1]; s.last[c>>6]&(1<<(c&63)) == 0 {
+		return false
+	}
+	return hasSuffixAny(b, s.suffixes)
+}
+
 func hasSuffixAny(b []byte, suffixes [][]byte) bool {
 	for _, s := range suffixes {
 		if bytes.HasSuffix(b, s) {
@@ -345,11 +374,11 @@ type view struct {
 	pathEnd int    // len of the path part of buf
 	ready   bool
 
-	lits      *multiLit // the regexp prefilters of every filter, scanned at once
-	litMask   uint64    // bits of the filters whose prefilter occurs in buf
+	// Every filter's regexp prefilter, path and query needles, found in
+	// one pass over buf.
+	lits      *multiLit
+	litMask   [numRegions]uint64
 	litsReady bool
-
-	pathLits, queryLits scanned // every filter's path and query needles
 
 	// The user agent scan is cached by a seeded hash of the raw header:
 	// the same few user agents make most requests.
@@ -361,10 +390,7 @@ type view struct {
 	uaReady bool
 }
 
-func (v *view) reset() {
-	v.ready, v.uaReady, v.litsReady = false, false, false
-	v.pathLits.ready, v.queryLits.ready = false, false
-}
+func (v *view) reset() { v.ready, v.uaReady, v.litsReady = false, false, false }
 
 type uaEntry struct{ hash, mask uint64 }
 
@@ -374,40 +400,30 @@ func (v *view) uaMatches(ua []byte) uint64 {
 	h := maphash.Bytes(v.uaSeed, ua) | 1 // never 0, which marks an empty entry
 	e := &v.uaCache[h%uint64(len(v.uaCache))]
 	if e.hash != h {
-		e.hash, e.mask = h, v.uaLits.scan(v.userAgent(ua))
+		ual := v.userAgent(ua)
+		e.hash, e.mask = h, v.uaLits.scan(ual, len(ual))[anywhere]
 	}
 	return e.mask
 }
 
-// scanned is a multiLit over one part of the view, scanned at most once per
-// event.
-type scanned struct {
-	m     *multiLit
-	mask  uint64
-	ready bool
-}
-
-// has reports whether one of needles occurs in text, through the one-pass
-// scan when the filter has a bit in it.
-func (s *scanned) has(bit uint64, text []byte, needles [][]byte) bool {
+// has reports whether one of needles occurs in text, the region reg of the
+// prepared target, through the one-pass scan when the filter has a bit in
+// it.
+func (v *view) has(reg region, bit uint64, text []byte, needles [][]byte) bool {
 	if bit == 0 {
 		return containsAny(text, needles)
 	}
-	if !s.ready {
-		s.ready = true
-		s.mask = s.m.scan(text)
-	}
-	return s.mask&bit != 0
+	return v.scan()[reg]&bit != 0
 }
 
-// literals returns the bits of the filters one of whose regexp prefilter
-// literals occurs in the prepared target.
-func (v *view) literals() uint64 {
+// scan returns, for each region, the bits of the filters one of whose
+// literals occurs there in the prepared target.
+func (v *view) scan() *[numRegions]uint64 {
 	if !v.litsReady {
 		v.litsReady = true
-		v.litMask = v.lits.scan(v.buf)
+		v.litMask = v.lits.scan(v.buf, v.pathEnd)
 	}
-	return v.litMask
+	return &v.litMask
 }
 
 func (v *view) path() []byte { return v.buf[:v.pathEnd] }
@@ -503,38 +519,52 @@ func decodeLower(dst, src []byte, plusIsSpace bool) []byte {
 	return dst
 }
 
+// region is where in a request target a literal must lie.
+type region uint8
+
+const (
+	anywhere region = iota // the whole decoded target, '?' included
+	inPath                 // the decoded path, before the first literal '?'
+	inQuery                // the decoded query, after it
+	numRegions
+)
+
 // multiLit finds, in one pass over a text, which of up to 64 literal sets
-// have a member in it. Each literal is anchored on its least common byte pair
-// (or is a single byte); the pass looks each pair of the text up in a bitmap
-// and verifies the few literals anchored there. It is the prefilter that
-// spares almost every request the path regular expressions.
+// per region have a member there. Each literal is anchored on its least
+// common byte pair (or is a single byte); the pass looks each pair of the
+// text up in a bitmap and verifies the few literals anchored there. It is
+// the prefilter that spares almost every request the path regular
+// expressions and most substring searches.
 type multiLit struct {
-	single [256]uint64  // byte → bits of the sets holding that one-byte literal
-	pairs  [1024]uint64 // bitmap over byte pairs: some literal is anchored there
-	cands  map[uint16][]anchored
-	n      int // sets added
+	single    [numRegions][256]uint64 // byte → bits of the sets holding that one-byte literal
+	anySingle [256]bool
+	pairs     [1024]uint64 // bitmap over byte pairs: some literal is anchored there
+	cands     map[uint16][]anchored
+	n         [numRegions]int // sets added per region
 }
 
 type anchored struct {
 	lit  []byte
 	off  int // offset of the anchor pair in lit
 	bits uint64
+	reg  region
 }
 
-// add registers a set of lowercase literals and returns its bit, or 0 when
-// all 64 bits are used.
-func (m *multiLit) add(lits [][]byte) uint64 {
-	if m.n == 64 || len(lits) == 0 {
+// add registers a set of lowercase literals for reg and returns its bit, or
+// 0 when the set is empty or all 64 bits of reg are used.
+func (m *multiLit) add(reg region, lits [][]byte) uint64 {
+	if m.n[reg] == 64 || len(lits) == 0 {
 		return 0
 	}
-	bit := uint64(1) << m.n
-	m.n++
+	bit := uint64(1) << m.n[reg]
+	m.n[reg]++
 	if m.cands == nil {
 		m.cands = make(map[uint16][]anchored)
 	}
 	for _, l := range lits {
 		if len(l) == 1 {
-			m.single[l[0]] |= bit
+			m.single[reg][l[0]] |= bit
+			m.anySingle[l[0]] = true
 			continue
 		}
 		off, best := 0, 1<<30
@@ -545,7 +575,7 @@ func (m *multiLit) add(lits [][]byte) uint64 {
 		}
 		p := uint16(l[off])<<8 | uint16(l[off+1])
 		m.pairs[p>>6] |= 1 << (p & 63)
-		m.cands[p] = append(m.cands[p], anchored{lit: l, off: off, bits: bit})
+		m.cands[p] = append(m.cands[p], anchored{lit: l, off: off, bits: bit, reg: reg})
 	}
 	return bit
 }
@@ -569,15 +599,23 @@ func commonness(c byte) int {
 	return 1
 }
 
-// scan returns the bits of the sets with a literal in h. A nil m finds
-// nothing. It does not allocate.
-func (m *multiLit) scan(h []byte) uint64 {
+// scan returns, per region, the bits of the sets with a literal in h, where
+// h[:split] is the path region and h[split+1:] the query region (split ==
+// len(h) when there is no query). A nil m finds nothing. It does not
+// allocate.
+func (m *multiLit) scan(h []byte, split int) (found [numRegions]uint64) {
 	if m == nil {
-		return 0
+		return found
 	}
-	var found uint64
 	for i, c := range h {
-		found |= m.single[c]
+		if m.anySingle[c] {
+			found[anywhere] |= m.single[anywhere][c]
+			if i < split {
+				found[inPath] |= m.single[inPath][c]
+			} else if i > split {
+				found[inQuery] |= m.single[inQuery][c]
+			}
+		}
 		if i+1 == len(h) {
 			break
 		}
@@ -586,8 +624,13 @@ func (m *multiLit) scan(h []byte) uint64 {
 			continue
 		}
 		for _, a := range m.cands[p] {
-			if found&a.bits == 0 && i >= a.off && bytes.HasPrefix(h[i-a.off:], a.lit) {
-				found |= a.bits
+			start := i - a.off
+			if start < 0 || found[a.reg]&a.bits != 0 || !bytes.HasPrefix(h[start:], a.lit) {
+				continue
+			}
+			switch end := start + len(a.lit); {
+			case a.reg == anywhere, a.reg == inPath && end <= split, a.reg == inQuery && start > split:
+				found[a.reg] |= a.bits
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -34,8 +35,8 @@ func TestRegexpPrefilterLiterals(t *testing.T) {
 
 func TestMultiLitScan(t *testing.T) {
 	var m multiLit
-	a := m.add([][]byte{[]byte("/.env"), []byte("~")})
-	b := m.add([][]byte{[]byte("union select"), []byte("sleep(")})
+	a := m.add(anywhere, [][]byte{[]byte("/.env"), []byte("~")})
+	b := m.add(anywhere, [][]byte{[]byte("union select"), []byte("sleep(")})
 	tests := []struct {
 		text string
 		want uint64
@@ -50,12 +51,53 @@ func TestMultiLitScan(t *testing.T) {
 		{"", 0},
 	}
 	for _, tt := range tests {
-		if got := m.scan([]byte(tt.text)); got != tt.want {
+		if got := m.scan([]byte(tt.text), len(tt.text))[anywhere]; got != tt.want {
 			t.Errorf("scan(%q) = %b, want %b", tt.text, got, tt.want)
 		}
 	}
 	var none *multiLit
-	if none.scan([]byte("/.env")) != 0 {
+	if none.scan([]byte("/.env"), 5) != [numRegions]uint64{} {
 		t.Error("nil multiLit found something")
+	}
+}
+
+func TestMultiLitRegions(t *testing.T) {
+	var m multiLit
+	p := m.add(inPath, [][]byte{[]byte("/admin"), []byte("~")})
+	q := m.add(inQuery, [][]byte{[]byte("<script"), []byte("'")})
+	a := m.add(anywhere, [][]byte{[]byte("n?x")})
+	tests := []struct {
+		text        string
+		path, qry   bool
+		acrossSplit bool
+	}{
+		{"/admin", true, false, false},
+		{"/x?next=/admin", false, false, false},
+		{"/admin?q=<script>", true, true, false},
+		{"/<script", false, false, false},
+		{"/a'b", false, false, false},
+		{"/ab?id='1", false, true, false},
+		{"/x~?q", true, false, false},
+		{"/x?q~", false, false, false},
+		{"/admin?x=1", true, false, true},
+	}
+	for _, tt := range tests {
+		split := len(tt.text)
+		if i := strings.IndexByte(tt.text, '?'); i >= 0 {
+			split = i
+		}
+		got := m.scan([]byte(tt.text), split)
+		if (got[inPath]&p != 0) != tt.path || (got[inQuery]&q != 0) != tt.qry || (got[anywhere]&a != 0) != tt.acrossSplit {
+			t.Errorf("scan(%q) = %b, want path %v query %v across %v", tt.text, got, tt.path, tt.qry, tt.acrossSplit)
+		}
+	}
+}
+
+func TestSuffixSet(t *testing.T) {
+	s := newSuffixSet([][]byte{[]byte(".css"), []byte(".js")})
+	for text, want := range map[string]bool{"/a.css": true, "/a.js": true, "/a.jss": false, "": false, "/css": false, "/x.html": false} {
+		if got := s.any([]byte(text)); got != want {
+			t.Errorf("any(%q) = %v, want %v", text, got, want)
+		}
 	}
 }

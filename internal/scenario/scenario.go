@@ -182,22 +182,20 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 	return e, nil
 }
 
-// indexLiterals gathers the needles of every filter into one multiLit per
-// part of the request, so that each part is scanned once per event however
-// many scenarios look into it.
+// indexLiterals gathers the needles of every filter into one multiLit for
+// the request target and one for the user agent, so that each is scanned
+// once per event however many scenarios look into it.
 func (e *Engine) indexLiterals() {
-	re, path, query, ua := new(multiLit), new(multiLit), new(multiLit), new(multiLit)
+	target, ua := new(multiLit), new(multiLit)
 	for i := range e.scen {
 		f := &e.scen[i].filter
-		f.reBit = re.add(f.rePrefilter)
-		f.pathBit = path.add(f.pathContains)
-		f.queryBit = query.add(f.queryContains)
-		f.uaBit = ua.add(f.uaContains)
+		f.reBit = target.add(anywhere, f.rePrefilter)
+		f.pathBit = target.add(inPath, f.pathContains)
+		f.queryBit = target.add(inQuery, f.queryContains)
+		f.uaBit = ua.add(anywhere, f.uaContains)
 	}
-	e.view.lits = re
-	e.view.pathLits.m = path
-	e.view.queryLits.m = query
-	if ua.n > 0 {
+	e.view.lits = target
+	if ua.n[anywhere] > 0 {
 		e.view.uaLits = ua
 		e.view.uaSeed = e.seed
 		e.view.uaCache = new([1024]uaEntry)
