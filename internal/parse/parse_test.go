@@ -517,3 +517,24 @@ func TestLearnedProgramsBounded(t *testing.T) {
 	check(t, p, "Nov 23 08:00:04 mail courierpop3login: LOGIN FAILED, user=bob, ip=[203.0.113.10]", "",
 		want{rule: "courier", event: true, source: "203.0.113.10"})
 }
+
+// BenchmarkYardstick times a fixed piece of standard-library work next to
+// the parser benchmarks: on a shared, overloaded machine ns/op of both
+// inflate alike, so Parse's cost can be read as a multiple of this one.
+func BenchmarkYardstick(b *testing.B) {
+	in := []byte("Nov 23 08:00:01 web sshd[1234]: Failed password for root from 192.0.2.1 port 22 ssh2")
+	lit := []byte(" port ")
+	n, start := 0, cpuTime()
+	for b.Loop() {
+		if bytes.Index(in, lit) < 0 {
+			b.Fatal("no")
+		}
+		if _, err := netip.ParseAddr("192.0.2.1"); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	if cpu := cpuTime() - start; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/op")
+	}
+}
