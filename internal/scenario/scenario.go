@@ -1,6 +1,37 @@
 // Package scenario recognises attack behaviour per source with leaky buckets
 // keyed by (scenario, group).
 //
+// # Semantics
+//
+// A bucket is keyed by its scenario and the source's group: the address for
+// IPv4, its IPv6Prefix (default /64) for IPv6, plus a hash of the Host for
+// "source+host" grouping.
+//
+//   - leaky: the bucket holds Capacity events and one leaks out every Leak;
+//     the event that finds it full (the Capacity+1-th of a burst) overflows.
+//     The level is computed from event times (a generic cell rate
+//     algorithm), never by a timer. With Window and no Leak, the bucket
+//     counts events within Window of the fill's first event instead; with
+//     both, whichever empties the bucket first applies.
+//   - trigger: the first matching event overflows.
+//   - distinct: a leaky bucket into which only events with a value of the
+//     Distinct field not yet seen in the current fill are poured. Values are
+//     kept as 32-bit seeded hashes, the last Capacity+1 of them per bucket.
+//
+// An overflow raises one alert and silences the key for Blackhole (default
+// one minute); afterwards the bucket starts empty. A bucket that has fully
+// leaked starts a new fill, which resets Alert.First and Alert.Events.
+//
+// Filter criteria all hold (AND); the values of one list are alternatives
+// (OR). Paths and queries are compared percent-decoded once and ASCII
+// lowercased; PathContains, PathSuffix and NotPathSuffix look at the path
+// without its query, QueryContains at the query ('+' read as a space), and
+// PathRegexp at the whole decoded target, case-insensitively. User agents
+// are compared lowercased; services, reasons and methods exactly. Without
+// Kinds a scenario sees every kind but KindNone.
+//
+// # Cost
+//
 // An Engine holds every bucket in one map from a packed, pointer-free key to
 // an index into a slab of fixed-size bucket structs. A bucket's level is
 // computed lazily from the event times it has seen (no timer, no goroutine per
