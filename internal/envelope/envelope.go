@@ -92,6 +92,11 @@ func (p *Parser) SetReference(t time.Time) {
 // space or the end of the line, otherwise the line is not an envelope
 // ("Oct 11 22:14:15 host this is not a program" is FormatNone). Spaces after
 // the colon are not part of the message.
+//
+// Stamps without a zone are read in the Parser's Location. A year-less stamp
+// takes the year of the Reference, or the year before when it would then lie
+// more than a day after the Reference (compared on the wall clock).
+// Impossible dates and times (Feb 30, 25:00) make the line FormatNone.
 func (p *Parser) Parse(line []byte, env *Envelope) bool {
 	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 		line = line[:len(line)-1]
