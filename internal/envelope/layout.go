@@ -23,10 +23,11 @@ const (
 	LayoutMySQL          // "190501 12:00:00", "190501  2:00:00", "2019-05-01 12:00:00", " 2019-05-01  2:00:00"
 	LayoutDMY            // "11-06-2013 02:09:40 +0300" (fail2ban, 3proxy; zone optional)
 	LayoutTAI64N         // "@4000000053b2c8a60b1a2c3d" (daemontools/s6 labels, UTC instant)
+	LayoutUnixMilli      // "1700000000123" (milliseconds since the epoch, JSON loggers)
 	numLayouts
 )
 
-var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n"}
+var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms"}
 
 // String returns the layout's name as rule files spell it.
 func (l Layout) String() string {
@@ -37,7 +38,7 @@ func (l Layout) String() string {
 }
 
 // LayoutByName returns the layout called name ("clf", "iso8601", "apache",
-// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n"; also "rfc3339" for
+// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms"; also "rfc3339" for
 // iso8601 and "3proxy" for dmy).
 func LayoutByName(name string) (Layout, bool) {
 	switch name {
@@ -95,6 +96,12 @@ func (p *Parser) ParseTime(l Layout, b []byte) (time.Time, error) {
 		end, ok = scanDMY(s, &c)
 	case LayoutUnix:
 		t, ok := scanUnix(s)
+		if !ok {
+			return time.Time{}, timeErr(b, ErrSyntax)
+		}
+		return t.In(p.loc), nil
+	case LayoutUnixMilli:
+		t, ok := scanUnixMilli(s)
 		if !ok {
 			return time.Time{}, timeErr(b, ErrSyntax)
 		}
@@ -498,6 +505,24 @@ func scanUnix(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(sec, int64(c.nsec)), true
+}
+
+// scanUnixMilli reads milliseconds since the epoch.
+func scanUnixMilli(b []byte) (time.Time, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return time.Time{}, false
+	}
+	var ms int64
+	for _, ch := range b {
+		if !isDigit(ch) {
+			return time.Time{}, false
+		}
+		ms = ms*10 + int64(ch-'0')
+	}
+	if ms/1000 > maxUnixSec {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
 }
 
 // tai64Epoch is the TAI64 label of 1970-01-01T00:00:00Z as daemontools and

@@ -88,6 +88,11 @@ var timeCases = []timeCase{
 	{LayoutTAI64N, "@g00000004c91b044077a9e94", ""},
 	{LayoutTAI64N, "@0000000000000000077a9e94", ""},
 
+	{LayoutUnixMilli, "1700000000123", "2023-11-14T22:13:20.123Z"},
+	{LayoutUnixMilli, "0", "1970-01-01T00:00:00Z"},
+	{LayoutUnixMilli, "1700000000.123", ""},
+	{LayoutUnixMilli, "9999999999999999", ""},
+
 	{LayoutNone, "2000-10-11T14:32:52", ""},
 	{Layout(200), "2000-10-11T14:32:52", ""},
 }
