@@ -13,17 +13,17 @@ type Layout uint8
 // (surrounding spaces are ignored); stamps without a zone are read in the
 // Parser's Location.
 const (
-	LayoutNone    Layout = iota
-	LayoutCLF            // "10/Oct/2000:13:55:36 -0700" (zone optional)
-	LayoutISO8601        // "2000-10-11T14:32:52", T or space, optional ".123", optional "Z", "+01:00", "+0100", "+01"
-	LayoutApache         // "Wed Oct 11 14:32:52.123456 2000" (fraction optional)
-	LayoutNginx          // "2000/10/11 14:32:52"
-	LayoutRFC3164        // "Oct 11 14:32:52" (year inferred), "Oct  1 14:32:52", "Oct 11 2000 14:32:52", optional fraction
-	LayoutUnix           // "1700000000" or "1700000000.123" (seconds since the epoch, UTC instant)
-	LayoutMySQL          // "190501 12:00:00", "190501  2:00:00", "2019-05-01 12:00:00", " 2019-05-01  2:00:00"
-	LayoutDMY            // "11-06-2013 02:09:40 +0300" (fail2ban, 3proxy; zone optional)
-	LayoutTAI64N         // "@4000000053b2c8a60b1a2c3d" (daemontools/s6 labels, UTC instant)
-	LayoutUnixMilli      // "1700000000123" (milliseconds since the epoch, JSON loggers)
+	LayoutNone      Layout = iota
+	LayoutCLF              // "10/Oct/2000:13:55:36 -0700" (zone optional)
+	LayoutISO8601          // "2000-10-11T14:32:52", T or space, optional ".123", optional "Z", "+01:00", "+0100", "+01"
+	LayoutApache           // "Wed Oct 11 14:32:52.123456 2000" (fraction optional)
+	LayoutNginx            // "2000/10/11 14:32:52"
+	LayoutRFC3164          // "Oct 11 14:32:52" (year inferred), "Oct  1 14:32:52", "Oct 11 2000 14:32:52", optional fraction
+	LayoutUnix             // "1700000000" or "1700000000.123" (seconds since the epoch, UTC instant)
+	LayoutMySQL            // "190501 12:00:00", "190501  2:00:00", "2019-05-01 12:00:00", " 2019-05-01  2:00:00"
+	LayoutDMY              // "11-06-2013 02:09:40 +0300" (fail2ban, 3proxy; zone optional)
+	LayoutTAI64N           // "@4000000053b2c8a60b1a2c3d" (daemontools/s6 labels, UTC instant)
+	LayoutUnixMilli        // "1700000000123" (milliseconds since the epoch, JSON loggers)
 	numLayouts
 )
 
