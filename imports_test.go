@@ -33,6 +33,8 @@ var allowed = map[string][]string{
 	"internal/scenario":     {"internal/event", "internal/rules", "internal/ipx"},
 	"internal/profile":      {"internal/event", "internal/rules", "internal/ipx"},
 	"internal/store":        {"internal/event"},
+	"internal/enforce/nft":  {"internal/event", "internal/ipx"},
+	"internal/herdtest":     {},
 	"tools/loggen":          {},
 }
 
