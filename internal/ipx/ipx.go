@@ -24,9 +24,12 @@ func GroupPrefix(a netip.Addr, v6bits int) netip.Prefix {
 	if !a.IsValid() {
 		return netip.Prefix{}
 	}
-	a = a.Unmap().WithZone("")
+	a = a.Unmap()
 	if a.Is4() {
 		return netip.PrefixFrom(a, 32)
+	}
+	if a.Zone() != "" {
+		a = a.WithZone("")
 	}
 	if v6bits <= 0 || v6bits > 128 {
 		v6bits = DefaultIPv6Bits
