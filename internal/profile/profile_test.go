@@ -285,3 +285,24 @@ func TestShippedProfilesCompile(t *testing.T) {
 		t.Fatalf("shipped profiles: %+v %v, want a 4h ban", d, v)
 	}
 }
+
+func TestDecideIsSafeForConcurrentUse(t *testing.T) {
+	p := mustCompile(t, nil, Options{MaxOffenders: 100})
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				a := alert("x", "192.0.2.1", t0.Add(time.Duration(i)*time.Minute))
+				a.Source = netip.AddrFrom4([4]byte{10, byte(g), byte(i >> 8), byte(i)})
+				p.Decide(a)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if n := p.Offenders(); n > 100 {
+		t.Fatalf("memory holds %d scopes, bound is 100", n)
+	}
+}
