@@ -266,6 +266,9 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 		if sp.Leak == 0 && sp.Window == 0 {
 			return s, nil, errors.New("leak must be > 0 (or a window given): a bucket that never empties would ban on the long run")
 		}
+		if sp.Leak > 0 && int64(sp.Capacity) > int64(maxDuration)/int64(sp.Leak) {
+			return s, nil, fmt.Errorf("capacity %d × leak %v: the bucket would take over %v to empty", sp.Capacity, sp.Leak, maxDuration)
+		}
 		s.capacity = int64(sp.Capacity)
 		s.leak = int64(sp.Leak)
 		s.window = int64(sp.Window)

@@ -440,6 +440,7 @@ func TestCompileErrorsNameTheRuleAndWhere(t *testing.T) {
 		{"bad regexp", rules.ScenarioSpec{Capacity: 5, Leak: time.Second, Filter: rules.FilterSpec{PathRegexp: "("}}, "regexp"},
 		{"bad status", rules.ScenarioSpec{Capacity: 5, Leak: time.Second, Filter: rules.FilterSpec{Status: []int{4}}}, "status"},
 		{"huge capacity", rules.ScenarioSpec{Capacity: 1 << 30, Leak: time.Second}, "capacity"},
+		{"never empties", rules.ScenarioSpec{Capacity: 1000, Leak: 24 * time.Hour}, "to empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
