@@ -60,13 +60,11 @@ func benchShipped(b *testing.B, ev *event.Event) {
 	alerts := make([]event.Alert, 0, 64)
 	i := 0
 	b.ReportAllocs()
-	cpu := processCPU()
 	for b.Loop() {
 		ev.Time = t0.Add(time.Duration(i) * 100 * time.Millisecond)
 		poured, alerts = e.Pour(ev, poured[:0], alerts[:0])
 		i++
 	}
-	reportCPU(b, cpu)
 	b.ReportMetric(float64(e.Len()), "scenarios")
 }
 

@@ -623,17 +623,8 @@ func benchPour(b *testing.B, ev *event.Event, sources int) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU()
 	for b.Loop() {
 		step()
-	}
-	reportCPU(b, cpu)
-}
-
-// reportCPU reports the process CPU time per operation since cpu.
-func reportCPU(b *testing.B, cpu int64) {
-	if cpu != 0 && b.N > 0 {
-		b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 	}
 }
 
