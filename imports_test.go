@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/textmatch":    {},
 	"internal/envelope":     {},
 	"internal/source/lines": {},
+	"internal/source/file":  {"internal/source/lines"},
 	"internal/rules":        {"internal/event"},
 	"internal/parse":        {"internal/event", "internal/rules", "internal/envelope", "internal/textmatch", "internal/ipx"},
 	"internal/scenario":     {"internal/event", "internal/rules", "internal/ipx"},
