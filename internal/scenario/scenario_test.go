@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -692,4 +693,20 @@ func FuzzPour(f *testing.F) {
 			t.Fatalf("%d buckets live a day later", s.Live)
 		}
 	})
+}
+
+// BenchmarkYardstick times the same fixed standard-library work as
+// internal/parse's yardstick: on a shared, overloaded machine ns/op inflates
+// for every benchmark alike, so Pour's cost can be read as a multiple of it.
+func BenchmarkYardstick(b *testing.B) {
+	in := []byte("Nov 23 08:00:01 web sshd[1234]: Failed password for root from 192.0.2.1 port 22 ssh2")
+	lit := []byte(" port ")
+	for b.Loop() {
+		if bytes.Index(in, lit) < 0 {
+			b.Fatal("no")
+		}
+		if _, err := netip.ParseAddr("192.0.2.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
