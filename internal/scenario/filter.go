@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 
 	"github.com/herd-ips/herd/internal/event"
@@ -467,9 +468,7 @@ func (v *view) userAgent(ua []byte) []byte {
 
 func lowerInPlace(b []byte) {
 	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
+		b[i] = lowerTab[c]
 	}
 }
 
@@ -493,14 +492,22 @@ func unhex(c byte) (byte, bool) {
 }
 
 // decodeLower appends src to dst percent-decoded once (a malformed escape is
-// kept as written) and ASCII-lowercased.
+// kept as written) and ASCII-lowercased. Text without escapes is copied
+// through a lowercase table in one pass.
 func decodeLower(dst, src []byte, plusIsSpace bool) []byte {
-	if bytes.IndexByte(src, '%') < 0 && (!plusIsSpace || bytes.IndexByte(src, '+') < 0) {
-		n := len(dst)
-		dst = append(dst, src...)
-		lowerInPlace(dst[n:])
-		return dst
+	n := len(dst)
+	dst = slices.Grow(dst, len(src))[:n+len(src)]
+	out := dst[n:]
+	for i, c := range src {
+		if c == '%' || c == '+' && plusIsSpace {
+			return decodeLowerSlow(dst[:n+i], src[i:], plusIsSpace)
+		}
+		out[i] = lowerTab[c]
 	}
+	return dst
+}
+
+func decodeLowerSlow(dst, src []byte, plusIsSpace bool) []byte {
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		switch {
@@ -514,10 +521,18 @@ func decodeLower(dst, src []byte, plusIsSpace bool) []byte {
 		case c == '+' && plusIsSpace:
 			c = ' '
 		}
-		dst = append(dst, lower(c))
+		dst = append(dst, lowerTab[c])
 	}
 	return dst
 }
+
+// lowerTab maps each byte to its ASCII lowercase.
+var lowerTab = func() (t [256]byte) {
+	for i := range t {
+		t[i] = lower(byte(i))
+	}
+	return t
+}()
 
 // region is where in a request target a literal must lie.
 type region uint8

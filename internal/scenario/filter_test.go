@@ -101,3 +101,27 @@ func TestSuffixSet(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeLower(t *testing.T) {
+	tests := []struct {
+		in    string
+		query bool
+		want  string
+	}{
+		{"/Index.HTML", false, "/index.html"},
+		{"/%2E%65NV", false, "/.env"},
+		{"/a%2fB", false, "/a/b"},
+		{"%", false, "%"},
+		{"/x%4", false, "/x%4"},
+		{"/x%zz%41", false, "/x%zza"},
+		{"/%2541", false, "/%41"}, // decoded once only
+		{"A+B", false, "a+b"},
+		{"A+B%2B", true, "a b+"},
+		{"", true, ""},
+	}
+	for _, tt := range tests {
+		if got := string(decodeLower([]byte("prefix:"), []byte(tt.in), tt.query)); got != "prefix:"+tt.want {
+			t.Errorf("decodeLower(%q, %v) = %q, want %q", tt.in, tt.query, got, "prefix:"+tt.want)
+		}
+	}
+}
