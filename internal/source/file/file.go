@@ -29,6 +29,9 @@
 // bytes, and when the name was rotated meanwhile the rotated file is found in
 // the same directory, finished from the saved offset, and the new file read
 // from 0.
+//
+// The limits (each file must be seen once before it is rotated away again;
+// several writers to one file) are in README.md.
 package file
 
 import (
@@ -146,6 +149,7 @@ type Follower struct {
 	watched map[string]bool
 	watcher *fsnotify.Watcher
 	running atomic.Bool
+	done    <-chan struct{} // Run's ctx.Done()
 
 	lines, bytes, truncated, rotations, truncations atomic.Uint64
 }
@@ -215,7 +219,7 @@ func (f *Follower) Stats() Stats {
 }
 
 // Run calls h for every complete line, in order per file, until ctx ends,
-// then returns nil; it returns h's first error, wrapped. h runs on Run's
+// then returns nil without handing out another line; it returns h's first error, wrapped. h runs on Run's
 // goroutine and blocking in it is backpressure: Run reads at most one buffer
 // (64 KiB, or MaxLine+2 bytes if larger) ahead. A partial last line (no
 // newline yet) is held until completed, never emitted half; the unterminated
@@ -225,6 +229,7 @@ func (f *Follower) Run(ctx context.Context, h func(Line) error) error {
 	if f.running.Swap(true) {
 		return errors.New("file: Run called twice")
 	}
+	f.done = ctx.Done()
 	var events chan fsnotify.Event
 	var errs chan error
 	if w, err := fsnotify.NewWatcher(); err != nil {
@@ -513,7 +518,9 @@ func (f *Follower) resume(path string, pos Position) []*gen {
 	if err == nil {
 		g = f.newGen(cur, path)
 	}
-	if g != nil && g.ino == pos.Inode && g.dev == pos.Dev {
+	// The device number is not compared: it may change across a reboot,
+	// and the fingerprint tells files with the same inode apart.
+	if g != nil && g.ino == pos.Inode {
 		if g.size() >= pos.Offset && g.loadHead(min(pos.Offset, fingerprintSize)) && g.fingerprint(pos.Offset) == pos.Fingerprint {
 			g.off, g.rd, g.seen = pos.Offset, pos.Offset, pos.Offset
 			return []*gen{g}
@@ -533,7 +540,7 @@ func (f *Follower) resume(path string, pos Position) []*gen {
 		ino, dev = g.ino, g.dev
 	}
 	old := f.findRotated(path, want{off: pos.Offset, n: min(pos.Offset, fingerprintSize), fp: pos.Fingerprint,
-		notIno: ino, notDev: dev, ino: pos.Inode, dev: pos.Dev, byInode: true})
+		notIno: ino, notDev: dev, ino: pos.Inode, byInode: true})
 	switch {
 	case old != nil && g != nil:
 		f.log.Info("file: resuming rotated file", "path", path, "name", old.name, "offset", pos.Offset)
@@ -553,7 +560,7 @@ type want struct {
 	n              int64  // its first n bytes
 	fp             uint64 // hash to fp
 	notIno, notDev uint64 // it is not this file
-	ino, dev       uint64 // with byInode, a file with this inode is preferred
+	ino            uint64 // with byInode, a file with this inode is preferred
 	byInode        bool
 }
 
@@ -594,7 +601,7 @@ func (f *Follower) findRotated(path string, w want) *gen {
 			fl.Close()
 			continue
 		}
-		isInode := w.byInode && c.ino == w.ino && c.dev == w.dev
+		isInode := w.byInode && c.ino == w.ino
 		better := best == nil || (isInode && !bestInode) ||
 			(isInode == bestInode && fi.ModTime().After(bestTime))
 		if !better {

@@ -169,6 +169,11 @@ func (f *Follower) drain(t *tail, g *gen, h func(Line) error, final bool) (eof b
 				break
 			}
 			end := p + i + 1
+			if f.stopped() {
+				g.rd = g.off
+				g.skipping = false
+				return false, nil
+			}
 			if err := f.emit(t, g, h, buf[p:p+i], base+int64(end)); err != nil {
 				return false, err
 			}
@@ -200,7 +205,7 @@ func (f *Follower) drain(t *tail, g *gen, h func(Line) error, final bool) (eof b
 		}
 		f.discover(t)
 	}
-	if final && eof && (n > 0 || g.skipping) {
+	if final && eof && (n > 0 || g.skipping) && !f.stopped() {
 		if err := f.emit(t, g, h, buf[:n], base+int64(n)); err != nil {
 			return false, err
 		}
@@ -212,6 +217,17 @@ func (f *Follower) drain(t *tail, g *gen, h func(Line) error, final bool) (eof b
 		g.rd = g.off // a partial line is read again next time
 	}
 	return eof, nil
+}
+
+// stopped reports whether Run's context has ended: no line is handed out
+// after that.
+func (f *Follower) stopped() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // headChanged reports whether the file's first bytes are no longer those
