@@ -553,6 +553,7 @@ const (
 type multiLit struct {
 	single    [numRegions][256]uint64 // byte → bits of the sets holding that one-byte literal
 	anySingle [256]bool
+	hasSingle bool
 	pairs     [1024]uint64 // bitmap over byte pairs: some literal is anchored there
 	cands     map[uint16][]anchored
 	n         [numRegions]int // sets added per region
@@ -580,6 +581,7 @@ func (m *multiLit) add(reg region, lits [][]byte) uint64 {
 		if len(l) == 1 {
 			m.single[reg][l[0]] |= bit
 			m.anySingle[l[0]] = true
+			m.hasSingle = true
 			continue
 		}
 		off, best := 0, 1<<30
@@ -619,35 +621,43 @@ func commonness(c byte) int {
 // len(h) when there is no query). A nil m finds nothing. It does not
 // allocate.
 func (m *multiLit) scan(h []byte, split int) (found [numRegions]uint64) {
-	if m == nil {
+	if m == nil || len(h) == 0 {
 		return found
 	}
-	for i, c := range h {
-		if m.anySingle[c] {
-			found[anywhere] |= m.single[anywhere][c]
-			if i < split {
-				found[inPath] |= m.single[inPath][c]
-			} else if i > split {
-				found[inQuery] |= m.single[inQuery][c]
+	if m.hasSingle {
+		for i, c := range h {
+			if m.anySingle[c] {
+				found[anywhere] |= m.single[anywhere][c]
+				if i < split {
+					found[inPath] |= m.single[inPath][c]
+				} else if i > split {
+					found[inQuery] |= m.single[inQuery][c]
+				}
 			}
 		}
-		if i+1 == len(h) {
-			break
-		}
-		p := uint16(c)<<8 | uint16(h[i+1])
-		if m.pairs[p>>6]&(1<<(p&63)) == 0 {
-			continue
-		}
-		for _, a := range m.cands[p] {
-			start := i - a.off
-			if start < 0 || found[a.reg]&a.bits != 0 || !bytes.HasPrefix(h[start:], a.lit) {
-				continue
-			}
-			switch end := start + len(a.lit); {
-			case a.reg == anywhere, a.reg == inPath && end <= split, a.reg == inQuery && start > split:
-				found[a.reg] |= a.bits
-			}
+	}
+	prev := h[0]
+	for i := 1; i < len(h); i++ {
+		c := h[i]
+		p := uint16(prev)<<8 | uint16(c)
+		prev = c
+		if m.pairs[p>>6]&(1<<(p&63)) != 0 {
+			m.verify(h, i-1, split, p, &found)
 		}
 	}
 	return found
+}
+
+// verify checks the literals anchored on the pair p found at h[i:].
+func (m *multiLit) verify(h []byte, i, split int, p uint16, found *[numRegions]uint64) {
+	for _, a := range m.cands[p] {
+		start := i - a.off
+		if start < 0 || found[a.reg]&a.bits != 0 || !bytes.HasPrefix(h[start:], a.lit) {
+			continue
+		}
+		switch end := start + len(a.lit); {
+		case a.reg == anywhere, a.reg == inPath && end <= split, a.reg == inQuery && start > split:
+			found[a.reg] |= a.bits
+		}
+	}
 }
