@@ -368,8 +368,9 @@ const sweepPerPour = 4
 // faster, and Alert.First is the earliest time seen. An event without a
 // valid Source is ignored.
 //
-// Pour does not allocate in steady state: only when the bucket map or the
-// slab grows, or a scratch buffer meets a longer path than before.
+// Pour does not allocate in steady state: only when the bucket map, the
+// slab, a free list or a distinct-value pool grows, or a scratch buffer
+// meets a longer path or user agent than before.
 func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]int, []event.Alert) {
 	if !ev.Source.IsValid() {
 		return poured, alerts
