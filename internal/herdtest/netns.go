@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,9 +41,10 @@ func Skip(t testing.TB) {
 func NewNetns(t testing.TB) (name string, fd int) {
 	t.Helper()
 	Skip(t)
+	removeStale(t)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	name = "herdtest-" + hex.EncodeToString(b[:])
+	name = fmt.Sprintf("%s%d-%s", prefix, os.Getpid(), hex.EncodeToString(b[:]))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Skipf("herdtest: cannot create a network namespace (%v: %s)", err, out)
 	}
@@ -57,6 +60,33 @@ func NewNetns(t testing.TB) (name string, fd int) {
 	t.Cleanup(func() { _ = unix.Close(fd) })
 	Exec(t, name, "ip", "link", "set", "lo", "up")
 	return name, fd
+}
+
+// prefix starts the name of every namespace NewNetns creates; the creating
+// process's id follows.
+const prefix = "herdtest-"
+
+// removeStale deletes the namespaces left by test processes that died before
+// their cleanup ran (killed, or out of time), so they do not pile up.
+func removeStale(t testing.TB) {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "del", e.Name()).CombinedOutput(); err != nil {
+			t.Logf("herdtest: remove stale namespace %s: %v: %s", e.Name(), err, out)
+		}
+	}
 }
 
 var vethSeq atomic.Uint32

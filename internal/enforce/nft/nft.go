@@ -253,7 +253,7 @@ func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time
 
 	// Deletes first. A prefix may come from outside (the CLI, the API): mask
 	// and unmap it as ipx does.
-	del4, del6 := f.queue(f.ban4, opDelete), f.queue(f.ban6, opDelete)
+	del4, del6 := f.queue(f.ban4, opDelete, len(del)), f.queue(f.ban6, opDelete, len(del))
 	for _, p := range del {
 		p, ok := normalize(p)
 		if !ok {
@@ -279,7 +279,7 @@ func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time
 	del4.flush()
 	del6.flush()
 
-	add4, add6 := f.queue(f.ban4, opAdd), f.queue(f.ban6, opAdd)
+	add4, add6 := f.queue(f.ban4, opAdd, len(add)), f.queue(f.ban6, opAdd, len(add))
 	for _, d := range add {
 		if d.Type != event.Ban || d.Simulated {
 			continue
@@ -290,6 +290,8 @@ func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time
 		}
 		var timeout time.Duration
 		if !d.Until.IsZero() {
+			// Sub saturates at about 292 years, which the kernel
+			// accepts (it refuses from about 584).
 			timeout = d.Until.Sub(now)
 			if timeout < time.Millisecond { // the kernel counts in milliseconds
 				continue
@@ -370,17 +372,19 @@ type queue struct {
 	op    int
 	elems []nftables.SetElement
 	keys  keyBuf
+	size  int   // capacity to allocate on the first push
 	err   error // the first error; later pushes are dropped
 }
 
-func (f *Firewall) queue(s *nftables.Set, op int) *queue {
-	return &queue{f: f, set: s, op: op}
+// queue returns a queue for op on s, expecting at most n elements.
+func (f *Firewall) queue(s *nftables.Set, op, n int) *queue {
+	return &queue{f: f, set: s, op: op, size: min(n, queueChunk)}
 }
 
 func (q *queue) push(a netip.Addr, timeout time.Duration) {
 	if q.elems == nil {
-		q.elems = make([]nftables.SetElement, 0, queueChunk)
-		q.keys = make(keyBuf, 0, 16*queueChunk)
+		q.elems = make([]nftables.SetElement, 0, q.size)
+		q.keys = make(keyBuf, 0, 16*q.size)
 	}
 	q.elems = append(q.elems, q.keys.elem(a, timeout))
 	if len(q.elems) == queueChunk {
@@ -467,6 +471,10 @@ func (k *keyBuf) elem(a netip.Addr, timeout time.Duration) nftables.SetElement {
 // hash sets as /32 and /128, and the interval sets' ranges as the fewest
 // prefixes covering them (merged, so overlapping or touching bans come back
 // as one range whatever their expiries).
+//
+// List is for tests and status displays of modest sets: the kernel restarts
+// its walk of a set for every netlink message of a dump, so listing grows
+// quadratically with the set's size (minutes for a million elements).
 func (f *Firewall) List() ([]netip.Prefix, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

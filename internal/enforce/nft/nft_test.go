@@ -51,6 +51,7 @@ type lab struct {
 }
 
 func newLab(t *testing.T, v6 bool) lab {
+	t.Helper()
 	var l lab
 	var attackerName, byName string
 	l.victimName, l.victim = herdtest.NewNetns(t)
@@ -245,6 +246,9 @@ func TestRangeBanExpires(t *testing.T) {
 }
 
 func TestReconcileListRemove(t *testing.T) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft(8) not found; install nftables to include this test")
+	}
 	name, fd := herdtest.NewNetns(t)
 	f := newFirewall(t, fd, Options{Forward: true})
 	now := time.Now()
@@ -372,4 +376,21 @@ func comparePrefix(a, b netip.Prefix) int {
 		return c
 	}
 	return a.Bits() - b.Bits()
+}
+
+// TestFarFutureUntil checks that a decision ending centuries from now (how a
+// "forever" ban may be written) is accepted by the kernel.
+func TestFarFutureUntil(t *testing.T) {
+	_, fd := herdtest.NewNetns(t)
+	f := newFirewall(t, fd, Options{})
+	now := time.Now()
+	far := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	c := Change{Add: []event.Decision{ban("192.0.2.1/32", far), ban("2001:db8::1/128", now.Add(200*365*24*time.Hour)), ban("198.51.100.0/24", far)}}
+	if err := f.Apply(c, now); err != nil {
+		t.Fatal(err)
+	}
+	want := prefixes("192.0.2.1/32", "198.51.100.0/24", "2001:db8::1/128")
+	if got := mustList(t, f); !slices.Equal(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
 }
