@@ -16,10 +16,12 @@ const (
 	FormatRFC5424                   // "<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg"
 	FormatISO                       // "2024-01-02T03:04:05.123456+01:00 host prog[123]: msg" (rsyslog, journald short-iso)
 	FormatJournalJSON               // one object of `journalctl -o json`
+	FormatBare                      // "host prog[123]: msg" with no time (journal message bodies, `journalctl -o cat`-like)
+	FormatTAI64N                    // "@400000004c91b044077a9e94 prog: msg" (daemontools multilog, s6)
 	numFormats
 )
 
-var formatNames = [numFormats]string{"none", "rfc3164", "rfc5424", "iso", "journal-json"}
+var formatNames = [numFormats]string{"none", "rfc3164", "rfc5424", "iso", "journal-json", "bare", "tai64n"}
 
 // String returns the format's name ("rfc3164").
 func (f Format) String() string {
@@ -116,6 +118,9 @@ func (p *Parser) parse(b []byte, env *Envelope) bool {
 	if b[0] == '{' {
 		return p.parseJSON(b, env)
 	}
+	if b[0] == '@' {
+		return p.parseTAI64N(b, env)
+	}
 	i := 0
 	if b[0] == '<' {
 		var ok bool
@@ -143,6 +148,9 @@ func (p *Parser) parse(b []byte, env *Envelope) bool {
 	}
 	j, ok := scan3164(b, i, &c)
 	if !ok {
+		if i == 0 {
+			return parseBare(b, env)
+		}
 		return false
 	}
 	env.Format = FormatRFC3164
@@ -209,6 +217,10 @@ func parseHeader(b []byte, i int, env *Envelope) bool {
 	for j < len(b) && hostChar[b[j]] {
 		j++
 	}
+	if k := progSpacePID(b, i, j, env); k {
+		// "sogod [26818]: msg": a program, a space, then the pid.
+		return true
+	}
 	if j > i && b[j-1] == ':' || j < len(b) && b[j] == '[' {
 		// No host (busybox syslogd -S, socklog).
 		if !progToken(b, i, env) {
@@ -228,6 +240,9 @@ func parseHeader(b []byte, i int, env *Envelope) bool {
 	env.Host = b[i:j]
 	i = j + 1
 	if progToken(b, i, env) {
+		return true
+	}
+	if k := skipToken(b, i); progSpacePID(b, i, k, env) || rsyslogNoColon(b, i, env) {
 		return true
 	}
 	// A facility.level token after the host (busybox: "vps auth.info sshd[1]:")
@@ -283,7 +298,7 @@ func skipFacility(b []byte, i int) int {
 // facility.level, as socklog writes them: "2015-05-27T04:31:28.10040
 // auth.info: May 27 04:31:28 sshd[30993]: msg" (the inner stamp may be
 // absent). When the message holds a program token, it replaces the
-// facility; the outer time is kept.
+// facility; otherwise the program is left empty. The outer time is kept.
 func socklog(env *Envelope) {
 	m := env.Message
 	i := 0
@@ -294,7 +309,11 @@ func socklog(env *Envelope) {
 	inner := *env
 	if progToken(m, i, &inner) {
 		*env = inner
+		return
 	}
+	// A facility names no program: leave it empty, so that a caller's
+	// hint (the program the log belongs to) applies.
+	env.Program = nil
 }
 
 // isFacility reports whether s is "facility.level" with syslog's names.
@@ -360,6 +379,105 @@ func progToken(b []byte, i int, env *Envelope) bool {
 	}
 	env.Program, env.PID, env.Message = prog, pid, b[j:]
 	return true
+}
+
+// skipToken returns the end of the run of host-token bytes at b[i:].
+func skipToken(b []byte, i int) int {
+	for i < len(b) && hostChar[b[i]] {
+		i++
+	}
+	return i
+}
+
+// progSpacePID reads "prog [pid]: msg" where b[i:j] is the program and
+// b[j:] must be " [digits]:" and then a space or the end of the line.
+func progSpacePID(b []byte, i, j int, env *Envelope) bool {
+	if j == i || j+3 >= len(b) || b[j] != ' ' || b[j+1] != '[' {
+		return false
+	}
+	for k := i; k < j; k++ {
+		if !progChar[b[k]] {
+			return false
+		}
+	}
+	k := j + 2
+	for k < len(b) && isDigit(b[k]) && k < j+22 {
+		k++
+	}
+	if k == j+2 || k+1 >= len(b) || b[k] != ']' || b[k+1] != ':' {
+		return false
+	}
+	m := k + 2
+	if m < len(b) && b[m] != ' ' {
+		return false
+	}
+	for m < len(b) && b[m] == ' ' {
+		m++
+	}
+	env.Program, env.PID, env.Message = b[i:j], b[j+2:k], b[m:]
+	return true
+}
+
+// rsyslogNoColon reads rsyslog 8's "prog[pid] msg" (no colon after the
+// pid) at b[i:]. The pid must be decimal digits and a space must follow the
+// bracket, so that a header without a pid stays unrecognised.
+func rsyslogNoColon(b []byte, i int, env *Envelope) bool {
+	j := i
+	for j < len(b) && progChar[b[j]] {
+		j++
+	}
+	if j == i || j >= len(b) || b[j] != '[' {
+		return false
+	}
+	k := j + 1
+	for k < len(b) && isDigit(b[k]) && k < j+21 {
+		k++
+	}
+	if k == j+1 || k+1 >= len(b) || b[k] != ']' || b[k+1] != ' ' {
+		return false
+	}
+	m := k + 1
+	for m < len(b) && b[m] == ' ' {
+		m++
+	}
+	if m == len(b) {
+		return false
+	}
+	env.Program, env.PID, env.Message = b[i:j], b[j+1:k], b[m:]
+	return true
+}
+
+// parseBare reads a header with no time, as journal message bodies carry
+// it ("srv sshd[13709]: msg", or "sshd[13709]: msg"): an optional host,
+// then a program whose pid is required and all digits, so that a raw line
+// ("Error: x", "GET /x: y") is never taken for one. The time stays zero.
+func parseBare(b []byte, env *Envelope) bool {
+	env.Format = FormatBare
+	i := 0
+	j := skipToken(b, 0)
+	if j < len(b) && b[j] == ' ' && j > 0 && b[j-1] != ':' {
+		env.Host = b[:j]
+		i = j + 1
+	}
+	if !progToken(b, i, env) || len(env.PID) == 0 {
+		return false
+	}
+	return true
+}
+
+// parseTAI64N reads "@<24 hex digits> prog[[pid]]: msg", the label
+// daemontools' multilog (and s6-log) puts before each line.
+func (p *Parser) parseTAI64N(b []byte, env *Envelope) bool {
+	const n = 25 // "@" and 24 hex digits
+	if len(b) < n+2 || b[n] != ' ' {
+		return false
+	}
+	t, err := p.ParseTime(LayoutTAI64N, b[:n])
+	if err != nil {
+		return false
+	}
+	env.Format, env.Time = FormatTAI64N, t
+	return progToken(b, n+1, env)
 }
 
 // parse5424 reads an RFC 5424 header after "<PRI>1 " at b[i:].

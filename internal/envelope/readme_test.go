@@ -17,6 +17,7 @@ func TestREADME(t *testing.T) {
 	formats := map[string]Format{
 		"FormatRFC3164": FormatRFC3164, "FormatRFC5424": FormatRFC5424,
 		"FormatISO": FormatISO, "FormatJournalJSON": FormatJournalJSON,
+		"FormatBare": FormatBare, "FormatTAI64N": FormatTAI64N,
 	}
 	p := NewParser(Options{Location: time.UTC, Reference: ref})
 	var nf, nl int

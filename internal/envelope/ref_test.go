@@ -17,6 +17,22 @@ var ref3164 = regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
 	`(?:([!-9;-Z\\^-~]|[!-Z\\^-~]+[!-9;-Z\\^-~]) (?:<[^ <>]{1,30}> |[a-z0-9]+\.[a-z0-9]+ )?)?` +
 	`([A-Za-z0-9/._@()-]+)(?:\[(\d{1,20})\])?:(?: +(.*))?$`)
 
+// refAlt are the other program headers, tried when ref3164 does not match:
+// "prog [pid]: msg" (with or without a host before it) and rsyslog 8's
+// "host prog[pid] msg" (no colon).
+var refAlt = []*regexp.Regexp{
+	regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
+		`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
+		`(?:<[^ <>]{1,30}> )?` +
+		`(?:([!-9;-Z\\^-~]|[!-Z\\^-~]+[!-9;-Z\\^-~]) )?` +
+		`([A-Za-z0-9/._@()-]+) \[(\d{1,20})\]:(?: +(.*))?$`),
+	regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
+		`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
+		`(?:<[^ <>]{1,30}> )?` +
+		`([!-9;-Z\\^-~]|[!-Z\\^-~]+[!-9;-Z\\^-~]) ` +
+		`([A-Za-z0-9/._@()-]+)\[(\d{1,20})\] +([^ ].*)$`),
+}
+
 var refFacility = regexp.MustCompile(`[a-z0-9]+\.[a-z0-9]+ `)
 
 var monthNames = []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
@@ -27,6 +43,12 @@ var monthNames = []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug"
 // longer than skipFacility looks).
 func refParse3164(line string, refTime time.Time) (env Envelope, ok, skip bool) {
 	m := ref3164.FindStringSubmatch(line)
+	for _, re := range refAlt {
+		if m != nil {
+			break
+		}
+		m = re.FindStringSubmatch(line)
+	}
 	if m == nil {
 		return env, false, false
 	}

@@ -43,6 +43,8 @@ func TestDefaultsCompile(t *testing.T) {
 // real case.
 var ambiguousLines = map[string]bool{
 	"Nov 11 08:04:52 redbamboo sshd[2737]: Failed password for invalid user test from 127.0.0.1 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2": true,
+	// The same line as a journal message body (host, program[pid], no time).
+	"srv sshd[2737]: Failed password for invalid user test from 127.0.0.1 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2": true,
 }
 
 // TestFail2banCorpusBlame holds this package's test rules to zero wrong

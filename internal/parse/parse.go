@@ -28,7 +28,7 @@ const DefaultMaxSessions = 65536
 // Options configure a Parser.
 type Options struct {
 	Location    *time.Location // zone for timestamps that carry none; nil = time.Local
-	Reference   time.Time      // "now" for year inference; zero = time.Now() at Compile
+	Reference   time.Time      // "now" for year inference and for lines with no time; zero = time.Now() at Compile
 	MaxSessions int            // (program, pid) → source entries remembered; default 65536
 }
 
@@ -87,6 +87,7 @@ type Parser struct {
 	raw       *dispatch
 
 	env      *envelope.Parser
+	ref      time.Time // the time of events whose line carries none
 	opts     Options
 	envl     envelope.Envelope
 	caps     textmatch.Captures
@@ -150,6 +151,7 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference}),
 		scratch:   make([]byte, 0, 4096),
 	}
+	p.SetReference(o.Reference)
 	p.rules = make([]rule, len(p.specs))
 	needSessions := false
 	for i := range p.specs {
@@ -384,9 +386,18 @@ func (p *Parser) Rule(i int) *rules.ParserSpec { return &p.specs[i] }
 // NumRules returns the number of rules.
 func (p *Parser) NumRules() int { return len(p.specs) }
 
-// SetReference sets the "now" that year inference works from; replay sets
-// it to the time of the logs being replayed. The zero time means time.Now().
-func (p *Parser) SetReference(t time.Time) { p.env.SetReference(t) }
+// SetReference sets the "now" that year inference works from, which is also
+// the time of an event whose line carries none (a journal message body with
+// no envelope time and no %{time} capture). Replay sets it to the time of the
+// logs being replayed; the live agent keeps it at the wall clock. The zero
+// time means time.Now().
+func (p *Parser) SetReference(t time.Time) {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	p.ref = t
+	p.env.SetReference(t)
+}
 
 // Parse runs line through the rules and fills ev when a rule matches.
 //
@@ -396,8 +407,8 @@ func (p *Parser) SetReference(t time.Time) { p.env.SetReference(t) }
 // the program of lines that carry none (journal message bodies, test
 // corpora). Within a program rules run in order, each skipped unless one of
 // its prefilter literals occurs in the message; the first matching pattern
-// wins. ev's time is the rule's %{time:...} capture, else the envelope's;
-// its byte fields alias line (or p's scratch space) and stay valid until the
+// wins. ev's time is the rule's %{time:...} capture, else the envelope's,
+// else (a line with no time) the Reference (SetReference); its byte fields alias line (or p's scratch space) and stay valid until the
 // next call. Parse does not allocate.
 func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 	res := Result{Rule: -1}
@@ -575,6 +586,9 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 		return true
 	}
 	res.Rule = i
+	if ev.Time.IsZero() {
+		ev.Time = p.ref
+	}
 	if r.record && len(p.envl.PID) > 0 {
 		if ev.Source.IsValid() {
 			p.sessions.put(prog, p.envl.PID, ev.Source)
