@@ -97,7 +97,13 @@ func NewDetector(o DetectorOptions) (*Detector, error) {
 	if nb == nil {
 		nb = ipx.NewNeverBan(nil, nil)
 	}
-	pr, err := profile.Compile(o.Rules.Profiles, profile.Options{NeverBan: nb, Simulate: o.Simulate})
+	var simulated []string
+	for _, sc := range o.Rules.Scenarios {
+		if sc.Simulated {
+			simulated = append(simulated, sc.Name)
+		}
+	}
+	pr, err := profile.Compile(o.Rules.Profiles, profile.Options{NeverBan: nb, Simulate: o.Simulate, SimulatedScenarios: simulated})
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,12 @@ const (
 	NoRemedy                   // the alert only informs, or no profile applies
 	Allowlisted                // the source is in the never-ban set
 	Simulated                  // a decision to report, not to enforce
+	// AlreadyDecided: the scope is still under a decision taken for an
+	// earlier alert (another scenario seeing the same attack, or lines
+	// already in flight when the ban landed). No new decision is taken, and
+	// the offender is not escalated: escalation is for sources that come
+	// back after a ban ends.
+	AlreadyDecided
 )
 
 // String returns the verdict's name.
@@ -61,11 +67,13 @@ func (v Verdict) String() string {
 	case Decided:
 		return "decided"
 	case NoRemedy:
-		return "no remedy"
+		return "no_remedy"
 	case Allowlisted:
 		return "allowlisted"
 	case Simulated:
 		return "simulated"
+	case AlreadyDecided:
+		return "already_decided"
 	}
 	return "invalid"
 }
@@ -89,6 +97,7 @@ type offenderKey struct {
 // offense is what is remembered about a scope's last decision.
 type offense struct {
 	duration time.Duration
+	until    int64 // Unix ns at which the decision ends
 	forget   int64 // Unix ns after which the scope is no longer a repeat offender
 }
 
@@ -259,10 +268,14 @@ func (p *Profiles) Decide(a *event.Alert) (event.Decision, Verdict) {
 			scope = r
 		}
 	}
+	dur, active := p.duration(pr, scope, a.Last)
+	if active {
+		return event.Decision{}, AlreadyDecided
+	}
 	d := event.Decision{
 		Type:     pr.typ,
 		Scope:    scope,
-		Duration: p.duration(pr, scope, a.Last),
+		Duration: dur,
 		Scenario: a.Scenario,
 		Origin:   Origin,
 	}
@@ -275,14 +288,17 @@ func (p *Profiles) Decide(a *event.Alert) (event.Decision, Verdict) {
 }
 
 // duration returns the duration of a decision on scope taken at t, and
-// remembers it.
-func (p *Profiles) duration(pr *profile, scope netip.Prefix, t time.Time) time.Duration {
+// remembers it; or reports that a decision on scope is still in force at t.
+func (p *Profiles) duration(pr *profile, scope netip.Prefix, t time.Time) (time.Duration, bool) {
 	k := offenderKey{addr: scope.Addr().As16(), bits: uint8(scope.Bits())}
 	now := t.UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d := pr.duration
 	prev, known := p.offenders[k]
+	if known && now < prev.until {
+		return 0, true
+	}
 	if known && pr.escalate && now < prev.forget {
 		d = min(max(prev.duration*2, pr.duration), pr.max)
 	}
@@ -293,8 +309,12 @@ func (p *Profiles) duration(pr *profile, scope netip.Prefix, t time.Time) time.D
 	if f := t.Add(2 * d); f.After(t) {
 		forget = f.UnixNano() // in force for d, then recent for d more
 	}
-	p.offenders[k] = offense{duration: d, forget: forget}
-	return d
+	until := int64(math.MaxInt64)
+	if u := t.Add(d); u.After(t) {
+		until = u.UnixNano()
+	}
+	p.offenders[k] = offense{duration: d, until: until, forget: forget}
+	return d, false
 }
 
 // prune makes room in the offender memory: it forgets scopes whose last

@@ -80,9 +80,25 @@ func TestOtherAddressesAreNotRepeatOffenders(t *testing.T) {
 func TestNonEscalatingProfileKeepsItsDuration(t *testing.T) {
 	p := mustCompile(t, []rules.ProfileSpec{{Name: "flat", Duration: time.Hour}}, Options{})
 	for i := range 3 {
-		if d, _ := p.Decide(alert("x", "192.0.2.1", t0.Add(time.Duration(i)*time.Minute))); d.Duration != time.Hour {
+		if d, _ := p.Decide(alert("x", "192.0.2.1", t0.Add(time.Duration(i)*2*time.Hour))); d.Duration != time.Hour {
 			t.Fatalf("offence %d: %v, want 1h", i+1, d.Duration)
 		}
+	}
+}
+
+// While a ban is in force, further alerts on the same source (another
+// scenario seeing the same attack, lines in flight when the ban landed) take
+// no new decision and do not escalate; the first alert after the ban ends does.
+func TestAlertsDuringABanAreAlreadyDecided(t *testing.T) {
+	p := mustCompile(t, nil, Options{})
+	if _, v := p.Decide(alert("ssh-bruteforce", "192.0.2.1", t0)); v != Decided {
+		t.Fatalf("first alert: %v", v)
+	}
+	if d, v := p.Decide(alert("ssh-user-enum", "192.0.2.1", t0.Add(time.Minute))); v != AlreadyDecided || d.Duration != 0 {
+		t.Fatalf("alert during the ban: %v %v, want already_decided and no decision", v, d.Duration)
+	}
+	if d, v := p.Decide(alert("ssh-bruteforce", "192.0.2.1", t0.Add(5*time.Hour))); v != Decided || d.Duration != 8*time.Hour {
+		t.Fatalf("after the ban: %v %v, want an escalated 8h decision", v, d.Duration)
 	}
 }
 
