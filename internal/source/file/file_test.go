@@ -95,13 +95,18 @@ func start(t *testing.T, o Options, stopAfter int) *running {
 		t.Fatal(err)
 	}
 	c := &collector{more: make(chan struct{}, 1), stopAfter: stopAfter}
+	ready := make(chan struct{})
+	f.started = func() { close(ready) }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var runErr error
 	go func() { runErr = f.Run(ctx, c.handle); close(done) }()
 	stop := func() error { cancel(); <-done; return runErr }
 	t.Cleanup(func() { stop() })
-	time.Sleep(20 * time.Millisecond) // let Run look at the files as they are
+	select { // Run has looked at the files as they are
+	case <-ready:
+	case <-done:
+	}
 	return &running{f: f, c: c, stop: stop, done: done, err: &runErr}
 }
 
@@ -291,7 +296,7 @@ func TestCopytruncateWhileBehindReadsTheCopy(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "app.log")
 	write(t, p, "")
 	release := make(chan struct{})
-	f, err := New(Options{Globs: []string{p}, Poll: 10 * time.Millisecond})
+	f, err := New(Options{Globs: []string{p}, FromStart: true, Poll: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +563,7 @@ func TestManyRotations(t *testing.T) {
 	last := make(chan struct{})
 	var logBuf bytes.Buffer
 	var logMu sync.Mutex
-	f, err := New(Options{Globs: []string{p}, Poll: 5 * time.Millisecond,
+	f, err := New(Options{Globs: []string{p}, FromStart: true, Poll: 5 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logBuf}, nil))})
 	defer func() {
 		if t.Failed() {
@@ -708,4 +713,38 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// TestReadingDoesNotAllocate proves the per-line path allocation-free: a
+// look for a new file (one stat) every 256 lines is all that allocates.
+func TestReadingDoesNotAllocate(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.log")
+	const n = 2000
+	write(t, p, numbered("Nov 23 08:25:28 host sshd[1234]: Failed password for root from 192.0.2.7 port ", 0, n))
+	f, err := New(Options{Globs: []string{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := f.newGen(fl, p)
+	defer fl.Close()
+	tl := &tail{path: p, gens: []*gen{g}}
+	lines := 0
+	h := func(Line) error { lines++; return nil }
+	allocs := testing.AllocsPerRun(10, func() {
+		g.off, g.rd = 0, 0
+		if eof, err := f.drain(tl, g, h, false); !eof || err != nil {
+			t.Fatal(eof, err)
+		}
+	})
+	if lines != 11*n {
+		t.Fatalf("%d lines", lines)
+	}
+	t.Logf("%.0f allocations per %d lines", allocs, n)
+	if perLine := allocs / n; perLine > 0.02 {
+		t.Errorf("%.3f allocations per line (%.0f per %d lines)", perLine, allocs, n)
+	}
 }

@@ -143,7 +143,8 @@ const discoverEvery = 256
 // of the file or until readBudget bytes were read; eof reports the former.
 // With final, an unterminated last line is handed out too: the file will
 // not grow any more. drain looks for a new file under the name every buffer
-// and every discoverEvery lines, so that a generation is not missed while a long backlog is read.
+// and every discoverEvery lines, so that a generation is not missed while a
+// long backlog is read.
 func (f *Follower) drain(t *tail, g *gen, h func(Line) error, final bool) (eof bool, err error) {
 	buf := f.buf
 	base := g.rd // file offset of buf[0]
