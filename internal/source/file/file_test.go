@@ -476,6 +476,48 @@ func TestRestartAcrossRenameRotationNewFileNotYetCreated(t *testing.T) {
 	check(t, r.c.waitFor(t, 8), wantLines("l", 4, 12))
 }
 
+func TestRestartWhileFinishingARenamedFile(t *testing.T) {
+	// The agent stops while it reads a file that was renamed under it: the
+	// saved position names the old inode, found again as app.log.1.
+	p := filepath.Join(t.TempDir(), "app.log")
+	write(t, p, numbered("l", 0, 10))
+	f, err := New(Options{Globs: []string{p}, FromStart: true, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, ready := make(chan struct{}), make(chan struct{})
+	f.started = func() { close(ready) }
+	var saved Position
+	n := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Run(context.Background(), func(l Line) error {
+			if n++; n == 1 {
+				<-gate
+			}
+			saved = l.Pos
+			if n == 5 {
+				return errStop
+			}
+			return nil
+		})
+	}()
+	<-ready // the follower holds the file
+	os.Rename(p, p+".1")
+	write(t, p, numbered("l", 10, 13))
+	close(gate)
+	if err := <-done; !errors.Is(err, errStop) {
+		t.Fatalf("Run: %v", err)
+	}
+	if st, _ := os.Stat(p + ".1"); saved.Inode != func() uint64 { i, _ := fileID(st); return i }() {
+		t.Fatalf("saved %+v is not the renamed file", saved)
+	}
+	r := start(t, Options{Globs: []string{p}, Start: map[string]Position{p: saved}}, 0)
+	check(t, r.c.waitFor(t, 8), wantLines("l", 5, 13))
+	settle()
+	check(t, r.c.texts(), wantLines("l", 5, 13))
+}
+
 func TestRestartAfterCopytruncate(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "app.log")
 	write(t, p, numbered("l", 0, 10))
