@@ -17,8 +17,8 @@ import (
 // the first '"' after the client opens the request and every field before
 // it is server-written or quote-free; the client address is always the
 // server-written first (or, with a vhost, second) token. A request line that
-// is not "METHOD target [HTTP/x]" leaves method and path empty but still
-// yields source and status.
+// is not "METHOD target [HTTP/x]" leaves the method empty, puts the raw text
+// in the path and still yields source and status. The user may be quoted.
 func (p *Parser) decodeCLF(r *rule, msg []byte, ev *event.Event) decodeStatus {
 	sp := bytes.IndexByte(msg, ' ')
 	if sp <= 0 {
@@ -48,16 +48,36 @@ func (p *Parser) decodeCLF(r *rule, msg []byte, ev *event.Event) decodeStatus {
 		return noMatch
 	}
 	rest = rest[sp+1:]
-	// user and time: the request's opening quote follows "] ".
-	q := bytes.IndexByte(rest, '"')
+	// user and time: the request's opening quote follows "] ". Some
+	// layouts quote the user ("\"%u\""); its closing quote must then be
+	// followed by the time, and quotes inside it are escaped.
+	skip := 0
+	if len(rest) > 0 && rest[0] == '"' {
+		e := closingQuote(rest[1:])
+		if e < 0 || !bytes.HasPrefix(rest[e+2:], []byte(" [")) {
+			return noMatch
+		}
+		skip = e + 2
+	}
+	q := bytes.IndexByte(rest[skip:], '"')
+	if q < 0 {
+		return noMatch
+	}
+	q += skip
 	if q < 3 || rest[q-1] != ' ' || rest[q-2] != ']' {
 		return noMatch
 	}
 	lb := bytes.LastIndexByte(rest[:q-2], '[')
-	if lb < 1 || rest[lb-1] != ' ' {
+	if lb < 1 || rest[lb-1] != ' ' || lb < skip {
 		return noMatch
 	}
 	user := rest[:lb-1]
+	if skip > 0 {
+		user = rest[1 : skip-1]
+		if lb != skip+1 {
+			return noMatch
+		}
+	}
 	stamp := rest[lb+1 : q-2]
 	rest = rest[q+1:]
 	end := closingQuote(rest)
@@ -111,6 +131,11 @@ func (p *Parser) decodeCLF(r *rule, msg []byte, ev *event.Event) decodeStatus {
 	if m, pth, _, ok := textmatch.SplitRequest(request); ok {
 		ev.Method = request[m.Start:m.End]
 		ev.Path = request[pth.Start:pth.End]
+	} else if len(request) > 0 && string(request) != "-" {
+		// Not an HTTP request line (a TLS hello or another protocol sent
+		// to the HTTP port): the raw text stands for the path, so that
+		// distinct garbage counts as distinct paths.
+		ev.Path = request
 	}
 	if len(ua) > 0 && string(ua) != "-" {
 		ev.UserAgent = ua
