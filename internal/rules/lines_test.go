@@ -249,7 +249,10 @@ func TestDefaultPatternsReference(t *testing.T) {
 			continue // format decoders are covered by the real parser's test
 		}
 		if c.parser == "" {
-			if ok && res.spec.Kind != "none" {
+			// A session rule without an address on its line gives no event
+			// unless an earlier line of the process named one (the real
+			// parser's test checks that).
+			if ok && res.spec.Kind != "none" && (res.source.IsValid() || res.spec.Session == "") {
 				t.Errorf("%s: want no event, got %s source=%v fields=%v\n\t%s", where, res.spec.Name, res.source, res.fields, c.text)
 			}
 			continue
