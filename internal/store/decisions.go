@@ -270,8 +270,12 @@ func scanDecisions(rows *sql.Rows, stream bool, live []DecisionRecord) (_, delet
 	defer rows.Close()
 	names := interner{}
 	var (
-		d                                                    DecisionRecord
-		scope, scenario, origin                              sql.RawBytes
+		d DecisionRecord
+		// The driver hands out scope as a fresh string that ParsePrefix
+		// reads in place; scenario and origin are copied into reused
+		// buffers and interned, as a million rows share a few names.
+		scope                                                string
+		scenario, origin                                     sql.RawBytes
 		typ, durNs, untilNs, simulated, createdNs, deletedNs int64
 	)
 	dest := []any{&d.ID, &typ, &scope, &durNs, &untilNs, &scenario, &origin, &simulated, &createdNs, &d.AlertID}
@@ -283,7 +287,7 @@ func scanDecisions(rows *sql.Rows, stream bool, live []DecisionRecord) (_, delet
 		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, err
 		}
-		d.Scope, err = netip.ParsePrefix(string(scope))
+		d.Scope, err = netip.ParsePrefix(scope)
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision %d: %w", d.ID, err)
 		}

@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"math"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -154,6 +155,13 @@ func sqliteURI(path string, query url.Values) string {
 }
 
 func (s *Store) openSQLite(path string) error {
+	// The file holds bouncer key hashes: create it readable by its owner
+	// only. SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
 	busy := strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)
 	wq := url.Values{
 		"_pragma": {"busy_timeout(" + busy + ")", "journal_mode(WAL)", "synchronous(NORMAL)"},

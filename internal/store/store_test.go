@@ -135,8 +135,15 @@ func TestOpenSQLiteSettings(t *testing.T) {
 			t.Errorf("%s PRAGMA %s = %s, want %s", tt.db, tt.pragma, got, tt.want)
 		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		t.Errorf("database not at the path given: %v", err)
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Errorf("database file missing: %v", err)
+			continue
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %v, want -rw------- (it holds bouncer key hashes)", filepath.Base(f), m)
+		}
 	}
 }
 
