@@ -1,0 +1,97 @@
+package rules_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/herd-ips/herd/internal/event"
+)
+
+// Mail and FTP servers log one failed attempt several times (login process,
+// password database, PAM; SASL failure, dropped connection, connection
+// counters). These cases keep the promise that the default scenarios count
+// attempts, not lines: honest users are never caught, guessers are.
+
+func mailEv(service string, kind event.Kind, reason, user string) event.Event {
+	return event.Event{Service: service, Kind: kind, Reason: reason, User: []byte(user), Bytes: -1}
+}
+
+// dovecotAttempt is one failed IMAP login as Dovecot with PAM logs it: the
+// login process's line, the password database's and pam_unix's (which names
+// no user).
+func dovecotAttempt(at time.Duration, loginUser, passdbUser string) []timed {
+	return []timed{
+		{at, mailEv("imap", event.KindAuthFailure, "passdb_failure", passdbUser)},
+		{at, mailEv("imap", event.KindAuthFailure, "pam_failure", "")},
+		{at + time.Second, mailEv("imap", event.KindAuthFailure, "failed_password", loginUser)},
+	}
+}
+
+// smtpAttempt is one failed SMTP AUTH by a client that tries PLAIN and then
+// LOGIN with the same password, and drops the connection.
+func smtpAttempt(at time.Duration) []timed {
+	return []timed{
+		{at, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "")},
+		{at, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "")},
+		{at, mailEv("smtp", event.KindScan, "auth_abort", "")},
+		{at, mailEv("smtp", event.KindAuthFailure, "auth_session", "")},
+	}
+}
+
+func TestMailScenarioThresholds(t *testing.T) {
+	var phone, household, typos, renamed, smtpTypos, slowEnum, passdbEnum []timed
+	for i := range 60 {
+		phone = append(phone, dovecotAttempt(time.Duration(i)*3*time.Minute, "alice@example.org", "alice@example.org")...)
+	}
+	for i := range 40 {
+		at := time.Duration(i) * 4 * time.Minute
+		household = append(household, dovecotAttempt(at, "alice@example.org", "alice")...)
+		household = append(household, dovecotAttempt(at+time.Minute, "bob@example.org", "bob")...)
+	}
+	for _, at := range []time.Duration{0, 5 * time.Second, 2 * time.Minute, 2*time.Minute + 4*time.Second} {
+		typos = append(typos, dovecotAttempt(at, "carol@example.org", "carol")...)
+		smtpTypos = append(smtpTypos, smtpAttempt(at)...)
+	}
+	// The password database strips the domain: two users, four names.
+	for i := range 3 {
+		at := time.Duration(i) * 10 * time.Second
+		renamed = append(renamed, dovecotAttempt(at, "toto@example.org", "toto")...)
+		renamed = append(renamed, dovecotAttempt(at+time.Second, "titi@example.org", "titi")...)
+	}
+	for i, u := range []string{"admin@example.org", "info@example.org", "webmaster@example.org", "test@example.org"} {
+		slowEnum = append(slowEnum, timed{time.Duration(i) * 30 * time.Minute, mailEv("imap", event.KindAuthFailure, "failed_password", u)})
+		passdbEnum = append(passdbEnum, timed{time.Duration(i) * time.Second, mailEv("imap", event.KindAuthFailure, "passdb_failure", u)})
+	}
+	cases := []struct {
+		name string
+		evs  []timed
+		want []string
+	}{
+		{"phone with an old password, every view logged", phone, nil},
+		{"two phones with old passwords behind one address", household, nil},
+		{"a user mistypes twice, twice", typos, nil},
+		{"the password database renames users", renamed, nil},
+		{"an SMTP client mistypes twice, twice, trying two mechanisms", smtpTypos, nil},
+		{"slow mailbox guessing", slowEnum, []string{"mail-user-enum"}},
+		{"mailbox guessing seen by the password database", passdbEnum, []string{"mail-passdb-user-enum"}},
+		{"password database view of a brute force", every(11, time.Second, mailEv("imap", event.KindAuthFailure, "passdb_failure", "")), []string{"mail-passdb-bruteforce"}},
+		{"PAM view of a brute force", every(11, time.Second, mailEv("imap", event.KindAuthFailure, "pam_failure", "")), []string{"mail-pam-bruteforce"}},
+		{"SMTP connections failing AUTH", every(6, time.Second, mailEv("smtp", event.KindAuthFailure, "auth_session", "")), []string{"postfix-auth-sessions"}},
+		{"HTTP request to the SMTP port", every(1, time.Second, mailEv("smtp", event.KindScan, "non_smtp_http", "")), []string{"postfix-http-probe"}},
+		{"TLS garbage on the SMTP port once", every(1, time.Second, mailEv("smtp", event.KindScan, "non_smtp", "")), nil},
+		{"mail scanner", every(6, time.Second, mailEv("imap", event.KindScan, "login_aborted", "")), []string{"mail-scanner"}},
+		{"a server without reverse DNS retrying", every(12, 5*time.Minute, mailEv("smtp", event.KindAbuse, "rejected_temp", "")), nil},
+		{"FTP with an old password, PAM lines too", append(every(30, 3*time.Minute, mailEv("ftp", event.KindAuthFailure, "failed_password", "dave")),
+			every(30, 3*time.Minute, mailEv("ftp", event.KindAuthFailure, "pam_failure", "dave"))...), nil},
+		{"FTP brute force seen by PAM", every(6, time.Second, mailEv("ftp", event.KindAuthFailure, "pam_failure", "")), []string{"ftp-pam-bruteforce"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			slices.SortStableFunc(c.evs, func(a, b timed) int { return int(a.at - b.at) })
+			if got := pourDefaults(t, c.evs); !slices.Equal(got, c.want) {
+				t.Errorf("alerts from %v, want %v", got, c.want)
+			}
+		})
+	}
+}
