@@ -16,7 +16,9 @@
 #   F2B_AUTH_FILTER [sshd]             fail2ban filter for the auth log
 #   F2B_NGINX_FILTER [nginx-botsearch] fail2ban filter for the nginx log
 #   SKIP_F2B [0]           1: measure herd only
-#   SKIP_GOBENCH [0]       1: skip `go test -bench ./internal/...`
+#   SKIP_GOBENCH [0]       1: skip the Go benchmarks
+#   GOBENCH_PKGS [./internal/...]  packages whose benchmarks are run (go test -run '^$' -bench . -benchmem)
+#   GOBENCH_TIMEOUT [10m]  go test -timeout for each package's benchmarks
 #   OUT [bench-results]    results directory
 #
 # Writes OUT/<UTC stamp>.md (machine, commands, table, raw tool output) and OUT/latest.md.
@@ -35,6 +37,8 @@ F2B_AUTH_FILTER=${F2B_AUTH_FILTER:-sshd}
 F2B_NGINX_FILTER=${F2B_NGINX_FILTER:-nginx-botsearch}
 SKIP_F2B=${SKIP_F2B:-0}
 SKIP_GOBENCH=${SKIP_GOBENCH:-0}
+GOBENCH_PKGS=${GOBENCH_PKGS:-./internal/...}
+GOBENCH_TIMEOUT=${GOBENCH_TIMEOUT:-10m}
 OUT=${OUT:-bench-results}
 
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -162,8 +166,10 @@ table() {
 
 gobench=""
 if [ "$SKIP_GOBENCH" != 1 ]; then
-	log "go test -run '^\$' -bench . -benchmem ./internal/..."
-	gobench=$(go test -run '^$' -bench . -benchmem ./internal/... 2>&1) || log "go test -bench failed; its output is in the report"
+	log "go test -run '^\$' -bench . -benchmem -timeout $GOBENCH_TIMEOUT $GOBENCH_PKGS"
+	# shellcheck disable=SC2086 # GOBENCH_PKGS is a list of package patterns
+	gobench=$(go test -run '^$' -bench . -benchmem -timeout "$GOBENCH_TIMEOUT" $GOBENCH_PKGS 2>&1) ||
+		log "go test -bench failed; its output is in the report"
 fi
 
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -213,7 +219,7 @@ model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 	done
 	if [ -n "$gobench" ]; then
 		echo
-		echo "## go test -run '^\$' -bench . -benchmem ./internal/..."
+		echo "## go test -run '^\$' -bench . -benchmem -timeout $GOBENCH_TIMEOUT $GOBENCH_PKGS"
 		echo '```'
 		echo "$gobench"
 		echo '```'
