@@ -186,19 +186,6 @@ func randPublicV6(r *rand.Rand) netip.Addr {
 // appendInt appends the decimal form of v.
 func appendInt(b []byte, v int) []byte { return strconv.AppendInt(b, int64(v), 10) }
 
-// appendHex appends n random lowercase hexadecimal digits.
-func appendHex(b []byte, r *rand.Rand, n int) []byte {
-	const digits = "0123456789abcdef"
-	for ; n > 0; n -= 16 {
-		v := r.Uint64()
-		for i := 0; i < min(n, 16); i++ {
-			b = append(b, digits[v&15])
-			v >>= 4
-		}
-	}
-	return b
-}
-
 // appendB64 appends n random characters of the unpadded base64 alphabet.
 func appendB64(b []byte, r *rand.Rand, n int) []byte {
 	const digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
