@@ -144,7 +144,10 @@ func (p *Parser) parse(b []byte, env *Envelope) bool {
 		if env.Time, ok = p.build(&c); !ok {
 			return false
 		}
-		return parseHeader(b, j, env)
+		if parseHeader(b, j, env) {
+			return true
+		}
+		return s6Stamp(b, i, j, env)
 	}
 	j, ok := scan3164(b, i, &c)
 	if !ok {
@@ -213,6 +216,11 @@ func parseHeader(b []byte, i int, env *Envelope) bool {
 	for i++; i < len(b) && b[i] == ' '; i++ {
 	}
 	i = skipAngle(b, i) // FreeBSD syslogd -v/-vv: "<4.6> " or "<auth.info> " before the host
+	if env.Format == FormatRFC3164 && bracketProg(b, i, env) {
+		// Not after an ISO stamp: "2024-01-02 03:04:05 [main]: x" is more
+		// likely an application's own line.
+		return true
+	}
 	j := i
 	for j < len(b) && hostChar[b[j]] {
 		j++
@@ -378,6 +386,43 @@ func progToken(b []byte, i int, env *Envelope) bool {
 		j++
 	}
 	env.Program, env.PID, env.Message = prog, pid, b[j:]
+	return true
+}
+
+// bracketProg reads "[prog]: msg" at b[i:] (no host, the program in
+// brackets, then a colon and a space or the end of the line).
+func bracketProg(b []byte, i int, env *Envelope) bool {
+	if i >= len(b) || b[i] != '[' {
+		return false
+	}
+	j := i + 1
+	for j < len(b) && progChar[b[j]] {
+		j++
+	}
+	if j == i+1 || j+1 >= len(b) || b[j] != ']' || b[j+1] != ':' {
+		return false
+	}
+	m := j + 2
+	if m < len(b) && b[m] != ' ' {
+		return false
+	}
+	for m < len(b) && b[m] == ' ' {
+		m++
+	}
+	env.Program, env.Message = b[i+1:j], b[m:]
+	return true
+}
+
+// s6Stamp accepts s6-log's "T" stamp, "2018-06-26 13:22:02.108781500 msg":
+// date, a space, the time with exactly nine fractional digits and no zone,
+// one space and the message of the service, which names no program. b[i:j]
+// is the stamp. The nanoseconds and the space set it apart from
+// applications' own stamps.
+func s6Stamp(b []byte, i, j int, env *Envelope) bool {
+	if i != 0 || j-i != 29 || b[i+10] != ' ' || b[i+19] != '.' || j+1 >= len(b) || b[j] != ' ' || b[j+1] == ' ' {
+		return false
+	}
+	env.Host, env.Program, env.PID, env.Message = nil, nil, nil, b[j+1:]
 	return true
 }
 

@@ -18,8 +18,8 @@ var ref3164 = regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
 	`([A-Za-z0-9/._@()-]+)(?:\[(\d{1,20})\])?:(?: +(.*))?$`)
 
 // refAlt are the other program headers, tried when ref3164 does not match:
-// "prog [pid]: msg" (with or without a host before it) and rsyslog 8's
-// "host prog[pid] msg" (no colon).
+// "prog [pid]: msg" (with or without a host before it), rsyslog 8's
+// "host prog[pid] msg" (no colon) and "[prog]: msg" (no host).
 var refAlt = []*regexp.Regexp{
 	regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
 		`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
@@ -31,6 +31,10 @@ var refAlt = []*regexp.Regexp{
 		`(?:<[^ <>]{1,30}> )?` +
 		`([!-9;-Z\\^-~]|[!-Z\\^-~]+[!-9;-Z\\^-~]) ` +
 		`([A-Za-z0-9/._@()-]+)\[(\d{1,20})\] +([^ ].*)$`),
+	regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
+		`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
+		`(?:<[^ <>]{1,30}> )?` +
+		`()\[([A-Za-z0-9/._@()-]+)\]():(?: +(.*))?$`),
 }
 
 var refFacility = regexp.MustCompile(`[a-z0-9]+\.[a-z0-9]+ `)
