@@ -66,6 +66,12 @@ func TestHTTPScenarioThresholds(t *testing.T) {
 		{"6 malformed requests", every(6, time.Second, httpAbuse("bad_request", "")), []string{"http-bad-request"}},
 		{"5 malformed requests stay below", every(5, time.Second, httpAbuse("bad_request", "")), nil},
 		{"a browser's few TLS hiccups", every(5, 10*time.Second, event.Event{Service: "http", Kind: event.KindScan, Reason: "tls_error", Bytes: -1}), nil},
+		{"an application serving its own .sql migrations", seq(20, 50*time.Millisecond, func(i int) event.Event {
+			return httpReq("GET", "/data/migrations/"+strconv.Itoa(i)+"_init.sql", 200, browser)
+		}), nil},
+		{"dotfile hunting", seq(3, time.Second, func(i int) event.Event {
+			return httpReq("GET", []string{"/.bash_history", "/.svn", "/.mysql_history"}[i], 404, browser)
+		}), []string{"http-sensitive-files"}},
 		{"a WAF false positive on a visitor", every(3, 20*time.Second, httpAbuse("waf_block", "")), nil},
 	}
 	for _, c := range cases {

@@ -117,7 +117,7 @@ func TestDefaultScenarioThresholds(t *testing.T) {
 		{"crawler at 20 requests a second", every(3000, 50*time.Millisecond, httpReq("GET", "/page", 200, browser)), []string{"http-crawl-aggressive"}},
 		{"three .env probes", []timed{{0, httpReq("GET", "/.env", 404, browser)}, {time.Second, httpReq("GET", "/api/.env", 404, browser)}, {2 * time.Second, httpReq("GET", "/.git/config", 404, browser)}}, []string{"http-sensitive-files"}},
 		{"archive downloads are not backups", every(5, time.Second, httpReq("GET", "/downloads/herd-1.0.tar.gz", 200, browser)), nil},
-		{"backup probes", []timed{{0, httpReq("GET", "/backup.zip", 404, browser)}, {time.Second, httpReq("GET", "/db.sql", 404, browser)}, {2 * time.Second, httpReq("GET", "/www.tar.gz", 404, browser)}}, []string{"http-sensitive-files"}},
+		{"backup probes", []timed{{0, httpReq("GET", "/backup.zip", 404, browser)}, {time.Second, httpReq("GET", "/db.sql", 404, browser)}, {2 * time.Second, httpReq("GET", "/www.tar.gz", 404, browser)}}, []string{"http-backup-probing"}},
 		{"path traversal", every(3, time.Second, httpReq("GET", "/download?file=../../../../etc/passwd", 400, browser)), []string{"http-path-traversal"}},
 		{"encoded traversal", every(3, time.Second, httpReq("GET", "/static/%2e%2e/%2e%2e/etc/shadow", 400, browser)), []string{"http-path-traversal"}},
 		{"sqli", every(4, time.Second, httpReq("GET", "/item?id=1%20UNION%20SELECT%20user,password%20FROM%20users", 500, browser)), []string{"http-sqli-probing"}},
