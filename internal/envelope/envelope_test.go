@@ -236,6 +236,8 @@ var benchLines = []struct {
 	{"RFC5424", []byte(`<34>1 2025-10-11T22:14:15.003Z myhost sshd 12345 - [meta x="1"] Failed password for invalid user admin from 192.0.2.7 port 52814 ssh2`)},
 	{"ISO", []byte("2025-10-11T22:14:15.123456+02:00 myhost sshd[12345]: Failed password for invalid user admin from 192.0.2.7 port 52814 ssh2")},
 	{"JournalJSON", []byte(`{"__CURSOR":"s=739ad463348b4ceca5a9e69c95a3c93f;i=4ece7;b=6c7c6013a8674a0a9e4c3b4e6b3c9a5f;m=13c2a9a6d;t=5f1b0e2c3a1b2;x=8d4b3e0b7a7d2c1f","__REALTIME_TIMESTAMP":"1700000000123456","__MONOTONIC_TIMESTAMP":"5305440877","_BOOT_ID":"6c7c6013a8674a0a9e4c3b4e6b3c9a5f","PRIORITY":"6","SYSLOG_FACILITY":"4","_UID":"0","_GID":"0","_SYSTEMD_SLICE":"system.slice","_MACHINE_ID":"0d6e3c1c3e6a4a0f8b8e0d6b1c2a3f4e","_HOSTNAME":"myhost","_TRANSPORT":"syslog","SYSLOG_IDENTIFIER":"sshd","_PID":"12345","_COMM":"sshd","_EXE":"/usr/sbin/sshd","_SYSTEMD_UNIT":"ssh.service","MESSAGE":"Failed password for invalid user \"admin\" from 192.0.2.7 port 52814 ssh2"}`)},
+	{"Bare", []byte("myhost sshd[12345]: Failed password for invalid user admin from 192.0.2.7 port 52814 ssh2")},
+	{"TAI64N", []byte("@400000004c91b044077a9e94 imap-login: Info: Aborted login (auth failed, 1 attempts): user=<a>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1")},
 	{"None", []byte("192.0.2.7 - - [11/Oct/2025:22:14:15 +0000] \"GET / HTTP/1.1\" 200 512")},
 }
 
