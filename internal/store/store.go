@@ -315,11 +315,10 @@ func boolInt(b bool) int64 {
 // names. It is used by one call at a time.
 type interner map[string]string
 
-func (m interner) get(b []byte) string {
-	if s, ok := m[string(b)]; ok {
-		return s
+func (m interner) get(s string) string {
+	if t, ok := m[s]; ok {
+		return t
 	}
-	s := string(b)
 	if len(m) < maxInterned {
 		m[s] = s
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -845,4 +846,44 @@ func TestBouncers(t *testing.T) {
 			t.Errorf("deleted bouncer still found: %v", err)
 		}
 	})
+}
+
+func TestDecodeDecision(t *testing.T) {
+	row := func(mod func(v []driver.Value)) []driver.Value {
+		v := []driver.Value{int64(7), int64(1), "192.0.2.0/24", int64(time.Hour), t0.UnixNano(), "ssh-bf", []byte("herd"), int64(1), t0.UnixNano(), int32(3)}
+		if mod != nil {
+			mod(v)
+		}
+		return v
+	}
+	tests := []struct {
+		name string
+		v    []driver.Value
+		err  string
+	}{
+		{"good", row(nil), ""},
+		{"stream columns", append(row(nil), int64(9), nil), ""},
+		{"float id", row(func(v []driver.Value) { v[0] = 7.0 }), "integer column holds float64"},
+		{"int scope", row(func(v []driver.Value) { v[2] = int64(1) }), "text column holds int64"},
+		{"bad scope", row(func(v []driver.Value) { v[2] = "192.0.2.0/33" }), "decision 7: netip.ParsePrefix"},
+	}
+	for _, tt := range tests {
+		d, err := decodeDecision(tt.v, interner{})
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if d.ID != 7 || d.Type != event.Ban || d.Scope != netip.MustParsePrefix("192.0.2.0/24") || d.Duration != time.Hour ||
+			!d.Until.Equal(t0) || d.Scenario != "ssh-bf" || d.Origin != "herd" || !d.Simulated || d.AlertID != 3 {
+			t.Errorf("%s: decoded %+v", tt.name, d)
+		}
+		if len(tt.v) == 12 && (d.DeletedSeq != 9 || !d.Deleted.IsZero()) {
+			t.Errorf("%s: deletion %d %v", tt.name, d.DeletedSeq, d.Deleted)
+		}
+	}
 }
