@@ -72,6 +72,8 @@ func TestHTTPScenarioThresholds(t *testing.T) {
 		{"dotfile hunting", seq(3, time.Second, func(i int) event.Event {
 			return httpReq("GET", []string{"/.bash_history", "/.svn", "/.mysql_history"}[i], 404, browser)
 		}), []string{"http-sensitive-files"}},
+		{"shellshock in the user agent", every(2, time.Second, httpReq("GET", "/cgi-bin/status", 404, "() { :; }; /bin/bash -c 'id'")), []string{"http-bad-user-agent"}},
+		{"trackback spam", every(2, time.Minute/2, httpReq("POST", "/post/trackback/", 301, "TrackBack/1.02")), []string{"http-bad-user-agent"}},
 		{"a WAF false positive on a visitor", every(3, 20*time.Second, httpAbuse("waf_block", "")), nil},
 	}
 	for _, c := range cases {
