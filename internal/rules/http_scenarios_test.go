@@ -74,6 +74,12 @@ func TestHTTPScenarioThresholds(t *testing.T) {
 		}), []string{"http-sensitive-files"}},
 		{"shellshock in the user agent", every(2, time.Second, httpReq("GET", "/cgi-bin/status", 404, "() { :; }; /bin/bash -c 'id'")), []string{"http-bad-user-agent"}},
 		{"trackback spam", every(2, time.Minute/2, httpReq("POST", "/post/trackback/", 301, "TrackBack/1.02")), []string{"http-bad-user-agent"}},
+		{"a single-page application whose session expired", seq(30, 50*time.Millisecond, func(i int) event.Event {
+			return httpReq("GET", "/api/v1/resource-"+strconv.Itoa(i), 403, browser)
+		}), nil},
+		{"webmail hunting", seq(3, time.Second, func(i int) event.Event {
+			return httpReq("GET", []string{"/roundcube/", "/webmail/", "/squirrelmail/"}[i], 403, browser)
+		}), []string{"http-admin-interface-probing"}},
 		{"a WAF false positive on a visitor", every(3, 20*time.Second, httpAbuse("waf_block", "")), nil},
 	}
 	for _, c := range cases {
