@@ -129,6 +129,8 @@ func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
 		req := p.text(&f.request)
 		if m, pth, _, ok := textmatch.SplitRequest(req); ok {
 			ev.Method, ev.Path = req[m.Start:m.End], req[pth.Start:pth.End]
+		} else if len(req) > 0 && string(req) != "-" {
+			ev.Path = req // not an HTTP request line: the raw text, as in decodeCLF
 		}
 	}
 	if f.method.set {
