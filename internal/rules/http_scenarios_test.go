@@ -53,6 +53,7 @@ func TestHTTPScenarioThresholds(t *testing.T) {
 			return httpReq("GET", []string{"/phpmyadmin2017/index.php", "/administrator/db/index.php", "/+CSCOE+/"}[i], 404, browser)
 		}), []string{"http-admin-interface-probing"}},
 		{"one admin panel 404", []timed{{0, httpReq("GET", "/phpmyadmin/", 404, browser)}}, nil},
+		{"an owner reloading the panel restricted to the office", every(10, 5*time.Second, httpReq("GET", "/phpmyadmin/", 403, browser)), nil},
 		{"web shell hunting", seq(2, time.Second, func(i int) event.Event {
 			return httpReq("GET", []string{"/Worse_Linux_Shell.php", "/wso.php"}[i], 404, "curl/8.5.0")
 		}), []string{"http-backdoor-probing"}},
