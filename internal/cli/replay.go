@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -65,6 +66,7 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 
 func (e *env) replayCmd() *cobra.Command {
 	var f detectorFlags
+	var cpuprofile string
 	c := &cobra.Command{
 		Use:   "replay [--rules DIR] [--json] FILE...",
 		Short: "Run log files through the detection engine as fast as possible and print alerts and decisions",
@@ -87,6 +89,17 @@ to standard error.`,
 					c.Close()
 				}
 			}()
+			if cpuprofile != "" {
+				pf, err := os.Create(cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			_, err = app.Replay(c.Context(), app.ReplayOptions{
 				Detector: d,
 				Inputs:   ins,
@@ -100,6 +113,8 @@ to standard error.`,
 		},
 	}
 	f.register(c)
+	c.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the replay to this file")
+	_ = c.Flags().MarkHidden("cpuprofile")
 	return c
 }
 
