@@ -52,6 +52,10 @@ func TestHTTPScenarioThresholds(t *testing.T) {
 		{"admin panel hunting", seq(3, 300*time.Millisecond, func(i int) event.Event {
 			return httpReq("GET", []string{"/phpmyadmin2017/index.php", "/administrator/db/index.php", "/+CSCOE+/"}[i], 404, browser)
 		}), []string{"http-admin-interface-probing"}},
+		{"wordpress author enumeration", seq(6, 200*time.Millisecond, func(i int) event.Event {
+			return httpReq("GET", "/?author="+strconv.Itoa(i+1), 200, browser)
+		}), []string{"http-wordpress-user-enum"}},
+		{"a reader reloading one author page", every(10, 2*time.Second, httpReq("GET", "/?author=1", 200, browser)), nil},
 		{"one admin panel 404", []timed{{0, httpReq("GET", "/phpmyadmin/", 404, browser)}}, nil},
 		{"an owner reloading the panel restricted to the office", every(10, 5*time.Second, httpReq("GET", "/phpmyadmin/", 403, browser)), nil},
 		{"web shell hunting", seq(2, time.Second, func(i int) event.Event {

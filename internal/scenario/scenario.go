@@ -91,6 +91,7 @@ const (
 	fieldPath
 	fieldPort
 	fieldUserAgent
+	fieldTarget // path and query
 )
 
 // scenario is one compiled rules.ScenarioSpec. Durations are nanoseconds.
@@ -283,8 +284,10 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 			s.field = fieldPort
 		case "user_agent":
 			s.field = fieldUserAgent
+		case "target":
+			s.field = fieldTarget
 		default:
-			return s, nil, fmt.Errorf("distinct field %q is not user, path, port or user_agent", sp.Distinct)
+			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port or user_agent", sp.Distinct)
 		}
 		s.stride = 1 + sp.Capacity + 1 // header, then capacity+1 hashes
 	} else if sp.Distinct != "" {
@@ -622,8 +625,9 @@ func (s *scenario) releaseChunk(b *bucket) {
 	}
 }
 
-// distinctHash hashes the field a distinct scenario counts. Paths are hashed
-// decoded and lowercased, so "/a" and "/%41" are one value.
+// distinctHash hashes the field a distinct scenario counts. Paths (and
+// targets: path and query) are hashed decoded and lowercased, so "/a" and
+// "/%41" are one value.
 func (e *Engine) distinctHash(s *scenario, ev *event.Event) uint32 {
 	switch s.field {
 	case fieldUser:
@@ -631,6 +635,9 @@ func (e *Engine) distinctHash(s *scenario, ev *event.Event) uint32 {
 	case fieldPath:
 		e.view.prepare(ev.Path)
 		return uint32(maphash.Bytes(e.seed, e.view.path()))
+	case fieldTarget:
+		e.view.prepare(ev.Path)
+		return uint32(maphash.Bytes(e.seed, e.view.buf))
 	case fieldPort:
 		return uint32(ev.Port) // exact: a port is its own hash
 	default:
