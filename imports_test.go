@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/profile":      {"internal/event", "internal/rules", "internal/ipx"},
 	"internal/store":        {"internal/event"},
 	"internal/enforce/nft":  {"internal/event", "internal/ipx"},
+	"internal/lapi":         {"internal/event", "internal/ipx", "internal/store"},
 	"internal/herdtest":     {},
 	"tools/loggen":          {},
 }
