@@ -887,3 +887,49 @@ func TestDecodeDecision(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoStoresShareSQLite opens one file twice, as the agent and a command
+// line run beside it do: writes from both wait for each other (BEGIN
+// IMMEDIATE, busy_timeout) and draw distinct ids from the one counter.
+func TestTwoStoresShareSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herd.db")
+	a := sqliteBackend.openDSN(t, path, nil)
+	b := sqliteBackend.openDSN(t, path, nil)
+	const rounds, per = 50, 20
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	for k, s := range []*Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				ds := make([]DecisionRecord, per)
+				for j := range ds {
+					ds[j] = ban(fmt.Sprintf("10.%d.%d.%d/32", k, i, j), time.Hour, "x", "herd")
+				}
+				if _, err := s.AddDecisions(ctx, ds); err != nil {
+					errc <- err
+					return
+				}
+				if _, err := s.DeleteDecisions(ctx, DecisionFilter{Scope: ds[0].Scope}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b} {
+		live, err := s.LiveDecisions(ctx, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 2 * rounds * (per - 1); len(live) != want {
+			t.Errorf("%d live decisions, want %d", len(live), want)
+		}
+	}
+}
