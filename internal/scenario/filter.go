@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -165,6 +166,26 @@ func literalSets(re *syntax.Regexp) (lits []string, exact bool) {
 		return []string{""}, true
 	case syntax.OpCapture:
 		return literalSets(re.Sub[0])
+	case syntax.OpCharClass:
+		// A small class ([Pp] from case folding, [-_], [0-9] is not small)
+		// is a set of one-byte literals, which keeps a concatenation's run
+		// of exact parts going.
+		var set []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r >= 0x80 || len(set) > 4 {
+					return nil, false
+				}
+				l := strings.ToLower(string(r))
+				if !slices.Contains(set, l) {
+					set = append(set, l)
+				}
+			}
+		}
+		if len(set) == 0 || len(set) > 4 {
+			return nil, false
+		}
+		return set, true
 	case syntax.OpQuest:
 		if lits, exact := literalSets(re.Sub[0]); exact && len(lits) < maxLiterals {
 			return append(lits, ""), true
@@ -241,14 +262,23 @@ func literalSets(re *syntax.Regexp) (lits []string, exact bool) {
 	return nil, false
 }
 
-// score rates a literal set as a prefilter: the length of its shortest
-// member first, then fewer members.
+// score rates a literal set as a prefilter: how rare in URLs its most common
+// member is (each byte weighs the more the rarer it is, so "'" beats "or"),
+// then fewer members.
 func score(set []string) int {
-	shortest := len(set[0])
+	worst := math.MaxInt
 	for _, l := range set {
-		shortest = min(shortest, len(l))
+		r := 0
+		for i := 0; i < len(l); i++ {
+			if c := commonness(l[i]); c == 1 {
+				r += 16 // punctuation such as ' < ( ~ is rare in URLs: one beats a short word
+			} else {
+				r += 10 - c
+			}
+		}
+		worst = min(worst, r)
 	}
-	return shortest*1024 - len(set)
+	return worst*1024 - len(set)
 }
 
 // match reports whether ev passes every criterion of f. v is the engine's
