@@ -36,6 +36,15 @@ go vet ./...
 echo "== build (static, CGO_ENABLED=0)"
 go build -o /dev/null ./cmd/herd
 
+# A throwaway PostgreSQL server on loopback for the store's PostgreSQL suite
+# (installed if missing, stopped and removed on exit). Without root the
+# PostgreSQL subtests skip with a message and SQLite is still tested.
+if [ -z "${HERD_TEST_POSTGRES:-}" ] && [ "$(id -u)" = 0 ]; then
+  echo "== starting PostgreSQL on loopback"
+  eval "$(bash scripts/pg-test-server.sh start)"
+  trap 'bash scripts/pg-test-server.sh stop "$HERD_TEST_PG_DIR" >/dev/null 2>&1 || true' EXIT
+fi
+
 echo "== go test"
 go test -count=1 ./...
 
