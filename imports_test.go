@@ -21,8 +21,10 @@ const module = "github.com/herd-ips/herd/"
 // the data flow is decided, not drifted into.
 var allowed = map[string][]string{
 	"cmd/herd":              {"internal/cli"},
-	"internal/cli":          {"internal/app", "internal/rules", "internal/ipx"},
-	"internal/app":          {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines"},
+	"internal/cli":          {"internal/app", "internal/rules", "internal/ipx", "internal/config"},
+	"internal/app":          {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/enforce/nft", "internal/store"},
+	"internal/config":       {},
+	"internal/decision":     {"internal/event", "internal/ipx"},
 	"internal/event":        {},
 	"internal/ipx":          {},
 	"internal/textmatch":    {},

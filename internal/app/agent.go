@@ -1,0 +1,629 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/decision"
+	"github.com/herd-ips/herd/internal/enforce/nft"
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/rules"
+	"github.com/herd-ips/herd/internal/source/file"
+	"github.com/herd-ips/herd/internal/store"
+)
+
+// Agent timings and sizes.
+const (
+	// FlushInterval is how often the agent commits the alerts and offsets
+	// of the lines read since the last commit. A line that leads to a
+	// decision is committed at once, without waiting.
+	FlushInterval = 200 * time.Millisecond
+	// FlushLines commits a batch early once it holds this many lines.
+	FlushLines = 4096
+	// PollInterval is how often the agent reads the store's decision
+	// stream for decisions added or deleted by others (herd decisions).
+	PollInterval = time.Second
+	// ExpireInterval is how often ended decisions leave the set, the
+	// firewall (which also expires them by itself) and the store.
+	ExpireInterval = time.Second
+)
+
+// adminAllowSource is the name of the store row (in the offsets table, as
+// its Cursor) that keeps the address of the administrator who first started
+// the agent over SSH, so that every later start keeps it allowlisted.
+const adminAllowSource = "herd:allow:ssh-admin"
+
+// AgentOptions configures RunAgent.
+type AgentOptions struct {
+	Config *config.Config
+	Logger *slog.Logger     // nil = discard
+	Clock  func() time.Time // nil = time.Now
+	// DryRun decides without enforcing: decisions are printed on Stdout
+	// instead of reaching nftables. The agent also runs dry when it cannot
+	// program nftables (not root, no nf_tables), and says so.
+	DryRun bool
+	Stdout io.Writer // dry-run decisions; nil = discard
+	// NetNS is the descriptor of the network namespace whose nftables the
+	// agent programs (0 = its own); tests use it.
+	NetNS int
+	// FromStart reads files present at start that have no saved offset from
+	// their beginning instead of their end. Tests use it; the agent proper
+	// never does, so that a first start does not ban for old lines.
+	FromStart bool
+	// Getenv reads SSH_CONNECTION and SSH_CLIENT (os.Getenv when nil).
+	Getenv func(string) string
+	// Ready, when set, is called once every live decision is back in the
+	// firewall, before the first line is read.
+	Ready func()
+}
+
+// agent is one run of RunAgent.
+type agent struct {
+	o    AgentOptions
+	cfg  *config.Config
+	log  *slog.Logger
+	now  func() time.Time
+	out  io.Writer
+	st   *store.Store
+	set  *decision.Set
+	nb   *ipx.NeverBan
+	fw   *nft.Firewall // nil when dry
+	outM sync.Mutex    // serializes writes to out
+
+	mu  sync.Mutex // guards det, ref and b: followers share one detector
+	det *Detector
+	ref time.Time
+	b   batch
+}
+
+// batch is what the lines read since the last commit produced.
+type batch struct {
+	alerts  []pendingAlert
+	offsets map[string]file.Position
+	lines   int
+	urgent  bool // holds a decision: commit now
+}
+
+type pendingAlert struct {
+	rec store.AlertRecord
+	dec *event.Decision // the decision the profiles took, nil for none
+}
+
+// RunAgent runs the live agent until ctx ends: it follows the configured
+// logs, detects, stores alerts and decisions, and keeps the kernel's
+// nftables sets equal to the live decisions.
+//
+// Order at start, the principle being that every live ban is back before a
+// new line is read: open the store; load the live decisions into the
+// decision set; if the firewall is enabled, herd is root and nftables
+// answers, Reconcile the kernel with them; only then start the followers,
+// resuming at the offsets saved in the store.
+//
+// Commit guarantee: a batch (the lines read during FlushInterval, at most
+// FlushLines, or up to a line that led to a decision) is committed as its
+// alerts, then its decisions, then the offsets just after its last lines,
+// in three transactions. A line's offset is never saved before its effects,
+// so a crash (kill -9) loses no line; it repeats at most the lines of the
+// batch whose offsets were not committed. Scenario buckets live in memory
+// and start empty, so repeated lines count again from zero: a batch whose
+// alerts were committed but not its offsets raises them again only if its
+// own lines overflow a bucket again.
+func RunAgent(ctx context.Context, o AgentOptions) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = nil // stopped while starting
+		}
+	}()
+	a := &agent{o: o, cfg: o.Config, log: o.Logger, now: o.Clock, out: o.Stdout}
+	if a.cfg == nil {
+		a.cfg = config.Default()
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.out == nil {
+		a.out = io.Discard
+	}
+	if a.o.Getenv == nil {
+		a.o.Getenv = os.Getenv
+	}
+	st, err := OpenStore(ctx, a.cfg, a.now)
+	if err != nil {
+		return err
+	}
+	a.st = st
+	defer st.Close()
+
+	allow, err := a.allowlist(ctx)
+	if err != nil {
+		return err
+	}
+	host, err := ipx.HostAddrs()
+	if err != nil {
+		a.log.Warn("agent: host addresses unknown; only loopback and the allowlist are protected", "err", err)
+	}
+	a.nb = ipx.NewNeverBan(host, allow)
+	if a.det, err = a.detector(); err != nil {
+		return err
+	}
+	a.set = decision.New(decision.Options{NeverBan: a.nb, Clock: a.now})
+
+	// The cursor is read before the live decisions, so a change made in
+	// between is replayed by the first poll, never missed.
+	cursor, err := st.Cursor(ctx)
+	if err != nil {
+		return err
+	}
+	live, err := st.LiveDecisions(ctx, a.now())
+	if err != nil {
+		return err
+	}
+	for i := range live {
+		if v := a.set.Add(live[i].Decision); v == decision.Refused {
+			a.log.Warn("agent: stored decision not enforced: the scope is never banned", "scope", live[i].Scope)
+		}
+	}
+	sub := a.set.Subscribe()
+	defer sub.Close()
+	a.openFirewall()
+	if a.fw != nil {
+		defer a.fw.Close()
+		t := a.now()
+		if err := a.fw.Reconcile(a.set.Live(), t); err != nil {
+			return fmt.Errorf("agent: restoring %d live decisions: %w", a.set.Len(), err)
+		}
+		a.log.Info("agent: live decisions restored in nftables", "decisions", a.set.Len(), "took", a.now().Sub(t))
+	} else {
+		a.log.Warn("dry-run: no nftables/root, decisions are printed, not enforced", "decisions", a.set.Len())
+		for _, d := range a.set.Live() {
+			a.printDecision("ban", d)
+		}
+	}
+	if o.Ready != nil {
+		o.Ready()
+	}
+
+	followers, err := a.followers(ctx)
+	if err != nil {
+		return err
+	}
+	a.b.offsets = map[string]file.Position{}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.enforce(gctx, sub) })
+	g.Go(func() error { return a.poll(gctx, cursor) })
+	g.Go(func() error { return a.tick(gctx) })
+	for i, f := range followers {
+		hint := a.cfg.Sources[i].Program
+		g.Go(func() error {
+			return f.Run(gctx, func(l file.Line) error { return a.line(gctx, l, hint) })
+		})
+	}
+	err = g.Wait()
+	// Commit what the last lines did, even though ctx has ended.
+	a.mu.Lock()
+	ferr := a.flush(context.WithoutCancel(ctx))
+	a.mu.Unlock()
+	if err == nil {
+		err = ferr
+	}
+	a.log.Info("agent: stopped", "live", a.set.Len())
+	return err
+}
+
+// OpenStore opens the database the configuration names, creating the
+// directory of a SQLite file.
+func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) (*store.Store, error) {
+	if cfg.Database.Driver == "sqlite" || cfg.Database.Driver == "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
+			return nil, fmt.Errorf("agent: database directory: %w", err)
+		}
+	}
+	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Clock: clock})
+}
+
+// allowlist returns the configured allowlist plus the SSH administrator's
+// address. On the first start (an empty database), the address of the SSH
+// client that started herd (SSH_CONNECTION or SSH_CLIENT) is allowlisted and
+// kept in the store, so that a mistyped password of the owner never locks
+// them out; later starts read it back.
+func (a *agent) allowlist(ctx context.Context) ([]netip.Prefix, error) {
+	allow := append([]netip.Prefix(nil), a.cfg.Allow...)
+	offs, err := a.st.Offsets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, off := range offs {
+		if off.Source == adminAllowSource {
+			if p, err := netip.ParsePrefix(off.Cursor); err == nil {
+				a.log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
+				return append(allow, p), nil
+			}
+		}
+	}
+	cur, err := a.st.Cursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur != 0 || len(offs) != 0 {
+		return allow, nil // not a first start
+	}
+	p, ok := sshClient(a.o.Getenv)
+	if !ok {
+		return allow, nil
+	}
+	if err := a.st.SaveOffsets(ctx, []store.Offset{{Source: adminAllowSource, Cursor: p.String()}}); err != nil {
+		return nil, err
+	}
+	a.log.Warn("agent: first start over SSH: the client address is allowlisted and kept in the store for every later start", "prefix", p)
+	return append(allow, p), nil
+}
+
+// sshClient returns the SSH client address of SSH_CONNECTION or SSH_CLIENT.
+func sshClient(getenv func(string) string) (netip.Prefix, bool) {
+	for _, name := range []string{"SSH_CONNECTION", "SSH_CLIENT"} {
+		f := strings.Fields(getenv(name))
+		if len(f) == 0 {
+			continue
+		}
+		if ad, err := netip.ParseAddr(f[0]); err == nil {
+			ad = ad.Unmap().WithZone("")
+			return netip.PrefixFrom(ad, ad.BitLen()), true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+func (a *agent) detector() (*Detector, error) {
+	dir := a.cfg.RulesDir
+	if dir == config.DefaultRulesDir {
+		if _, err := os.Stat(dir); err != nil {
+			dir = "" // the default directory need not exist
+		}
+	}
+	set, err := rules.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	loc := time.Local
+	if a.cfg.Timezone != "" {
+		if loc, err = time.LoadLocation(a.cfg.Timezone); err != nil {
+			return nil, fmt.Errorf("agent: timezone: %w", err)
+		}
+	}
+	a.ref = a.now()
+	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb})
+}
+
+// openFirewall sets a.fw when the decisions can be enforced.
+func (a *agent) openFirewall() {
+	switch {
+	case a.o.DryRun:
+		a.log.Info("agent: --dry-run")
+		return
+	case !a.cfg.Firewall.Enabled:
+		a.log.Info("agent: firewall disabled in the configuration")
+		return
+	case os.Geteuid() != 0:
+		a.log.Info("agent: not root")
+		return
+	}
+	fw, err := nft.New(nft.Options{Table: a.cfg.Firewall.Table, Forward: a.cfg.Firewall.Forward, NetNS: a.o.NetNS})
+	if err != nil {
+		a.log.Warn("agent: nftables unavailable", "err", err)
+		return
+	}
+	a.fw = fw
+}
+
+func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
+	offs, err := a.st.Offsets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := make(map[string]file.Position, len(offs))
+	for _, off := range offs {
+		if off.Cursor != "" {
+			continue
+		}
+		start[off.Source] = file.Position{Path: off.Source, Inode: off.Inode, Dev: off.Dev, Offset: off.Offset, Fingerprint: off.Fingerprint}
+	}
+	if len(a.cfg.Sources) == 0 {
+		a.log.Warn("agent: no log files to follow (none of the default logs exists; name some under sources in herd.yaml)")
+	}
+	var fs []*file.Follower
+	for _, src := range a.cfg.Sources {
+		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Clock: a.now, Logger: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
+		}
+		a.log.Info("agent: following", "files", src.Files, "program", src.Program)
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// line runs one line through the detector and adds what it gave to the
+// batch, committing the batch when it holds a decision or is full.
+func (a *agent) line(ctx context.Context, l file.Line, hint string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if now := a.now(); now.Sub(a.ref) > time.Minute {
+		a.ref = now
+		a.det.SetReference(now)
+	}
+	res := a.det.Line(l.Data, hint)
+	for i := range res.Outcomes {
+		oc := &res.Outcomes[i]
+		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: []string{string(l.Data)}}}
+		if oc.Decided() {
+			d := oc.Decision
+			pa.dec = &d
+			a.b.urgent = true
+		} else {
+			a.log.Info("alert", "scenario", oc.Alert.Scenario, "source", oc.Alert.Source, "verdict", oc.Verdict.String())
+		}
+		a.b.alerts = append(a.b.alerts, pa)
+	}
+	a.b.offsets[l.Path] = l.Pos
+	a.b.lines++
+	if a.b.urgent || a.b.lines >= FlushLines {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// flush commits the batch: alerts, decisions, then offsets; then hands the
+// decisions to the set, which passes them to the firewall. a.mu is held.
+func (a *agent) flush(ctx context.Context) error {
+	b := &a.b
+	if len(b.alerts) == 0 && len(b.offsets) == 0 {
+		return nil
+	}
+	var recs []store.DecisionRecord
+	for i := range b.alerts {
+		pa := &b.alerts[i]
+		id, err := a.st.AddAlert(ctx, pa.rec)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		if pa.dec != nil {
+			recs = append(recs, store.DecisionRecord{Decision: *pa.dec, AlertID: id})
+		}
+	}
+	if _, err := a.st.AddDecisions(ctx, recs); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	for i := range recs {
+		d := recs[i].Decision
+		v := a.set.Add(d)
+		a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
+	}
+	if len(b.offsets) > 0 {
+		offs := make([]store.Offset, 0, len(b.offsets))
+		for _, p := range b.offsets {
+			offs = append(offs, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
+		}
+		if err := a.st.SaveOffsets(ctx, offs); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+	}
+	clear(b.offsets)
+	b.alerts = b.alerts[:0]
+	b.lines, b.urgent = 0, false
+	return nil
+}
+
+// tick commits batches every FlushInterval and expires decisions every
+// ExpireInterval.
+func (a *agent) tick(ctx context.Context) error {
+	flush := time.NewTicker(FlushInterval)
+	defer flush.Stop()
+	expire := time.NewTicker(ExpireInterval)
+	defer expire.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-flush.C:
+			a.mu.Lock()
+			err := a.flush(ctx)
+			a.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		case <-expire.C:
+			if ended := a.set.Expire(); len(ended) > 0 {
+				a.log.Info("agent: decisions ended", "count", len(ended))
+			}
+			if _, err := a.st.ExpireDecisions(ctx, a.now()); err != nil && ctx.Err() == nil {
+				a.log.Error("agent: expiring stored decisions", "err", err)
+			}
+		}
+	}
+}
+
+// poll follows the store's decision stream: decisions added by herd
+// decisions add (or by another agent sharing the database) enter the set,
+// deleted ones leave it.
+func (a *agent) poll(ctx context.Context, cursor int64) error {
+	t := time.NewTicker(PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		added, deleted, err := a.st.DecisionsSince(ctx, cursor)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Error("agent: polling the decision stream", "err", err)
+			}
+			continue
+		}
+		cursor = store.NextCursor(cursor, added, deleted)
+		for i := range added {
+			d := added[i].Decision
+			if v := a.set.Add(d); v == decision.Added || v == decision.Extended || v == decision.Refused {
+				a.log.Info("decision from the store", "scope", d.Scope, "origin", d.Origin, "until", d.Until, "result", v.String())
+			}
+		}
+		for i := range deleted {
+			if a.set.DeleteEnding(deleted[i].Scope, deleted[i].Until) {
+				a.log.Info("decision deleted", "scope", deleted[i].Scope)
+			}
+		}
+	}
+}
+
+// enforce is the one goroutine that owns the firewall: it applies the
+// set's changes in batches (every change pending when it wakes is one
+// netlink transaction). Without a firewall it prints them.
+func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
+	var retry <-chan time.Time
+	broken := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-retry:
+			retry = nil
+			if err := a.fw.Reconcile(a.set.Live(), a.now()); err != nil {
+				a.log.Error("agent: nftables reconcile failed; retrying", "err", err)
+				retry = time.After(time.Second)
+				continue
+			}
+			broken = false
+			a.log.Info("agent: nftables back in step")
+			continue
+		case <-sub.Ready():
+		}
+		c := sub.Take()
+		if c.Empty() {
+			continue
+		}
+		if a.fw == nil {
+			for _, p := range c.Delete {
+				a.printScope("unban", p)
+			}
+			for _, d := range c.Add {
+				a.printDecision("ban", d)
+			}
+			continue
+		}
+		if broken {
+			continue // the pending reconcile covers it
+		}
+		t := a.now()
+		if err := a.fw.Apply(nft.Change{Add: c.Add, Delete: c.Delete}, t); err != nil {
+			a.log.Error("agent: nftables apply failed; reconciling", "err", err, "add", len(c.Add), "delete", len(c.Delete))
+			broken, retry = true, time.After(time.Second)
+			continue
+		}
+		a.log.Debug("agent: nftables updated", "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
+	}
+}
+
+func (a *agent) printDecision(verb string, d event.Decision) {
+	a.outM.Lock()
+	defer a.outM.Unlock()
+	until := "never"
+	if !d.Until.IsZero() {
+		until = d.Until.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(a.out, "%s %s until %s scenario=%s origin=%s\n", verb, d.Scope, until, d.Scenario, d.Origin)
+}
+
+func (a *agent) printScope(verb string, p netip.Prefix) {
+	a.outM.Lock()
+	defer a.outM.Unlock()
+	fmt.Fprintf(a.out, "%s %s\n", verb, p)
+}
+
+// ListDecisions writes the live decisions of the configured store, one per
+// line: id, scope, type, until, origin, scenario.
+func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	live, err := st.LiveDecisions(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	for i := range live {
+		d := &live[i]
+		until := "never"
+		if !d.Until.IsZero() {
+			until = d.Until.UTC().Format(time.RFC3339)
+		}
+		sim := ""
+		if d.Simulated {
+			sim = " simulated"
+		}
+		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s%s\n", d.ID, d.Scope, d.Type, until, d.Origin, d.Scenario, sim); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddDecision stores a ban of scope for duration (origin "cli", reason as
+// its scenario). A running agent applies it at its next poll of the store.
+// A scope the never-ban set covers is refused.
+func AddDecision(ctx context.Context, cfg *config.Config, scope netip.Prefix, duration time.Duration, reason string) error {
+	host, _ := ipx.HostAddrs()
+	if ipx.NewNeverBan(host, cfg.Allow).Overlaps(scope) {
+		return fmt.Errorf("decisions add: %s covers loopback, a host address or the allowlist; refused", scope)
+	}
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
+		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
+		Scenario: reason, Origin: "cli",
+	}}})
+	return err
+}
+
+// DeleteDecisions deletes the live decisions on scope from the configured
+// store and returns how many. A running agent lifts them at its next poll.
+func DeleteDecisions(ctx context.Context, cfg *config.Config, scope netip.Prefix) (int, error) {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return st.DeleteDecisions(ctx, store.DecisionFilter{Scope: scope.Masked()})
+}
+
+// RemoveFirewall deletes herd's nftables table (the configured name).
+func RemoveFirewall(cfg *config.Config) error {
+	fw, err := nft.New(nft.Options{Table: cfg.Firewall.Table})
+	if err != nil {
+		return err
+	}
+	defer fw.Close()
+	return fw.Remove()
+}

@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/ipx"
+)
+
+// loadConfig reads --config, or config.DefaultPath when it exists, or falls
+// back to the built-in defaults.
+func loadConfig(path string) (*config.Config, error) {
+	if path != "" {
+		return config.Load(path)
+	}
+	if _, err := os.Stat(config.DefaultPath); err == nil {
+		return config.Load(config.DefaultPath)
+	}
+	return config.Default(), nil
+}
+
+func (e *env) agentCmd() *cobra.Command {
+	var cfgPath string
+	var dryRun, debug bool
+	c := &cobra.Command{
+		Use:   "agent [--config FILE] [--dry-run]",
+		Short: "Follow the logs, detect attacks and ban their sources in nftables",
+		Long: `agent is herd's live job. It restores every live ban into nftables, then follows the
+configured log files from where it stopped, and bans the sources of the attacks it recognises
+within milliseconds. The configuration is --config, else ` + config.DefaultPath + ` if it exists,
+else the built-in defaults. Without root or nftables, or with --dry-run, decisions are printed
+instead of enforced. Logs go to standard error; SIGINT or SIGTERM stop it.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			if cfg.File != "" {
+				log.Info("agent: configuration", "file", cfg.File)
+			} else {
+				log.Info("agent: no configuration file, built-in defaults")
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM)
+			defer stop()
+			return app.RunAgent(ctx, app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout})
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print decisions instead of enforcing them")
+	c.Flags().BoolVar(&debug, "debug", false, "log every firewall update")
+	return c
+}
+
+func (e *env) firewallCmd() *cobra.Command {
+	var cfgPath string
+	c := &cobra.Command{Use: "firewall", Short: "Manage herd's nftables table"}
+	c.PersistentFlags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	c.AddCommand(&cobra.Command{
+		Use:   "remove",
+		Short: "Delete herd's nftables table, lifting every ban until the agent starts again",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			if err := app.RemoveFirewall(cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "table inet %s removed\n", cfg.Firewall.Table)
+			return nil
+		},
+	})
+	return c
+}
+
+func (e *env) decisionsCmd() *cobra.Command {
+	var cfgPath string
+	c := &cobra.Command{
+		Use:   "decisions",
+		Short: "List, add and delete decisions in herd's database",
+		Long: `decisions works on the database of the configuration. A running agent picks up added and
+deleted decisions within a second (it polls the database's decision stream).`,
+	}
+	c.PersistentFlags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	c.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the live decisions: id, scope, type, until, origin, reason",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			return app.ListDecisions(c.Context(), cfg, e.stdout)
+		},
+	})
+	var ip, rng, reason string
+	var dur time.Duration
+	scope := func() (p netip.Prefix, err error) {
+		switch {
+		case ip != "" && rng != "":
+			return p, usageError{errors.New("give --ip or --range, not both")}
+		case ip != "":
+			return ipx.ParsePrefix(ip)
+		case rng != "":
+			return ipx.ParsePrefix(rng)
+		}
+		return p, usageError{errors.New("give --ip ADDRESS or --range PREFIX")}
+	}
+	add := &cobra.Command{
+		Use:   "add (--ip ADDR | --range PREFIX) [--duration 4h] [--reason TEXT]",
+		Short: "Ban an address or range",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := scope()
+			if err != nil {
+				return err
+			}
+			if dur <= 0 {
+				return usageError{errors.New("--duration must be positive")}
+			}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			if err := app.AddDecision(c.Context(), cfg, p, dur, reason); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "ban %s for %s added\n", p, dur)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&ip, "ip", "", "address to ban")
+	add.Flags().StringVar(&rng, "range", "", "prefix to ban (192.0.2.0/24)")
+	add.Flags().DurationVar(&dur, "duration", 4*time.Hour, "how long")
+	add.Flags().StringVar(&reason, "reason", "manual", "why (stored as the decision's scenario)")
+	del := &cobra.Command{
+		Use:   "delete (--ip ADDR | --range PREFIX)",
+		Short: "Lift the live decisions on an address or range",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := scope()
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			n, err := app.DeleteDecisions(c.Context(), cfg, p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%d decision(s) on %s deleted\n", n, p)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&ip, "ip", "", "address")
+	del.Flags().StringVar(&rng, "range", "", "prefix")
+	c.AddCommand(add, del)
+	return c
+}

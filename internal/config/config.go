@@ -1,0 +1,431 @@
+// Package config decodes herd.yaml strictly into the agent's configuration
+// spec, with built-in defaults and file:line errors.
+//
+// The result is a spec: plain values checked for shape and range. Package
+// app compiles it into running parts (followers, store, firewall). Loading
+// reads the configuration file and looks at which default log files exist;
+// it does nothing else.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults of the configuration.
+const (
+	DefaultPath     = "/etc/herd/herd.yaml"
+	DefaultRulesDir = "/etc/herd/rules.d"
+	DefaultDriver   = "sqlite"
+	DefaultDSN      = "/var/lib/herd/herd.db"
+	DefaultTable    = "herd"
+)
+
+// DefaultLogs are the log files followed when the configuration names no
+// sources: those of them that exist when the configuration is loaded.
+var DefaultLogs = []string{
+	"/var/log/auth.log",
+	"/var/log/secure",
+	"/var/log/nginx/access.log",
+	"/var/log/nginx/error.log",
+	"/var/log/apache2/access.log",
+	"/var/log/apache2/error.log",
+	"/var/log/mail.log",
+	"/var/log/vsftpd.log",
+	"/var/log/mysql/error.log",
+}
+
+// Config is the agent's configuration as herd.yaml states it, defaults
+// filled in.
+type Config struct {
+	// File is the file the configuration was read from, "" for the
+	// built-in defaults.
+	File     string
+	Sources  []Source
+	RulesDir string // user rules; DefaultRulesDir need not exist
+	Database Database
+	Firewall Firewall
+	// Allow are the prefixes never to ban, besides loopback and the host's
+	// own addresses. Single addresses are /32 or /128; all are masked and
+	// unmapped.
+	Allow    []netip.Prefix
+	Simulate bool   // alert and decide, never enforce
+	Timezone string // zone of timestamps that carry none; "" = local
+}
+
+// Source is one group of log files read the same way.
+type Source struct {
+	Files []string // paths or globs
+	// Program names the program of lines without a syslog envelope ("" to
+	// let the rules for raw lines try).
+	Program string
+	Line    int // line of herd.yaml that defines it; 0 for defaults
+}
+
+// Database says where alerts, decisions and offsets are kept.
+type Database struct {
+	Driver string // "sqlite" or "postgres"
+	DSN    string // file path for sqlite, connection string for postgres
+}
+
+// Firewall configures the nftables enforcer.
+type Firewall struct {
+	Enabled bool   // default true
+	Table   string // default "herd"
+	Forward bool   // also drop forwarded traffic
+}
+
+// Error is one problem of a configuration file, at a line.
+type Error struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config %s:%d: %v", e.File, e.Line, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Default returns the built-in configuration: the DefaultLogs that exist,
+// DefaultRulesDir, SQLite at DefaultDSN, the firewall enabled.
+func Default() *Config { return defaults(exists) }
+
+func defaults(exists func(string) bool) *Config {
+	c := &Config{
+		RulesDir: DefaultRulesDir,
+		Database: Database{Driver: DefaultDriver, DSN: DefaultDSN},
+		Firewall: Firewall{Enabled: true, Table: DefaultTable},
+	}
+	var files []string
+	for _, p := range DefaultLogs {
+		if exists(p) {
+			files = append(files, p)
+		}
+	}
+	if len(files) > 0 {
+		c.Sources = []Source{{Files: files}}
+	}
+	return c
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Load reads and decodes the configuration file at path. Every problem is
+// reported, joined, each as "config FILE:LINE: ...".
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes a configuration file's content; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) { return parse(name, data, exists) }
+
+func parse(name string, data []byte, exists func(string) bool) (*Config, error) {
+	d := &decoder{file: name}
+	c := defaults(func(string) bool { return false })
+	c.File = name
+	sourcesSet := false
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	docs := 0
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.syntax(err)
+			break
+		}
+		if docs++; docs > 1 {
+			d.errorf(&doc, "only one YAML document is allowed")
+			break
+		}
+		if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+			continue
+		}
+		root := doc.Content[0]
+		if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+			continue
+		}
+		d.mapping(root, "herd.yaml", fields{
+			"sources": func(v *yaml.Node) {
+				sourcesSet = true
+				c.Sources = nil
+				d.sequence(v, "sources", func(n *yaml.Node) {
+					s := Source{Line: n.Line}
+					d.mapping(n, "source", fields{
+						"files":   func(v *yaml.Node) { s.Files = d.strs(v, "source.files") },
+						"program": func(v *yaml.Node) { s.Program = d.str(v, "source.program") },
+					})
+					if len(s.Files) == 0 && n.Kind == yaml.MappingNode {
+						d.errorf(n, "source: needs files (a list of paths or globs)")
+					}
+					c.Sources = append(c.Sources, s)
+				})
+			},
+			"rules_dir": func(v *yaml.Node) { c.RulesDir = d.str(v, "rules_dir") },
+			"database": func(v *yaml.Node) {
+				dsnSet := false
+				d.mapping(v, "database", fields{
+					"driver": func(v *yaml.Node) {
+						c.Database.Driver = d.str(v, "database.driver")
+						if c.Database.Driver != "sqlite" && c.Database.Driver != "postgres" {
+							d.errorf(v, "database.driver: must be sqlite or postgres, not %q", clip(c.Database.Driver))
+						}
+					},
+					"dsn": func(v *yaml.Node) { c.Database.DSN, dsnSet = d.str(v, "database.dsn"), true },
+				})
+				if c.Database.Driver == "postgres" && !dsnSet {
+					d.errorf(v, "database: postgres needs a dsn")
+				}
+				if dsnSet && c.Database.DSN == "" {
+					d.errorf(v, "database.dsn: must not be empty")
+				}
+			},
+			"firewall": func(v *yaml.Node) {
+				d.mapping(v, "firewall", fields{
+					"enabled": func(v *yaml.Node) { c.Firewall.Enabled = d.boolean(v, "firewall.enabled") },
+					"table": func(v *yaml.Node) {
+						c.Firewall.Table = d.str(v, "firewall.table")
+						if !validTable(c.Firewall.Table) {
+							d.errorf(v, "firewall.table: %q is not a valid table name (letters, digits, _ and -, at most 64)", clip(c.Firewall.Table))
+						}
+					},
+					"forward": func(v *yaml.Node) { c.Firewall.Forward = d.boolean(v, "firewall.forward") },
+				})
+			},
+			"allow": func(v *yaml.Node) {
+				if !d.kind(v, yaml.SequenceNode, "allow", "a list of addresses or prefixes") {
+					return
+				}
+				for _, n := range v.Content {
+					s := d.str(n, "allow")
+					if s == "" {
+						continue
+					}
+					p, err := ParsePrefix(s)
+					if err != nil {
+						d.errorf(n, "allow: %v", err)
+						continue
+					}
+					c.Allow = append(c.Allow, p)
+				}
+			},
+			"simulate": func(v *yaml.Node) { c.Simulate = d.boolean(v, "simulate") },
+			"timezone": func(v *yaml.Node) {
+				c.Timezone = d.str(v, "timezone")
+				if c.Timezone != "" {
+					if _, err := time.LoadLocation(c.Timezone); err != nil {
+						d.errorf(v, "timezone: unknown zone %q", clip(c.Timezone))
+					}
+				}
+			},
+		})
+	}
+	if !sourcesSet {
+		c.Sources = defaults(exists).Sources
+	}
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	return c, nil
+}
+
+var tableName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
+
+func validTable(s string) bool { return tableName.MatchString(s) }
+
+// ParsePrefix parses an address ("192.0.2.7", a /32 or /128) or a prefix
+// ("192.0.2.0/24"), unmapping IPv4-mapped forms and masking host bits.
+// Zones are refused.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("address %q has a zone", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// decoder walks the yaml.Node tree, collecting every problem.
+type decoder struct {
+	file string
+	errs []error
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	line := 1
+	if n != nil && n.Line > 0 {
+		line = n.Line
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Err: fmt.Errorf(format, args...)})
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (d *decoder) syntax(err error) {
+	msg, line := err.Error(), 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
+			line = n
+		}
+		msg = "yaml: " + m[2]
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Err: errors.New(msg)})
+}
+
+type fields map[string]func(v *yaml.Node)
+
+// mapping decodes a mapping with the given keys; unknown and repeated keys
+// are errors.
+func (d *decoder) mapping(n *yaml.Node, what string, fs fields) {
+	if !d.kind(n, yaml.MappingNode, what, "a mapping") {
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+			d.errorf(k, "%s: keys must be plain strings", what)
+			continue
+		}
+		if seen[k.Value] {
+			d.errorf(k, "%s: key %q repeated", what, clip(k.Value))
+			continue
+		}
+		seen[k.Value] = true
+		f, ok := fs[k.Value]
+		if !ok {
+			keys := make([]string, 0, len(fs))
+			for k := range fs {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			d.errorf(k, "%s: unknown key %q (known: %s)", what, clip(k.Value), strings.Join(keys, ", "))
+			continue
+		}
+		if d.kind(v, 0, what+"."+k.Value, "") {
+			f(v)
+		}
+	}
+}
+
+// kind reports whether n has the wanted kind (any when want is 0); anchors
+// and aliases are refused.
+func (d *decoder) kind(n *yaml.Node, want yaml.Kind, what, desc string) bool {
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		d.errorf(n, "%s: anchors and aliases are not supported", what)
+		return false
+	}
+	if want != 0 && n.Kind != want {
+		d.errorf(n, "%s: expected %s, found %s", what, desc, describe(n))
+		return false
+	}
+	return true
+}
+
+func (d *decoder) sequence(n *yaml.Node, what string, each func(*yaml.Node)) {
+	if !d.kind(n, yaml.SequenceNode, what, "a list") {
+		return
+	}
+	for _, c := range n.Content {
+		if d.kind(c, 0, what, "") {
+			each(c)
+		}
+	}
+}
+
+func (d *decoder) str(n *yaml.Node, what string) string {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		d.errorf(n, "%s: expected a string, found %s", what, describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (d *decoder) strs(n *yaml.Node, what string) []string {
+	if !d.kind(n, yaml.SequenceNode, what, "a list of strings") {
+		return nil
+	}
+	var out []string
+	for _, c := range n.Content {
+		if !d.kind(c, 0, what, "") {
+			continue
+		}
+		if s := d.str(c, what); s != "" {
+			out = append(out, s)
+		} else if c.ShortTag() == "!!str" {
+			d.errorf(c, "%s: empty path", what)
+		}
+	}
+	return out
+}
+
+func (d *decoder) boolean(n *yaml.Node, what string) bool {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		d.errorf(n, "%s: expected true or false, found %s", what, describe(n))
+		return false
+	}
+	b, _ := strconv.ParseBool(n.Value)
+	return b
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "nothing"
+		case "!!str":
+			return fmt.Sprintf("the string %q", clip(n.Value))
+		case "!!int", "!!float":
+			return "the number " + clip(n.Value)
+		case "!!bool":
+			return "the boolean " + n.Value
+		}
+		return fmt.Sprintf("%s %q", n.ShortTag(), clip(n.Value))
+	}
+	return "an alias"
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
