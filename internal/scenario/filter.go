@@ -9,6 +9,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/rules"
@@ -75,7 +76,7 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		c.statusSet = true
 	}
 	if f.PathRegexp != "" {
-		re, err := regexp.Compile("(?i)" + f.PathRegexp)
+		re, err := compileLowered(f.PathRegexp)
 		if err != nil {
 			return filter{}, fmt.Errorf("filter: path regexp: %w", err)
 		}
@@ -107,6 +108,40 @@ func lowerAll(in []string) [][]byte {
 		}
 	}
 	return out
+}
+
+// compileLowered compiles expr to match case-insensitively against text that
+// is already ASCII-lowercased (the view's decoded target): ASCII letters in
+// literals are lowered and lose their case-folding flag, which spares the
+// matcher Unicode case folding on every rune. Literals with other letters
+// keep folding; character classes keep both cases (a harmless superset).
+func compileLowered(expr string) (*regexp.Regexp, error) {
+	re, err := syntax.Parse(expr, syntax.Perl|syntax.FoldCase)
+	if err != nil {
+		return nil, err
+	}
+	lowerLiterals(re)
+	return regexp.Compile(re.String())
+}
+
+func lowerLiterals(re *syntax.Regexp) {
+	if re.Op == syntax.OpLiteral && re.Flags&syntax.FoldCase != 0 {
+		ascii := true
+		for _, r := range re.Rune {
+			ascii = ascii && r < utf8.RuneSelf
+		}
+		if ascii {
+			for i, r := range re.Rune {
+				if 'A' <= r && r <= 'Z' {
+					re.Rune[i] = r + 'a' - 'A'
+				}
+			}
+			re.Flags &^= syntax.FoldCase
+		}
+	}
+	for _, sub := range re.Sub {
+		lowerLiterals(sub)
+	}
 }
 
 // regexpPrefilter returns literals (lowercase ASCII) one of which occurs in

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -122,6 +123,26 @@ func TestDecodeLower(t *testing.T) {
 	for _, tt := range tests {
 		if got := string(decodeLower([]byte("prefix:"), []byte(tt.in), tt.query)); got != "prefix:"+tt.want {
 			t.Errorf("decodeLower(%q, %v) = %q, want %q", tt.in, tt.query, got, "prefix:"+tt.want)
+		}
+	}
+}
+
+// Regexps run on the lowercased target, so they are compiled without
+// per-rune case folding; the result must match exactly what the
+// case-insensitive expression matches on lowercased text.
+func TestCompileLoweredMatchesLikeFoldCase(t *testing.T) {
+	exprs := []string{`/PhpMyAdmin/`, `\.ENV(?:$|\?)`, `[A-C]x\S+`, `union\s+SELECT`, `É`, `\bor\s+1=1`}
+	texts := []string{"/phpmyadmin/", "/.env", "/.env?x", "bx1", "ax", "union   select", "é", "ÿ", "a or 1=1", "/x"}
+	for _, e := range exprs {
+		lowered, err := compileLowered(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		folded := regexp.MustCompile("(?i)" + e)
+		for _, s := range texts {
+			if got, want := lowered.MatchString(s), folded.MatchString(s); got != want {
+				t.Errorf("%q on %q: %v, want %v", e, s, got, want)
+			}
 		}
 	}
 }
