@@ -115,7 +115,9 @@ type pendingAlert struct {
 // Commit guarantee: a batch (the lines read during FlushInterval, at most
 // FlushLines, or up to a line that led to a decision) is committed as its
 // alerts, then its decisions, then the offsets just after its last lines,
-// in three transactions. A line's offset is never saved before its effects,
+// in three transactions. Its decisions reach the firewall just before those
+// commits, so that a ban does not wait for the disk; if a commit fails the
+// agent stops, and the restart's Reconcile drops a ban that was not stored. A line's offset is never saved before its effects,
 // so a crash (kill -9) loses no line; it repeats at most the lines of the
 // batch whose offsets were not committed. Scenario buckets live in memory
 // and start empty, so repeated lines count again from zero: a batch whose
@@ -389,12 +391,24 @@ func (a *agent) line(ctx context.Context, l file.Line, hint string) error {
 	return nil
 }
 
-// flush commits the batch: alerts, decisions, then offsets; then hands the
-// decisions to the set, which passes them to the firewall. a.mu is held.
+// flush hands the batch's decisions to the set, which passes them to the
+// firewall, then commits the batch: alerts, decisions, then offsets. a.mu
+// is held.
 func (a *agent) flush(ctx context.Context) error {
 	b := &a.b
 	if len(b.alerts) == 0 && len(b.offsets) == 0 {
 		return nil
+	}
+	// Decisions reach the set (and the firewall) first, before the three
+	// commits: a ban is in the kernel within the time of one netlink round
+	// trip of the line. Should the commits then fail, the agent stops; the
+	// lines are read again at the restart, whose Reconcile drops the ban
+	// that was never stored.
+	for i := range b.alerts {
+		if d := b.alerts[i].dec; d != nil {
+			v := a.set.Add(*d)
+			a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
+		}
 	}
 	var recs []store.DecisionRecord
 	for i := range b.alerts {
@@ -409,11 +423,6 @@ func (a *agent) flush(ctx context.Context) error {
 	}
 	if _, err := a.st.AddDecisions(ctx, recs); err != nil {
 		return fmt.Errorf("agent: %w", err)
-	}
-	for i := range recs {
-		d := recs[i].Decision
-		v := a.set.Add(d)
-		a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
 	}
 	if len(b.offsets) > 0 {
 		offs := make([]store.Offset, 0, len(b.offsets))

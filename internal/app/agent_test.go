@@ -131,7 +131,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -364,7 +364,7 @@ func TestAgentBansInNamespaces(t *testing.T) {
 	if len(times) < 6 {
 		t.Fatalf("%d lines appended", len(times))
 	}
-	t.Logf("ban latency: %v from the overflowing line's append to the element in the set (polled every 5ms plus a netlink dump)", seen.Sub(times[5]))
+	t.Logf("ban latency: %v from the overflowing line's append to the element in the set (polled every 1ms plus a netlink dump)", seen.Sub(times[5]))
 
 	if err := herdtest.Dial(lab.attacker, lab.toAttacker, 500*time.Millisecond); err == nil {
 		t.Error("the attacker still connects after the ban")

@@ -118,9 +118,15 @@ deleted decisions within a second (it polls the database's decision stream).`,
 		case ip != "" && rng != "":
 			return p, usageError{errors.New("give --ip or --range, not both")}
 		case ip != "":
-			return ipx.ParsePrefix(ip)
+			if p, err = ipx.ParsePrefix(ip); err != nil || !p.IsSingleIP() {
+				return p, usageError{fmt.Errorf("--ip %q: not an address", ip)}
+			}
+			return p, nil
 		case rng != "":
-			return ipx.ParsePrefix(rng)
+			if p, err = ipx.ParsePrefix(rng); err != nil {
+				return p, usageError{fmt.Errorf("--range: %w", err)}
+			}
+			return p, nil
 		}
 		return p, usageError{errors.New("give --ip ADDRESS or --range PREFIX")}
 	}

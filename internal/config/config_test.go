@@ -123,3 +123,15 @@ func TestLoadMissing(t *testing.T) {
 		t.Error("a missing file loaded")
 	}
 }
+
+// TestDistExample decodes the example configuration shipped in dist/, so
+// that it cannot drift from the schema.
+func TestDistExample(t *testing.T) {
+	c, err := Load("../../dist/herd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sources) != 2 || !c.Firewall.Enabled || c.Database.Driver != "sqlite" || len(c.Allow) != 1 {
+		t.Errorf("dist/herd.yaml decoded to %+v", c)
+	}
+}
