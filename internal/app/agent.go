@@ -399,6 +399,8 @@ func (a *agent) flush(ctx context.Context) error {
 	if len(b.alerts) == 0 && len(b.offsets) == 0 {
 		return nil
 	}
+	// The commits are short; stopping must not split a batch between them.
+	ctx = context.WithoutCancel(ctx)
 	// Decisions reach the set (and the firewall) first, before the three
 	// commits: a ban is in the kernel within the time of one netlink round
 	// trip of the line. Should the commits then fail, the agent stops; the

@@ -93,7 +93,12 @@ type Error struct {
 	Err  error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("config %s:%d: %v", e.File, e.Line, e.Err) }
+// Error returns "config FILE:LINE: problem" on one line: line breaks that
+// the YAML library quotes from the file are escaped.
+func (e *Error) Error() string {
+	msg := strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.Err.Error())
+	return fmt.Sprintf("config %s:%d: %s", e.File, e.Line, msg)
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Default returns the built-in configuration: the DefaultLogs that exist,
