@@ -184,3 +184,11 @@ func decode[T any](t testing.TB, body []byte) T {
 	}
 	return v
 }
+
+type storeDecision = store.DecisionRecord
+
+func banRecord(p netip.Prefix) store.DecisionRecord {
+	return store.DecisionRecord{Decision: event.Decision{
+		Type: event.Ban, Scope: p, Duration: 4 * time.Hour, Scenario: "herd/bench", Origin: "herd",
+	}}
+}
