@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source/file"
 	"github.com/herd-ips/herd/internal/store"
@@ -68,6 +70,9 @@ type AgentOptions struct {
 	// Ready, when set, is called once every live decision is back in the
 	// firewall, before the first line is read.
 	Ready func()
+	// APIListener, when set, is where the local API serves instead of
+	// listening on Config.API.Listen (tests pass 127.0.0.1:0).
+	APIListener net.Listener
 }
 
 // agent is one run of RunAgent.
@@ -81,6 +86,7 @@ type agent struct {
 	set  *decision.Set
 	nb   *ipx.NeverBan
 	fw   *nft.Firewall // nil when dry
+	api  *lapi.Server  // nil when the API is off
 	outM sync.Mutex    // serializes writes to out
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
@@ -207,7 +213,15 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	a.b.offsets = map[string]file.Position{}
 
+	ln, err := a.listenAPI()
+	if err != nil {
+		return err
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
+	if ln != nil {
+		g.Go(func() error { return a.api.Serve(gctx, ln) })
+	}
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
 	g.Go(func() error { return a.tick(gctx) })
@@ -227,6 +241,44 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	a.log.Info("agent: stopped", "live", a.set.Len())
 	return err
+}
+
+// listenAPI builds the local API and its listener, or returns nil when the
+// configuration turns it off. A listen address that cannot be bound stops
+// the agent: it does not run half-configured.
+func (a *agent) listenAPI() (net.Listener, error) {
+	if a.cfg.API.Listen == "" && a.o.APIListener == nil {
+		return nil, nil
+	}
+	srv, err := lapi.New(lapi.Options{
+		Store:           a.st,
+		Clock:           a.now,
+		Logger:          a.log,
+		TrustedProxies:  a.cfg.API.TrustedProxies,
+		OpenForwardAuth: a.cfg.API.OpenForwardAuth,
+		Listen:          a.cfg.API.Listen,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	ln := a.o.APIListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", a.cfg.API.Listen); err != nil {
+			return nil, fmt.Errorf("agent: local API: %w", err)
+		}
+	}
+	a.api = srv
+	a.log.Info("agent: local API listening", "addr", ln.Addr().String())
+	return ln, nil
+}
+
+// notifyAPI tells the local API that the store's decisions changed, so that
+// bouncers and push-stream clients learn of it at once rather than at the
+// next poll.
+func (a *agent) notifyAPI() {
+	if a.api != nil {
+		a.api.Notify()
+	}
 }
 
 // OpenStore opens the database the configuration names, creating the
@@ -426,6 +478,9 @@ func (a *agent) flush(ctx context.Context) error {
 	if _, err := a.st.AddDecisions(ctx, recs); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	if len(recs) > 0 {
+		a.notifyAPI()
+	}
 	if len(b.offsets) > 0 {
 		offs := make([]store.Offset, 0, len(b.offsets))
 		for _, p := range b.offsets {
@@ -463,8 +518,10 @@ func (a *agent) tick(ctx context.Context) error {
 			if ended := a.set.Expire(); len(ended) > 0 {
 				a.log.Info("agent: decisions ended", "count", len(ended))
 			}
-			if _, err := a.st.ExpireDecisions(ctx, a.now()); err != nil && ctx.Err() == nil {
+			if n, err := a.st.ExpireDecisions(ctx, a.now()); err != nil && ctx.Err() == nil {
 				a.log.Error("agent: expiring stored decisions", "err", err)
+			} else if n > 0 {
+				a.notifyAPI()
 			}
 		}
 	}
@@ -490,6 +547,9 @@ func (a *agent) poll(ctx context.Context, cursor int64) error {
 			continue
 		}
 		cursor = store.NextCursor(cursor, added, deleted)
+		if len(added)+len(deleted) > 0 {
+			a.notifyAPI()
+		}
 		for i := range added {
 			d := added[i].Decision
 			if v := a.set.Add(d); v == decision.Added || v == decision.Extended || v == decision.Refused {

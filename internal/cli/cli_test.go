@@ -210,3 +210,27 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
 	}
 }
+
+func TestBouncersAddListDelete(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "herd.yaml")
+	if err := os.WriteFile(cfg, []byte("database:\n  driver: sqlite\n  dsn: "+filepath.Join(dir, "herd.db")+"\napi:\n  listen: \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "", "bouncers", "add", "fw", "--config", cfg)
+	if code != ExitOK || len(strings.TrimSpace(out)) < 32 {
+		t.Fatalf("add: exit %d, key %q, %s", code, out, errOut)
+	}
+	if code, _, _ := run(t, "", "bouncers", "add", "fw", "--config", cfg); code != ExitError {
+		t.Errorf("adding the same name twice: exit %d", code)
+	}
+	if code, out, _ := run(t, "", "bouncers", "list", "--config", cfg); code != ExitOK || !strings.HasPrefix(out, "fw\t") {
+		t.Errorf("list: exit %d, %q", code, out)
+	}
+	if code, _, errOut := run(t, "", "bouncers", "delete", "fw", "--config", cfg); code != ExitOK {
+		t.Errorf("delete: exit %d %s", code, errOut)
+	}
+	if code, out, _ := run(t, "", "bouncers", "list", "--config", cfg); code != ExitOK || out != "" {
+		t.Errorf("list after delete: exit %d, %q", code, out)
+	}
+}

@@ -56,6 +56,7 @@ type Config struct {
 	RulesDir string // user rules; DefaultRulesDir need not exist
 	Database Database
 	Firewall Firewall
+	API      API
 	// Allow are the prefixes never to ban, besides loopback and the host's
 	// own addresses. Single addresses are /32 or /128; all are masked and
 	// unmapped.
@@ -86,6 +87,23 @@ type Firewall struct {
 	Forward bool   // also drop forwarded traffic
 }
 
+// API configures the local API (internal/lapi): the CrowdSec bouncer
+// protocol, herd's push stream and forward-auth for reverse proxies.
+type API struct {
+	// Listen is the TCP address to serve on; "" disables the API. Default
+	// DefaultListen (loopback only).
+	Listen string
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP
+	// forward-auth believes; nil means loopback.
+	TrustedProxies []netip.Prefix
+	// OpenForwardAuth lets trusted proxies call /v1/forward-auth without a
+	// key (Traefik cannot send one).
+	OpenForwardAuth bool
+}
+
+// DefaultListen is the local API's default address.
+const DefaultListen = "127.0.0.1:8080"
+
 // Error is one problem of a configuration file, at a line.
 type Error struct {
 	File string
@@ -110,6 +128,7 @@ func defaults(exists func(string) bool) *Config {
 		RulesDir: DefaultRulesDir,
 		Database: Database{Driver: DefaultDriver, DSN: DefaultDSN},
 		Firewall: Firewall{Enabled: true, Table: DefaultTable},
+		API:      API{Listen: DefaultListen},
 	}
 	var files []string
 	for _, p := range DefaultLogs {
@@ -214,6 +233,30 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						}
 					},
 					"forward": func(v *yaml.Node) { c.Firewall.Forward = d.boolean(v, "firewall.forward") },
+				})
+			},
+			"api": func(v *yaml.Node) {
+				d.mapping(v, "api", fields{
+					"listen": func(v *yaml.Node) {
+						c.API.Listen = d.str(v, "api.listen")
+						if c.API.Listen != "" {
+							if _, err := netip.ParseAddrPort(c.API.Listen); err != nil {
+								d.errorf(v, "api.listen: %q is not an address:port (\"\" disables the API)", clip(c.API.Listen))
+							}
+						}
+					},
+					"trusted_proxies": func(v *yaml.Node) {
+						c.API.TrustedProxies = []netip.Prefix{}
+						for _, s := range d.strs(v, "api.trusted_proxies") {
+							p, err := ParsePrefix(s)
+							if err != nil {
+								d.errorf(v, "api.trusted_proxies: %v", err)
+								continue
+							}
+							c.API.TrustedProxies = append(c.API.TrustedProxies, p)
+						}
+					},
+					"open_forward_auth": func(v *yaml.Node) { c.API.OpenForwardAuth = d.boolean(v, "api.open_forward_auth") },
 				})
 			},
 			"allow": func(v *yaml.Node) {

@@ -23,6 +23,10 @@ firewall:
   enabled: false
   table: herd_test
   forward: true
+api:
+  listen: "[::1]:9090"
+  trusted_proxies: [10.0.0.0/8]
+  open_forward_auth: true
 allow: [192.0.2.7, "2001:db8::/32", "::ffff:198.51.100.1", 10.1.2.3/8]
 simulate: true
 timezone: UTC
@@ -40,6 +44,7 @@ timezone: UTC
 		RulesDir: "/srv/rules",
 		Database: Database{Driver: "postgres", DSN: "postgres://herd@localhost/herd"},
 		Firewall: Firewall{Enabled: false, Table: "herd_test", Forward: true},
+		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true},
 		Allow: []netip.Prefix{
 			netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("2001:db8::/32"),
@@ -67,6 +72,7 @@ func TestDefaults(t *testing.T) {
 			RulesDir: DefaultRulesDir,
 			Database: Database{Driver: "sqlite", DSN: DefaultDSN},
 			Firewall: Firewall{Enabled: true, Table: "herd"},
+			API:      API{Listen: DefaultListen},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\ngot  %+v\nwant %+v", text, c, want)
@@ -93,6 +99,8 @@ func TestErrors(t *testing.T) {
 		{"allow: 192.0.2.7\n", `config herd.yaml:1: allow: expected a list`},
 		{"timezone: Mars/Olympus\n", `config herd.yaml:1: timezone: unknown zone`},
 		{"firewall:\n  table: \"a b\"\n", `config herd.yaml:2: firewall.table:`},
+		{"api:\n  listen: localhost:80\n", `config herd.yaml:2: api.listen:`},
+		{"api:\n  bogus: 1\n", `config herd.yaml:2:`},
 		{"simulate: true\nsimulate: false\n", `config herd.yaml:2: herd.yaml: key "simulate" repeated`},
 		{"a: &x 1\nsimulate: *x\n", `anchors and aliases are not supported`},
 		{"sources: [\n", `config herd.yaml:`},

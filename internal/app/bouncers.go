@@ -1,0 +1,66 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/lapi"
+)
+
+// AddBouncer registers a bouncer named name with a new random API key and
+// returns the key. Only its SHA-256 hash is stored: the key is shown once.
+func AddBouncer(ctx context.Context, cfg *config.Config, name string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("bouncers add: empty name")
+	}
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	key, err := lapi.NewKey()
+	if err != nil {
+		return "", fmt.Errorf("bouncers add: %w", err)
+	}
+	if err := st.AddBouncer(ctx, name, lapi.HashKey(key)); err != nil {
+		return "", fmt.Errorf("bouncers add %s: %w", name, err)
+	}
+	return key, nil
+}
+
+// ListBouncers writes the registered bouncers, one per line: name, then
+// when it was added.
+func ListBouncers(ctx context.Context, cfg *config.Config, w io.Writer) error {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bs, err := st.Bouncers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if _, err := fmt.Fprintf(w, "%s\t%s\n", b.Name, b.Created.UTC().Format(time.RFC3339)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteBouncer removes a bouncer; its key stops working within a second
+// on a running agent.
+func DeleteBouncer(ctx context.Context, cfg *config.Config, name string) error {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.DeleteBouncer(ctx, name); err != nil {
+		return fmt.Errorf("bouncers delete %s: %w", name, err)
+	}
+	return nil
+}
