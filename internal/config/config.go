@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -57,6 +58,7 @@ type Config struct {
 	Database Database
 	Firewall Firewall
 	API      API
+	Journald Journald
 	// Allow are the prefixes never to ban, besides loopback and the host's
 	// own addresses. Single addresses are /32 or /128; all are masked and
 	// unmapped.
@@ -72,6 +74,20 @@ type Source struct {
 	// let the rules for raw lines try).
 	Program string
 	Line    int // line of herd.yaml that defines it; 0 for defaults
+}
+
+// Journald configures the systemd journal source (internal/source/journald),
+// read through journalctl's JSON output.
+type Journald struct {
+	// Enabled follows the journal. Default: on when neither
+	// /var/log/auth.log nor /var/log/secure exists and journalctl is on
+	// PATH (a Debian 12 server without rsyslog, where sshd logs only to
+	// the journal); a journald key in herd.yaml without enabled means on.
+	Enabled bool
+	// Units restricts the journal to these systemd units (ssh.service, …);
+	// none means every entry.
+	Units []string
+	Line  int // line of herd.yaml that defines it; 0 for defaults
 }
 
 // Database says where alerts, decisions and offsets are kept.
@@ -139,7 +155,22 @@ func defaults(exists func(string) bool) *Config {
 	if len(files) > 0 {
 		c.Sources = []Source{{Files: files}}
 	}
+	c.Journald.Enabled = journaldDefault(exists)
 	return c
+}
+
+// journaldDefault reports whether the journal is followed by default: when
+// no syslog file of authentication exists and journalctl is on PATH.
+func journaldDefault(exists func(string) bool) bool {
+	if exists("/var/log/auth.log") || exists("/var/log/secure") {
+		return false
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir != "" && filepath.IsAbs(dir) && exists(filepath.Join(dir, "journalctl")) {
+			return true
+		}
+	}
+	return false
 }
 
 func exists(p string) bool {
@@ -164,7 +195,7 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 	d := &decoder{file: name}
 	c := defaults(func(string) bool { return false })
 	c.File = name
-	sourcesSet := false
+	sourcesSet, journaldSet := false, false
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	docs := 0
 	for {
@@ -202,6 +233,14 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						d.errorf(n, "source: needs files (a list of paths or globs)")
 					}
 					c.Sources = append(c.Sources, s)
+				})
+			},
+			"journald": func(v *yaml.Node) {
+				journaldSet = true
+				c.Journald = Journald{Enabled: true, Line: v.Line}
+				d.mapping(v, "journald", fields{
+					"enabled": func(v *yaml.Node) { c.Journald.Enabled = d.boolean(v, "journald.enabled") },
+					"units":   func(v *yaml.Node) { c.Journald.Units = d.strs(v, "journald.units") },
 				})
 			},
 			"rules_dir": func(v *yaml.Node) { c.RulesDir = d.str(v, "rules_dir") },
@@ -287,8 +326,14 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			},
 		})
 	}
-	if !sourcesSet {
-		c.Sources = defaults(exists).Sources
+	if !sourcesSet || !journaldSet {
+		def := defaults(exists)
+		if !sourcesSet {
+			c.Sources = def.Sources
+		}
+		if !journaldSet {
+			c.Journald = def.Journald
+		}
 	}
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
