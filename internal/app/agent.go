@@ -24,6 +24,7 @@ import (
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source/file"
+	"github.com/herd-ips/herd/internal/source/journald"
 	"github.com/herd-ips/herd/internal/store"
 )
 
@@ -47,6 +48,10 @@ const (
 // its Cursor) that keeps the address of the administrator who first started
 // the agent over SSH, so that every later start keeps it allowlisted.
 const adminAllowSource = "herd:allow:ssh-admin"
+
+// journaldSource is the name of the store row (in the offsets table) that
+// keeps the cursor of the last journal entry committed.
+const journaldSource = "journald"
 
 // AgentOptions configures RunAgent.
 type AgentOptions struct {
@@ -73,6 +78,9 @@ type AgentOptions struct {
 	// APIListener, when set, is where the local API serves instead of
 	// listening on Config.API.Listen (tests pass 127.0.0.1:0).
 	APIListener net.Listener
+	// JournalCommand replaces journalctl (program and first arguments)
+	// when the journal is followed; tests pass a fake.
+	JournalCommand []string
 }
 
 // agent is one run of RunAgent.
@@ -99,6 +107,7 @@ type agent struct {
 type batch struct {
 	alerts  []pendingAlert
 	offsets map[string]file.Position
+	cursor  []byte // journal cursor of the batch's last entry that had one
 	lines   int
 	urgent  bool // holds a decision: commit now
 }
@@ -212,6 +221,10 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		return err
 	}
 	a.b.offsets = map[string]file.Position{}
+	jf, err := a.journal(ctx)
+	if err != nil {
+		return err
+	}
 
 	ln, err := a.listenAPI()
 	if err != nil {
@@ -225,6 +238,11 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
 	g.Go(func() error { return a.tick(gctx) })
+	if jf != nil {
+		g.Go(func() error {
+			return jf.Run(gctx, func(e journald.Entry) error { return a.entry(gctx, e) })
+		})
+	}
 	for i, f := range followers {
 		hint := a.cfg.Sources[i].Program
 		g.Go(func() error {
@@ -398,7 +416,7 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 		}
 		start[off.Source] = file.Position{Path: off.Source, Inode: off.Inode, Dev: off.Dev, Offset: off.Offset, Fingerprint: off.Fingerprint}
 	}
-	if len(a.cfg.Sources) == 0 {
+	if len(a.cfg.Sources) == 0 && !a.cfg.Journald.Enabled {
 		a.log.Warn("agent: no log files to follow (none of the default logs exists; name some under sources in herd.yaml)")
 	}
 	var fs []*file.Follower
@@ -413,19 +431,61 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 	return fs, nil
 }
 
+// journal returns the journal follower, resuming after the saved cursor, or
+// nil when the configuration does not follow the journal.
+func (a *agent) journal(ctx context.Context) (*journald.Follower, error) {
+	if !a.cfg.Journald.Enabled {
+		return nil, nil
+	}
+	offs, err := a.st.Offsets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cursor string
+	for _, off := range offs {
+		if off.Source == journaldSource {
+			cursor = off.Cursor
+		}
+	}
+	f, err := journald.New(journald.Options{Command: a.o.JournalCommand, Units: a.cfg.Journald.Units, Cursor: cursor, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("agent: journald: %w", err)
+	}
+	a.log.Info("agent: following the journal", "units", a.cfg.Journald.Units, "resume", cursor != "")
+	return f, nil
+}
+
+// entry runs one journal entry (its JSON line, which the envelope parser
+// reads) through the detector like a line of a file; its cursor is the
+// batch's journal offset.
+func (a *agent) entry(ctx context.Context, e journald.Entry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(e.Cursor) > 0 {
+		a.b.cursor = append(a.b.cursor[:0], e.Cursor...)
+	}
+	return a.detect(ctx, e.Data, "")
+}
+
 // line runs one line through the detector and adds what it gave to the
 // batch, committing the batch when it holds a decision or is full.
 func (a *agent) line(ctx context.Context, l file.Line, hint string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.b.offsets[l.Path] = l.Pos
+	return a.detect(ctx, l.Data, hint)
+}
+
+// detect is line's and entry's work once the offset is noted. a.mu is held.
+func (a *agent) detect(ctx context.Context, data []byte, hint string) error {
 	if now := a.now(); now.Sub(a.ref) > time.Minute {
 		a.ref = now
 		a.det.SetReference(now)
 	}
-	res := a.det.Line(l.Data, hint)
+	res := a.det.Line(data, hint)
 	for i := range res.Outcomes {
 		oc := &res.Outcomes[i]
-		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: []string{string(l.Data)}}}
+		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: []string{string(data)}}}
 		if oc.Decided() {
 			d := oc.Decision
 			pa.dec = &d
@@ -435,7 +495,6 @@ func (a *agent) line(ctx context.Context, l file.Line, hint string) error {
 		}
 		a.b.alerts = append(a.b.alerts, pa)
 	}
-	a.b.offsets[l.Path] = l.Pos
 	a.b.lines++
 	if a.b.urgent || a.b.lines >= FlushLines {
 		return a.flush(ctx)
@@ -448,7 +507,7 @@ func (a *agent) line(ctx context.Context, l file.Line, hint string) error {
 // is held.
 func (a *agent) flush(ctx context.Context) error {
 	b := &a.b
-	if len(b.alerts) == 0 && len(b.offsets) == 0 {
+	if len(b.alerts) == 0 && len(b.offsets) == 0 && len(b.cursor) == 0 {
 		return nil
 	}
 	// The commits are short; stopping must not split a batch between them.
@@ -481,16 +540,20 @@ func (a *agent) flush(ctx context.Context) error {
 	if len(recs) > 0 {
 		a.notifyAPI()
 	}
-	if len(b.offsets) > 0 {
-		offs := make([]store.Offset, 0, len(b.offsets))
+	if len(b.offsets) > 0 || len(b.cursor) > 0 {
+		offs := make([]store.Offset, 0, len(b.offsets)+1)
 		for _, p := range b.offsets {
 			offs = append(offs, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
+		}
+		if len(b.cursor) > 0 {
+			offs = append(offs, store.Offset{Source: journaldSource, Cursor: string(b.cursor)})
 		}
 		if err := a.st.SaveOffsets(ctx, offs); err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
 	}
 	clear(b.offsets)
+	b.cursor = b.cursor[:0]
 	b.alerts = b.alerts[:0]
 	b.lines, b.urgent = 0, false
 	return nil
