@@ -1,14 +1,39 @@
 #!/usr/bin/env bash
-# herd's main job. Until the live agent lands, this builds herd and replays the
-# sample logs in examples/ to show what it detects and whom it would ban.
-#   bash scripts/run.sh [FILE...]     # replay your own logs instead (e.g. /var/log/auth.log)
+# herd's main job: build herd and run the agent, which follows this machine's logs (files and the
+# systemd journal), bans attackers in nftables and serves the local API on 127.0.0.1:8080.
+# As root with nftables it enforces (nftables is installed if missing); otherwise it runs in a
+# clearly announced dry-run, printing the bans it would make. Stop it with Ctrl-C.
+#
+#   bash scripts/run.sh                    # the agent (config: /etc/herd/herd.yaml if it exists)
+#   bash scripts/run.sh --replay [FILE...] # replay logs instead (default: the samples in examples/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
 mkdir -p bin
 go build -o bin/herd ./cmd/herd
-if [ $# -eq 0 ]; then
-  set -- examples/auth.log examples/access.log
+
+if [ "${1:-}" = "--replay" ]; then
+  shift
+  [ $# -gt 0 ] || set -- examples/auth.log examples/access.log
+  echo "== herd replay $*" >&2
+  exec bin/herd replay "$@"
 fi
-echo "== herd replay $*" >&2
-exec bin/herd replay "$@"
+
+args=("$@")
+if [ "$(id -u)" = 0 ]; then
+  if ! command -v nft >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing nftables" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null || true
+  fi
+else
+  # Without root herd cannot program nftables nor write /var/lib/herd: keep its state under the
+  # user's state directory and run dry.
+  state="${XDG_STATE_HOME:-$HOME/.local/state}/herd"
+  mkdir -p "$state"
+  if [ ! -f "$state/herd.yaml" ]; then
+    printf 'database:\n  driver: sqlite\n  dsn: %s/herd.db\n' "$state" >"$state/herd.yaml"
+  fi
+  case " ${args[*]:-} " in *" --config "*) ;; *) args+=(--config "$state/herd.yaml") ;; esac
+fi
+echo "== herd agent ${args[*]:-}" >&2
+exec bin/herd agent "${args[@]}"
