@@ -64,6 +64,23 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 	})
 }
 
+// open builds the detector and opens the inputs replay and explain read;
+// done closes the files.
+func (f *detectorFlags) open(args []string, stdin io.Reader) (d *app.Detector, ins []app.Input, done func(), err error) {
+	if d, err = f.detector(); err != nil {
+		return nil, nil, nil, err
+	}
+	ins, closers, err := app.OpenInputs(args, stdin)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return d, ins, func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}, nil
+}
+
 func (e *env) replayCmd() *cobra.Command {
 	var f detectorFlags
 	var cpuprofile string
@@ -76,19 +93,11 @@ With --json it prints exactly one JSON object per alert on standard output. A su
 to standard error.`,
 		Args: argsAtLeast(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			d, err := f.detector()
+			d, ins, done, err := f.open(args, e.stdin)
 			if err != nil {
 				return err
 			}
-			ins, closers, err := app.OpenInputs(args, e.stdin)
-			if err != nil {
-				return err
-			}
-			defer func() {
-				for _, c := range closers {
-					c.Close()
-				}
-			}()
+			defer done()
 			if cpuprofile != "" {
 				pf, err := os.Create(cpuprofile)
 				if err != nil {
@@ -150,19 +159,11 @@ func (e *env) explainCmd() *cobra.Command {
 		Short: "Show, for each log line, which parser took it, the event and the scenarios it fed",
 		Args:  argsAtLeast(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			d, err := f.detector()
+			d, ins, done, err := f.open(args, e.stdin)
 			if err != nil {
 				return err
 			}
-			ins, closers, err := app.OpenInputs(args, e.stdin)
-			if err != nil {
-				return err
-			}
-			defer func() {
-				for _, c := range closers {
-					c.Close()
-				}
-			}()
+			defer done()
 			return app.Explain(c.Context(), app.ExplainOptions{
 				Detector: d, Inputs: ins, Hint: f.program, JSON: f.json, Out: e.stdout,
 			})
