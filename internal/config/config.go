@@ -9,10 +9,12 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -65,7 +67,36 @@ type Config struct {
 	Allow    []netip.Prefix
 	Simulate bool   // alert and decide, never enforce
 	Timezone string // zone of timestamps that carry none; "" = local
+	Hub      Hub
 }
+
+// Hub configures membership of a herd hub (internal/hub): the signals this
+// agent shares and the community blocklist it receives. A zero Hub (no URL)
+// means the agent works alone.
+type Hub struct {
+	// URL is the hub's base URL (https://hub.example:8443/); "" = no hub.
+	URL string
+	// KeyFile holds this agent's ed25519 reporter key, generated on first
+	// start when missing. Default DefaultHubKeyFile.
+	KeyFile string
+	// Share sends signals (source, scenario class, minute) of this agent's
+	// own decisions to the hub. Default true when URL is set.
+	Share bool
+	// Receive applies the hub's signed community blocklist as decisions of
+	// origin "community". Default true when URL is set.
+	Receive bool
+	// PublicKey is the hub's ed25519 blocklist-signing public key, base64
+	// (standard encoding, 32 bytes); snapshots and deltas not signed by it
+	// are refused. Required when Receive is on.
+	PublicKey string
+	// CAFile is a PEM bundle to verify the hub's TLS certificate with
+	// instead of the system roots ("" = system roots).
+	CAFile string
+	Line   int // line of herd.yaml that defines it; 0 for defaults
+}
+
+// DefaultHubKeyFile is where the agent keeps its hub reporter key.
+const DefaultHubKeyFile = "/var/lib/herd/hub.key"
 
 // Source is one group of log files read the same way.
 type Source struct {
@@ -316,6 +347,32 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 				}
 			},
 			"simulate": func(v *yaml.Node) { c.Simulate = d.boolean(v, "simulate") },
+			"hub": func(v *yaml.Node) {
+				c.Hub = Hub{KeyFile: DefaultHubKeyFile, Share: true, Receive: true, Line: v.Line}
+				d.mapping(v, "hub", fields{
+					"url": func(v *yaml.Node) {
+						c.Hub.URL = d.str(v, "hub.url")
+						if u, err := url.Parse(c.Hub.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+							d.errorf(v, "hub.url: %q is not an http(s) URL", clip(c.Hub.URL))
+						}
+					},
+					"key_file":   func(v *yaml.Node) { c.Hub.KeyFile = d.str(v, "hub.key_file") },
+					"share":      func(v *yaml.Node) { c.Hub.Share = d.boolean(v, "hub.share") },
+					"receive":    func(v *yaml.Node) { c.Hub.Receive = d.boolean(v, "hub.receive") },
+					"public_key": func(v *yaml.Node) { c.Hub.PublicKey = d.str(v, "hub.public_key") },
+					"ca_file":    func(v *yaml.Node) { c.Hub.CAFile = d.str(v, "hub.ca_file") },
+				})
+				if c.Hub.URL == "" && v.Kind == yaml.MappingNode {
+					d.errorf(v, "hub: needs url")
+				}
+				if c.Hub.PublicKey != "" {
+					if k, err := base64.StdEncoding.DecodeString(c.Hub.PublicKey); err != nil || len(k) != 32 {
+						d.errorf(v, "hub.public_key: must be a base64 ed25519 public key (32 bytes)")
+					}
+				} else if c.Hub.Receive && c.Hub.URL != "" {
+					d.errorf(v, "hub: receive needs public_key (the hub's blocklist-signing key, printed by herd hub serve)")
+				}
+			},
 			"timezone": func(v *yaml.Node) {
 				c.Timezone = d.str(v, "timezone")
 				if c.Timezone != "" {

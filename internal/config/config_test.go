@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -141,5 +142,30 @@ func TestDistExample(t *testing.T) {
 	}
 	if len(c.Sources) != 2 || !c.Firewall.Enabled || c.Database.Driver != "sqlite" || len(c.Allow) != 1 {
 		t.Errorf("dist/herd.yaml decoded to %+v", c)
+	}
+}
+
+func TestHub(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	c, err := Parse("herd.yaml", []byte("hub:\n  url: https://hub.example:8443/\n  public_key: "+key+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hub.URL != "https://hub.example:8443/" || !c.Hub.Share || !c.Hub.Receive || c.Hub.KeyFile != DefaultHubKeyFile || c.Hub.Line == 0 {
+		t.Errorf("hub = %+v", c.Hub)
+	}
+	if c, err := Parse("herd.yaml", []byte("sources: []\n")); err != nil || c.Hub.URL != "" {
+		t.Errorf("no hub key: %+v %v", c, err)
+	}
+	for _, bad := range []string{
+		"hub:\n  url: ftp://x/\n  receive: false\n",
+		"hub:\n  share: true\n",
+		"hub:\n  url: https://h/\n",
+		"hub:\n  url: https://h/\n  public_key: AAAA\n",
+		"hub:\n  url: https://h/\n  receive: false\n  colour: red\n",
+	} {
+		if _, err := Parse("herd.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "herd.yaml:") {
+			t.Errorf("%q: err = %v, want a herd.yaml:line error", bad, err)
+		}
 	}
 }
