@@ -121,7 +121,7 @@ func (f *FrameReader) nextLF() ([]byte, error) {
 			return msg, nil
 		}
 		scanned = f.end - f.start
-		if scanned > f.max {
+		if scanned > f.max+1 { // +1: a "\r" before the newline
 			// No newline within the limit: the message is too long.
 			// Drop what is held and the rest up to the newline.
 			f.start, f.end = 0, 0
@@ -132,6 +132,9 @@ func (f *FrameReader) nextLF() ([]byte, error) {
 			if err == io.EOF && f.end > f.start {
 				msg := f.buf[f.start:f.end]
 				f.start = f.end
+				if len(msg) > f.max {
+					return nil, ErrOversize
+				}
 				return msg, nil
 			}
 			return nil, err
