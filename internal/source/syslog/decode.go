@@ -105,7 +105,7 @@ func hasStamp(b []byte) bool {
 		return false
 	}
 	twoDigits := (isDigit(b[4]) || b[4] == ' ') && isDigit(b[5]) // "23", " 3"
-	oneDigit := isDigit(b[4]) && b[5] == ' '                      // "3 "
+	oneDigit := isDigit(b[4]) && b[5] == ' '                     // "3 "
 	if !twoDigits && !oneDigit {
 		return false
 	}

@@ -77,7 +77,7 @@ type Server struct {
 	free chan *[]byte // spare line buffers
 
 	received, delivered, dropped, oversize, malformed, accepted, rejected atomic.Uint64
-	conns                                                               atomic.Int64
+	conns                                                                 atomic.Int64
 }
 
 // New checks o and returns a Server.
