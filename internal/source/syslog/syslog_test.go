@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -273,5 +274,56 @@ func TestServerHandlerError(t *testing.T) {
 	}
 	if _, err := New(Options{}); err == nil {
 		t.Error("New without listeners: no error")
+	}
+}
+
+// BenchmarkServerTCP measures messages through a loopback TCP connection,
+// framing, decoding and the queue to a handler that does nothing.
+func BenchmarkServerTCP(b *testing.B) {
+	for _, framing := range []string{"lf", "octet"} {
+		b.Run(framing, func(b *testing.B) {
+			tcp, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := New(Options{TCP: tcp, Location: time.UTC})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx, func([]byte) error { return nil }) }()
+			c, err := net.Dial("tcp", tcp.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := "<38>Nov 23 11:31:39 vm sshd[4242]: Failed password for root from 203.0.113.7 port 4242 ssh2"
+			frame := msg + "\n"
+			if framing == "octet" {
+				frame = fmt.Sprintf("%d %s", len(msg), msg)
+			}
+			// Writes of 64 frames at a time, as a relaying daemon batches them.
+			batch := []byte(strings.Repeat(frame, 64))
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			sent := 0
+			for sent < b.N {
+				n := min(64, b.N-sent)
+				if _, err := c.Write(batch[:n*len(frame)]); err != nil {
+					b.Fatal(err)
+				}
+				sent += n
+			}
+			for s.Stats().Delivered < uint64(b.N) {
+				time.Sleep(50 * time.Microsecond)
+			}
+			b.StopTimer()
+			c.Close()
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
