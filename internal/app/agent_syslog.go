@@ -79,8 +79,8 @@ func (a *agent) syslogServer() (srv *syslog.Server, err error) {
 	return srv, nil
 }
 
-// SyslogStats returns the syslog listener's counters (zero when it is off),
-// for the agent's metrics.
+// syslogStats returns the syslog listener's counters (zero when it is off),
+// for the agent's metrics (the metrics helper wires it).
 func (a *agent) syslogStats() syslog.Stats {
 	if a.syslog == nil {
 		return syslog.Stats{}

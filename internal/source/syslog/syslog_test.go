@@ -327,3 +327,28 @@ func BenchmarkServerTCP(b *testing.B) {
 		})
 	}
 }
+
+// TestServerLineDoesNotAllocate: once its buffers exist, a message is
+// decoded into a recycled buffer without allocating.
+func TestServerLineDoesNotAllocate(t *testing.T) {
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	s, err := New(Options{UDP: udp, Location: time.UTC, Clock: func() time.Time { return recvTime }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("<38>Nov 23 11:31:39 vm sshd[4242]: Failed password for root from 203.0.113.7 port 4242 ssh2")
+	s.put(s.line(msg))
+	if n := testing.AllocsPerRun(1000, func() {
+		b := s.line(msg)
+		if b == nil {
+			t.Fatal("refused")
+		}
+		s.put(b)
+	}); n != 0 {
+		t.Errorf("line allocates %v times per message", n)
+	}
+}
