@@ -48,7 +48,9 @@ type Options struct {
 	// wait, is dropped and counted in Stats.DroppedQueueFull.
 	Queue int
 	// Clock gives the receive time of messages that carry none, and the
-	// read deadlines: it must follow the wall clock. nil = time.Now.
+	// TCP read deadlines, which the kernel compares with the wall clock: it
+	// must follow the wall clock (a fixed clock makes every read time
+	// out). nil = time.Now.
 	Clock func() time.Time
 	// Location is the zone in which a receive time is written on a message
 	// that carries none; it should be the agent's zone for zone-less
@@ -245,6 +247,7 @@ func (s *Server) readUDP(ctx context.Context) {
 	if r, ok := s.o.UDP.(io.Reader); ok { // *net.UDPConn: Read does not allocate the peer's address
 		read = func() (int, error) { return r.Read(buf) }
 	}
+	var warned time.Time // last warning of drops
 	for {
 		n, err := read()
 		if err != nil {
@@ -266,8 +269,13 @@ func (s *Server) readUDP(ctx context.Context) {
 		select {
 		case s.q <- b:
 		default:
-			s.dropped.Add(1)
+			n := s.dropped.Add(1)
 			s.put(b)
+			// Said at most once a minute: a flood must not flood the logs too.
+			if now := s.o.Clock(); now.Sub(warned) >= time.Minute {
+				warned = now
+				s.log.Warn("syslog: queue full, udp messages dropped; prefer tcp, which waits", "dropped_total", n)
+			}
 		}
 	}
 }

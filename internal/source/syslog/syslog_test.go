@@ -352,3 +352,50 @@ func TestServerLineDoesNotAllocate(t *testing.T) {
 		t.Errorf("line allocates %v times per message", n)
 	}
 }
+
+// TestServerEndlessLine: a TCP sender that never sends a newline is
+// discarded as it comes and counted once, while another connection's
+// messages get through; its next message after the newline is taken. An
+// octet count written across separate segments is put together.
+func TestServerEndlessLine(t *testing.T) {
+	sv := startServer(t, Options{MaxMessage: 1024})
+	flood, err := net.Dial("tcp", sv.tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = 'A'
+	}
+	fmt.Fprint(flood, "<13>")
+	for range 64 { // 4 MiB without a newline
+		if _, err := flood.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := net.Dial("tcp", sv.tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	msg := "<13>Nov 23 11:31:39 vm sshd: segmented"
+	for _, part := range []string{fmt.Sprint(len(msg))[:1], fmt.Sprint(len(msg))[1:] + " ", msg[:10], msg[10:]} {
+		if _, err := other.Write([]byte(part)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, "the other connection's line", func() bool { return len(sv.got()) == 1 })
+	fmt.Fprint(flood, "\n<13>after the flood\n")
+	waitFor(t, "the line after the flood", func() bool { return len(sv.got()) == 2 })
+	got := sv.got()
+	// The message had no time: it is dated by the clock, with its year.
+	if got[0] != "Nov 23 11:31:39 vm sshd: segmented" || !strings.HasSuffix(got[1], " after the flood") ||
+		!strings.Contains(got[1], fmt.Sprintf(" %d ", time.Now().Year())) {
+		t.Errorf("lines %q", got)
+	}
+	if st := sv.s.Stats(); st.Oversize != 1 || st.Malformed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
