@@ -97,23 +97,24 @@ type AgentOptions struct {
 
 // agent is one run of RunAgent.
 type agent struct {
-	o      AgentOptions
-	cfg    *config.Config
-	log    *slog.Logger
-	now    func() time.Time
-	out    io.Writer
-	st     *store.Store
-	set    *decision.Set
-	nb     *ipx.NeverBan
-	fw     *nft.Firewall  // nil when dry
-	api    *lapi.Server   // nil when the API is off
-	syslog *syslog.Server // nil when syslog is off
-	outM   sync.Mutex     // serializes writes to out
+	o    AgentOptions
+	cfg  *config.Config
+	log  *slog.Logger
+	now  func() time.Time
+	out  io.Writer
+	st   *store.Store
+	set  *decision.Set
+	nb   *ipx.NeverBan
+	fw   *nft.Firewall // nil when dry
+	api  *lapi.Server  // nil when the API is off
+	outM sync.Mutex    // serializes writes to out
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
 	det *Detector
 	ref time.Time
 	b   batch
+
+	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 }
 
 // batch is what the lines read since the last commit produced.
