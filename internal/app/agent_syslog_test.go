@@ -56,7 +56,13 @@ func TestAgentSyslogLogger(t *testing.T) {
 		Syslog:   config.Syslog{UDP: udp.LocalAddr().String(), TCP: tcp.Addr().String()},
 		Timezone: "UTC",
 	}
-	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, SyslogUDP: udp, SyslogTCP: tcp})
+	// The agent's clock runs 45 s ahead once it is ready (less than the
+	// minute after which the agent refreshes its reference by itself): a
+	// message without a time is dated by that clock.
+	var ahead atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, SyslogUDP: udp, SyslogTCP: tcp, Clock: clock})
+	ahead.Store(int64(45 * time.Second))
 
 	cases := []struct {
 		attacker string
@@ -119,9 +125,12 @@ func TestAgentSyslogLogger(t *testing.T) {
 			t.Errorf("alert for %s", a.Source)
 		}
 		// The alert's time is the messages' (today), not year 0 or a
-		// file's time.
+		// file's time; for the message without a time, the agent's clock.
 		if d := time.Since(a.Last); d < -time.Hour || d > time.Hour {
 			t.Errorf("alert for %s at %v, not now", a.Source, a.Last)
+		}
+		if d := a.Last.Sub(clock()); a.Source.String() == "203.0.113.9" && (d < -10*time.Second || d > 0) {
+			t.Errorf("alert for %s (messages without a time) at %v, %v from the agent's clock", a.Source, a.Last, d)
 		}
 	}
 	// No offset is kept for syslog.
