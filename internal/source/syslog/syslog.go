@@ -134,7 +134,8 @@ func (s *Server) Stats() Stats {
 // each line, one at a time, from Run's goroutine. The line is valid until
 // handle returns. When ctx ends, the lines already queued are handed on
 // before Run returns nil; an error of handle is returned as it is. Run
-// closes the listeners and every connection before it returns.
+// closes the listeners and every connection before it returns. Run is
+// called once.
 func (s *Server) Run(ctx context.Context, handle func(line []byte) error) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
