@@ -22,7 +22,7 @@ const module = "github.com/herd-ips/herd/"
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
 	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config"},
-	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/enforce/nft", "internal/store", "internal/lapi"},
+	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/enforce/nft", "internal/store", "internal/lapi"},
 	"internal/config":          {},
 	"internal/decision":        {"internal/event", "internal/ipx"},
 	"internal/event":           {},
@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"internal/source/lines":    {},
 	"internal/source/file":     {"internal/source/lines"},
 	"internal/source/journald": {"internal/source/lines"},
+	"internal/source/syslog":   {},
 	"internal/rules":           {"internal/event"},
 	"internal/parse":           {"internal/event", "internal/rules", "internal/envelope", "internal/textmatch", "internal/ipx"},
 	"internal/scenario":        {"internal/event", "internal/rules", "internal/ipx"},

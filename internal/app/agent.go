@@ -25,6 +25,7 @@ import (
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source/file"
 	"github.com/herd-ips/herd/internal/source/journald"
+	"github.com/herd-ips/herd/internal/source/syslog"
 	"github.com/herd-ips/herd/internal/store"
 )
 
@@ -81,6 +82,17 @@ type AgentOptions struct {
 	// JournalCommand replaces journalctl (program and first arguments)
 	// when the journal is followed; tests pass a fake.
 	JournalCommand []string
+	// SyslogUDP and SyslogTCP, when set, are the syslog listeners instead
+	// of those Config.Syslog names (tests pass 127.0.0.1:0).
+	SyslogUDP net.PacketConn
+	SyslogTCP net.Listener
+	// Stdin, when set, is the only log source (herd agent --stdin): the
+	// configured files, journal, syslog listener and local API are off; at
+	// its end the agent commits, enforces and returns. No offset is kept.
+	Stdin io.Reader
+	// StdinProgram names the program of Stdin's lines that carry no syslog
+	// envelope ("" to let the rules for raw lines try).
+	StdinProgram string
 }
 
 // agent is one run of RunAgent.
@@ -101,6 +113,8 @@ type agent struct {
 	det *Detector
 	ref time.Time
 	b   batch
+
+	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 }
 
 // batch is what the lines read since the last commit produced.
@@ -147,6 +161,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	a := &agent{o: o, cfg: o.Config, log: o.Logger, now: o.Clock, out: o.Stdout}
 	if a.cfg == nil {
 		a.cfg = config.Default()
+	}
+	if o.Stdin != nil {
+		a.cfg = stdinOnly(a.cfg)
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -230,6 +247,10 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	sl, err := a.syslogServer()
+	if err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if ln != nil {
@@ -243,6 +264,14 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 			return jf.Run(gctx, func(e journald.Entry) error { return a.entry(gctx, e) })
 		})
 	}
+	if sl != nil {
+		g.Go(func() error {
+			return sl.Run(gctx, func(line []byte) error { return a.live(gctx, line, "") })
+		})
+	}
+	if o.Stdin != nil {
+		g.Go(func() error { return a.readStdin(gctx, o.Stdin, o.StdinProgram) })
+	}
 	for i, f := range followers {
 		hint := a.cfg.Sources[i].Program
 		g.Go(func() error {
@@ -250,12 +279,19 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		})
 	}
 	err = g.Wait()
+	if errors.Is(err, errStdinEnd) {
+		err = nil
+	}
 	// Commit what the last lines did, even though ctx has ended.
 	a.mu.Lock()
 	ferr := a.flush(context.WithoutCancel(ctx))
 	a.mu.Unlock()
 	if err == nil {
 		err = ferr
+	}
+	a.settle(sub)
+	if sl != nil {
+		a.log.Info("agent: syslog stopped", "stats", fmt.Sprintf("%+v", sl.Stats()))
 	}
 	a.log.Info("agent: stopped", "live", a.set.Len())
 	return err
@@ -416,7 +452,7 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 		}
 		start[off.Source] = file.Position{Path: off.Source, Inode: off.Inode, Dev: off.Dev, Offset: off.Offset, Fingerprint: off.Fingerprint}
 	}
-	if len(a.cfg.Sources) == 0 && !a.cfg.Journald.Enabled {
+	if len(a.cfg.Sources) == 0 && !a.cfg.Journald.Enabled && !a.cfg.Syslog.Enabled() && a.o.Stdin == nil {
 		a.log.Warn("agent: no log files to follow (none of the default logs exists; name some under sources in herd.yaml)")
 	}
 	var fs []*file.Follower

@@ -31,17 +31,26 @@ func loadConfig(path string) (*config.Config, error) {
 
 func (e *env) agentCmd() *cobra.Command {
 	var cfgPath string
-	var dryRun, debug bool
+	var dryRun, debug, stdin bool
+	var program string
 	c := &cobra.Command{
-		Use:   "agent [--config FILE] [--dry-run]",
+		Use:   "agent [--config FILE] [--dry-run] [--stdin [--program NAME]]",
 		Short: "Follow the logs, detect attacks and ban their sources in nftables",
 		Long: `agent is herd's live job. It restores every live ban into nftables, then follows the
 configured log files from where it stopped, and bans the sources of the attacks it recognises
 within milliseconds. The configuration is --config, else ` + config.DefaultPath + ` if it exists,
 else the built-in defaults. Without root or nftables, or with --dry-run, decisions are printed
-instead of enforced. Logs go to standard error; SIGINT or SIGTERM stop it.`,
+instead of enforced. Logs go to standard error; SIGINT or SIGTERM stop it.
+
+With --stdin, the lines of standard input are the only source (the configured files, journal,
+syslog listener and local API are off): at the end of the input the agent commits what it found,
+enforces its decisions and exits. --program names the program of lines that carry no syslog
+header, such as an access log: tail -F access.log | herd agent --stdin --program nginx`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if program != "" && !stdin {
+				return usageError{errors.New("--program goes with --stdin")}
+			}
 			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
@@ -58,12 +67,18 @@ instead of enforced. Logs go to standard error; SIGINT or SIGTERM stop it.`,
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM)
 			defer stop()
-			return app.RunAgent(ctx, app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout})
+			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout}
+			if stdin {
+				o.Stdin, o.StdinProgram = e.stdin, program
+			}
+			return app.RunAgent(ctx, o)
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print decisions instead of enforcing them")
 	c.Flags().BoolVar(&debug, "debug", false, "log every firewall update")
+	c.Flags().BoolVar(&stdin, "stdin", false, "read log lines from standard input only, and exit at its end")
+	c.Flags().StringVar(&program, "program", "", "with --stdin: the program of lines without a syslog header (sshd, nginx, ...)")
 	return c
 }
 

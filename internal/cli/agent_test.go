@@ -58,3 +58,24 @@ func TestAgentBadConfig(t *testing.T) {
 		t.Errorf("agent with a bad config: %d %q", code, errs)
 	}
 }
+
+// TestAgentStdin pipes log lines to herd agent --stdin: the attacker is
+// banned (printed, dry) and the command exits at the end of its input.
+func TestAgentStdin(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "herd.yaml")
+	if err := os.WriteFile(cfg, []byte("sources: []\ndatabase:\n  dsn: "+filepath.Join(dir, "herd.db")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for i := range 6 {
+		in.WriteString("Failed password for root from 192.0.2.99 port 4000" + string(rune('0'+i)) + " ssh2\n")
+	}
+	code, out, errs := run(t, in.String(), "agent", "--config", cfg, "--dry-run", "--stdin", "--program", "sshd")
+	if code != ExitOK || !strings.Contains(out, "ban 192.0.2.99/32 ") {
+		t.Errorf("agent --stdin: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run(t, "", "agent", "--config", cfg, "--program", "sshd"); code != ExitUsage || !strings.Contains(errs, "--program goes with --stdin") {
+		t.Errorf("--program without --stdin: %d %q", code, errs)
+	}
+}

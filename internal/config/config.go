@@ -61,6 +61,7 @@ type Config struct {
 	Firewall Firewall
 	API      API
 	Journald Journald
+	Syslog   Syslog
 	// Allow are the prefixes never to ban, besides loopback and the host's
 	// own addresses. Single addresses are /32 or /128; all are masked and
 	// unmapped.
@@ -120,6 +121,40 @@ type Journald struct {
 	Units []string
 	Line  int // line of herd.yaml that defines it; 0 for defaults
 }
+
+// Syslog configures the syslog listener (internal/source/syslog): messages
+// received over UDP or TCP become log lines like those of a syslog file. Off
+// by default.
+type Syslog struct {
+	// UDP and TCP are the listen addresses (ip:port); "" leaves that
+	// transport off. Both off (the default) means no listener.
+	UDP, TCP string
+	// MaxMessage bounds one message in bytes; longer ones are dropped and
+	// counted. 0 = DefaultSyslogMaxMessage.
+	MaxMessage int
+	// MaxConnections bounds the TCP connections open at once. 0 =
+	// DefaultSyslogMaxConnections.
+	MaxConnections int
+	// IdleTimeout closes a TCP connection silent for this long. 0 =
+	// DefaultSyslogIdleTimeout.
+	IdleTimeout time.Duration
+	// AllowRemote permits addresses other than loopback. Without it they
+	// are refused: whoever can send a message can make herd ban any
+	// address the message names.
+	AllowRemote bool
+	Line        int // line of herd.yaml that defines it; 0 for defaults
+}
+
+// Enabled reports whether a syslog transport is configured.
+func (s *Syslog) Enabled() bool { return s.UDP != "" || s.TCP != "" }
+
+// Defaults of the syslog listener, applied where the fields are 0 (the
+// same as internal/source/syslog's).
+const (
+	DefaultSyslogMaxMessage     = 8192
+	DefaultSyslogMaxConnections = 64
+	DefaultSyslogIdleTimeout    = 5 * time.Minute
+)
 
 // Database says where alerts, decisions and offsets are kept.
 type Database struct {
@@ -274,6 +309,7 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					"units":   func(v *yaml.Node) { c.Journald.Units = d.strs(v, "journald.units") },
 				})
 			},
+			"syslog":    func(v *yaml.Node) { d.syslog(v, &c.Syslog) },
 			"rules_dir": func(v *yaml.Node) { c.RulesDir = d.str(v, "rules_dir") },
 			"database": func(v *yaml.Node) {
 				dsnSet := false
@@ -396,6 +432,36 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 		return nil, errors.Join(d.errs...)
 	}
 	return c, nil
+}
+
+// syslog decodes the syslog key into s, which holds the defaults.
+func (d *decoder) syslog(n *yaml.Node, s *Syslog) {
+	s.Line = n.Line
+	var udpNode, tcpNode *yaml.Node
+	d.mapping(n, "syslog", fields{
+		"udp":             func(v *yaml.Node) { s.UDP, udpNode = d.str(v, "syslog.udp"), v },
+		"tcp":             func(v *yaml.Node) { s.TCP, tcpNode = d.str(v, "syslog.tcp"), v },
+		"max_message":     func(v *yaml.Node) { s.MaxMessage = d.integer(v, "syslog.max_message", 480, 1<<20) },
+		"max_connections": func(v *yaml.Node) { s.MaxConnections = d.integer(v, "syslog.max_connections", 1, 65536) },
+		"idle_timeout":    func(v *yaml.Node) { s.IdleTimeout = d.duration(v, "syslog.idle_timeout", time.Second) },
+		"allow_remote":    func(v *yaml.Node) { s.AllowRemote = d.boolean(v, "syslog.allow_remote") },
+	})
+	for _, l := range []struct {
+		what, addr string
+		n          *yaml.Node
+	}{{"syslog.udp", s.UDP, udpNode}, {"syslog.tcp", s.TCP, tcpNode}} {
+		if l.addr == "" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(l.addr)
+		if err != nil {
+			d.errorf(l.n, "%s: %q is not an ip:port (\"\" turns it off)", l.what, clip(l.addr))
+			continue
+		}
+		if !ap.Addr().IsLoopback() && !s.AllowRemote {
+			d.errorf(l.n, "%s: %s is not a loopback address; whoever can reach it can send lines that make herd ban any address they name, so set allow_remote: true only when a firewall limits the port to trusted relays", l.what, l.addr)
+		}
+	}
 }
 
 var tableName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
@@ -549,6 +615,34 @@ func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	}
 	b, _ := strconv.ParseBool(n.Value)
 	return b
+}
+
+// integer decodes a decimal integer within [lo, hi].
+func (d *decoder) integer(n *yaml.Node, what string, lo, hi int) int {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		d.errorf(n, "%s: expected a whole number, found %s", what, describe(n))
+		return 0
+	}
+	v, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil || v < int64(lo) || v > int64(hi) {
+		d.errorf(n, "%s: %s is out of range (%d to %d)", what, clip(n.Value), lo, hi)
+		return 0
+	}
+	return int(v)
+}
+
+// duration decodes a Go duration string ("30s", "5m") of at least lo.
+func (d *decoder) duration(n *yaml.Node, what string, lo time.Duration) time.Duration {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		d.errorf(n, "%s: expected a duration such as \"5m\", found %s", what, describe(n))
+		return 0
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < lo {
+		d.errorf(n, "%s: %q is not a duration of at least %s", what, clip(n.Value), lo)
+		return 0
+	}
+	return v
 }
 
 func describe(n *yaml.Node) string {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,8 @@ func FuzzParse(f *testing.F) {
 		"a: &x 1\nb: *x\n",
 		"sources: [\n",
 		"--- \n...\n",
+		"syslog:\n  udp: 127.0.0.1:5514\n  tcp: \"[::1]:5514\"\n  max_message: 4096\n  idle_timeout: 30s\n",
+		"syslog: {tcp: 0.0.0.0:514, allow_remote: true, max_connections: 8}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -31,6 +34,11 @@ func FuzzParse(f *testing.F) {
 		}
 		if c.Database.Driver != "sqlite" && c.Database.Driver != "postgres" {
 			t.Fatalf("driver %q accepted", c.Database.Driver)
+		}
+		for _, addr := range []string{c.Syslog.UDP, c.Syslog.TCP} {
+			if ap, err := netip.ParseAddrPort(addr); addr != "" && (err != nil || !ap.Addr().IsLoopback() && !c.Syslog.AllowRemote) {
+				t.Fatalf("syslog address %q accepted (allow_remote %v)", addr, c.Syslog.AllowRemote)
+			}
 		}
 		for _, p := range c.Allow {
 			if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() {
