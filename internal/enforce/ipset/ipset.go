@@ -430,14 +430,15 @@ func (f *Firewall) Remove() error {
 
 // Remove deletes the chains, jumps and sets a Firewall with options o would
 // have created, without creating anything first: herd firewall remove uses
-// it. What is not there is not an error.
+// it. What is not there is not an error; nor is a name New would refuse
+// (nothing can have been created under it).
 func Remove(o Options) error {
 	if ok, missing := Available(); !ok {
 		return fmt.Errorf("ipset: %w: %s not found", ErrNotSupported, missing)
 	}
 	chain, sets, err := names(o)
 	if err != nil {
-		return err
+		return nil
 	}
 	return remove(o, chain, sets)
 }
