@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/enforce/ipset"
 	"github.com/herd-ips/herd/internal/herdtest"
 )
 
-// bouncerConfig is a crowdsec-firewall-bouncer configuration in nftables
-// mode polling herd at api every 100ms, with the table and set names of the
-// Debian package's shipped configuration.
-const bouncerConfig = `mode: nftables
+// bouncerConfig is a crowdsec-firewall-bouncer configuration polling herd
+// every 100ms, with the table, set and chain names of the Debian package's
+// shipped configuration. Arguments: directory, API address, key, mode.
+const bouncerConfig = `mode: %[4]s
 pid_dir: %[1]s
 update_frequency: 100ms
 daemonize: false
@@ -38,6 +39,9 @@ supported_decisions_types:
   - ban
 blacklists_ipv4: crowdsec-blacklists
 blacklists_ipv6: crowdsec6-blacklists
+ipset_type: nethash
+iptables_chains:
+  - INPUT
 nftables:
   ipv4:
     enabled: true
@@ -56,17 +60,32 @@ prometheus:
 `
 
 // The real crowdsec-firewall-bouncer (the Debian package, unmodified), run
-// in a network namespace against the agent's local API, puts a ban added
-// with herd decisions add into its own nftables set, and takes it out when
-// the decision is deleted.
-func TestCrowdsecFirewallBouncer(t *testing.T) {
+// in a network namespace against the agent's local API, puts the bans added
+// with herd decisions add into its own nftables sets, and takes one out when
+// its decision is deleted.
+//
+// In nftables mode the bouncer (0.0.25) keeps only the first address of a
+// Range decision (its sets have no interval flag): herd's IPv6 /64 bans are
+// not enforced whole that way, which docs/firewall.md says. The test checks
+// single addresses there; in iptables mode (ipsets of type hash:net) it
+// checks ranges too.
+func TestCrowdsecFirewallBouncerNftables(t *testing.T) { testCrowdsecBouncer(t, "nftables") }
+
+// The same in the bouncer's iptables mode, with ranges.
+func TestCrowdsecFirewallBouncerIptables(t *testing.T) { testCrowdsecBouncer(t, "iptables") }
+
+func testCrowdsecBouncer(t *testing.T, mode string) {
 	herdtest.Skip(t)
 	bin, err := exec.LookPath("crowdsec-firewall-bouncer")
 	if err != nil {
 		t.Skip("crowdsec-firewall-bouncer not found; install the Debian package crowdsec-firewall-bouncer to include this test")
 	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("nft(8) not found; install nftables to include this test")
+	tool := "nft"
+	if mode == "iptables" {
+		tool = "ipset"
+	}
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skipf("%s not found; install it to include this test", tool)
 	}
 	name, fd := herdtest.NewNetns(t)
 	dir := t.TempDir()
@@ -90,7 +109,7 @@ func TestCrowdsecFirewallBouncer(t *testing.T) {
 
 	bdir := t.TempDir()
 	bcfg := filepath.Join(bdir, "crowdsec-firewall-bouncer.yaml")
-	if err := os.WriteFile(bcfg, fmt.Appendf(nil, bouncerConfig, bdir, ln.Addr(), key), 0o600); err != nil {
+	if err := os.WriteFile(bcfg, fmt.Appendf(nil, bouncerConfig, bdir, ln.Addr(), key, mode), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := &syncBuffer{}
@@ -104,13 +123,15 @@ func TestCrowdsecFirewallBouncer(t *testing.T) {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-exited
-		if t.Failed() || testing.Verbose() {
+		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(bdir, "crowdsec-firewall-bouncer.log"))
 			t.Logf("bouncer output:\n%s\nbouncer log:\n%s\nagent log:\n%s", out, b, r.logs)
 		}
 	})
 
-	set := func(table, set string) []string {
+	// held lists what the bouncer's IPv4 and IPv6 sets hold, nil while
+	// they do not exist.
+	held := func() []netip.Prefix {
 		t.Helper()
 		select {
 		case err := <-exited:
@@ -118,39 +139,68 @@ func TestCrowdsecFirewallBouncer(t *testing.T) {
 			t.Fatalf("the bouncer exited: %v", err)
 		default:
 		}
-		return nftSetElements(t, name, table, set)
+		if mode == "iptables" {
+			return ipsetElements(t, name, "crowdsec-blacklists", "crowdsec6-blacklists")
+		}
+		return append(nftSetElements(t, name, "ip crowdsec", "crowdsec-blacklists"), nftSetElements(t, name, "ip6 crowdsec6", "crowdsec6-blacklists")...)
 	}
-	v4 := netip.MustParsePrefix("192.0.2.55/32")
-	v6 := netip.MustParsePrefix("2001:db8:55::7/128")
-	waitFor(t, "the bouncer's table", 10*time.Second, func() bool {
+	waitFor(t, "the bouncer's sets", 10*time.Second, func() bool {
 		time.Sleep(20 * time.Millisecond)
-		return set("ip crowdsec", "crowdsec-blacklists") != nil
+		return held() != nil
 	})
-	for _, p := range []netip.Prefix{v4, v6} {
+	bans := []netip.Prefix{netip.MustParsePrefix("192.0.2.55/32"), netip.MustParsePrefix("2001:db8:55::7/128")}
+	if mode == "iptables" {
+		bans = append(bans, netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:66::/64"))
+	}
+	for _, p := range bans {
 		if err := app.AddDecision(context.Background(), cfg, p, time.Hour, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitFor(t, "the bans in the bouncer's sets", 10*time.Second, func() bool {
 		time.Sleep(20 * time.Millisecond)
-		return slices.Contains(set("ip crowdsec", "crowdsec-blacklists"), "192.0.2.55") &&
-			slices.Contains(set("ip6 crowdsec6", "crowdsec6-blacklists"), "2001:db8:55::7")
+		h := held()
+		for _, p := range bans {
+			if !slices.Contains(h, p) {
+				return false
+			}
+		}
+		return true
 	})
-	if n, err := app.DeleteDecisions(context.Background(), cfg, v4); err != nil || n != 1 {
+	if n, err := app.DeleteDecisions(context.Background(), cfg, bans[0]); err != nil || n != 1 {
 		t.Fatalf("delete: %d, %v", n, err)
 	}
 	waitFor(t, "the deleted ban out of the bouncer's set", 10*time.Second, func() bool {
 		time.Sleep(20 * time.Millisecond)
-		return !slices.Contains(set("ip crowdsec", "crowdsec-blacklists"), "192.0.2.55")
+		return !slices.Contains(held(), bans[0])
 	})
-	if !slices.Contains(set("ip6 crowdsec6", "crowdsec6-blacklists"), "2001:db8:55::7") {
-		t.Error("the IPv6 ban went with the deleted IPv4 one")
+	if h := held(); !slices.Contains(h, bans[1]) {
+		t.Errorf("the other bans went with the deleted one: %v", h)
 	}
 }
 
-// nftSetElements lists the addresses of an nftables set in namespace ns
+// ipsetElements lists the elements of ipsets in namespace ns, nil when one
+// does not exist (yet).
+func ipsetElements(t *testing.T, ns string, sets ...string) []netip.Prefix {
+	t.Helper()
+	out := []netip.Prefix{}
+	for _, s := range sets {
+		b, err := exec.Command("ip", "netns", "exec", ns, "ipset", "save", s).Output()
+		if err != nil {
+			return nil
+		}
+		ps, err := ipset.ParseSave(b, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ps...)
+	}
+	return out
+}
+
+// nftSetElements lists the elements of an nftables set in namespace ns
 // (nft -j), nil when the set does not exist (yet).
-func nftSetElements(t *testing.T, ns, table, set string) []string {
+func nftSetElements(t *testing.T, ns, table, set string) []netip.Prefix {
 	t.Helper()
 	args := append([]string{"netns", "exec", ns, "nft", "-j", "list", "set"}, strings.Fields(table)...)
 	args = append(args, set)
@@ -168,7 +218,14 @@ func nftSetElements(t *testing.T, ns, table, set string) []string {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("nft -j list set %s %s: %v: %s", table, set, err, b)
 	}
-	out := []string{}
+	out := []netip.Prefix{}
+	add := func(s string) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			t.Fatalf("nft -j list set %s %s: element %q: %v", table, set, s, err)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
 	for _, o := range doc.Nftables {
 		if o.Set == nil {
 			continue
@@ -177,7 +234,7 @@ func nftSetElements(t *testing.T, ns, table, set string) []string {
 			// An element is "192.0.2.1", or {"elem": {"val": "192.0.2.1", "timeout": ...}}.
 			var s string
 			if json.Unmarshal(e, &s) == nil {
-				out = append(out, s)
+				add(s)
 				continue
 			}
 			var w struct {
@@ -186,7 +243,7 @@ func nftSetElements(t *testing.T, ns, table, set string) []string {
 				} `json:"elem"`
 			}
 			if json.Unmarshal(e, &w) == nil && w.Elem.Val != "" {
-				out = append(out, w.Elem.Val)
+				add(w.Elem.Val)
 			}
 		}
 	}
