@@ -106,6 +106,12 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, APIListener: ln})
+	// A ban live before the bouncer starts reaches it in its startup=true
+	// answer; the others in later polls.
+	early := netip.MustParsePrefix("203.0.113.9/32")
+	if err := app.AddDecision(context.Background(), cfg, early, time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
 
 	bdir := t.TempDir()
 	bcfg := filepath.Join(bdir, "crowdsec-firewall-bouncer.yaml")
@@ -144,9 +150,9 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 		}
 		return append(nftSetElements(t, name, "ip crowdsec", "crowdsec-blacklists"), nftSetElements(t, name, "ip6 crowdsec6", "crowdsec6-blacklists")...)
 	}
-	waitFor(t, "the bouncer's sets", 10*time.Second, func() bool {
+	waitFor(t, "the ban live at the bouncer's start in its sets", 10*time.Second, func() bool {
 		time.Sleep(20 * time.Millisecond)
-		return held() != nil
+		return slices.Contains(held(), early)
 	})
 	bans := []netip.Prefix{netip.MustParsePrefix("192.0.2.55/32"), netip.MustParsePrefix("2001:db8:55::7/128")}
 	if mode == "iptables" {
@@ -174,7 +180,7 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 		time.Sleep(20 * time.Millisecond)
 		return !slices.Contains(held(), bans[0])
 	})
-	if h := held(); !slices.Contains(h, bans[1]) {
+	if h := held(); !slices.Contains(h, bans[1]) || !slices.Contains(h, early) {
 		t.Errorf("the other bans went with the deleted one: %v", h)
 	}
 }
