@@ -147,3 +147,26 @@ func TestRemoveFirewallCleansBothBackends(t *testing.T) {
 		}
 	}
 }
+
+// When the configured backend cannot be used (here: iptables forced, its
+// tools not on PATH) the agent runs dry and says why, rather than failing
+// or enforcing nothing silently.
+func TestAgentBackendUnusableRunsDry(t *testing.T) {
+	herdtest.Skip(t) // as root, so that the backend is tried
+	_, fd := herdtest.NewNetns(t)
+	t.Setenv("PATH", t.TempDir())
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	appendLine(t, logPath, "")
+	cfg := testConfig(dir, logPath)
+	cfg.Firewall.Backend = config.BackendIptables
+	r := startAgent(t, app.AgentOptions{Config: cfg, NetNS: fd})
+	logs := r.logs.String()
+	if !strings.Contains(logs, "no firewall backend usable; running dry") || !strings.Contains(logs, "not found") {
+		t.Fatalf("no clear message about the unusable backend:\n%s", logs)
+	}
+	if err := app.AddDecision(context.Background(), cfg, netip.MustParsePrefix("192.0.2.99/32"), time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dry-run print", 5*time.Second, func() bool { return strings.Contains(r.out.String(), "ban 192.0.2.99/32 ") })
+}
