@@ -330,3 +330,24 @@ func FuzzParseSave(f *testing.F) {
 		}
 	})
 }
+
+// Adding an address that is there replaces its timeout: a ban extended
+// before it ends stays past its first expiry.
+func TestAddAgainReplacesTimeout(t *testing.T) {
+	_, fd := herdtest.NewNetns(t)
+	f := newFirewall(t, fd, Options{})
+	now := time.Now()
+	for _, until := range []time.Time{now.Add(time.Second), now.Add(time.Hour)} {
+		if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.5/32", until), ban("198.51.100.0/24", until)}}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2100 * time.Millisecond)
+	got, err := f.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("192.0.2.5/32"), netip.MustParsePrefix("198.51.100.0/24")}; !slices.Equal(got, want) {
+		t.Fatalf("after the first expiry: %v, want %v", got, want)
+	}
+}
