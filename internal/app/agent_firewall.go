@@ -80,33 +80,44 @@ func openBackend(fc config.Firewall, netns int) (firewall, string, error) {
 		}
 		return nftFirewall{f}, nil
 	}
-	openIpset := func() (firewall, error) {
-		f, err := ipset.New(ipset.Options{Name: fc.Table, Forward: fc.Forward, NetNS: netns})
-		if err != nil {
-			return nil, err
+	// The system's iptables first; where it fails (iptables-nft on a
+	// kernel without nf_tables), iptables-legacy.
+	openIpset := func() (firewall, string, error) {
+		o := ipset.Options{Name: fc.Table, Forward: fc.Forward, NetNS: netns}
+		f, err := ipset.New(o)
+		if err == nil {
+			return ipsetFirewall{f}, config.BackendIptables, nil
 		}
-		return ipsetFirewall{f}, nil
+		if ok, _ := ipset.Available(true); !ok {
+			return nil, "", err
+		}
+		o.Legacy = true
+		f, lerr := ipset.New(o)
+		if lerr != nil {
+			return nil, "", fmt.Errorf("%w; iptables-legacy: %w", err, lerr)
+		}
+		return ipsetFirewall{f}, config.BackendIptables + "-legacy", nil
 	}
 	switch backendName(fc.Backend) {
 	case config.BackendNftables:
 		f, err := openNft()
 		return f, config.BackendNftables, err
 	case config.BackendIptables:
-		f, err := openIpset()
-		return f, config.BackendIptables, err
+		return openIpset()
 	}
 	f, nerr := openNft()
 	if nerr == nil {
 		return f, config.BackendNftables, nil
 	}
-	if ok, missing := ipset.Available(); !ok {
+	if !ipsetInstalled() {
+		_, missing := ipset.Available(false)
 		return nil, "", fmt.Errorf("nftables: %w; iptables+ipset: %s not installed", nerr, missing)
 	}
-	f, ierr := openIpset()
+	f, name, ierr := openIpset()
 	if ierr != nil {
 		return nil, "", fmt.Errorf("nftables: %w; iptables+ipset: %w", nerr, ierr)
 	}
-	return f, config.BackendIptables, nil
+	return f, name, nil
 }
 
 // RemoveFirewall deletes what either backend created: herd's nftables
@@ -128,7 +139,7 @@ func RemoveFirewall(cfg *config.Config) (string, error) {
 	} else if !errors.Is(err, nft.ErrNotSupported) {
 		errs = append(errs, err)
 	}
-	if ok, _ := ipset.Available(); ok {
+	if ipsetInstalled() {
 		if err := ipset.Remove(ipset.Options{Name: cfg.Firewall.Table}); err != nil {
 			errs = append(errs, err)
 		} else {
@@ -139,4 +150,12 @@ func RemoveFirewall(cfg *config.Config) (string, error) {
 		return "", fmt.Errorf("firewall remove: neither nftables nor iptables+ipset is usable here")
 	}
 	return strings.Join(done, "; "), errors.Join(errs...)
+}
+
+// ipsetInstalled reports whether the iptables+ipset backend's tools are
+// installed, in either variant of iptables.
+func ipsetInstalled() bool {
+	ok, _ := ipset.Available(false)
+	legacy, _ := ipset.Available(true)
+	return ok || legacy
 }

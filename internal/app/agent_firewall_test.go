@@ -20,7 +20,7 @@ import (
 
 func skipWithoutIpset(t *testing.T) {
 	t.Helper()
-	if ok, missing := ipset.Available(); !ok {
+	if ok, missing := ipset.Available(false); !ok {
 		t.Skipf("%s not found; install ipset and iptables to include this test", missing)
 	}
 }

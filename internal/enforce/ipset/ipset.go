@@ -5,10 +5,11 @@
 // to lift everything, per-element timeouts counted by the kernel.
 //
 // It shells out to ipset(8) and iptables-restore(8)/iptables-save(8) (and
-// their ip6tables twins): there is no maintained pure-Go library for the
-// ipset netlink protocol that herd could vet, and this is a fallback. Every change of the sets is ONE ipset process
-// reading an "ipset restore" script on its stdin, whatever its size; the
-// iptables tools run only in New and Remove.
+// their ip6tables twins; with Options.Legacy, the iptables-legacy ones):
+// there is no maintained pure-Go library for the ipset netlink protocol that
+// herd could vet, and this is a fallback. Every change of the sets is ONE
+// ipset process reading an "ipset restore" script on its stdin, whatever its
+// size; the iptables tools run only in New and Remove.
 //
 // With the default name "herd" the kernel holds:
 //
@@ -69,15 +70,21 @@ const MaxElem = 1 << 24
 // most 31 bytes ("-ranges6-new" adds 12), iptables chain names 28.
 const maxName = 19
 
-// Tools returns the programs the package runs.
-func Tools() []string {
-	return []string{"ipset", "iptables-save", "ip6tables-save", "iptables-restore", "ip6tables-restore"}
+// Tools returns the programs the package runs: with legacy, the
+// iptables-legacy variants.
+func Tools(legacy bool) []string {
+	ts := []string{"ipset"}
+	for _, fam := range []int{4, 6} {
+		save, restore := tools(fam, legacy)
+		ts = append(ts, save, restore)
+	}
+	return ts
 }
 
-// Available reports whether every program of Tools is installed, and which
-// one is missing otherwise.
-func Available() (bool, string) {
-	for _, t := range Tools() {
+// Available reports whether every program of Tools(legacy) is installed,
+// and which one is missing otherwise.
+func Available(legacy bool) (bool, string) {
+	for _, t := range Tools(legacy) {
 		if _, err := exec.LookPath(t); err != nil {
 			return false, t
 		}
@@ -91,6 +98,11 @@ type Options struct {
 	Name    string // default "herd": set names NAME-ban4..., chain upper-cased NAME
 	Forward bool   // also jump to the chain from FORWARD
 	NetNS   int    // fd of a network namespace to program (0 = current); tests use it
+	// Legacy runs iptables-legacy-save/-restore (the kernel's x_tables)
+	// instead of the system's iptables, which on current distributions
+	// is iptables-nft and needs nf_tables: where nftables is missing,
+	// the legacy tools are the ones that work.
+	Legacy bool
 }
 
 // Change is a batched diff of the live decisions. Deletes are applied before
@@ -136,7 +148,7 @@ func names(o Options) (chain string, sets [4]string, err error) {
 // sets' elements are kept. It returns an error wrapping ErrNotSupported when
 // a tool is missing or the kernel refuses.
 func New(o Options) (*Firewall, error) {
-	if ok, missing := Available(); !ok {
+	if ok, missing := Available(o.Legacy); !ok {
 		return nil, fmt.Errorf("ipset: %w: %s not found", ErrNotSupported, missing)
 	}
 	chain, sets, err := names(o)
@@ -172,18 +184,22 @@ func createArgs(i int) string {
 }
 
 // tools returns the save and restore programs of a family.
-func tools(fam int) (save, restore string) {
+func tools(fam int, legacy bool) (save, restore string) {
+	p := "iptables"
 	if fam == 6 {
-		return "ip6tables-save", "ip6tables-restore"
+		p = "ip6tables"
 	}
-	return "iptables-save", "iptables-restore"
+	if legacy {
+		p += "-legacy"
+	}
+	return p + "-save", p + "-restore"
 }
 
 // setupChain writes the chain, its rules and jumps for one family in one
 // iptables-restore transaction (--noflush keeps the other chains; declaring
 // herd's chain flushes it).
 func (f *Firewall) setupChain(fam int) error {
-	save, restore := tools(fam)
+	save, restore := tools(fam, f.o.Legacy)
 	cur, err := f.output(save, "-t", "filter")
 	if err != nil {
 		return err
@@ -421,7 +437,9 @@ func ParseSave(dump []byte, set string) ([]netip.Prefix, error) {
 }
 
 // Remove deletes herd's chains, the jumps to them and herd's sets, leaving no
-// trace in the namespace. What is not there is not an error.
+// trace in the namespace: the chains of both the system's iptables and
+// iptables-legacy, where their tools are installed. What is not there is not
+// an error.
 func (f *Firewall) Remove() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -429,12 +447,15 @@ func (f *Firewall) Remove() error {
 }
 
 // Remove deletes the chains, jumps and sets a Firewall with options o would
-// have created, without creating anything first: herd firewall remove uses
-// it. What is not there is not an error; nor is a name New would refuse
-// (nothing can have been created under it).
+// have created, with either variant of iptables, without creating anything
+// first: herd firewall remove uses it. What is not there is not an error;
+// nor is a name New would refuse (nothing can have been created under it).
+// o.Legacy is ignored.
 func Remove(o Options) error {
-	if ok, missing := Available(); !ok {
-		return fmt.Errorf("ipset: %w: %s not found", ErrNotSupported, missing)
+	if ok, missing := Available(false); !ok {
+		if ok, _ := Available(true); !ok {
+			return fmt.Errorf("ipset: %w: %s not found", ErrNotSupported, missing)
+		}
 	}
 	chain, sets, err := names(o)
 	if err != nil {
@@ -445,8 +466,22 @@ func Remove(o Options) error {
 
 func remove(o Options, chain string, sets [4]string) error {
 	f := &Firewall{o: o}
+	for _, legacy := range []bool{false, true} {
+		if ok, _ := Available(legacy); !ok {
+			continue
+		}
+		if err := f.removeChains(chain, legacy); err != nil {
+			return err
+		}
+	}
+	return f.destroySets(sets)
+}
+
+// removeChains deletes chain and the jumps to it in one variant of
+// iptables, both families.
+func (f *Firewall) removeChains(chain string, legacy bool) error {
 	for _, fam := range []int{4, 6} {
-		save, restore := tools(fam)
+		save, restore := tools(fam, legacy)
 		cur, err := f.output(save, "-t", "filter")
 		if err != nil {
 			return fmt.Errorf("ipset: remove: %w", err)
@@ -470,6 +505,12 @@ func remove(o Options, chain string, sets [4]string) error {
 			return fmt.Errorf("ipset: remove chain %s: %w", chain, err)
 		}
 	}
+	return nil
+}
+
+// destroySets destroys herd's sets, and their -new twins left by an
+// interrupted Reconcile.
+func (f *Firewall) destroySets(sets [4]string) error {
 	list, err := f.output("ipset", "list", "-n")
 	if err != nil {
 		return fmt.Errorf("ipset: remove: %w", err)

@@ -16,7 +16,7 @@ import (
 // missing. The sets and chains are removed at the end.
 func newFirewall(t testing.TB, fd int, o Options) *Firewall {
 	t.Helper()
-	if ok, missing := Available(); !ok {
+	if ok, missing := Available(o.Legacy); !ok {
 		t.Skipf("%s not found; install ipset and iptables to include this test", missing)
 	}
 	o.NetNS = fd
@@ -349,5 +349,46 @@ func TestAddAgainReplacesTimeout(t *testing.T) {
 	}
 	if want := []netip.Prefix{netip.MustParsePrefix("192.0.2.5/32"), netip.MustParsePrefix("198.51.100.0/24")}; !slices.Equal(got, want) {
 		t.Fatalf("after the first expiry: %v, want %v", got, want)
+	}
+}
+
+// With Options.Legacy the chains go to iptables-legacy (x_tables), and drop
+// there as well.
+func TestLegacyDropsAttacker(t *testing.T) {
+	l := newLab(t, false)
+	f := newFirewall(t, l.victim, Options{Legacy: true})
+	now := time.Now()
+	if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour))}}, now); err != nil {
+		t.Fatal(err)
+	}
+	l.mustBeDropped(t)
+	l.mustReach(t, "bystander")
+	if dump := string(save(t, l.victim, "iptables-legacy-save")); !strings.Contains(dump, "-A INPUT -j HERD") {
+		t.Fatalf("iptables-legacy-save has no jump to HERD:\n%s", dump)
+	}
+	if dump := string(save(t, l.victim, "iptables-save")); strings.Contains(dump, "HERD") {
+		t.Fatalf("the legacy Firewall wrote to the default iptables:\n%s", dump)
+	}
+}
+
+// Remove takes herd's chains out of both variants of iptables before
+// destroying the sets they reference.
+func TestRemoveCleansBothVariants(t *testing.T) {
+	name, fd := herdtest.NewNetns(t)
+	if ok, missing := Available(true); !ok {
+		t.Skipf("%s not found", missing)
+	}
+	newFirewall(t, fd, Options{})
+	newFirewall(t, fd, Options{Legacy: true, Forward: true})
+	if err := Remove(Options{NetNS: fd}); err != nil {
+		t.Fatal(err)
+	}
+	for _, prog := range []string{"iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save"} {
+		if dump := herdtest.Exec(t, name, prog); strings.Contains(strings.ToLower(dump), "herd") {
+			t.Errorf("%s after Remove:\n%s", prog, dump)
+		}
+	}
+	if list := herdtest.Exec(t, name, "ipset", "list", "-n"); strings.Contains(list, "herd") {
+		t.Errorf("ipset list -n after Remove: %q", list)
 	}
 }
