@@ -483,6 +483,10 @@ func (f *Firewall) removeChains(chain string, legacy bool) error {
 	for _, fam := range []int{4, 6} {
 		save, restore := tools(fam, legacy)
 		cur, err := f.output(save, "-t", "filter")
+		if err != nil && legacy {
+			// A kernel without x_tables: nothing of herd's can be there.
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("ipset: remove: %w", err)
 		}
