@@ -19,18 +19,19 @@ import (
 	"github.com/herd-ips/herd/internal/herdtest"
 )
 
-// bouncerConfig is a crowdsec-firewall-bouncer configuration polling herd
-// every 100ms, with the table, set and chain names of the Debian package's
-// shipped configuration. Arguments: directory, API address, key, mode.
-const bouncerConfig = `mode: %[4]s
+// bouncerConfig is the Debian package's shipped crowdsec-firewall-bouncer
+// configuration with its files in directory %[1]s, no daemon and no
+// metrics. As shipped, it names neither the mode nor the key: the override
+// file (bouncerOverride) does, as docs/firewall.md tells the operator.
+const bouncerConfig = `mode: ${BACKEND}
 pid_dir: %[1]s
-update_frequency: 100ms
+update_frequency: 10s
 daemonize: false
 log_mode: file
 log_dir: %[1]s
 log_level: debug
-api_url: http://%[2]s/
-api_key: %[3]s
+api_url: http://127.0.0.1:8080/
+api_key: ${API_KEY}
 insecure_skip_verify: false
 disable_ipv6: false
 deny_action: DROP
@@ -59,7 +60,17 @@ prometheus:
   listen_port: 60601
 `
 
-// The real crowdsec-firewall-bouncer (the Debian package, unmodified), run
+// bouncerOverride is the crowdsec-firewall-bouncer.yaml.local of
+// docs/firewall.md: mode, herd's address %[2]s, the key %[3]s from herd
+// bouncers add, and a poll every 100ms.
+const bouncerOverride = `mode: %[1]s
+api_url: http://%[2]s/
+api_key: %[3]s
+update_frequency: 100ms
+`
+
+// The real crowdsec-firewall-bouncer (the Debian package, unmodified, set up
+// with the override file of docs/firewall.md), run
 // in a network namespace against the agent's local API, puts the bans added
 // with herd decisions add into its own nftables sets, and takes one out when
 // its decision is deleted.
@@ -115,7 +126,10 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 
 	bdir := t.TempDir()
 	bcfg := filepath.Join(bdir, "crowdsec-firewall-bouncer.yaml")
-	if err := os.WriteFile(bcfg, fmt.Appendf(nil, bouncerConfig, bdir, ln.Addr(), key, mode), 0o600); err != nil {
+	if err := os.WriteFile(bcfg, fmt.Appendf(nil, bouncerConfig, bdir), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bcfg+".local", fmt.Appendf(nil, bouncerOverride, mode, ln.Addr(), key), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := &syncBuffer{}
