@@ -70,10 +70,9 @@ update_frequency: 100ms
 `
 
 // The real crowdsec-firewall-bouncer (the Debian package, unmodified, set up
-// with the override file of docs/firewall.md), run
-// in a network namespace against the agent's local API, puts the bans added
-// with herd decisions add into its own nftables sets, and takes one out when
-// its decision is deleted.
+// with the override file of docs/firewall.md), run in a network namespace
+// against the agent's local API, puts the bans added with herd decisions add
+// into its own sets, and takes one out when its decision is deleted.
 //
 // In nftables mode the bouncer (0.0.25) keeps only the first address of a
 // Range decision (its sets have no interval flag): herd's IPv6 /64 bans are
