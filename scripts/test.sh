@@ -14,11 +14,16 @@ need_pkgs=()
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
+command -v ipset >/dev/null 2>&1 || need_pkgs+=(ipset)
+command -v iptables-restore >/dev/null 2>&1 || need_pkgs+=(iptables)
+command -v crowdsec-firewall-bouncer >/dev/null 2>&1 || need_pkgs+=(crowdsec-firewall-bouncer)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing ${need_pkgs[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    # --no-install-recommends: crowdsec-firewall-bouncer recommends crowdsec,
+    # whose postinst registers online and fails without the network.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   else
     echo "warning: missing ${need_pkgs[*]} and cannot install them (not root or no apt-get); tests that need them skip" >&2
   fi

@@ -18,7 +18,6 @@ import (
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/decision"
-	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
@@ -105,9 +104,9 @@ type agent struct {
 	st   *store.Store
 	set  *decision.Set
 	nb   *ipx.NeverBan
-	fw   *nft.Firewall // nil when dry
-	api  *lapi.Server  // nil when the API is off
-	outM sync.Mutex    // serializes writes to out
+	fw   firewall     // nil when dry
+	api  *lapi.Server // nil when the API is off
+	outM sync.Mutex   // serializes writes to out
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
 	det *Detector
@@ -419,27 +418,6 @@ func (a *agent) detector() (*Detector, error) {
 	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb})
 }
 
-// openFirewall sets a.fw when the decisions can be enforced.
-func (a *agent) openFirewall() {
-	switch {
-	case a.o.DryRun:
-		a.log.Info("agent: --dry-run")
-		return
-	case !a.cfg.Firewall.Enabled:
-		a.log.Info("agent: firewall disabled in the configuration")
-		return
-	case os.Geteuid() != 0:
-		a.log.Info("agent: not root")
-		return
-	}
-	fw, err := nft.New(nft.Options{Table: a.cfg.Firewall.Table, Forward: a.cfg.Firewall.Forward, NetNS: a.o.NetNS})
-	if err != nil {
-		a.log.Warn("agent: nftables unavailable", "err", err)
-		return
-	}
-	a.fw = fw
-}
-
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 	offs, err := a.st.Offsets(ctx)
 	if err != nil {
@@ -702,7 +680,7 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 			continue // the pending reconcile covers it
 		}
 		t := a.now()
-		if err := a.fw.Apply(nft.Change{Add: c.Add, Delete: c.Delete}, t); err != nil {
+		if err := a.fw.Apply(c.Add, c.Delete, t); err != nil {
 			a.log.Error("agent: nftables apply failed; reconciling", "err", err, "add", len(c.Add), "delete", len(c.Delete))
 			broken, retry = true, time.After(time.Second)
 			continue
@@ -786,14 +764,4 @@ func DeleteDecisions(ctx context.Context, cfg *config.Config, scope netip.Prefix
 	}
 	defer st.Close()
 	return st.DeleteDecisions(ctx, store.DecisionFilter{Scope: scope.Masked()})
-}
-
-// RemoveFirewall deletes herd's nftables table (the configured name).
-func RemoveFirewall(cfg *config.Config) error {
-	fw, err := nft.New(nft.Options{Table: cfg.Firewall.Table})
-	if err != nil {
-		return err
-	}
-	defer fw.Close()
-	return fw.Remove()
 }

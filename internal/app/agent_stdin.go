@@ -8,7 +8,6 @@ import (
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/decision"
-	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/source/lines"
 )
 
@@ -101,7 +100,7 @@ func (a *agent) settle(sub *decision.Subscription) {
 		}
 		return
 	}
-	if err := a.fw.Apply(nft.Change{Add: c.Add, Delete: c.Delete}, a.now()); err != nil {
-		a.log.Error("agent: nftables apply at stop failed; the next start reconciles", "err", err)
+	if err := a.fw.Apply(c.Add, c.Delete, a.now()); err != nil {
+		a.log.Error("agent: firewall apply at stop failed; the next start reconciles", "err", err)
 	}
 }

@@ -84,22 +84,22 @@ header, such as an access log: tail -F access.log | herd agent --stdin --program
 
 func (e *env) firewallCmd() *cobra.Command {
 	var cfgPath string
-	c := &cobra.Command{Use: "firewall", Short: "Manage herd's nftables table"}
+	c := &cobra.Command{Use: "firewall", Short: "Manage herd's firewall rules (nftables, or iptables+ipset)"}
 	c.PersistentFlags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
 	c.AddCommand(&cobra.Command{
 		Use:   "remove",
-		Short: "Delete herd's nftables table, lifting every ban until the agent starts again",
+		Short: "Delete herd's nftables table, iptables chains and ipsets, lifting every ban until the agent starts again",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}
-			if err := app.RemoveFirewall(cfg); err != nil {
-				return err
+			removed, err := app.RemoveFirewall(cfg)
+			if removed != "" {
+				fmt.Fprintf(e.stdout, "removed (or absent): %s\n", removed)
 			}
-			fmt.Fprintf(e.stdout, "table inet %s removed\n", cfg.Firewall.Table)
-			return nil
+			return err
 		},
 	})
 	return c

@@ -162,12 +162,22 @@ type Database struct {
 	DSN    string // file path for sqlite, connection string for postgres
 }
 
-// Firewall configures the nftables enforcer.
+// Firewall configures the enforcer.
 type Firewall struct {
 	Enabled bool   // default true
-	Table   string // default "herd"
+	Table   string // default "herd"; with iptables, the ipsets' prefix and the chain (upper-cased)
 	Forward bool   // also drop forwarded traffic
+	// Backend is BackendAuto ("" means the same), BackendNftables or
+	// BackendIptables (iptables with ipsets).
+	Backend string
 }
+
+// Firewall backends.
+const (
+	BackendAuto     = "auto" // nftables when netlink answers, else iptables+ipset when installed
+	BackendNftables = "nftables"
+	BackendIptables = "iptables"
+)
 
 // API configures the local API (internal/lapi): the CrowdSec bouncer
 // protocol, herd's push stream and forward-auth for reverse proxies.
@@ -339,6 +349,14 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						}
 					},
 					"forward": func(v *yaml.Node) { c.Firewall.Forward = d.boolean(v, "firewall.forward") },
+					"backend": func(v *yaml.Node) {
+						c.Firewall.Backend = d.str(v, "firewall.backend")
+						switch c.Firewall.Backend {
+						case BackendAuto, BackendNftables, BackendIptables:
+						default:
+							d.errorf(v, "firewall.backend: %q is not auto, nftables or iptables", clip(c.Firewall.Backend))
+						}
+					},
 				})
 			},
 			"api": func(v *yaml.Node) {

@@ -24,6 +24,7 @@ firewall:
   enabled: false
   table: herd_test
   forward: true
+  backend: iptables
 api:
   listen: "[::1]:9090"
   trusted_proxies: [10.0.0.0/8]
@@ -44,7 +45,7 @@ timezone: UTC
 		},
 		RulesDir: "/srv/rules",
 		Database: Database{Driver: "postgres", DSN: "postgres://herd@localhost/herd"},
-		Firewall: Firewall{Enabled: false, Table: "herd_test", Forward: true},
+		Firewall: Firewall{Enabled: false, Table: "herd_test", Forward: true, Backend: BackendIptables},
 		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true},
 		Allow: []netip.Prefix{
 			netip.MustParsePrefix("192.0.2.7/32"),
@@ -91,6 +92,7 @@ func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{"sourcs: []\n", `config herd.yaml:1: herd.yaml: unknown key "sourcs"`},
 		{"firewall:\n  enabled: true\n  tabel: x\n", `config herd.yaml:3: firewall: unknown key "tabel"`},
+		{"firewall:\n  backend: ipfw\n", `config herd.yaml:2: firewall.backend: "ipfw" is not auto, nftables or iptables`},
 		{"firewall:\n  enabled: yes\n", `config herd.yaml:2: firewall.enabled: expected true or false, found the string "yes"`},
 		{"sources:\n  - files: [a]\n    programme: sshd\n", `config herd.yaml:3: source: unknown key "programme"`},
 		{"sources:\n  - program: sshd\n", `config herd.yaml:2: source: needs files`},
