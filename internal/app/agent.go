@@ -616,7 +616,7 @@ func (a *agent) poll(ctx context.Context, cursor int64) error {
 			return nil
 		case <-t.C:
 		}
-		added, deleted, err := a.st.DecisionsSince(ctx, cursor)
+		added, deleted, err := a.st.ChangesSince(ctx, cursor)
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Error("agent: polling the decision stream", "err", err)

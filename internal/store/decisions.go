@@ -68,6 +68,7 @@ type queries struct {
 	liveDecisions   string
 	countLive       string
 	decisionsSince  string
+	changesSince    string
 	expire          string
 	purgeDecisions  string
 
@@ -96,6 +97,10 @@ func buildQueries(d dialect) queries {
 		decisionsSince: rebind(d, `SELECT `+decisionCols+` FROM decisions WHERE id > ? AND deleted_seq IS NULL
 UNION ALL
 SELECT `+decisionCols+` FROM decisions WHERE deleted_seq > ? AND id <= ?
+ORDER BY 11, 1`),
+		changesSince: rebind(d, `SELECT `+decisionCols+` FROM decisions WHERE id > ? AND deleted_seq IS NULL
+UNION ALL
+SELECT `+decisionCols+` FROM decisions WHERE deleted_seq > ?
 ORDER BY 11, 1`),
 		expire:         rebind(d, `UPDATE decisions SET deleted_seq = ?, deleted_ns = ? WHERE deleted_seq IS NULL AND until_ns <= ?`),
 		purgeDecisions: rebind(d, `DELETE FROM decisions WHERE deleted_seq IS NOT NULL AND deleted_ns < ?`),
@@ -242,6 +247,20 @@ func (s *Store) DecisionsSince(ctx context.Context, cursor int64) (added, delete
 	added, deleted, err = s.queryDecisions(ctx, s.q.decisionsSince, true, nil, cursor, cursor, cursor)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: decisions since %d: %w", cursor, err)
+	}
+	return added, deleted, nil
+}
+
+// ChangesSince is DecisionsSince for a holder of decisions it did not learn
+// from the stream: the agent, whose own decisions enter its set before they
+// are stored. Its deleted list also holds decisions added after cursor and
+// deleted since, which a bouncer never saw but the agent may hold; without
+// them a ban the agent took and someone deleted between two polls would
+// never be lifted. NextCursor applies to its result too.
+func (s *Store) ChangesSince(ctx context.Context, cursor int64) (added, deleted []DecisionRecord, err error) {
+	added, deleted, err = s.queryDecisions(ctx, s.q.changesSince, true, nil, cursor, cursor)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: changes since %d: %w", cursor, err)
 	}
 	return added, deleted, nil
 }

@@ -933,3 +933,38 @@ func TestTwoStoresShareSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestChangesSince: the agent's view of the stream also lists a decision
+// added and deleted between two polls as deleted, since the agent may hold
+// it (it was its own); the bouncer's view lists it in neither.
+func TestChangesSince(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		clock := &fakeClock{t: t0}
+		s := b.open(t, clock)
+		mustAdd(t, s, ban("192.0.2.1/32", time.Hour, "a", "herd"))
+		cursor, err := s.Cursor(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAdd(t, s, ban("192.0.2.3/32", time.Hour, "c", "herd"), ban("192.0.2.4/32", time.Hour, "d", "herd"))
+		deleteOrFail(t, s, DecisionFilter{Scenario: "c"}, 1)
+		added, deleted, err := s.ChangesSince(ctx, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := scopes(added); !slices.Equal(got, []string{"192.0.2.4/32"}) {
+			t.Errorf("added %v, want [192.0.2.4/32]", got)
+		}
+		if got := scopes(deleted); !slices.Equal(got, []string{"192.0.2.3/32"}) {
+			t.Errorf("deleted %v, want [192.0.2.3/32]", got)
+		}
+		_, bd, err := s.DecisionsSince(ctx, cursor)
+		if err != nil || len(bd) != 0 {
+			t.Errorf("bouncer view: deleted %v, %v; want none", scopes(bd), err)
+		}
+		next := NextCursor(cursor, added, deleted)
+		if a, d, err := s.ChangesSince(ctx, next); err != nil || len(a)+len(d) != 0 {
+			t.Errorf("ChangesSince(next) = %v %v %v; want nothing", scopes(a), scopes(d), err)
+		}
+	})
+}
