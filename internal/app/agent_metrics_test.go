@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/metrics"
 )
 
@@ -96,5 +97,51 @@ func TestAgentMetricsRefusesRemote(t *testing.T) {
 	err := app.RunAgent(t.Context(), app.AgentOptions{Config: cfg, DryRun: true, Getenv: func(string) string { return "" }})
 	if err == nil || !strings.Contains(err.Error(), "allow_remote") {
 		t.Errorf("RunAgent with metrics on 0.0.0.0 returned %v, want a refusal naming allow_remote", err)
+	}
+}
+
+// TestAgentMetricsAndStatusWithNftables bans through nftables in a
+// namespace: the detection-to-enforcement histogram is fed by the netlink
+// commit, and GetStatus reads the ban back from the kernel's table.
+func TestAgentMetricsAndStatusWithNftables(t *testing.T) {
+	_, fd := herdtest.NewNetns(t)
+	view := kernelView(t, fd)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	appendLine(t, logPath, "")
+	cfg := testConfig(dir, logPath)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Metrics.Listen = ln.Addr().String()
+	r := startAgent(t, app.AgentOptions{Config: cfg, NetNS: fd, FromStart: true, MetricsListener: ln})
+	if strings.Contains(r.logs.String(), "dry-run") {
+		t.Fatalf("the agent runs dry:\n%s", r.logs)
+	}
+	attacker := netip.MustParseAddr("192.0.2.99")
+	for i := range 6 {
+		appendLine(t, logPath, sshdLine(attacker, 40000+i))
+	}
+	waitFor(t, "the ban in the kernel", 10*time.Second, func() bool { return holds2(view, netip.PrefixFrom(attacker, 32)) })
+
+	var s metrics.Scrape
+	waitFor(t, "the latency observed", 10*time.Second, func() bool {
+		s, err = metrics.Fetch(t.Context(), http.DefaultClient, "http://"+ln.Addr().String()+"/metrics")
+		return err == nil && s.Sum(metrics.DetectToEnforce) == 1
+	})
+	t.Logf("detection to enforcement: %v (line read to nftables commit)", time.Duration(s[metrics.DetectToEnforce][0].Total*1e9))
+	if n := s.Sum(metrics.FirewallErrors); n != 0 {
+		t.Errorf("%v firewall errors", n)
+	}
+	st := app.GetStatus(t.Context(), cfg, app.StatusOptions{NetNS: fd})
+	if !st.Agent.Running || st.Agent.LinesRead != 6 {
+		t.Errorf("agent status %+v", st.Agent)
+	}
+	if f := st.Firewall; !f.Enabled || !f.Exists || f.Elements != 1 || f.Sets["ban4"] != 1 || f.Error != "" {
+		t.Errorf("firewall status %+v, want the one ban in ban4", f)
+	}
+	if st.Database.LiveDecisions != 1 {
+		t.Errorf("database status %+v", st.Database)
 	}
 }

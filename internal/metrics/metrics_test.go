@@ -67,6 +67,9 @@ func TestCountersReachTheScrape(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", c.name, c.match, got, c.want)
 		}
 	}
+	if h := s[DetectToEnforce]; len(h) != 1 || h[0].Total != 0.003 {
+		t.Errorf("%s samples %+v, want one observation of 3ms", DetectToEnforce, h)
+	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if !s.Has(name) {
 			t.Errorf("%s missing: the Go and process collectors are not registered", name)

@@ -11,11 +11,13 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Sample is one series of a scrape: its labels and value (for a histogram,
-// its observation count).
+// Sample is one series of a scrape: its labels and value (for a histogram
+// or summary, its observation count, and Total the sum of the
+// observations).
 type Sample struct {
 	Labels map[string]string
 	Value  float64
+	Total  float64
 }
 
 // Scrape is a parsed /metrics page: the samples of each metric family.
@@ -60,6 +62,7 @@ func Read(r io.Reader) (Scrape, error) {
 				s.Labels[l.GetName()] = l.GetValue()
 			}
 			s.Value = value(f.GetType(), m)
+			s.Total = m.GetHistogram().GetSampleSum() + m.GetSummary().GetSampleSum()
 			ss = append(ss, s)
 		}
 		out[name] = ss
