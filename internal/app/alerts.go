@@ -54,7 +54,7 @@ type decisionView struct {
 }
 
 func viewAlert(a *store.AlertRecord) alertView {
-	v := alertView{ID: a.ID, Scenario: a.Scenario, Scope: "", First: a.First.UTC(), Last: a.Last.UTC(),
+	v := alertView{ID: a.ID, Scenario: a.Scenario, First: a.First.UTC(), Last: a.Last.UTC(),
 		Events: a.Events, Remedy: a.Remedy, Created: a.Created.UTC()}
 	if a.Source.IsValid() {
 		v.Source = a.Source.String()
@@ -106,9 +106,9 @@ func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.W
 		return nil
 	}
 	for i := range as {
-		a := &as[i]
-		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", a.ID, a.Created.UTC().Format(time.RFC3339),
-			a.Scenario, a.Source, a.Events); err != nil {
+		v := viewAlert(&as[i])
+		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", v.ID, v.Created.Format(time.RFC3339),
+			v.Scenario, v.Source, v.Events); err != nil {
 			return err
 		}
 	}

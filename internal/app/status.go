@@ -55,13 +55,20 @@ type AgentStatus struct {
 
 // DatabaseStatus summarises the store.
 type DatabaseStatus struct {
-	Driver        string                `json:"driver"`
-	Path          string                `json:"path,omitempty"` // SQLite only: a PostgreSQL DSN may hold a password
-	Error         string                `json:"error,omitempty"`
-	LiveDecisions int                   `json:"live_decisions"`
-	ByOrigin      []store.DecisionCount `json:"live_by_origin_scenario,omitempty"`
-	Alerts24h     int                   `json:"alerts_24h"`
-	Bouncers      int                   `json:"bouncers"`
+	Driver        string        `json:"driver"`
+	Path          string        `json:"path,omitempty"` // SQLite only: a PostgreSQL DSN may hold a password
+	Error         string        `json:"error,omitempty"`
+	LiveDecisions int           `json:"live_decisions"`
+	ByOrigin      []OriginCount `json:"live_by_origin_scenario,omitempty"`
+	Alerts24h     int           `json:"alerts_24h"`
+	Bouncers      int           `json:"bouncers"`
+}
+
+// OriginCount is how many live decisions share an origin and scenario.
+type OriginCount struct {
+	Origin   string `json:"origin"`
+	Scenario string `json:"scenario"`
+	N        int    `json:"count"`
 }
 
 // SourceStatus is a source with a saved offset.
@@ -161,10 +168,12 @@ func storeStatus(ctx context.Context, cfg *config.Config, now time.Time) (Databa
 	}
 	defer st.Close()
 	var errs []error
-	if ds.ByOrigin, err = st.CountLiveDecisions(ctx, now); err != nil {
+	counts, err := st.CountLiveDecisions(ctx, now)
+	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, c := range ds.ByOrigin {
+	for _, c := range counts {
+		ds.ByOrigin = append(ds.ByOrigin, OriginCount(c))
 		ds.LiveDecisions += c.N
 	}
 	if ds.Alerts24h, err = st.CountAlerts(ctx, now.Add(-24*time.Hour)); err != nil {

@@ -181,8 +181,9 @@ type statusOut struct {
 		Error    string `json:"error"`
 		Live     int    `json:"live_decisions"`
 		ByOrigin []struct {
-			Origin, Scenario string
-			N                int
+			Origin   string `json:"origin"`
+			Scenario string `json:"scenario"`
+			N        int    `json:"count"`
 		} `json:"live_by_origin_scenario"`
 		Alerts24h int `json:"alerts_24h"`
 		Bouncers  int `json:"bouncers"`
