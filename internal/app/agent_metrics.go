@@ -39,7 +39,7 @@ const (
 type agentMetrics struct {
 	m       *metrics.Metrics
 	now     func() time.Time
-	journal *metrics.Source // resolved at start
+	journal *metrics.Source // resolved by watch when the journal is followed
 
 	// Guarded by agent.mu (the lines' lock).
 	files       map[string]*metrics.Source
@@ -73,7 +73,6 @@ func newAgentMetrics(a *agent) *agentMetrics {
 		LiveBuckets:   func() float64 { return float64(am.buckets.Load()) },
 		Start:         a.now(),
 	})
-	am.journal = am.m.Source(journaldSource)
 	return am
 }
 
@@ -181,6 +180,7 @@ func (am *agentMetrics) watch(fs []*file.Follower, globs [][]string, jf *journal
 		})
 	}
 	if jf != nil {
+		am.journal = am.m.Source(journaldSource)
 		am.followers = append(am.followers, truncCounter{
 			stats: func() uint64 { return jf.Stats().Truncated },
 			c:     am.m.Dropped(journaldSource, metrics.DroppedTruncated),

@@ -132,7 +132,11 @@ func probeAgent(ctx context.Context, mc config.Metrics, now time.Time) AgentStat
 	ctx, cancel := context.WithTimeout(ctx, statusProbeTimeout)
 	defer cancel()
 	sc, err := metrics.Fetch(ctx, &http.Client{Timeout: statusProbeTimeout}, as.Metrics)
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		as.Error = "nothing listens at " + as.Metrics
+		return as
+	case err != nil:
 		as.Error = err.Error()
 		return as
 	}
@@ -158,13 +162,13 @@ func storeStatus(ctx context.Context, cfg *config.Config, now time.Time) (Databa
 		if _, err := os.Stat(cfg.Database.DSN); err != nil {
 			// Do not create a database to say it is empty.
 			ds.Error = "no database: " + err.Error()
-			return ds, nil
+			return ds, []SourceStatus{}
 		}
 	}
 	st, err := OpenStore(ctx, cfg, nil)
 	if err != nil {
 		ds.Error = err.Error()
-		return ds, nil
+		return ds, []SourceStatus{}
 	}
 	defer st.Close()
 	var errs []error
@@ -188,7 +192,7 @@ func storeStatus(ctx context.Context, cfg *config.Config, now time.Time) (Databa
 	if err != nil {
 		errs = append(errs, err)
 	}
-	var srcs []SourceStatus
+	srcs := []SourceStatus{}
 	for _, off := range offs {
 		switch {
 		case off.Source == adminAllowSource:
