@@ -21,6 +21,7 @@ import (
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
+	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source/file"
 	"github.com/herd-ips/herd/internal/source/journald"
@@ -78,6 +79,9 @@ type AgentOptions struct {
 	// APIListener, when set, is where the local API serves instead of
 	// listening on Config.API.Listen (tests pass 127.0.0.1:0).
 	APIListener net.Listener
+	// MetricsListener, when set, is where /metrics serves instead of
+	// listening on Config.Metrics.Listen (tests pass 127.0.0.1:0).
+	MetricsListener net.Listener
 	// JournalCommand replaces journalctl (program and first arguments)
 	// when the journal is followed; tests pass a fake.
 	JournalCommand []string
@@ -106,7 +110,8 @@ type agent struct {
 	nb   *ipx.NeverBan
 	fw   firewall     // nil when dry
 	api  *lapi.Server // nil when the API is off
-	outM sync.Mutex   // serializes writes to out
+	m    *agentMetrics
+	outM sync.Mutex // serializes writes to out
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
 	det *Detector
@@ -121,13 +126,15 @@ type batch struct {
 	alerts  []pendingAlert
 	offsets map[string]file.Position
 	cursor  []byte // journal cursor of the batch's last entry that had one
+	commit  store.Batch
 	lines   int
 	urgent  bool // holds a decision: commit now
 }
 
 type pendingAlert struct {
-	rec store.AlertRecord
-	dec *event.Decision // the decision the profiles took, nil for none
+	rec  store.AlertRecord
+	dec  *event.Decision // the decision the profiles took, nil for none
+	read time.Time       // when the line that raised it was read
 }
 
 // RunAgent runs the live agent until ctx ends: it follows the configured
@@ -142,15 +149,15 @@ type pendingAlert struct {
 //
 // Commit guarantee: a batch (the lines read during FlushInterval, at most
 // FlushLines, or up to a line that led to a decision) is committed as its
-// alerts, then its decisions, then the offsets just after its last lines,
-// in three transactions. Its decisions reach the firewall just before those
-// commits, so that a ban does not wait for the disk; if a commit fails the
-// agent stops, and the restart's Reconcile drops a ban that was not stored. A line's offset is never saved before its effects,
-// so a crash (kill -9) loses no line; it repeats at most the lines of the
-// batch whose offsets were not committed. Scenario buckets live in memory
-// and start empty, so repeated lines count again from zero: a batch whose
-// alerts were committed but not its offsets raises them again only if its
-// own lines overflow a bucket again.
+// alerts, its decisions and the offsets just after its last lines in one
+// transaction (store.CommitBatch). Its decisions reach the firewall just
+// before that commit, so that a ban does not wait for the disk; if the
+// commit fails the agent stops, and the restart's Reconcile drops a ban that
+// was not stored. A crash (kill -9) loses no line and stores no alert twice:
+// it repeats only the lines of the batch that was not committed, whose
+// alerts were not stored either. Scenario buckets live in memory and start
+// empty, so a burst cut by the crash into a committed and an uncommitted
+// part may not overflow again.
 func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -196,6 +203,7 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		return err
 	}
 	a.set = decision.New(decision.Options{NeverBan: a.nb, Clock: a.now})
+	a.m = newAgentMetrics(a)
 
 	// The cursor is read before the live decisions, so a change made in
 	// between is replayed by the first poll, never missed.
@@ -242,6 +250,8 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		return err
 	}
 
+	a.m.watch(followers, a.sourceGlobs(), jf)
+
 	ln, err := a.listenAPI()
 	if err != nil {
 		return err
@@ -250,10 +260,21 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	var slSrc *metrics.Source
+	if sl != nil {
+		slSrc = a.m.watchSyslog(sl)
+	}
+	mln, err := a.listenMetrics()
+	if err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if ln != nil {
 		g.Go(func() error { return a.api.Serve(gctx, ln) })
+	}
+	if mln != nil {
+		g.Go(func() error { return a.serveMetrics(gctx, mln) })
 	}
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
@@ -265,7 +286,7 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	if sl != nil {
 		g.Go(func() error {
-			return sl.Run(gctx, func(line []byte) error { return a.live(gctx, line, "") })
+			return sl.Run(gctx, func(line []byte) error { return a.live(gctx, line, "", slSrc) })
 		})
 	}
 	if o.Stdin != nil {
@@ -478,7 +499,7 @@ func (a *agent) entry(ctx context.Context, e journald.Entry) error {
 	if len(e.Cursor) > 0 {
 		a.b.cursor = append(a.b.cursor[:0], e.Cursor...)
 	}
-	return a.detect(ctx, e.Data, "")
+	return a.detect(ctx, e.Data, "", a.m.journal)
 }
 
 // line runs one line through the detector and adds what it gave to the
@@ -487,19 +508,22 @@ func (a *agent) line(ctx context.Context, l file.Line, hint string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.b.offsets[l.Path] = l.Pos
-	return a.detect(ctx, l.Data, hint)
+	return a.detect(ctx, l.Data, hint, a.m.file(l.Path))
 }
 
 // detect is line's and entry's work once the offset is noted. a.mu is held.
-func (a *agent) detect(ctx context.Context, data []byte, hint string) error {
-	if now := a.now(); now.Sub(a.ref) > time.Minute {
+func (a *agent) detect(ctx context.Context, data []byte, hint string, src *metrics.Source) error {
+	now := a.now()
+	if now.Sub(a.ref) > time.Minute {
 		a.ref = now
 		a.det.SetReference(now)
 	}
 	res := a.det.Line(data, hint)
+	a.m.line(src, res)
 	for i := range res.Outcomes {
 		oc := &res.Outcomes[i]
-		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: []string{string(data)}}}
+		a.m.outcome(oc)
+		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: []string{string(data)}}, read: now}
 		if oc.Decided() {
 			d := oc.Decision
 			pa.dec = &d
@@ -517,8 +541,8 @@ func (a *agent) detect(ctx context.Context, data []byte, hint string) error {
 }
 
 // flush hands the batch's decisions to the set, which passes them to the
-// firewall, then commits the batch: alerts, decisions, then offsets. a.mu
-// is held.
+// firewall, then commits the batch (alerts, decisions and offsets) in one
+// transaction. a.mu is held.
 func (a *agent) flush(ctx context.Context) error {
 	b := &a.b
 	if len(b.alerts) == 0 && len(b.offsets) == 0 && len(b.cursor) == 0 {
@@ -526,46 +550,46 @@ func (a *agent) flush(ctx context.Context) error {
 	}
 	// The commits are short; stopping must not split a batch between them.
 	ctx = context.WithoutCancel(ctx)
-	// Decisions reach the set (and the firewall) first, before the three
-	// commits: a ban is in the kernel within the time of one netlink round
-	// trip of the line. Should the commits then fail, the agent stops; the
+	// Decisions reach the set (and the firewall) first, before the
+	// commit: a ban is in the kernel within the time of one netlink round
+	// trip of the line. Should the commit then fail, the agent stops; the
 	// lines are read again at the restart, whose Reconcile drops the ban
 	// that was never stored.
 	for i := range b.alerts {
 		if d := b.alerts[i].dec; d != nil {
+			a.m.deciding(d.Scope, b.alerts[i].read)
 			v := a.set.Add(*d)
+			a.m.decided(d.Scope, v, b.alerts[i].read)
 			a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
 		}
 	}
-	var recs []store.DecisionRecord
+	c := &b.commit
+	c.Alerts, c.Offsets = c.Alerts[:0], c.Offsets[:0]
+	decided := false
 	for i := range b.alerts {
 		pa := &b.alerts[i]
-		id, err := a.st.AddAlert(ctx, pa.rec)
-		if err != nil {
-			return fmt.Errorf("agent: %w", err)
-		}
+		ba := store.BatchAlert{Alert: pa.rec}
 		if pa.dec != nil {
-			recs = append(recs, store.DecisionRecord{Decision: *pa.dec, AlertID: id})
+			ba.Decision = &store.DecisionRecord{Decision: *pa.dec}
+			decided = true
 		}
+		c.Alerts = append(c.Alerts, ba)
 	}
-	if _, err := a.st.AddDecisions(ctx, recs); err != nil {
+	for _, p := range b.offsets {
+		c.Offsets = append(c.Offsets, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
+	}
+	if len(b.cursor) > 0 {
+		c.Offsets = append(c.Offsets, store.Offset{Source: journaldSource, Cursor: string(b.cursor)})
+	}
+	t := a.now()
+	if _, err := a.st.CommitBatch(ctx, *c); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	if len(recs) > 0 {
+	a.m.m.StoreCommit(a.now().Sub(t))
+	if decided {
 		a.notifyAPI()
 	}
-	if len(b.offsets) > 0 || len(b.cursor) > 0 {
-		offs := make([]store.Offset, 0, len(b.offsets)+1)
-		for _, p := range b.offsets {
-			offs = append(offs, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
-		}
-		if len(b.cursor) > 0 {
-			offs = append(offs, store.Offset{Source: journaldSource, Cursor: string(b.cursor)})
-		}
-		if err := a.st.SaveOffsets(ctx, offs); err != nil {
-			return fmt.Errorf("agent: %w", err)
-		}
-	}
+	clear(c.Alerts) // drop the lines' references until the next batch
 	clear(b.offsets)
 	b.cursor = b.cursor[:0]
 	b.alerts = b.alerts[:0]
@@ -587,6 +611,7 @@ func (a *agent) tick(ctx context.Context) error {
 		case <-flush.C:
 			a.mu.Lock()
 			err := a.flush(ctx)
+			a.m.sample(a.det)
 			a.mu.Unlock()
 			if err != nil {
 				return err
@@ -629,7 +654,9 @@ func (a *agent) poll(ctx context.Context, cursor int64) error {
 		}
 		for i := range added {
 			d := added[i].Decision
-			if v := a.set.Add(d); v == decision.Added || v == decision.Extended || v == decision.Refused {
+			v := a.set.Add(d)
+			a.m.fromStore(&d, v)
+			if v == decision.Added || v == decision.Extended || v == decision.Refused {
 				a.log.Info("decision from the store", "scope", d.Scope, "origin", d.Origin, "until", d.Until, "result", v.String())
 			}
 		}
@@ -654,10 +681,12 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 		case <-retry:
 			retry = nil
 			if err := a.fw.Reconcile(a.set.Live(), a.now()); err != nil {
+				a.m.m.FirewallError()
 				a.log.Error("agent: nftables reconcile failed; retrying", "err", err)
 				retry = time.After(time.Second)
 				continue
 			}
+			a.m.reconciled()
 			broken = false
 			a.log.Info("agent: nftables back in step")
 			continue
@@ -674,6 +703,7 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 			for _, d := range c.Add {
 				a.printDecision("ban", d)
 			}
+			a.m.enforced(c.Add, c.Delete)
 			continue
 		}
 		if broken {
@@ -681,10 +711,12 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 		}
 		t := a.now()
 		if err := a.fw.Apply(c.Add, c.Delete, t); err != nil {
+			a.m.m.FirewallError()
 			a.log.Error("agent: nftables apply failed; reconciling", "err", err, "add", len(c.Add), "delete", len(c.Delete))
 			broken, retry = true, time.After(time.Second)
 			continue
 		}
+		a.m.enforced(c.Add, c.Delete)
 		a.log.Debug("agent: nftables updated", "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
 	}
 }

@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/store"
 )
 
@@ -89,8 +92,21 @@ func TestAgentJournald(t *testing.T) {
 	for i := range 6 {
 		appendLine(t, entries, journalEntry(7+i, second))
 	}
-	r2 := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, JournalCommand: []string{bin}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, JournalCommand: []string{bin}, MetricsListener: ln})
 	waitFor(t, "the second ban", 10*time.Second, func() bool { return strings.Contains(r2.out.String(), "ban 192.0.2.8/32 ") })
+	// The metrics count the journal's entries under source="journald":
+	// the six read after the cursor, none before.
+	sc, err := metrics.Fetch(ctx, http.DefaultClient, "http://"+ln.Addr().String()+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := sc.Sum(metrics.LinesRead, "source", "journald"); n != 6 || sc.Sum(metrics.LinesRead) != 6 {
+		t.Errorf("%s{source=journald} = %v (all sources %v), want 6", metrics.LinesRead, n, sc.Sum(metrics.LinesRead))
+	}
 	time.Sleep(3 * app.FlushInterval)
 	r2.stop(t)
 

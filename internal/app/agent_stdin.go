@@ -62,6 +62,7 @@ func (a *agent) readStdin(ctx context.Context, r io.Reader, hint string) error {
 		}
 	}()
 	n := 0
+	src := a.m.m.Source(stdinSource)
 	for {
 		select {
 		case <-ctx.Done():
@@ -75,7 +76,7 @@ func (a *agent) readStdin(ctx context.Context, r io.Reader, hint string) error {
 				return fmt.Errorf("agent: stdin: %w", res.err)
 			}
 			n++
-			if err := a.live(ctx, res.line, hint); err != nil {
+			if err := a.live(ctx, res.line, hint, src); err != nil {
 				return err
 			}
 			done <- struct{}{}

@@ -60,6 +60,7 @@ type Config struct {
 	Database Database
 	Firewall Firewall
 	API      API
+	Metrics  Metrics
 	Journald Journald
 	Syslog   Syslog
 	// Allow are the prefixes never to ban, besides loopback and the host's
@@ -196,6 +197,18 @@ type API struct {
 // DefaultListen is the local API's default address.
 const DefaultListen = "127.0.0.1:8080"
 
+// Metrics configures the agent's Prometheus endpoint (internal/metrics).
+type Metrics struct {
+	// Listen is the TCP address serving /metrics; "" turns it off. Default
+	// DefaultMetricsListen. An address that is not loopback is refused
+	// unless AllowRemote is set.
+	Listen      string
+	AllowRemote bool
+}
+
+// DefaultMetricsListen is the metrics endpoint's default address.
+const DefaultMetricsListen = "127.0.0.1:6060"
+
 // Error is one problem of a configuration file, at a line.
 type Error struct {
 	File string
@@ -221,6 +234,7 @@ func defaults(exists func(string) bool) *Config {
 		Database: Database{Driver: DefaultDriver, DSN: DefaultDSN},
 		Firewall: Firewall{Enabled: true, Table: DefaultTable},
 		API:      API{Listen: DefaultListen},
+		Metrics:  Metrics{Listen: DefaultMetricsListen},
 	}
 	var files []string
 	for _, p := range DefaultLogs {
@@ -382,6 +396,25 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					},
 					"open_forward_auth": func(v *yaml.Node) { c.API.OpenForwardAuth = d.boolean(v, "api.open_forward_auth") },
 				})
+			},
+			"metrics": func(v *yaml.Node) {
+				var listen *yaml.Node
+				d.mapping(v, "metrics", fields{
+					"listen": func(v *yaml.Node) {
+						listen, c.Metrics.Listen = v, d.str(v, "metrics.listen")
+					},
+					"allow_remote": func(v *yaml.Node) { c.Metrics.AllowRemote = d.boolean(v, "metrics.allow_remote") },
+				})
+				if listen == nil || c.Metrics.Listen == "" {
+					return
+				}
+				ap, err := netip.ParseAddrPort(c.Metrics.Listen)
+				switch {
+				case err != nil:
+					d.errorf(listen, "metrics.listen: %q is not an address:port (\"\" turns metrics off)", clip(c.Metrics.Listen))
+				case !ap.Addr().IsLoopback() && !c.Metrics.AllowRemote:
+					d.errorf(listen, "metrics.listen: %s is not a loopback address; set metrics.allow_remote: true to serve metrics beyond this host", ap.Addr())
+				}
 			},
 			"allow": func(v *yaml.Node) {
 				if !d.kind(v, yaml.SequenceNode, "allow", "a list of addresses or prefixes") {

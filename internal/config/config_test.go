@@ -29,6 +29,9 @@ api:
   listen: "[::1]:9090"
   trusted_proxies: [10.0.0.0/8]
   open_forward_auth: true
+metrics:
+  listen: "0.0.0.0:9100"
+  allow_remote: true
 allow: [192.0.2.7, "2001:db8::/32", "::ffff:198.51.100.1", 10.1.2.3/8]
 simulate: true
 timezone: UTC
@@ -47,6 +50,7 @@ timezone: UTC
 		Database: Database{Driver: "postgres", DSN: "postgres://herd@localhost/herd"},
 		Firewall: Firewall{Enabled: false, Table: "herd_test", Forward: true, Backend: BackendIptables},
 		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true},
+		Metrics:  Metrics{Listen: "0.0.0.0:9100", AllowRemote: true},
 		Allow: []netip.Prefix{
 			netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("2001:db8::/32"),
@@ -75,6 +79,7 @@ func TestDefaults(t *testing.T) {
 			Database: Database{Driver: "sqlite", DSN: DefaultDSN},
 			Firewall: Firewall{Enabled: true, Table: "herd"},
 			API:      API{Listen: DefaultListen},
+			Metrics:  Metrics{Listen: DefaultMetricsListen},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\ngot  %+v\nwant %+v", text, c, want)
@@ -104,6 +109,10 @@ func TestErrors(t *testing.T) {
 		{"firewall:\n  table: \"a b\"\n", `config herd.yaml:2: firewall.table:`},
 		{"api:\n  listen: localhost:80\n", `config herd.yaml:2: api.listen:`},
 		{"api:\n  bogus: 1\n", `config herd.yaml:2:`},
+		{"metrics:\n  listen: 0.0.0.0:6060\n", `config herd.yaml:2: metrics.listen: 0.0.0.0 is not a loopback address; set metrics.allow_remote: true`},
+		{"metrics:\n  allow_remote: false\n  listen: \"[2001:db8::1]:6060\"\n", `config herd.yaml:3: metrics.listen: 2001:db8::1 is not a loopback`},
+		{"metrics:\n  listen: localhost:6060\n", `config herd.yaml:2: metrics.listen: "localhost:6060" is not an address:port`},
+		{"metrics:\n  lisen: x\n", `config herd.yaml:2: metrics: unknown key "lisen"`},
 		{"simulate: true\nsimulate: false\n", `config herd.yaml:2: herd.yaml: key "simulate" repeated`},
 		{"a: &x 1\nsimulate: *x\n", `anchors and aliases are not supported`},
 		{"sources: [\n", `config herd.yaml:`},
@@ -125,6 +134,25 @@ func TestManyErrorsAllReported(t *testing.T) {
 	for _, w := range []string{"x.yaml:1:", "x.yaml:2:", "x.yaml:3:"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("%v: missing %s", err, w)
+		}
+	}
+}
+
+// TestMetricsOff checks that listen: "" turns the endpoint off and that a
+// loopback address needs no allow_remote.
+func TestMetricsOff(t *testing.T) {
+	for text, want := range map[string]Metrics{
+		"metrics:\n  listen: \"\"\n":           {},
+		"metrics:\n  listen: \"[::1]:6061\"\n": {Listen: "[::1]:6061"},
+		"metrics:\n  allow_remote: true\n":     {Listen: DefaultMetricsListen, AllowRemote: true},
+	} {
+		c, err := parse("herd.yaml", []byte(text), none)
+		if err != nil {
+			t.Errorf("%q: %v", text, err)
+			continue
+		}
+		if c.Metrics != want {
+			t.Errorf("%q: metrics %+v, want %+v", text, c.Metrics, want)
 		}
 	}
 }

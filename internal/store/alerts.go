@@ -37,21 +37,32 @@ const alertCols = `id, scenario, source, scope, first_ns, last_ns, events, remed
 
 // AddAlert stores a and returns its id.
 func (s *Store) AddAlert(ctx context.Context, a AlertRecord) (int64, error) {
+	id, err := s.insertAlert(ctx, s.w, a)
+	if err != nil {
+		return 0, fmt.Errorf("store: add alert %s %v: %w", a.Scenario, a.Source, err)
+	}
+	return id, nil
+}
+
+// rowQueryer is a *sql.DB or a *sql.Tx.
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// insertAlert inserts a through q and returns its id.
+func (s *Store) insertAlert(ctx context.Context, q rowQueryer, a AlertRecord) (int64, error) {
 	created := a.Created
 	if created.IsZero() {
 		created = s.now()
 	}
 	lines, err := json.Marshal(s.boundLines(a.Lines))
 	if err != nil {
-		return 0, fmt.Errorf("store: add alert: %w", err)
+		return 0, err
 	}
 	var id int64
-	err = s.w.QueryRowContext(ctx, s.q.addAlert, a.Scenario, addrText(a.Source), prefixText(a.Scope),
+	err = q.QueryRowContext(ctx, s.q.addAlert, a.Scenario, addrText(a.Source), prefixText(a.Scope),
 		nanos(a.First), nanos(a.Last), int64(a.Events), boolInt(a.Remedy), nanos(created), string(lines)).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("store: add alert %s %v: %w", a.Scenario, a.Source, err)
-	}
-	return id, nil
+	return id, err
 }
 
 // boundLines returns the first maxLines lines, each cut to maxLineBytes and

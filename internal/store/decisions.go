@@ -62,19 +62,22 @@ const (
 
 // queries holds the statements of one dialect, rebound once at Open.
 type queries struct {
-	bumpSeq         string
-	readSeq         string
-	insertDecisions string // insertChunk rows
-	liveDecisions   string
-	countLive       string
-	decisionsSince  string
-	changesSince    string
-	expire          string
-	purgeDecisions  string
+	bumpSeq          string
+	readSeq          string
+	insertDecisions  string // insertChunk rows
+	liveDecisions    string
+	countLive        string
+	decisionsSince   string
+	changesSince     string
+	expire           string
+	purgeDecisions   string
+	decisionsOfAlert string
+	countLiveBy      string
 
 	addAlert    string
 	alert       string
 	purgeAlerts string
+	countAlerts string
 
 	saveOffset string
 	offsets    string
@@ -102,13 +105,17 @@ ORDER BY 11, 1`),
 UNION ALL
 SELECT `+decisionCols+` FROM decisions WHERE deleted_seq > ?
 ORDER BY 11, 1`),
-		expire:         rebind(d, `UPDATE decisions SET deleted_seq = ?, deleted_ns = ? WHERE deleted_seq IS NULL AND until_ns <= ?`),
-		purgeDecisions: rebind(d, `DELETE FROM decisions WHERE deleted_seq IS NOT NULL AND deleted_ns < ?`),
+		expire:           rebind(d, `UPDATE decisions SET deleted_seq = ?, deleted_ns = ? WHERE deleted_seq IS NULL AND until_ns <= ?`),
+		purgeDecisions:   rebind(d, `DELETE FROM decisions WHERE deleted_seq IS NOT NULL AND deleted_ns < ?`),
+		decisionsOfAlert: rebind(d, `SELECT `+decisionCols+` FROM decisions WHERE alert_id = ? AND alert_id <> 0 ORDER BY id`),
+		countLiveBy: rebind(d, `SELECT origin, scenario, COUNT(*) FROM decisions WHERE deleted_seq IS NULL AND until_ns > ?
+GROUP BY origin, scenario ORDER BY origin, scenario`),
 
 		addAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		alert:       rebind(d, `SELECT `+alertCols+` FROM alerts WHERE id = ?`),
 		purgeAlerts: rebind(d, `DELETE FROM alerts WHERE created_ns < ?`),
+		countAlerts: rebind(d, `SELECT COUNT(*) FROM alerts WHERE created_ns >= ?`),
 
 		saveOffset: rebind(d, `INSERT INTO offsets (source, inode, dev, pos, fingerprint, journal_cursor, updated_ns)
 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -155,11 +162,24 @@ func (s *Store) AddDecisions(ctx context.Context, ds []DecisionRecord) ([]int64,
 		return nil, fmt.Errorf("store: add decisions: %w", err)
 	}
 	defer rollback(tx)
+	ids, err := s.insertDecisions(ctx, tx, ds, now)
+	if err != nil {
+		return nil, fmt.Errorf("store: add decisions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: add decisions: commit: %w", err)
+	}
+	return ids, nil
+}
+
+// insertDecisions inserts ds (their scopes checked valid) in tx and returns
+// their ids; now stands in for a zero Created.
+func (s *Store) insertDecisions(ctx context.Context, tx *sql.Tx, ds []DecisionRecord, now time.Time) ([]int64, error) {
 	// The counter row is locked until commit, so ids are handed out in
 	// commit order even with concurrent writers on PostgreSQL.
 	var top int64
 	if err := tx.QueryRowContext(ctx, s.q.bumpSeq, int64(len(ds))).Scan(&top); err != nil {
-		return nil, fmt.Errorf("store: add decisions: next id: %w", err)
+		return nil, fmt.Errorf("next id: %w", err)
 	}
 	first := top - int64(len(ds)) + 1
 	ids := make([]int64, len(ds))
@@ -192,11 +212,8 @@ func (s *Store) AddDecisions(ctx context.Context, ds []DecisionRecord) ([]int64,
 			_, err = tx.ExecContext(ctx, s.q.insertDecisions, args...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: add decisions: insert: %w", err)
+			return nil, fmt.Errorf("insert: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: add decisions: commit: %w", err)
 	}
 	return ids, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -21,26 +22,34 @@ func (s *Store) SaveOffsets(ctx context.Context, os []Offset) error {
 	if len(os) == 0 {
 		return nil
 	}
-	now := nanos(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: save offsets: %w", err)
 	}
 	defer rollback(tx)
+	if err := s.saveOffsets(ctx, tx, os); err != nil {
+		return fmt.Errorf("store: save offsets: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: save offsets: commit: %w", err)
+	}
+	return nil
+}
+
+// saveOffsets writes os in tx.
+func (s *Store) saveOffsets(ctx context.Context, tx *sql.Tx, os []Offset) error {
+	now := nanos(s.now())
 	stmt, err := tx.PrepareContext(ctx, s.q.saveOffset)
 	if err != nil {
-		return fmt.Errorf("store: save offsets: %w", err)
+		return err
 	}
 	defer stmt.Close()
 	for _, o := range os {
 		// uint64 values are stored bit for bit in signed 64-bit columns.
 		if _, err := stmt.ExecContext(ctx, o.Source, int64(o.Inode), int64(o.Dev), o.Offset,
 			int64(o.Fingerprint), o.Cursor, now); err != nil {
-			return fmt.Errorf("store: save offset %q: %w", o.Source, err)
+			return fmt.Errorf("offset %q: %w", o.Source, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: save offsets: commit: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,209 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/store"
+)
+
+// AlertsOptions selects the alerts ListAlerts shows.
+type AlertsOptions struct {
+	Since    time.Duration // created within this long before now; 0 = any time
+	Scenario string
+	Source   netip.Addr // the zero Addr = any
+	Limit    int        // newest first; 0 = the store's default (100)
+	JSON     bool       // one JSON object per line instead of a table
+	Clock    func() time.Time
+}
+
+// alertView is an alert as herd alerts shows it in JSON.
+type alertView struct {
+	ID        int64          `json:"id"`
+	Scenario  string         `json:"scenario"`
+	Source    string         `json:"source"`
+	Scope     string         `json:"scope"`
+	First     time.Time      `json:"first"`
+	Last      time.Time      `json:"last"`
+	Events    int            `json:"events"`
+	Remedy    bool           `json:"remedy"`
+	Created   time.Time      `json:"created"`
+	Decisions []decisionView `json:"decisions,omitempty"`
+	Lines     []string       `json:"lines,omitempty"`
+}
+
+type decisionView struct {
+	ID        int64      `json:"id"`
+	Type      string     `json:"type"`
+	Scope     string     `json:"scope"`
+	Duration  string     `json:"duration"`
+	Until     time.Time  `json:"until"`
+	Origin    string     `json:"origin"`
+	Scenario  string     `json:"scenario"`
+	Simulated bool       `json:"simulated,omitempty"`
+	Created   time.Time  `json:"created"`
+	Deleted   *time.Time `json:"deleted,omitempty"` // deleted or expired; absent while live
+}
+
+func viewAlert(a *store.AlertRecord) alertView {
+	v := alertView{ID: a.ID, Scenario: a.Scenario, First: a.First.UTC(), Last: a.Last.UTC(),
+		Events: a.Events, Remedy: a.Remedy, Created: a.Created.UTC()}
+	if a.Source.IsValid() {
+		v.Source = a.Source.String()
+	}
+	if a.Scope.IsValid() {
+		v.Scope = a.Scope.String()
+	}
+	return v
+}
+
+func viewDecision(d *store.DecisionRecord) decisionView {
+	v := decisionView{ID: d.ID, Type: d.Type.String(), Scope: d.Scope.String(), Duration: d.Duration.String(),
+		Until: d.Until.UTC(), Origin: d.Origin, Scenario: d.Scenario, Simulated: d.Simulated, Created: d.Created.UTC()}
+	if !d.Deleted.IsZero() {
+		t := d.Deleted.UTC()
+		v.Deleted = &t
+	}
+	return v
+}
+
+// ListAlerts writes the alerts of the configured store that o selects,
+// newest first: a table (id, created, scenario, source, events) or, with
+// o.JSON, one JSON object per line.
+func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.Writer) error {
+	now := o.Clock
+	if now == nil {
+		now = time.Now
+	}
+	f := store.AlertFilter{Scenario: o.Scenario, Source: o.Source, Limit: o.Limit}
+	if o.Since > 0 {
+		f.Since = now().Add(-o.Since)
+	}
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	as, err := st.Alerts(ctx, f)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(w)
+		for i := range as {
+			if err := enc.Encode(viewAlert(&as[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i := range as {
+		v := viewAlert(&as[i])
+		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", v.ID, v.Created.Format(time.RFC3339),
+			v.Scenario, v.Source, v.Events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InspectAlert writes alert id of the configured store: what it says, the
+// decisions taken on it (live or ended) and the log lines behind it, as text
+// or, with asJSON, as one JSON object. The lines are attacker-written: the
+// text form escapes their control characters.
+func InspectAlert(ctx context.Context, cfg *config.Config, id int64, asJSON bool, w io.Writer) error {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a, err := st.Alert(ctx, id)
+	if err != nil {
+		return fmt.Errorf("alerts inspect: %w", err)
+	}
+	ds, err := st.DecisionsOfAlert(ctx, id)
+	if err != nil {
+		return fmt.Errorf("alerts inspect: %w", err)
+	}
+	v := viewAlert(&a)
+	v.Lines = a.Lines
+	for i := range ds {
+		v.Decisions = append(v.Decisions, viewDecision(&ds[i]))
+	}
+	if asJSON {
+		return json.NewEncoder(w).Encode(v)
+	}
+	var b strings.Builder
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	fmt.Fprintf(&b, "alert %d  %s\n", a.ID, a.Scenario)
+	fmt.Fprintf(&b, "  source   %s (scope %s)\n", v.Source, v.Scope)
+	fmt.Fprintf(&b, "  events   %d from %s to %s\n", a.Events, ts(a.First), ts(a.Last))
+	fmt.Fprintf(&b, "  created  %s\n", ts(a.Created))
+	if len(ds) == 0 {
+		b.WriteString("decisions: none\n")
+	} else {
+		fmt.Fprintf(&b, "decisions: %d\n", len(ds))
+	}
+	for _, d := range v.Decisions {
+		state := "live"
+		if d.Deleted != nil {
+			state = "ended " + ts(*d.Deleted)
+		}
+		sim := ""
+		if d.Simulated {
+			sim = " simulated"
+		}
+		fmt.Fprintf(&b, "  #%d %s %s for %s until %s origin=%s %s%s\n", d.ID, d.Type, d.Scope, d.Duration, ts(d.Until), d.Origin, state, sim)
+	}
+	fmt.Fprintf(&b, "lines: %d\n", len(a.Lines))
+	for _, l := range a.Lines {
+		b.WriteString("  ")
+		b.WriteString(printable(l))
+		b.WriteByte('\n')
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+// printable returns s with what a terminal would interpret (control
+// characters, escape sequences) or cannot show (invalid UTF-8) written as Go
+// escapes, so that an attacker-written line cannot rewrite the screen; a
+// backslash is doubled then, so that the escapes are unambiguous.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r == '\\' || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case unicode.IsPrint(r) || r == ' ':
+			b.WriteString(s[i : i+n])
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+		i += n
+	}
+	return b.String()
+}

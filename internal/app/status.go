@@ -1,0 +1,321 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/enforce/nft"
+	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/store"
+)
+
+// statusProbeTimeout bounds the scrape of the agent's metrics endpoint.
+const statusProbeTimeout = 2 * time.Second
+
+// StatusOptions configures GetStatus.
+type StatusOptions struct {
+	Clock func() time.Time // nil = time.Now
+	// NetNS is the network namespace whose nftables table is read (0 = our
+	// own); tests use it.
+	NetNS int
+}
+
+// Status is a summary of herd on this machine, as herd status shows it.
+type Status struct {
+	Config   string         `json:"config"` // file read, "" for the built-in defaults
+	Agent    AgentStatus    `json:"agent"`
+	Database DatabaseStatus `json:"database"`
+	Sources  []SourceStatus `json:"sources"`
+	Firewall FirewallStatus `json:"firewall"`
+}
+
+// AgentStatus is what the agent's metrics endpoint told.
+type AgentStatus struct {
+	Metrics   string  `json:"metrics"` // the endpoint probed, "" when metrics are off
+	Running   bool    `json:"running"`
+	Error     string  `json:"error,omitempty"` // why it is taken as not running
+	UptimeS   float64 `json:"uptime_seconds,omitempty"`
+	LinesRead float64 `json:"lines_read,omitempty"`
+	Alerts    float64 `json:"alerts,omitempty"`    // since it started
+	Decisions float64 `json:"decisions,omitempty"` // since it started
+	Live      float64 `json:"live_decisions,omitempty"`
+	Buckets   float64 `json:"live_buckets,omitempty"`
+}
+
+// DatabaseStatus summarises the store.
+type DatabaseStatus struct {
+	Driver        string        `json:"driver"`
+	Path          string        `json:"path,omitempty"` // SQLite only: a PostgreSQL DSN may hold a password
+	Error         string        `json:"error,omitempty"`
+	LiveDecisions int           `json:"live_decisions"`
+	ByOrigin      []OriginCount `json:"live_by_origin_scenario,omitempty"`
+	Alerts24h     int           `json:"alerts_24h"`
+	Bouncers      int           `json:"bouncers"`
+}
+
+// OriginCount is how many live decisions share an origin and scenario.
+type OriginCount struct {
+	Origin   string `json:"origin"`
+	Scenario string `json:"scenario"`
+	N        int    `json:"count"`
+}
+
+// SourceStatus is a source with a saved offset.
+type SourceStatus struct {
+	Source string `json:"source"`
+	Offset int64  `json:"offset,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	// Behind is how many bytes of the file are past the saved offset; -1
+	// when unknown (the file is gone, or was rotated since: the agent
+	// finishes the rotated file first).
+	Behind int64  `json:"behind"`
+	Note   string `json:"note,omitempty"`
+}
+
+// FirewallStatus is what the kernel holds.
+type FirewallStatus struct {
+	Enabled  bool           `json:"enabled"`
+	Table    string         `json:"table"`
+	Exists   bool           `json:"exists"`
+	Elements int            `json:"elements"`
+	Sets     map[string]int `json:"sets,omitempty"`
+	Error    string         `json:"error,omitempty"` // nftables could not be read (not root?)
+}
+
+// GetStatus gathers the status of herd as cfg configures it: the agent
+// (through its metrics endpoint), the store (opened beside a running agent:
+// SQLite's WAL and PostgreSQL allow concurrent readers), the sources' saved
+// offsets against their files, and nftables. A part that cannot be read is
+// reported in its Error field, so that GetStatus shows what it can.
+func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status {
+	now := o.Clock
+	if now == nil {
+		now = time.Now
+	}
+	s := Status{Config: cfg.File}
+	s.Agent = probeAgent(ctx, cfg.Metrics, now())
+	s.Database, s.Sources = storeStatus(ctx, cfg, now())
+	s.Firewall = firewallStatus(cfg.Firewall, o.NetNS)
+	return s
+}
+
+func probeAgent(ctx context.Context, mc config.Metrics, now time.Time) AgentStatus {
+	var as AgentStatus
+	if mc.Listen == "" {
+		as.Error = "metrics are off (metrics.listen is empty): cannot tell"
+		return as
+	}
+	ap, err := netip.ParseAddrPort(mc.Listen)
+	if err != nil {
+		as.Error = err.Error()
+		return as
+	}
+	host := ap.Addr()
+	if host.IsUnspecified() { // listening on every address: ask loopback
+		host = netip.IPv6Loopback()
+		if ap.Addr().Is4() {
+			host = netip.MustParseAddr("127.0.0.1")
+		}
+	}
+	as.Metrics = "http://" + net.JoinHostPort(host.String(), fmt.Sprint(ap.Port())) + "/metrics"
+	ctx, cancel := context.WithTimeout(ctx, statusProbeTimeout)
+	defer cancel()
+	sc, err := metrics.Fetch(ctx, &http.Client{Timeout: statusProbeTimeout}, as.Metrics)
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		as.Error = "nothing listens at " + as.Metrics
+		return as
+	case err != nil:
+		as.Error = err.Error()
+		return as
+	}
+	if !sc.Has(metrics.StartTime) {
+		as.Error = "the endpoint answers but is not herd's agent"
+		return as
+	}
+	as.Running = true
+	start := time.Unix(0, int64(sc.Sum(metrics.StartTime)*1e9))
+	as.UptimeS = now.Sub(start).Round(time.Second).Seconds()
+	as.LinesRead = sc.Sum(metrics.LinesRead)
+	as.Alerts = sc.Sum(metrics.Alerts)
+	as.Decisions = sc.Sum(metrics.Decisions)
+	as.Live = sc.Sum(metrics.LiveDecisions)
+	as.Buckets = sc.Sum(metrics.LiveBuckets)
+	return as
+}
+
+func storeStatus(ctx context.Context, cfg *config.Config, now time.Time) (DatabaseStatus, []SourceStatus) {
+	ds := DatabaseStatus{Driver: cfg.Database.Driver}
+	if ds.Driver == "" || ds.Driver == "sqlite" {
+		ds.Driver, ds.Path = "sqlite", cfg.Database.DSN
+		if _, err := os.Stat(cfg.Database.DSN); err != nil {
+			// Do not create a database to say it is empty.
+			ds.Error = "no database: " + err.Error()
+			return ds, []SourceStatus{}
+		}
+	}
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		ds.Error = err.Error()
+		return ds, []SourceStatus{}
+	}
+	defer st.Close()
+	var errs []error
+	counts, err := st.CountLiveDecisions(ctx, now)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range counts {
+		ds.ByOrigin = append(ds.ByOrigin, OriginCount(c))
+		ds.LiveDecisions += c.N
+	}
+	if ds.Alerts24h, err = st.CountAlerts(ctx, now.Add(-24*time.Hour)); err != nil {
+		errs = append(errs, err)
+	}
+	bs, err := st.Bouncers(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	ds.Bouncers = len(bs)
+	offs, err := st.Offsets(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	srcs := []SourceStatus{}
+	for _, off := range offs {
+		switch {
+		case off.Source == adminAllowSource:
+			continue
+		case off.Cursor != "":
+			srcs = append(srcs, SourceStatus{Source: off.Source, Behind: -1, Note: "journal cursor saved"})
+		default:
+			srcs = append(srcs, fileStatus(off))
+		}
+	}
+	if len(errs) > 0 {
+		ds.Error = errors.Join(errs...).Error()
+	}
+	return ds, srcs
+}
+
+// fileStatus compares a saved offset with the file now at its path.
+func fileStatus(off store.Offset) SourceStatus {
+	s := SourceStatus{Source: off.Source, Offset: off.Offset, Behind: -1}
+	fi, err := os.Stat(off.Source)
+	if err != nil {
+		s.Note = "file missing"
+		return s
+	}
+	s.Size = fi.Size()
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && (uint64(sys.Ino) != off.Inode || uint64(sys.Dev) != off.Dev) {
+		s.Note = "rotated since the offset was saved"
+		return s
+	}
+	if s.Size < off.Offset {
+		s.Note = "truncated since the offset was saved"
+		return s
+	}
+	s.Behind = s.Size - off.Offset
+	return s
+}
+
+func firewallStatus(fc config.Firewall, netns int) FirewallStatus {
+	fs := FirewallStatus{Enabled: fc.Enabled, Table: fc.Table}
+	if !fc.Enabled {
+		return fs
+	}
+	st, err := nft.ReadStats(nft.Options{Table: fc.Table, NetNS: netns})
+	if err != nil {
+		fs.Error = err.Error()
+		return fs
+	}
+	fs.Exists, fs.Elements, fs.Sets = st.Exists, st.Total(), st.Elements
+	return fs
+}
+
+// WriteStatus writes s for a person or, with asJSON, as one JSON object.
+func WriteStatus(w io.Writer, s Status, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(s)
+	}
+	var b strings.Builder
+	cfg := s.Config
+	if cfg == "" {
+		cfg = "built-in defaults"
+	}
+	fmt.Fprintf(&b, "config     %s\n", cfg)
+	a := s.Agent
+	switch {
+	case a.Running:
+		fmt.Fprintf(&b, "agent      running for %s (%s): %.0f lines read, %.0f alerts, %.0f decisions; %.0f live decisions, %.0f buckets\n",
+			time.Duration(a.UptimeS)*time.Second, a.Metrics, a.LinesRead, a.Alerts, a.Decisions, a.Live, a.Buckets)
+	case a.Metrics == "":
+		fmt.Fprintf(&b, "agent      unknown: %s\n", a.Error)
+	default:
+		fmt.Fprintf(&b, "agent      not running (%s)\n", a.Error)
+	}
+	d := s.Database
+	where := d.Driver
+	if d.Path != "" {
+		where += " " + d.Path
+	}
+	fmt.Fprintf(&b, "database   %s\n", where)
+	if d.Error != "" {
+		fmt.Fprintf(&b, "           error: %s\n", d.Error)
+	}
+	fmt.Fprintf(&b, "decisions  %d live\n", d.LiveDecisions)
+	for _, c := range d.ByOrigin {
+		sc := c.Scenario
+		if sc == "" {
+			sc = "-"
+		}
+		fmt.Fprintf(&b, "           %d  %s / %s\n", c.N, c.Origin, sc)
+	}
+	fmt.Fprintf(&b, "alerts     %d in the last 24h\n", d.Alerts24h)
+	fmt.Fprintf(&b, "bouncers   %d\n", d.Bouncers)
+	if len(s.Sources) == 0 {
+		b.WriteString("sources    no saved offsets\n")
+	}
+	for i, src := range s.Sources {
+		head := "sources   "
+		if i > 0 {
+			head = "          "
+		}
+		switch {
+		case src.Behind >= 0:
+			fmt.Fprintf(&b, "%s %s: %d bytes behind the end (at %d of %d)\n", head, src.Source, src.Behind, src.Offset, src.Size)
+		default:
+			fmt.Fprintf(&b, "%s %s: %s\n", head, src.Source, src.Note)
+		}
+	}
+	f := s.Firewall
+	switch {
+	case !f.Enabled:
+		b.WriteString("firewall   disabled in the configuration (decisions are not enforced here)\n")
+	case f.Error != "":
+		fmt.Fprintf(&b, "firewall   cannot read nftables: %s\n", f.Error)
+	case !f.Exists:
+		fmt.Fprintf(&b, "firewall   table inet %s absent (agent stopped, or running dry)\n", f.Table)
+	default:
+		fmt.Fprintf(&b, "firewall   table inet %s: %d elements", f.Table, f.Elements)
+		for _, name := range []string{"ban4", "ban6", "ranges4", "ranges6"} {
+			if n, ok := f.Sets[name]; ok {
+				fmt.Fprintf(&b, " %s=%d", name, n)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
