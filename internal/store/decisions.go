@@ -82,6 +82,16 @@ type queries struct {
 	bouncerByKeyHash string
 	bouncers         string
 	deleteBouncer    string
+
+	addMachine       string
+	machineByName    string
+	machines         string
+	deleteMachine    string
+	addSecret        string
+	secret           string
+	addRemoteAlert   string
+	remoteAlertID    string
+	localAlertsAfter string
 }
 
 func buildQueries(d dialect) queries {
@@ -115,6 +125,17 @@ ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, dev = excluded.dev, p
 		bouncerByKeyHash: rebind(d, `SELECT name FROM bouncers WHERE key_hash = ?`),
 		bouncers:         `SELECT name, key_hash, created_ns FROM bouncers ORDER BY name`,
 		deleteBouncer:    rebind(d, `DELETE FROM bouncers WHERE name = ?`),
+
+		addMachine:    rebind(d, `INSERT INTO machines (name, password_hash, created_ns) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		machineByName: rebind(d, `SELECT password_hash, created_ns FROM machines WHERE name = ?`),
+		machines:      `SELECT name, password_hash, created_ns FROM machines ORDER BY name`,
+		deleteMachine: rebind(d, `DELETE FROM machines WHERE name = ?`),
+		addSecret:     rebind(d, `INSERT INTO secrets (name, value, created_ns) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		secret:        rebind(d, `SELECT value FROM secrets WHERE name = ?`),
+		addRemoteAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
+		remoteAlertID:    rebind(d, `SELECT id FROM alerts WHERE machine = ? AND remote_id = ?`),
+		localAlertsAfter: rebind(d, `SELECT `+alertCols+` FROM alerts WHERE id > ? AND machine = '' ORDER BY id LIMIT ?`),
 	}
 }
 
@@ -139,22 +160,34 @@ func (s *Store) AddDecisions(ctx context.Context, ds []DecisionRecord) ([]int64,
 	if len(ds) == 0 {
 		return nil, nil
 	}
-	now := s.now()
-	for i := range ds {
-		if !ds[i].Scope.IsValid() {
-			return nil, fmt.Errorf("store: add decisions: decision %d: invalid scope %v", i, ds[i].Scope)
-		}
-	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: add decisions: %w", err)
 	}
 	defer rollback(tx)
+	ids, err := s.addDecisionsTx(ctx, tx, ds, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("store: add decisions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: add decisions: commit: %w", err)
+	}
+	return ids, nil
+}
+
+// addDecisionsTx inserts ds within tx, numbering them from the stream
+// counter, and returns their ids; AddDecisions documents the fields.
+func (s *Store) addDecisionsTx(ctx context.Context, tx *sql.Tx, ds []DecisionRecord, now time.Time) ([]int64, error) {
+	for i := range ds {
+		if !ds[i].Scope.IsValid() {
+			return nil, fmt.Errorf("decision %d: invalid scope %v", i, ds[i].Scope)
+		}
+	}
 	// The counter row is locked until commit, so ids are handed out in
 	// commit order even with concurrent writers on PostgreSQL.
 	var top int64
 	if err := tx.QueryRowContext(ctx, s.q.bumpSeq, int64(len(ds))).Scan(&top); err != nil {
-		return nil, fmt.Errorf("store: add decisions: next id: %w", err)
+		return nil, fmt.Errorf("next id: %w", err)
 	}
 	first := top - int64(len(ds)) + 1
 	ids := make([]int64, len(ds))
@@ -187,11 +220,8 @@ func (s *Store) AddDecisions(ctx context.Context, ds []DecisionRecord) ([]int64,
 			_, err = tx.ExecContext(ctx, s.q.insertDecisions, args...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: add decisions: insert: %w", err)
+			return nil, fmt.Errorf("insert: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: add decisions: commit: %w", err)
 	}
 	return ids, nil
 }
