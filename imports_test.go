@@ -22,7 +22,7 @@ const module = "github.com/herd-ips/herd/"
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
 	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config"},
-	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/enforce/nft", "internal/store", "internal/lapi"},
+	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/enforce/nft", "internal/store", "internal/lapi", "internal/report"},
 	"internal/config":          {},
 	"internal/decision":        {"internal/event", "internal/ipx"},
 	"internal/event":           {},
@@ -39,6 +39,7 @@ var allowed = map[string][]string{
 	"internal/store":           {"internal/event"},
 	"internal/enforce/nft":     {"internal/event", "internal/ipx"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
+	"internal/report":          {"internal/event"},
 	"internal/herdtest":        {},
 	"tools/loggen":             {},
 }
