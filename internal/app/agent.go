@@ -22,6 +22,7 @@ import (
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
+	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source/file"
 	"github.com/herd-ips/herd/internal/source/journald"
@@ -96,6 +97,8 @@ type agent struct {
 	fw   *nft.Firewall // nil when dry
 	api  *lapi.Server  // nil when the API is off
 	outM sync.Mutex    // serializes writes to out
+
+	rep *report.Reporter // nil when not reporting to a central API
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
 	det *Detector
@@ -226,6 +229,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		return err
 	}
 
+	if a.rep, err = a.reporter(); err != nil {
+		return err
+	}
 	ln, err := a.listenAPI()
 	if err != nil {
 		return err
@@ -234,6 +240,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	if ln != nil {
 		g.Go(func() error { return a.api.Serve(gctx, ln) })
+	}
+	if a.rep != nil {
+		g.Go(func() error { return a.rep.Run(gctx) })
 	}
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
@@ -275,6 +284,8 @@ func (a *agent) listenAPI() (net.Listener, error) {
 		TrustedProxies:  a.cfg.API.TrustedProxies,
 		OpenForwardAuth: a.cfg.API.OpenForwardAuth,
 		Listen:          a.cfg.API.Listen,
+		Watchers:        a.st, // machines report here (herd machines add)
+		NeverBan:        a.nb,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -539,6 +550,9 @@ func (a *agent) flush(ctx context.Context) error {
 	}
 	if len(recs) > 0 {
 		a.notifyAPI()
+	}
+	if len(b.alerts) > 0 {
+		a.notifyReport()
 	}
 	if len(b.offsets) > 0 || len(b.cursor) > 0 {
 		offs := make([]store.Offset, 0, len(b.offsets)+1)
