@@ -225,36 +225,33 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // machine authenticates a watcher request's bearer token and returns the
 // machine's name. On failure it has answered: 401 for a missing, expired or
 // invalid token or a machine deleted since, 429 when the client failed too
-// often. Forged tokens (bad signature or shape) count toward the failure
-// limit; expired ones do not (every client meets expiry).
+// often. A validly signed token is accepted whatever the client's failure
+// count (as a cached bouncer key is), so that one misconfigured agent does
+// not lock out the others behind the same address. Missing and forged
+// tokens (bad signature or shape) count toward the failure limit; expired
+// ones do not (every client meets expiry).
 func (s *Server) machine(w http.ResponseWriter, r *http.Request) (string, bool) {
 	peer := remoteAddr(r)
 	now := s.now()
-	if !s.lim.allowed(peer, now.UnixNano()) {
-		writeCode(w, http.StatusTooManyRequests, "too many failed authentications")
-		return "", false
-	}
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
-		s.lim.fail(peer, now.UnixNano())
-		writeCode(w, http.StatusUnauthorized, "missing bearer token")
-		return "", false
-	}
 	key, err := s.signer.get(r.Context(), s.watchers)
 	if err != nil {
 		s.log.Error("lapi: authenticate machine", "err", err)
 		writeCode(w, http.StatusInternalServerError, "internal error")
 		return "", false
 	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	c, err := ParseToken(key, tok, now)
-	if errors.Is(err, ErrTokenExpired) {
+	switch {
+	case errors.Is(err, ErrTokenExpired):
 		writeCode(w, http.StatusUnauthorized, "token expired")
 		return "", false
-	}
-	if err != nil {
+	case err != nil:
+		if !s.lim.allowed(peer, now.UnixNano()) {
+			writeCode(w, http.StatusTooManyRequests, "too many failed authentications")
+			return "", false
+		}
 		s.lim.fail(peer, now.UnixNano())
-		writeCode(w, http.StatusUnauthorized, "invalid token")
+		writeCode(w, http.StatusUnauthorized, "missing or invalid token")
 		return "", false
 	}
 	m, err := s.watchers.MachineByName(r.Context(), c.Machine)
