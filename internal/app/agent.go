@@ -98,7 +98,8 @@ type agent struct {
 	api  *lapi.Server  // nil when the API is off
 	outM sync.Mutex    // serializes writes to out
 
-	rep *report.Reporter // nil when not reporting to a central API
+	rep   *report.Reporter // nil when not reporting to a central API
+	queue *storeQueue      // the reporter's queue
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
 	det *Detector
@@ -229,7 +230,7 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		return err
 	}
 
-	if a.rep, err = a.reporter(); err != nil {
+	if a.rep, err = a.reporter(ctx); err != nil {
 		return err
 	}
 	ln, err := a.listenAPI()
@@ -535,12 +536,14 @@ func (a *agent) flush(ctx context.Context) error {
 		}
 	}
 	var recs []store.DecisionRecord
+	var last int64
 	for i := range b.alerts {
 		pa := &b.alerts[i]
 		id, err := a.st.AddAlert(ctx, pa.rec)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
+		last = id
 		if pa.dec != nil {
 			recs = append(recs, store.DecisionRecord{Decision: *pa.dec, AlertID: id})
 		}
@@ -551,8 +554,8 @@ func (a *agent) flush(ctx context.Context) error {
 	if len(recs) > 0 {
 		a.notifyAPI()
 	}
-	if len(b.alerts) > 0 {
-		a.notifyReport()
+	if last > 0 {
+		a.alertsCommitted(last)
 	}
 	if len(b.offsets) > 0 || len(b.cursor) > 0 {
 		offs := make([]store.Offset, 0, len(b.offsets)+1)

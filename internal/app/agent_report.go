@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/event"
@@ -21,7 +22,7 @@ const reportSource = "herd:report"
 
 // reporter builds the reporter the configuration asks for, or returns nil
 // when it reports nothing.
-func (a *agent) reporter() (*report.Reporter, error) {
+func (a *agent) reporter(ctx context.Context) (*report.Reporter, error) {
 	rc := a.cfg.Report
 	if rc.URL == "" {
 		return nil, nil
@@ -33,17 +34,30 @@ func (a *agent) reporter() (*report.Reporter, error) {
 			return nil, fmt.Errorf("agent: report at %s:%d: %w", a.cfg.File, rc.Line, err)
 		}
 	}
+	// Alerts stored before this start are complete: a batch's decisions
+	// were committed with it, or never will be (the restart dropped them).
+	q := &storeQueue{st: a.st}
+	newest, err := a.st.Alerts(ctx, store.AlertFilter{Limit: 1})
+	if err != nil {
+		return nil, fmt.Errorf("agent: report: %w", err)
+	}
+	if len(newest) > 0 {
+		q.ready.Store(newest[0].ID)
+	}
+	a.queue = q
 	r, err := report.New(report.Options{URL: rc.URL, Machine: rc.Machine, Password: pw,
-		Queue: storeQueue{a.st}, Clock: a.now, Logger: a.log})
+		Queue: q, Clock: a.now, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return r, nil
 }
 
-// notifyReport tells the reporter that alerts were stored.
-func (a *agent) notifyReport() {
+// alertsCommitted tells the reporter that the alerts up to id, and their
+// decisions, are committed.
+func (a *agent) alertsCommitted(id int64) {
 	if a.rep != nil {
+		a.queue.ready.Store(id)
 		a.rep.Notify()
 	}
 }
@@ -76,14 +90,32 @@ func readPasswordFile(path string) (string, error) {
 
 // storeQueue is the reporter's queue over the agent's store: this host's
 // alerts by id, their live decisions, and the mark in the offsets table.
-type storeQueue struct{ st *store.Store }
+//
+// The agent commits a batch's alerts and then its decisions, in two
+// transactions; ready is the highest alert id whose batch is fully
+// committed, so that an alert is never sent (and the mark moved past it)
+// before its decision is stored.
+type storeQueue struct {
+	st    *store.Store
+	ready atomic.Int64
+}
 
-var _ report.Queue = storeQueue{}
+var _ report.Queue = (*storeQueue)(nil)
 
-func (q storeQueue) Pending(ctx context.Context, after int64, n int) ([]report.Alert, error) {
+func (q *storeQueue) Pending(ctx context.Context, after int64, n int) ([]report.Alert, error) {
 	recs, err := q.st.LocalAlertsAfter(ctx, after, n)
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	ready := q.ready.Load()
+	for i := range recs {
+		if recs[i].ID > ready {
+			recs = recs[:i]
+			break
+		}
+	}
+	if len(recs) == 0 {
+		return nil, nil
 	}
 	ids := make([]int64, len(recs))
 	for i := range recs {
@@ -104,7 +136,7 @@ func (q storeQueue) Pending(ctx context.Context, after int64, n int) ([]report.A
 	return out, nil
 }
 
-func (q storeQueue) LoadMark(ctx context.Context) (report.Mark, error) {
+func (q *storeQueue) LoadMark(ctx context.Context) (report.Mark, error) {
 	offs, err := q.st.Offsets(ctx)
 	if err != nil {
 		return report.Mark{}, err
@@ -117,7 +149,7 @@ func (q storeQueue) LoadMark(ctx context.Context) (report.Mark, error) {
 	return report.Mark{}, nil
 }
 
-func (q storeQueue) SaveMark(ctx context.Context, m report.Mark) error {
+func (q *storeQueue) SaveMark(ctx context.Context, m report.Mark) error {
 	return q.st.SaveOffsets(ctx, []store.Offset{{Source: reportSource, Cursor: m.Instance, Offset: m.Sent}})
 }
 

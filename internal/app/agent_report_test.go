@@ -158,12 +158,23 @@ func testAgentReports(t *testing.T, backend string) {
 		return as
 	}
 
+	wait := func(what string, timeout time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\nreporter:\n%s\ncentral:\n%s", what, reporter.logs, central.logs)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
 	// 1. A ban detected on the reporter is served by the central API, and
 	//    the central's own agent enforces it too.
 	attack("192.0.2.7", 40000)
-	waitFor(t, "the local ban", 10*time.Second, func() bool { return strings.Contains(reporter.out.String(), "ban 192.0.2.7/32 ") })
-	waitFor(t, "the ban on the central API", 20*time.Second, func() bool { return served("192.0.2.7") })
-	waitFor(t, "the central agent's ban", 10*time.Second, func() bool { return strings.Contains(central.out.String(), "ban 192.0.2.7/32 ") })
+	wait("the local ban", 10*time.Second, func() bool { return strings.Contains(reporter.out.String(), "ban 192.0.2.7/32 ") })
+	wait("the ban on the central API", 20*time.Second, func() bool { return served("192.0.2.7") })
+	wait("the central agent's ban", 10*time.Second, func() bool { return strings.Contains(central.out.String(), "ban 192.0.2.7/32 ") })
 	if as := centralAlerts("192.0.2.7"); len(as) != 1 || as[0].Machine != "web1" {
 		t.Errorf("central alerts for 192.0.2.7 = %+v", as)
 	}
@@ -171,7 +182,7 @@ func testAgentReports(t *testing.T, backend string) {
 	// 2. An address allowlisted on the central: the reporter bans it (its
 	//    own allowlist is empty), the central keeps the alert, bans nothing.
 	attack("203.0.113.5", 41000)
-	waitFor(t, "the allowlisted source's alert on the central", 20*time.Second, func() bool { return len(centralAlerts("203.0.113.5")) > 0 })
+	wait("the allowlisted source's alert on the central", 20*time.Second, func() bool { return len(centralAlerts("203.0.113.5")) > 0 })
 	if served("203.0.113.5") || len(centralAlerts("203.0.113.5")) != 1 || centralAlerts("203.0.113.5")[0].Remedy {
 		t.Errorf("allowlisted 203.0.113.5 got a decision on the central: %+v", centralAlerts("203.0.113.5"))
 	}
@@ -180,23 +191,23 @@ func testAgentReports(t *testing.T, backend string) {
 	//    arrives once it is back on the same address.
 	central.stop(t)
 	attack("192.0.2.8", 42000)
-	waitFor(t, "the local ban while the central is down", 10*time.Second, func() bool { return strings.Contains(reporter.out.String(), "ban 192.0.2.8/32 ") })
-	waitFor(t, "a failed attempt to report", 10*time.Second, func() bool {
+	wait("the local ban while the central is down", 10*time.Second, func() bool { return strings.Contains(reporter.out.String(), "ban 192.0.2.8/32 ") })
+	wait("a failed attempt to report", 10*time.Second, func() bool {
 		return strings.Contains(reporter.logs.String(), "central API unreachable")
 	})
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startAgent(t, app.AgentOptions{Config: ccfg, DryRun: true, APIListener: ln2})
-	waitFor(t, "the queued ban on the central API", 90*time.Second, func() bool { return served("192.0.2.8") })
+	central = startAgent(t, app.AgentOptions{Config: ccfg, DryRun: true, APIListener: ln2})
+	wait("the queued ban on the central API", 90*time.Second, func() bool { return served("192.0.2.8") })
 
 	// 4. The reporter restarts: what it sent is not sent again, and what
 	//    it detects afterwards arrives.
 	reporter.stop(t)
 	reporter = startAgent(t, app.AgentOptions{Config: rcfg, DryRun: true, FromStart: true})
 	attack("192.0.2.9", 43000)
-	waitFor(t, "the ban after the reporter's restart", 20*time.Second, func() bool { return served("192.0.2.9") })
+	wait("the ban after the reporter's restart", 20*time.Second, func() bool { return served("192.0.2.9") })
 	reporter.stop(t)
 
 	rst := openDatabase(t, rcfg.Database)
