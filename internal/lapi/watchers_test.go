@@ -23,7 +23,7 @@ const (
 
 // newWatcherFixture is a server with the watcher endpoints on, the
 // machine web1 registered and 203.0.113.0/24 allowlisted.
-func newWatcherFixture(t *testing.T, o Options) (*fixture, string) {
+func newWatcherFixture(t testing.TB, o Options) (*fixture, string) {
 	t.Helper()
 	o.NeverBan = ipx.NewNeverBan(nil, []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")})
 	f := newFixture(t, o)
