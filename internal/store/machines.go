@@ -194,7 +194,7 @@ func (s *Store) DecisionsOfAlerts(ctx context.Context, alertIDs []int64) ([]Deci
 	var out []DecisionRecord
 	for start := 0; start < len(alertIDs); start += idChunk {
 		ids := alertIDs[start:min(start+idChunk, len(alertIDs))]
-		q := rebind(s.dialect, `SELECT `+liveCols+` FROM decisions WHERE deleted_seq IS NULL AND alert_id IN (?`+
+		q := rebind(s.dialect, `SELECT `+liveCols+` FROM decisions WHERE deleted_seq IS NULL AND alert_id <> 0 AND alert_id IN (?`+
 			strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id`)
 		var err error
 		if out, _, err = s.queryDecisions(ctx, q, false, out, ids...); err != nil {
