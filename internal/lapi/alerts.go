@@ -324,7 +324,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids := make([]string, 0, len(ras))
-	added := 0
+	added, dups := 0, 0
 	for i := range ras {
 		ra := &ras[i]
 		var recs []store.DecisionRecord
@@ -359,14 +359,17 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
 		}
 		if !dup {
 			added += len(recs)
-			s.log.Info("lapi: alert reported", "machine", machine, "scenario", alert.Scenario,
+			s.log.Debug("lapi: alert reported", "machine", machine, "scenario", alert.Scenario,
 				"source", alert.Source, "scope", alert.Scope, "decisions", len(recs))
+		} else {
+			dups++
 		}
 		ids = append(ids, strconv.FormatInt(id, 10))
 	}
 	if added > 0 {
 		s.Notify()
 	}
+	s.log.Info("lapi: alerts reported", "machine", machine, "alerts", len(ras), "again", dups, "decisions", added)
 	writeJSON(w, http.StatusCreated, ids)
 }
 
