@@ -85,8 +85,12 @@ func newCentralStore(t *testing.T) *store.Store {
 
 // serve starts the API over st on addr ("127.0.0.1:0" for any port).
 func serve(t *testing.T, st *store.Store, addr string) *central {
+	return serveClock(t, st, addr, func() time.Time { return t0 })
+}
+
+func serveClock(t *testing.T, st *store.Store, addr string, clock func() time.Time) *central {
 	t.Helper()
-	srv, err := lapi.New(lapi.Options{Store: st, Watchers: st, Clock: func() time.Time { return t0 },
+	srv, err := lapi.New(lapi.Options{Store: st, Watchers: st, Clock: clock,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -188,6 +192,37 @@ func TestFlushSendsOnceAndResumes(t *testing.T) {
 	}
 	if n := alertCount(t, st); n != 4 {
 		t.Errorf("%d alerts on the central after a resend, want 4", n)
+	}
+}
+
+// TestTokenRefreshedOn401: the central's clock runs ahead of the
+// reporter's, so the reporter believes its token valid when the central
+// finds it expired; the 401 makes it log in again and the alert goes.
+func TestTokenRefreshedOn401(t *testing.T) {
+	ctx := context.Background()
+	st := newCentralStore(t)
+	var mu sync.Mutex
+	now := t0
+	c := serveClock(t, st, "127.0.0.1:0", func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	q := &memQueue{}
+	q.add(alert("192.0.2.1", 600))
+	r := newReporter(t, "http://"+c.addr, q, password)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := r.token
+	mu.Lock()
+	now = t0.Add(lapi.DefaultTokenTTL + time.Minute)
+	mu.Unlock()
+	q.add(alert("192.0.2.2", 600))
+	if err := r.Flush(ctx); err != nil {
+		t.Fatalf("Flush after the central expired the token: %v", err)
+	}
+	if r.token == first || q.mark.Sent != 2 {
+		t.Errorf("token renewed %v, mark %d; want a new token and mark 2", r.token != first, q.mark.Sent)
+	}
+	if n := alertCount(t, st); n != 2 {
+		t.Errorf("%d alerts on the central, want 2", n)
 	}
 }
 
