@@ -30,9 +30,12 @@ const (
 	maxEventsCount       = 1 << 30
 	minReportedBitsV4    = 16 // a machine may ban at most a /16 ...
 	minReportedBitsV6    = 32 // ... or an IPv6 /32
-	RemoteDecisionOrigin = "herd"
 	lineMetaKey          = "line"
 )
+
+// RemoteDecisionOrigin is the origin of every decision a machine reports,
+// whatever origin it sent: a machine cannot pose as cli or community.
+const RemoteDecisionOrigin = "herd"
 
 // The wire shape of POST /v1/alerts: CrowdSec's alert model, of which herd
 // reads these fields. Other fields (message, capacity, leakspeed, labels,
@@ -258,12 +261,12 @@ func validateDecision(d *decisionIn, scenario string, maxBan time.Duration) (eve
 	default:
 		return event.Decision{}, false, fmt.Errorf("scope %q: want Ip or Range", clipName(d.Scope))
 	}
-	if min := minReportedBitsV4; scope.Addr().Is6() {
-		if scope.Bits() < minReportedBitsV6 {
-			return event.Decision{}, false, fmt.Errorf("range %s wider than /%d", scope, minReportedBitsV6)
-		}
-	} else if scope.Bits() < min {
-		return event.Decision{}, false, fmt.Errorf("range %s wider than /%d", scope, min)
+	widest := minReportedBitsV4
+	if scope.Addr().Is6() {
+		widest = minReportedBitsV6
+	}
+	if scope.Bits() < widest {
+		return event.Decision{}, false, fmt.Errorf("range %s wider than /%d", scope, widest)
 	}
 	dur, err := time.ParseDuration(d.Duration)
 	if err != nil {
