@@ -22,6 +22,7 @@ import (
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source/file"
 	"github.com/herd-ips/herd/internal/source/journald"
@@ -112,6 +113,9 @@ type agent struct {
 	api  *lapi.Server // nil when the API is off
 	m    *agentMetrics
 	outM sync.Mutex // serializes writes to out
+
+	rep   *report.Reporter // nil when not reporting to a central API
+	queue *storeQueue      // the reporter's queue
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
 	det *Detector
@@ -252,6 +256,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 
 	a.m.watch(followers, a.sourceGlobs(), jf)
 
+	if a.rep, err = a.reporter(ctx); err != nil {
+		return err
+	}
 	ln, err := a.listenAPI()
 	if err != nil {
 		return err
@@ -275,6 +282,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	if mln != nil {
 		g.Go(func() error { return a.serveMetrics(gctx, mln) })
+	}
+	if a.rep != nil {
+		g.Go(func() error { return a.rep.Run(gctx) })
 	}
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
@@ -331,6 +341,8 @@ func (a *agent) listenAPI() (net.Listener, error) {
 		TrustedProxies:  a.cfg.API.TrustedProxies,
 		OpenForwardAuth: a.cfg.API.OpenForwardAuth,
 		Listen:          a.cfg.API.Listen,
+		Watchers:        a.st, // machines report here (herd machines add)
+		NeverBan:        a.nb,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -582,12 +594,16 @@ func (a *agent) flush(ctx context.Context) error {
 		c.Offsets = append(c.Offsets, store.Offset{Source: journaldSource, Cursor: string(b.cursor)})
 	}
 	t := a.now()
-	if _, err := a.st.CommitBatch(ctx, *c); err != nil {
+	ids, err := a.st.CommitBatch(ctx, *c)
+	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	a.m.m.StoreCommit(a.now().Sub(t))
 	if decided {
 		a.notifyAPI()
+	}
+	if len(ids) > 0 {
+		a.alertsCommitted(ids[len(ids)-1])
 	}
 	clear(c.Alerts) // drop the lines' references until the next batch
 	clear(b.offsets)

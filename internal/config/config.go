@@ -63,6 +63,7 @@ type Config struct {
 	Metrics  Metrics
 	Journald Journald
 	Syslog   Syslog
+	Report   Report
 	// Allow are the prefixes never to ban, besides loopback and the host's
 	// own addresses. Single addresses are /32 or /128; all are masked and
 	// unmapped.
@@ -192,6 +193,20 @@ type API struct {
 	// OpenForwardAuth lets trusted proxies call /v1/forward-auth without a
 	// key (Traefik cannot send one).
 	OpenForwardAuth bool
+}
+
+// Report configures sending this agent's alerts and decisions to a central
+// local API (internal/report), as a machine registered there with `herd
+// machines add`. The zero value (no url) reports nothing.
+type Report struct {
+	URL     string // base URL of the central local API, http:// or https://
+	Machine string // the machine's name on the central host
+	// Password, or PasswordFile: a file holding it (surrounding white
+	// space ignored), which the agent refuses when others may read it.
+	// Exactly one is set when URL is.
+	Password     string
+	PasswordFile string
+	Line         int // line of herd.yaml that defines it
 }
 
 // DefaultListen is the local API's default address.
@@ -432,6 +447,31 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					}
 					c.Allow = append(c.Allow, p)
 				}
+			},
+			"report": func(v *yaml.Node) {
+				r := Report{Line: v.Line}
+				d.mapping(v, "report", fields{
+					"url":           func(v *yaml.Node) { r.URL = d.str(v, "report.url") },
+					"machine":       func(v *yaml.Node) { r.Machine = d.str(v, "report.machine") },
+					"password":      func(v *yaml.Node) { r.Password = d.str(v, "report.password") },
+					"password_file": func(v *yaml.Node) { r.PasswordFile = d.str(v, "report.password_file") },
+				})
+				if v.Kind != yaml.MappingNode {
+					return
+				}
+				if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					d.errorf(v, "report.url: %q is not an http:// or https:// URL", clip(r.URL))
+				}
+				if r.Machine == "" {
+					d.errorf(v, "report: needs machine (the name given to herd machines add on the central host)")
+				}
+				if (r.Password == "") == (r.PasswordFile == "") {
+					d.errorf(v, "report: needs exactly one of password and password_file")
+				}
+				if r.PasswordFile != "" && !filepath.IsAbs(r.PasswordFile) {
+					d.errorf(v, "report.password_file: %q is not an absolute path", clip(r.PasswordFile))
+				}
+				c.Report = r
 			},
 			"simulate": func(v *yaml.Node) { c.Simulate = d.boolean(v, "simulate") },
 			"hub": func(v *yaml.Node) {

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/store"
 )
 
@@ -103,6 +104,21 @@ type Options struct {
 	// MaxClients bounds the clients the failure limiter remembers; 0 means
 	// DefaultMaxClients.
 	MaxClients int
+
+	// Watchers, when set, serves the watcher endpoints (POST
+	// /v1/watchers/login, POST /v1/alerts) through which herd agents on
+	// other hosts report their alerts; nil leaves them out (404).
+	Watchers Watchers
+	// NeverBan is the set of scopes no reported decision may ban (the
+	// reported alert is still stored); nil means loopback only. The agent
+	// passes loopback, the host's addresses and the allowlist.
+	NeverBan *ipx.NeverBan
+	// TokenTTL is how long a machine's token is valid; 0 means
+	// DefaultTokenTTL.
+	TokenTTL time.Duration
+	// MaxBanDuration caps the duration of reported decisions (longer ones
+	// are clamped); 0 means DefaultMaxBanDuration.
+	MaxBanDuration time.Duration
 }
 
 // Server serves the local API. Its methods are safe for concurrent use.
@@ -127,6 +143,12 @@ type Server struct {
 	bmu      sync.Mutex
 	bouncers map[string]*bouncerState // per bouncer name: its stream cursor
 
+	watchers Watchers // nil: no watcher endpoints
+	nb       *ipx.NeverBan
+	signer   signer
+	tokenTTL time.Duration
+	maxBan   time.Duration
+
 	handler http.Handler
 }
 
@@ -150,6 +172,19 @@ func New(o Options) (*Server, error) {
 		keys:      newKeyring(),
 		notify:    make(chan struct{}, 1),
 		bouncers:  map[string]*bouncerState{},
+		watchers:  o.Watchers,
+		nb:        o.NeverBan,
+		tokenTTL:  o.TokenTTL,
+		maxBan:    o.MaxBanDuration,
+	}
+	if s.nb == nil {
+		s.nb = ipx.NewNeverBan(nil, nil)
+	}
+	if s.tokenTTL <= 0 {
+		s.tokenTTL = DefaultTokenTTL
+	}
+	if s.maxBan <= 0 {
+		s.maxBan = DefaultMaxBanDuration
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -192,6 +227,10 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/decisions", s.decisions)
 	mux.HandleFunc("GET /v1/decisions/stream", s.stream)
 	mux.HandleFunc("GET /v1/herd/stream", s.push)
+	if s.watchers != nil {
+		mux.HandleFunc("POST /v1/watchers/login", s.login)
+		mux.HandleFunc("POST /v1/alerts", s.alerts)
+	}
 	// Forward-auth answers any method (nginx's auth_request keeps the
 	// original request's) and is routed before the mux, whose pattern
 	// matching costs two allocations per request.

@@ -22,6 +22,11 @@ type AlertRecord struct {
 	// Options.MaxLineBytes, with invalid UTF-8 replaced by U+FFFD.
 	Lines   []string
 	Created time.Time // zero on input means the store's clock
+	// Machine is the name of the machine that reported the alert (see
+	// AddRemoteAlert), empty for this host's own; RemoteID is the id that
+	// machine gave it. AddAlert ignores both.
+	Machine  string
+	RemoteID string
 }
 
 // AlertFilter selects alerts. Its set fields are ANDed.
@@ -33,9 +38,9 @@ type AlertFilter struct {
 	Limit    int       // at most this many, newest first; 0 means 100
 }
 
-const alertCols = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines`
+const alertCols = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id`
 
-// AddAlert stores a and returns its id.
+// AddAlert stores a as one of this host's alerts and returns its id.
 func (s *Store) AddAlert(ctx context.Context, a AlertRecord) (int64, error) {
 	id, err := s.insertAlert(ctx, s.w, a)
 	if err != nil {
@@ -55,14 +60,20 @@ func (s *Store) insertAlert(ctx context.Context, q rowQueryer, a AlertRecord) (i
 	if created.IsZero() {
 		created = s.now()
 	}
-	lines, err := json.Marshal(s.boundLines(a.Lines))
+	lines, err := s.linesJSON(a.Lines)
 	if err != nil {
 		return 0, err
 	}
 	var id int64
 	err = q.QueryRowContext(ctx, s.q.addAlert, a.Scenario, addrText(a.Source), prefixText(a.Scope),
-		nanos(a.First), nanos(a.Last), int64(a.Events), boolInt(a.Remedy), nanos(created), string(lines)).Scan(&id)
+		nanos(a.First), nanos(a.Last), int64(a.Events), boolInt(a.Remedy), nanos(created), lines).Scan(&id)
 	return id, err
+}
+
+// linesJSON returns the bounded lines as the JSON text stored.
+func (s *Store) linesJSON(lines []string) (string, error) {
+	b, err := json.Marshal(s.boundLines(lines))
+	return string(b), err
 }
 
 // boundLines returns the first maxLines lines, each cut to maxLineBytes and
@@ -168,7 +179,7 @@ func scanAlerts(rows *sql.Rows) ([]AlertRecord, error) {
 			source, scope, lines             string
 			first, last, events, remedy, cre int64
 		)
-		if err := rows.Scan(&a.ID, &a.Scenario, &source, &scope, &first, &last, &events, &remedy, &cre, &lines); err != nil {
+		if err := rows.Scan(&a.ID, &a.Scenario, &source, &scope, &first, &last, &events, &remedy, &cre, &lines, &a.Machine, &a.RemoteID); err != nil {
 			return nil, err
 		}
 		var err error

@@ -86,6 +86,16 @@ type queries struct {
 	bouncerByKeyHash string
 	bouncers         string
 	deleteBouncer    string
+
+	addMachine       string
+	machineByName    string
+	machines         string
+	deleteMachine    string
+	addSecret        string
+	secret           string
+	addRemoteAlert   string
+	remoteAlertID    string
+	localAlertsAfter string
 }
 
 func buildQueries(d dialect) queries {
@@ -127,6 +137,17 @@ ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, dev = excluded.dev, p
 		bouncerByKeyHash: rebind(d, `SELECT name FROM bouncers WHERE key_hash = ?`),
 		bouncers:         `SELECT name, key_hash, created_ns FROM bouncers ORDER BY name`,
 		deleteBouncer:    rebind(d, `DELETE FROM bouncers WHERE name = ?`),
+
+		addMachine:    rebind(d, `INSERT INTO machines (name, password_hash, created_ns) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		machineByName: rebind(d, `SELECT password_hash, created_ns FROM machines WHERE name = ?`),
+		machines:      `SELECT name, password_hash, created_ns FROM machines ORDER BY name`,
+		deleteMachine: rebind(d, `DELETE FROM machines WHERE name = ?`),
+		addSecret:     rebind(d, `INSERT INTO secrets (name, value, created_ns) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		secret:        rebind(d, `SELECT value FROM secrets WHERE name = ?`),
+		addRemoteAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
+		remoteAlertID:    rebind(d, `SELECT id FROM alerts WHERE machine = ? AND remote_id = ?`),
+		localAlertsAfter: rebind(d, `SELECT `+alertCols+` FROM alerts WHERE id > ? AND machine = '' ORDER BY id LIMIT ?`),
 	}
 }
 
@@ -151,18 +172,12 @@ func (s *Store) AddDecisions(ctx context.Context, ds []DecisionRecord) ([]int64,
 	if len(ds) == 0 {
 		return nil, nil
 	}
-	now := s.now()
-	for i := range ds {
-		if !ds[i].Scope.IsValid() {
-			return nil, fmt.Errorf("store: add decisions: decision %d: invalid scope %v", i, ds[i].Scope)
-		}
-	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: add decisions: %w", err)
 	}
 	defer rollback(tx)
-	ids, err := s.insertDecisions(ctx, tx, ds, now)
+	ids, err := s.insertDecisions(ctx, tx, ds, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("store: add decisions: %w", err)
 	}
@@ -172,9 +187,14 @@ func (s *Store) AddDecisions(ctx context.Context, ds []DecisionRecord) ([]int64,
 	return ids, nil
 }
 
-// insertDecisions inserts ds (their scopes checked valid) in tx and returns
+// insertDecisions inserts ds in tx and returns
 // their ids; now stands in for a zero Created.
 func (s *Store) insertDecisions(ctx context.Context, tx *sql.Tx, ds []DecisionRecord, now time.Time) ([]int64, error) {
+	for i := range ds {
+		if !ds[i].Scope.IsValid() {
+			return nil, fmt.Errorf("decision %d: invalid scope %v", i, ds[i].Scope)
+		}
+	}
 	// The counter row is locked until commit, so ids are handed out in
 	// commit order even with concurrent writers on PostgreSQL.
 	var top int64

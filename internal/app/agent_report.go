@@ -1,0 +1,211 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/lapi"
+	"github.com/herd-ips/herd/internal/report"
+	"github.com/herd-ips/herd/internal/store"
+)
+
+// reportSource is the name of the store row (in the offsets table) that
+// keeps the reporter's mark: its instance token as Cursor and the highest
+// alert id the central API accepted as Offset.
+const reportSource = "herd:report"
+
+// reporter builds the reporter the configuration asks for, or returns nil
+// when it reports nothing.
+func (a *agent) reporter(ctx context.Context) (*report.Reporter, error) {
+	rc := a.cfg.Report
+	if rc.URL == "" {
+		return nil, nil
+	}
+	pw := rc.Password
+	if rc.PasswordFile != "" {
+		var err error
+		if pw, err = readPasswordFile(rc.PasswordFile); err != nil {
+			return nil, fmt.Errorf("agent: report at %s:%d: %w", a.cfg.File, rc.Line, err)
+		}
+	}
+	// Alerts stored before this start are complete: a batch's decisions
+	// were committed with it, or never will be (the restart dropped them).
+	q := &storeQueue{st: a.st}
+	newest, err := a.st.Alerts(ctx, store.AlertFilter{Limit: 1})
+	if err != nil {
+		return nil, fmt.Errorf("agent: report: %w", err)
+	}
+	if len(newest) > 0 {
+		q.ready.Store(newest[0].ID)
+	}
+	a.queue = q
+	r, err := report.New(report.Options{URL: rc.URL, Machine: rc.Machine, Password: pw,
+		Queue: q, Clock: a.now, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return r, nil
+}
+
+// alertsCommitted tells the reporter that the alerts up to id, and their
+// decisions, are committed.
+func (a *agent) alertsCommitted(id int64) {
+	if a.rep != nil {
+		a.queue.ready.Store(id)
+		a.rep.Notify()
+	}
+}
+
+// readPasswordFile reads a machine password file, refusing one that users
+// other than its owner and group may read.
+func readPasswordFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	if fi.Mode().Perm()&0o004 != 0 {
+		return "", fmt.Errorf("password_file %s is readable by every user (mode %v); chmod o-r it", path, fi.Mode().Perm())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	pw := string(bytes.TrimSpace(b))
+	if pw == "" {
+		return "", fmt.Errorf("password_file %s is empty", path)
+	}
+	return pw, nil
+}
+
+// storeQueue is the reporter's queue over the agent's store: this host's
+// alerts by id, their live decisions, and the mark in the offsets table.
+//
+// The agent commits a batch's alerts and then its decisions, in two
+// transactions; ready is the highest alert id whose batch is fully
+// committed, so that an alert is never sent (and the mark moved past it)
+// before its decision is stored.
+type storeQueue struct {
+	st    *store.Store
+	ready atomic.Int64
+}
+
+var _ report.Queue = (*storeQueue)(nil)
+
+func (q *storeQueue) Pending(ctx context.Context, after int64, n int) ([]report.Alert, error) {
+	recs, err := q.st.LocalAlertsAfter(ctx, after, n)
+	if err != nil {
+		return nil, err
+	}
+	ready := q.ready.Load()
+	for i := range recs {
+		if recs[i].ID > ready {
+			recs = recs[:i]
+			break
+		}
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(recs))
+	for i := range recs {
+		ids[i] = recs[i].ID
+	}
+	ds, err := q.st.DecisionsOfAlerts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byAlert := make(map[int64][]event.Decision, len(ds))
+	for i := range ds {
+		byAlert[ds[i].AlertID] = append(byAlert[ds[i].AlertID], ds[i].Decision)
+	}
+	out := make([]report.Alert, len(recs))
+	for i := range recs {
+		out[i] = report.Alert{ID: recs[i].ID, Alert: recs[i].Alert, Lines: recs[i].Lines, Decisions: byAlert[recs[i].ID]}
+	}
+	return out, nil
+}
+
+func (q *storeQueue) LoadMark(ctx context.Context) (report.Mark, error) {
+	offs, err := q.st.Offsets(ctx)
+	if err != nil {
+		return report.Mark{}, err
+	}
+	for _, o := range offs {
+		if o.Source == reportSource {
+			return report.Mark{Instance: o.Cursor, Sent: o.Offset}, nil
+		}
+	}
+	return report.Mark{}, nil
+}
+
+func (q *storeQueue) SaveMark(ctx context.Context, m report.Mark) error {
+	return q.st.SaveOffsets(ctx, []store.Offset{{Source: reportSource, Cursor: m.Instance, Offset: m.Sent}})
+}
+
+// AddMachine registers a machine (a herd agent on another host that reports
+// to this host's local API) with a new random password, and returns the
+// password. Only its SHA-256 hash is stored: the password is shown once.
+func AddMachine(ctx context.Context, cfg *config.Config, name string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("machines add: empty name")
+	}
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	pw, err := lapi.NewKey()
+	if err != nil {
+		return "", fmt.Errorf("machines add: %w", err)
+	}
+	if err := st.AddMachine(ctx, name, lapi.HashKey(pw)); err != nil {
+		return "", fmt.Errorf("machines add %s: %w", name, err)
+	}
+	return pw, nil
+}
+
+// ListMachines writes the registered machines, one per line: name, then
+// when it was added.
+func ListMachines(ctx context.Context, cfg *config.Config, w io.Writer) error {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ms, err := st.Machines(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if _, err := fmt.Fprintf(w, "%s\t%s\n", m.Name, m.Created.UTC().Format("2006-01-02T15:04:05Z")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteMachine removes a machine; its tokens stop working at once (each
+// report checks that the machine still exists). Its alerts and decisions
+// stay.
+func DeleteMachine(ctx context.Context, cfg *config.Config, name string) error {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.DeleteMachine(ctx, name); err != nil {
+		return fmt.Errorf("machines delete %s: %w", name, err)
+	}
+	return nil
+}
