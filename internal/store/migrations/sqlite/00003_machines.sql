@@ -22,10 +22,8 @@ CREATE TABLE secrets (
 ALTER TABLE alerts ADD COLUMN machine TEXT NOT NULL DEFAULT '';
 ALTER TABLE alerts ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX alerts_remote ON alerts (machine, remote_id) WHERE remote_id <> '';
-CREATE INDEX decisions_alert ON decisions (alert_id) WHERE alert_id <> 0;
 
 -- +goose Down
-DROP INDEX decisions_alert;
 DROP INDEX alerts_remote;
 ALTER TABLE alerts DROP COLUMN remote_id;
 ALTER TABLE alerts DROP COLUMN machine;
