@@ -41,6 +41,7 @@ var allowed = map[string][]string{
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/herdtest":        {},
 	"tools/loggen":             {},
+	"tools/httpload":           {},
 }
 
 func TestImportsFollowTheDataFlow(t *testing.T) {
