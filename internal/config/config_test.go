@@ -27,6 +27,7 @@ api:
   listen: "[::1]:9090"
   trusted_proxies: [10.0.0.0/8]
   open_forward_auth: true
+  forward_auth_listen: 127.0.0.1:8081
 allow: [192.0.2.7, "2001:db8::/32", "::ffff:198.51.100.1", 10.1.2.3/8]
 simulate: true
 timezone: UTC
@@ -44,7 +45,7 @@ timezone: UTC
 		RulesDir: "/srv/rules",
 		Database: Database{Driver: "postgres", DSN: "postgres://herd@localhost/herd"},
 		Firewall: Firewall{Enabled: false, Table: "herd_test", Forward: true},
-		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true},
+		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true, ForwardAuthListen: "127.0.0.1:8081"},
 		Allow: []netip.Prefix{
 			netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("2001:db8::/32"),
