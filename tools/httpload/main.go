@@ -180,9 +180,12 @@ func readResponse(br *bufio.Reader) (int, error) {
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
 		return 0, fmt.Errorf("bad status line %q", line)
 	}
-	code, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, fmt.Errorf("bad status line %q", line)
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("bad status line %q", line)
+		}
+		code = code*10 + int(c-'0')
 	}
 	length := 0
 	for {
