@@ -24,7 +24,9 @@
 // overlapping elements: the Firewall keeps the prefixes it has put there and
 // rewrites the whole (small) interval set, merged, when one changes.
 //
-// Every change is one netlink batch, so the kernel applies it atomically.
+// Every change of up to 65,536 addresses is one netlink batch, so the kernel
+// applies it atomically; a larger one is committed in batches of that size,
+// which lets the kernel grow its hash table between them (see commitChunk).
 package nft
 
 import (
