@@ -22,6 +22,11 @@ const (
 	faMaxHeaders = 64
 	// faIdle is how long a connection may wait for its next request.
 	faIdle = 2 * time.Minute
+	// faHeadTime is how long a request's head may take once its first
+	// bytes have come.
+	faHeadTime = 10 * time.Second
+	// faMaxConns bounds the open connections; more are closed at once.
+	faMaxConns = 4096
 )
 
 // Canned answers. Every one has an empty body; the 400 closes.
@@ -163,7 +168,9 @@ func isToken(b []byte) bool {
 // /v1/forward-auth is served (any method, as on the API's listener, with the
 // same rules for keys, trusted proxies and forwarded addresses); any other
 // request, a malformed or oversized head (over 8 KiB or 64 headers) or a
-// body gets 400 and the connection is closed. It answers from the mirror
+// body gets 400 and the connection is closed. A connection waits at most two
+// minutes for a request, whose head must then arrive within ten seconds;
+// beyond 4,096 open connections, new ones are closed at once. It answers from the mirror
 // that Serve keeps (503 until it is loaded), so it runs beside Serve. It
 // closes ln and returns nil once ctx ends, closing the open connections.
 func (s *Server) ServeForwardAuth(ctx context.Context, ln net.Listener) error {
@@ -200,6 +207,11 @@ func (s *Server) ServeForwardAuth(ctx context.Context, ln net.Listener) error {
 			c.Close()
 			return nil
 		}
+		if len(conns) >= faMaxConns {
+			mu.Unlock()
+			c.Close()
+			continue
+		}
 		conns[c] = struct{}{}
 		mu.Unlock()
 		wg.Add(1)
@@ -228,12 +240,21 @@ func (s *Server) faConn(ctx context.Context, c net.Conn) {
 		// Read until the head's end (an empty line; one ended by a bare
 		// LF is read, then refused by the parser); whatever follows it is
 		// a pipelined request, which the parser refuses too.
+		started := false
 		for !headEnded(buf[:n]) {
 			if n == len(buf) {
 				refuse(c)
 				return
 			}
-			if err := c.SetReadDeadline(time.Now().Add(faIdle)); err != nil {
+			var err error
+			switch {
+			case n == 0:
+				err = c.SetReadDeadline(time.Now().Add(faIdle))
+			case !started:
+				started = true
+				err = c.SetReadDeadline(time.Now().Add(faHeadTime))
+			}
+			if err != nil {
 				return
 			}
 			m, err := c.Read(buf[n:])
