@@ -45,6 +45,7 @@ var allowed = map[string][]string{
 	"internal/report":          {"internal/event"},
 	"internal/herdtest":        {},
 	"tools/loggen":             {},
+	"tools/httpload":           {},
 }
 
 func TestImportsFollowTheDataFlow(t *testing.T) {

@@ -83,6 +83,9 @@ type AgentOptions struct {
 	// MetricsListener, when set, is where /metrics serves instead of
 	// listening on Config.Metrics.Listen (tests pass 127.0.0.1:0).
 	MetricsListener net.Listener
+	// ForwardAuthListener, when set, is where the dedicated forward-auth
+	// listener serves instead of Config.API.ForwardAuthListen.
+	ForwardAuthListener net.Listener
 	// JournalCommand replaces journalctl (program and first arguments)
 	// when the journal is followed; tests pass a fake.
 	JournalCommand []string
@@ -263,6 +266,13 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	faLn, err := a.listenForwardAuth()
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
 	sl, err := a.syslogServer()
 	if err != nil {
 		return err
@@ -279,6 +289,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	if ln != nil {
 		g.Go(func() error { return a.api.Serve(gctx, ln) })
+	}
+	if faLn != nil {
+		g.Go(func() error { return a.api.ServeForwardAuth(gctx, faLn) })
 	}
 	if mln != nil {
 		g.Go(func() error { return a.serveMetrics(gctx, mln) })
@@ -355,6 +368,27 @@ func (a *agent) listenAPI() (net.Listener, error) {
 	}
 	a.api = srv
 	a.log.Info("agent: local API listening", "addr", ln.Addr().String())
+	return ln, nil
+}
+
+// listenForwardAuth returns the listener of the dedicated forward-auth
+// server, or nil when the configuration names none. It answers from the
+// local API's mirror, so it needs the API on.
+func (a *agent) listenForwardAuth() (net.Listener, error) {
+	if a.cfg.API.ForwardAuthListen == "" && a.o.ForwardAuthListener == nil {
+		return nil, nil
+	}
+	if a.api == nil {
+		return nil, errors.New("agent: api.forward_auth_listen needs the local API (api.listen)")
+	}
+	ln := a.o.ForwardAuthListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", a.cfg.API.ForwardAuthListen); err != nil {
+			return nil, fmt.Errorf("agent: forward-auth listener: %w", err)
+		}
+	}
+	a.log.Info("agent: forward-auth listening", "addr", ln.Addr().String())
 	return ln, nil
 }
 

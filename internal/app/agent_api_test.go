@@ -40,7 +40,12 @@ func TestAgentServesDecisionsToBouncers(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true, APIListener: ln})
+	faLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	faBase := "http://" + faLn.Addr().String()
+	startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true, APIListener: ln, ForwardAuthListener: faLn})
 
 	get := func(path string, withKey bool, hdr map[string]string) (int, []byte) {
 		req, _ := http.NewRequest("GET", base+path, nil)
@@ -98,5 +103,16 @@ func TestAgentServesDecisionsToBouncers(t *testing.T) {
 	}
 	if code, _ := get("/v1/forward-auth", false, map[string]string{"X-Forwarded-For": "198.51.100.20"}); code != http.StatusOK {
 		t.Errorf("forward-auth for a bystander: %d, want 200", code)
+	}
+	// The dedicated forward-auth listener gives the same answers.
+	base = faBase
+	if code, _ := get("/v1/forward-auth", false, map[string]string{"X-Forwarded-For": "192.0.2.7"}); code != http.StatusForbidden {
+		t.Errorf("dedicated listener, banned source: %d, want 403", code)
+	}
+	if code, _ := get("/v1/forward-auth", false, map[string]string{"X-Forwarded-For": "198.51.100.20"}); code != http.StatusOK {
+		t.Errorf("dedicated listener, bystander: %d, want 200", code)
+	}
+	if code, _ := get("/v1/decisions", true, nil); code != http.StatusBadRequest {
+		t.Errorf("dedicated listener, another path: %d, want 400", code)
 	}
 }

@@ -193,6 +193,11 @@ type API struct {
 	// OpenForwardAuth lets trusted proxies call /v1/forward-auth without a
 	// key (Traefik cannot send one).
 	OpenForwardAuth bool
+	// ForwardAuthListen, when set, is a second TCP address answering
+	// /v1/forward-auth only, with a minimal HTTP/1.1 server of its own
+	// (lapi.Server.ServeForwardAuth), for proxies that ask on every
+	// request. "" (the default) serves forward-auth on Listen only.
+	ForwardAuthListen string
 }
 
 // Report configures sending this agent's alerts and decisions to a central
@@ -410,6 +415,14 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						}
 					},
 					"open_forward_auth": func(v *yaml.Node) { c.API.OpenForwardAuth = d.boolean(v, "api.open_forward_auth") },
+					"forward_auth_listen": func(v *yaml.Node) {
+						c.API.ForwardAuthListen = d.str(v, "api.forward_auth_listen")
+						if c.API.ForwardAuthListen != "" {
+							if _, err := netip.ParseAddrPort(c.API.ForwardAuthListen); err != nil {
+								d.errorf(v, "api.forward_auth_listen: %q is not an address:port", clip(c.API.ForwardAuthListen))
+							}
+						}
+					},
 				})
 			},
 			"metrics": func(v *yaml.Node) {

@@ -29,6 +29,7 @@ api:
   listen: "[::1]:9090"
   trusted_proxies: [10.0.0.0/8]
   open_forward_auth: true
+  forward_auth_listen: 127.0.0.1:8081
 metrics:
   listen: "0.0.0.0:9100"
   allow_remote: true
@@ -49,7 +50,7 @@ timezone: UTC
 		RulesDir: "/srv/rules",
 		Database: Database{Driver: "postgres", DSN: "postgres://herd@localhost/herd"},
 		Firewall: Firewall{Enabled: false, Table: "herd_test", Forward: true, Backend: BackendIptables},
-		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true},
+		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true, ForwardAuthListen: "127.0.0.1:8081"},
 		Metrics:  Metrics{Listen: "0.0.0.0:9100", AllowRemote: true},
 		Allow: []netip.Prefix{
 			netip.MustParsePrefix("192.0.2.7/32"),

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/herdtest"
@@ -392,5 +395,59 @@ func TestFarFutureUntil(t *testing.T) {
 	want := prefixes("192.0.2.1/32", "198.51.100.0/24", "2001:db8::1/128")
 	if got := mustList(t, f); !slices.Equal(got, want) {
 		t.Fatalf("List = %v, want %v", got, want)
+	}
+}
+
+// TestLargeChangeSpansTransactions applies and reconciles more addresses than
+// one transaction carries (commitChunk): every address must be there after
+// Apply, Reconcile must drop a stale address and keep all live ones, and a
+// large delete must remove them all.
+func TestLargeChangeSpansTransactions(t *testing.T) {
+	_, fd := herdtest.NewNetns(t)
+	f := newFirewall(t, fd, Options{})
+	now := time.Now()
+	n := commitChunk*2 + 100
+	ds := decisions(n, now)
+	stale := ban("203.0.113.7/32", now.Add(time.Hour))
+	if err := f.Apply(Change{Add: append(ds[:n:n], stale)}, now); err != nil {
+		t.Fatal(err)
+	}
+	has := func(p netip.Prefix) bool {
+		t.Helper()
+		a := p.Addr().As4()
+		got, err := f.conn.FindSetElements(f.ban4, []nftables.SetElement{{Key: a[:]}})
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("find %s: %v", p, err)
+		}
+		return err == nil && len(got) == 1
+	}
+	probe := []int{0, commitChunk - 1, commitChunk, 2 * commitChunk, n - 1}
+	for _, i := range probe {
+		if !has(ds[i].Scope) {
+			t.Fatalf("after Apply, kernel lacks %s (element %d of %d)", ds[i].Scope, i, n)
+		}
+	}
+	if err := f.Reconcile(ds, now); err != nil {
+		t.Fatal(err)
+	}
+	if has(stale.Scope) {
+		t.Fatalf("after Reconcile, stale %s is still banned", stale.Scope)
+	}
+	for _, i := range probe {
+		if !has(ds[i].Scope) {
+			t.Fatalf("after Reconcile, kernel lacks %s", ds[i].Scope)
+		}
+	}
+	del := make([]netip.Prefix, n)
+	for i, d := range ds {
+		del[i] = d.Scope
+	}
+	if err := f.Apply(Change{Delete: del}, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range probe {
+		if has(ds[i].Scope) {
+			t.Fatalf("after the delete, kernel still holds %s", ds[i].Scope)
+		}
 	}
 }
