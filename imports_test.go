@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"internal/enforce/nft":     {"internal/event", "internal/ipx"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/herdtest":        {},
+	"internal/hub/export":      {},
 	"tools/loggen":             {},
 }
 
