@@ -44,7 +44,7 @@ func Read(r io.Reader, f Format, name string) ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("export %s: format %v cannot be read", name, f)
 	}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	sc.Buffer(make([]byte, 0, maxLine), maxLine)
 	var out []netip.Prefix
 	line := 0
 	for sc.Scan() {
