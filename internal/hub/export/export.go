@@ -240,30 +240,53 @@ func canonical(listed []netip.Prefix) ([]netip.Prefix, error) {
 	return slices.Compact(out), nil
 }
 
-// aggregate returns the set of addresses listed covers.
-func aggregate(listed []netip.Prefix) (*netipx.IPSet, error) {
-	var b netipx.IPSetBuilder
-	for i, p := range listed {
-		n, ok := normalize(p)
-		if !ok {
-			return nil, fmt.Errorf("export: entry %d: %w", i, errInvalidPrefix)
-		}
-		b.AddPrefix(n)
-	}
-	s, err := b.IPSet()
+// mergedRanges returns the addresses listed covers as sorted, disjoint,
+// non-adjacent ranges (IPv4 first): overlapping and adjacent entries are
+// merged. It sorts a copy of listed and merges in one pass, which on 100k
+// entries is several times faster and leaner than netipx.IPSetBuilder (the
+// tests check it against IPSetBuilder).
+func mergedRanges(listed []netip.Prefix) ([]netipx.IPRange, error) {
+	sorted, err := canonical(listed)
 	if err != nil {
-		return nil, fmt.Errorf("export: aggregate: %w", err)
+		return nil, err
 	}
-	return s, nil
+	out := make([]netipx.IPRange, 0, len(sorted))
+	for _, p := range sorted {
+		from, to := p.Addr(), netipx.PrefixLastIP(p)
+		if n := len(out); n > 0 {
+			last := out[n-1].To()
+			// Sorted by first address, so p starts at or after the
+			// current range's start; it joins when it starts inside the
+			// range or just after it (same family: Next of a family's
+			// last address is the zero Addr, never equal to from).
+			if from.Compare(last) <= 0 || from == last.Next() {
+				if to.Compare(last) > 0 {
+					out[n-1] = netipx.IPRangeFrom(out[n-1].From(), to)
+				}
+				continue
+			}
+		}
+		out = append(out, netipx.IPRangeFrom(from, to))
+	}
+	return out, nil
+}
+
+// prefixesOf returns the minimal CIDR prefixes covering ranges, in order.
+func prefixesOf(ranges []netipx.IPRange) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ranges))
+	for _, r := range ranges {
+		out = r.AppendPrefixes(out)
+	}
+	return out
 }
 
 // Aggregate returns the minimal list of CIDR prefixes covering exactly the
 // addresses listed covers: overlapping and adjacent entries are merged.
 // IPv4 prefixes come first, each family in address order.
 func Aggregate(listed []netip.Prefix) ([]netip.Prefix, error) {
-	s, err := aggregate(listed)
+	ranges, err := mergedRanges(listed)
 	if err != nil {
 		return nil, err
 	}
-	return s.Prefixes(), nil
+	return prefixesOf(ranges), nil
 }

@@ -488,3 +488,29 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	*c += countWriter(len(p))
 	return len(p), nil
 }
+
+// TestMergedRangesAgreesWithIPSetBuilder compares the one-pass merge with
+// netipx's IPSetBuilder on random lists, including the ends of both
+// address spaces.
+func TestMergedRangesAgreesWithIPSetBuilder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	ends := []netip.Prefix{
+		netip.MustParsePrefix("255.255.255.255/32"), netip.MustParsePrefix("255.255.255.254/31"),
+		netip.MustParsePrefix("0.0.0.0/32"), netip.MustParsePrefix("0.0.0.0/0"),
+		netip.MustParsePrefix("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"), netip.MustParsePrefix("::/128"),
+		netip.MustParsePrefix("::/0"), netip.MustParsePrefix("128.0.0.0/1"),
+	}
+	for round := 0; round < 500; round++ {
+		list := randomList(rng, rng.IntN(60))
+		for range rng.IntN(3) {
+			list = append(list, ends[rng.IntN(len(ends))])
+		}
+		got, err := mergedRanges(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := setOf(t, list, false).Ranges(); !slices.Equal(got, want) {
+			t.Fatalf("mergedRanges(%v)\n= %v\nwant %v", list, got, want)
+		}
+	}
+}

@@ -59,20 +59,18 @@ func prepare(f Format, listed []netip.Prefix, opts Options) (*prepared, error) {
 			return nil, err
 		}
 	case CIDR, Ipset, CrowdSec:
-		s, err := aggregate(listed)
+		ranges, err := mergedRanges(listed)
 		if err != nil {
 			return nil, err
 		}
-		p.prefixes = s.Prefixes()
+		p.prefixes = prefixesOf(ranges)
 		if f == Ipset {
 			p.prefixes = splitZero(p.prefixes)
 		}
 	case Nft, P2P, Dat:
-		s, err := aggregate(listed)
-		if err != nil {
+		if p.ranges, err = mergedRanges(listed); err != nil {
 			return nil, err
 		}
-		p.ranges = s.Ranges()
 	default:
 		return nil, fmt.Errorf("export: unknown format %v", f)
 	}
@@ -263,6 +261,8 @@ func (p *prepared) writeNft(bw *bufio.Writer) {
 // herd's local API writes them.
 func (p *prepared) writeCrowdSec(bw *bufio.Writer) {
 	dur := p.o.Duration.String()
+	origin := strconv.Quote(p.o.Origin) // JSON too: withDefaults allows printable ASCII without quotes or backslashes
+	scenario := strconv.Quote(p.o.Scenario)
 	_, _ = bw.WriteString(`{"new":[`)
 	for i, x := range p.prefixes {
 		b := bw.AvailableBuffer()
@@ -272,7 +272,7 @@ func (p *prepared) writeCrowdSec(bw *bufio.Writer) {
 		b = append(b, `{"id":`...)
 		b = strconv.AppendInt(b, int64(i+1), 10)
 		b = append(b, `,"origin":`...)
-		b = strconv.AppendQuote(b, p.o.Origin)
+		b = append(b, origin...)
 		b = append(b, `,"type":"ban","scope":`...)
 		if x.IsSingleIP() {
 			b = append(b, `"Ip","value":"`...)
@@ -284,7 +284,7 @@ func (p *prepared) writeCrowdSec(bw *bufio.Writer) {
 		b = append(b, `","duration":"`...)
 		b = append(b, dur...)
 		b = append(b, `","scenario":`...)
-		b = strconv.AppendQuote(b, p.o.Scenario)
+		b = append(b, scenario...)
 		_, _ = bw.Write(append(b, '}'))
 	}
 	_, _ = bw.WriteString("],\"deleted\":[]}\n")
