@@ -105,7 +105,8 @@ const (
 
 // Options names what the formats create. The zero value takes every default.
 type Options struct {
-	// Label names the list in p2p and dat lines and in text headers.
+	// Label names the list in p2p and dat lines and in text headers: at
+	// most 200 bytes, no control characters, ':' or ','.
 	Label string
 	// IpsetV4 and IpsetV6 name the ipset sets (at most 27 bytes, so that
 	// the temporary set, name+"-tmp", fits ipset's 31).
@@ -150,6 +151,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Duration%time.Second != 0 {
 		return o, fmt.Errorf("export: duration %v is not whole seconds", o.Duration)
+	}
+	if len(o.Label) > 200 {
+		return o, fmt.Errorf("export: label of %d bytes, want at most 200", len(o.Label))
 	}
 	for _, c := range o.Label {
 		if c < 0x20 || c == 0x7f || c == ':' || c == ',' {

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -511,6 +512,31 @@ func TestMergedRangesAgreesWithIPSetBuilder(t *testing.T) {
 		}
 		if want := setOf(t, list, false).Ranges(); !slices.Equal(got, want) {
 			t.Fatalf("mergedRanges(%v)\n= %v\nwant %v", list, got, want)
+		}
+	}
+}
+
+// TestWritingAllocatesNothingPerEntry streams prepared lists of 200 and
+// of 4,000 entries: the allocations (the buffer, a few per-file strings)
+// must be the same, so no line allocates.
+func TestWritingAllocatesNothingPerEntry(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	small, large := randomList(rng, 200), randomList(rng, 4000)
+	allocs := func(f Format, list []netip.Prefix) float64 {
+		p, err := prepare(f, list, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testing.AllocsPerRun(10, func() {
+			if err := p.writeTo(io.Discard); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	for _, f := range Formats() {
+		a, b := allocs(f, small), allocs(f, large)
+		if a != b {
+			t.Errorf("%s: %.0f allocations for 200 entries, %.0f for 4,000", f, a, b)
 		}
 	}
 }

@@ -36,12 +36,13 @@ func Write(w io.Writer, f Format, listed []netip.Prefix, opts Options) error {
 
 // prepared is a list checked and shaped for one format, ready to stream.
 type prepared struct {
-	f        Format
-	o        Options
-	prefixes []netip.Prefix   // Text, CIDR, Ipset, CrowdSec
-	ranges   []netipx.IPRange // Nft, P2P, Dat
-	v4       int              // how many of prefixes or ranges are IPv4 (they come first)
-	now      time.Time        // zero when Options.Now is nil
+	f         Format
+	o         Options
+	prefixes  []netip.Prefix   // Text, CIDR, Ipset, CrowdSec
+	ranges    []netipx.IPRange // Nft, P2P, Dat
+	v4        int              // how many of prefixes or ranges are IPv4 (they come first)
+	now       time.Time        // zero when Options.Now is nil
+	lineExtra int              // the longest names a line may carry, in bytes
 }
 
 func prepare(f Format, listed []netip.Prefix, opts Options) (*prepared, error) {
@@ -50,6 +51,7 @@ func prepare(f Format, listed []netip.Prefix, opts Options) (*prepared, error) {
 		return nil, err
 	}
 	p := &prepared{f: f, o: o}
+	p.lineExtra = len(o.Label) + len(o.IpsetV4) + len(o.IpsetV6) + len(o.NftTable) + len(o.NftSetV4) + len(o.NftSetV6) + len(o.Origin) + len(o.Scenario)
 	if o.Now != nil {
 		p.now = o.Now().UTC()
 	}
@@ -122,7 +124,7 @@ func (p *prepared) writeTo(w io.Writer) error {
 	case Text, CIDR:
 		p.header(bw, len(p.prefixes))
 		for _, x := range p.prefixes {
-			b := bw.AvailableBuffer()
+			b := lineBuf(bw, p.lineExtra)
 			if p.f == Text && x.IsSingleIP() {
 				b = x.Addr().AppendTo(b)
 			} else {
@@ -138,7 +140,7 @@ func (p *prepared) writeTo(w io.Writer) error {
 		p.writeCrowdSec(bw)
 	case P2P, Dat:
 		for _, r := range p.ranges[:p.v4] {
-			b := bw.AvailableBuffer()
+			b := lineBuf(bw, p.lineExtra)
 			if p.f == P2P {
 				b = append(b, p.o.Label...)
 				b = append(b, ':')
@@ -164,7 +166,7 @@ func (p *prepared) writeTo(w io.Writer) error {
 // header writes the comment line that opens the text, cidr, ipset and nft
 // formats: the label, the entry count and, with a clock, the time.
 func (p *prepared) header(bw *bufio.Writer, n int) {
-	b := bw.AvailableBuffer()
+	b := lineBuf(bw, p.lineExtra)
 	b = append(b, "# "...)
 	b = append(b, p.o.Label...)
 	b = append(b, ": "...)
@@ -201,7 +203,7 @@ func (p *prepared) writeIpset(bw *bufio.Writer) {
 		tmp := fam.name + ipsetTempSuffix
 		fmt.Fprintf(bw, "create %s hash:net family %s%sflush %s\n", tmp, fam.family, params, tmp)
 		for _, x := range fam.list {
-			b := bw.AvailableBuffer()
+			b := lineBuf(bw, p.lineExtra)
 			b = append(b, "add "...)
 			b = append(b, tmp...)
 			b = append(b, ' ')
@@ -231,10 +233,15 @@ func (p *prepared) writeNft(bw *bufio.Writer) {
 		list []netipx.IPRange
 	}{{o.NftSetV4, p.ranges[:p.v4]}, {o.NftSetV6, p.ranges[p.v4:]}} {
 		for i, r := range fam.list {
+			b := lineBuf(bw, p.lineExtra)
 			if i%nftChunk == 0 {
-				fmt.Fprintf(bw, "add element inet %s %s {\n", o.NftTable, fam.set)
+				b = append(b, "add element inet "...)
+				b = append(b, o.NftTable...)
+				b = append(b, ' ')
+				b = append(b, fam.set...)
+				b = append(b, " {\n"...)
 			}
-			b := append(bw.AvailableBuffer(), '\t')
+			b = append(b, '\t')
 			if x, ok := r.Prefix(); ok && x.IsSingleIP() {
 				b = x.Addr().AppendTo(b)
 			} else if ok {
@@ -265,7 +272,7 @@ func (p *prepared) writeCrowdSec(bw *bufio.Writer) {
 	scenario := strconv.Quote(p.o.Scenario)
 	_, _ = bw.WriteString(`{"new":[`)
 	for i, x := range p.prefixes {
-		b := bw.AvailableBuffer()
+		b := lineBuf(bw, p.lineExtra)
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -288,6 +295,16 @@ func (p *prepared) writeCrowdSec(bw *bufio.Writer) {
 		_, _ = bw.Write(append(b, '}'))
 	}
 	_, _ = bw.WriteString("],\"deleted\":[]}\n")
+}
+
+// lineBuf returns bw's free buffer, flushing first if less than one line
+// (a fixed part and extra bytes of names) would fit, so that appending a
+// line never reallocates.
+func lineBuf(bw *bufio.Writer, extra int) []byte {
+	if bw.Available() < 160+extra {
+		_ = bw.Flush() // an error sticks to bw and is returned by the last Flush
+	}
+	return bw.AvailableBuffer()
 }
 
 // appendPadded4 appends IPv4 address a with each octet in three digits
