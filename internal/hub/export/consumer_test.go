@@ -117,6 +117,14 @@ func TestIpsetRestoreLoadsTheList(t *testing.T) {
 		}
 	}
 
+	// A firewall rule holds a reference to the live set; the swap and the
+	// destroy of the old content must work all the same.
+	if _, err := exec.LookPath("iptables"); err == nil {
+		herdtest.Exec(t, ns, "iptables", "-I", "INPUT", "-m", "set", "--match-set", DefaultIpsetV4, "src", "-j", "DROP")
+	} else {
+		t.Log("iptables not found: reloading a set no rule refers to")
+	}
+
 	// A reload replaces the content whole and leaves no temporary set.
 	second := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/25"), netip.MustParsePrefix("2001:db8:42::/48")}
 	herdtest.Exec(t, ns, "ipset", "restore", "-file", writeFile(t, Ipset, second, "second.ipset"))
@@ -188,10 +196,19 @@ func TestNftLoadsTheList(t *testing.T) {
 		}
 	}
 
+	// A chain that uses the sets, added once by the administrator, must
+	// survive the reloads.
+	herdtest.Exec(t, ns, "nft", "add chain inet "+DefaultNftTable+" input { type filter hook input priority -10; policy accept; }")
+	herdtest.Exec(t, ns, "nft", "add rule inet "+DefaultNftTable+" input ip saddr @"+DefaultNftSetV4+" drop")
+	herdtest.Exec(t, ns, "nft", "add rule inet "+DefaultNftTable+" input ip6 saddr @"+DefaultNftSetV6+" drop")
+
 	// Loading the next version replaces the content.
 	second := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/25"), netip.MustParsePrefix("2001:db8:42::/48")}
 	herdtest.Exec(t, ns, "nft", "-f", writeFile(t, Nft, second, "second.nft"))
 	checkNft(t, ns, second)
+	if rules := herdtest.Exec(t, ns, "nft", "list", "chain", "inet", DefaultNftTable, "input"); strings.Count(rules, " drop") != 2 {
+		t.Errorf("the chain lost its rules on reload:\n%s", rules)
+	}
 }
 
 // checkNft reads both sets back as JSON and compares the addresses they
