@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"internal/metrics":         {},
 	"internal/report":          {"internal/event"},
 	"internal/herdtest":        {},
+	"internal/hub/export":      {},
 	"tools/loggen":             {},
 	"tools/httpload":           {},
 }

@@ -13,6 +13,9 @@ need_pkgs=()
 # What the tests need from Debian, installed only where missing.
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
+command -v ipset >/dev/null 2>&1 || need_pkgs+=(ipset)
+# Transmission loads the p2p and dat exports (internal/hub/export).
+command -v transmission-daemon >/dev/null 2>&1 || need_pkgs+=(transmission-daemon)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v ipset >/dev/null 2>&1 || need_pkgs+=(ipset)
 command -v iptables-restore >/dev/null 2>&1 || need_pkgs+=(iptables)
