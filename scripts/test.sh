@@ -17,7 +17,6 @@ command -v ipset >/dev/null 2>&1 || need_pkgs+=(ipset)
 # Transmission loads the p2p and dat exports (internal/hub/export).
 command -v transmission-daemon >/dev/null 2>&1 || need_pkgs+=(transmission-daemon)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
-command -v ipset >/dev/null 2>&1 || need_pkgs+=(ipset)
 command -v iptables-restore >/dev/null 2>&1 || need_pkgs+=(iptables)
 command -v crowdsec-firewall-bouncer >/dev/null 2>&1 || need_pkgs+=(crowdsec-firewall-bouncer)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
