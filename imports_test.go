@@ -22,7 +22,7 @@ const module = "github.com/herd-ips/herd/"
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
 	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config"},
-	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/enforce/nft", "internal/store", "internal/lapi"},
+	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/enforce/nft", "internal/store", "internal/lapi", "internal/hub/blocklist"},
 	"internal/config":          {},
 	"internal/decision":        {"internal/event", "internal/ipx"},
 	"internal/event":           {},
@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"internal/enforce/nft":     {"internal/event", "internal/ipx"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/herdtest":        {},
+	"internal/hub/blocklist":   {},
 	"tools/loggen":             {},
 }
 
