@@ -80,7 +80,7 @@ type Server struct {
 	subs   map[*subscriber]struct{}
 	snap   cached            // latest snapshot
 	deltas map[uint64]cached // from → delta to head, for head; reset when head moves
-	drops  uint64
+	slow   uint64 // subscribers dropped for a full buffer
 }
 
 type cached struct {
@@ -137,6 +137,14 @@ func (s *Server) Notify() {
 	case s.notify <- struct{}{}:
 	default:
 	}
+}
+
+// Dropped returns how many stream subscribers were dropped so far for
+// falling behind (a full buffer).
+func (s *Server) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.slow
 }
 
 // Subscribers returns how many streams are connected.
@@ -214,6 +222,7 @@ func (s *Server) step(ctx context.Context) error {
 		select {
 		case sub.frames <- f:
 		default:
+			s.slow++
 			s.drop(sub)
 		}
 	}
@@ -227,7 +236,6 @@ func (s *Server) drop(sub *subscriber) {
 		sub.dropped = true
 		close(sub.frames)
 		delete(s.subs, sub)
-		s.drops++
 	}
 }
 

@@ -67,7 +67,9 @@ type state struct {
 	changed chan struct{}
 }
 
-func newState() *state { return &state{listed: map[netip.Prefix]bool{}, changed: make(chan struct{}, 1)} }
+func newState() *state {
+	return &state{listed: map[netip.Prefix]bool{}, changed: make(chan struct{}, 1)}
+}
 
 func (s *state) apply(_ context.Context, u Update) error {
 	s.mu.Lock()
