@@ -292,7 +292,7 @@ func (d *decoder) list(name string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, n4)
 	var prev uint64
 	for i := range n4 {
-		v := d.uvarint(name + " ipv4 entry")
+		v := d.uvarint(name) // no string built per entry
 		if i > 0 {
 			v += prev + 1
 		}

@@ -80,7 +80,7 @@ type Server struct {
 	subs   map[*subscriber]struct{}
 	snap   cached            // latest snapshot
 	deltas map[uint64]cached // from → delta to head, for head; reset when head moves
-	slow   uint64 // subscribers dropped for a full buffer
+	slow   uint64            // subscribers dropped for a full buffer
 }
 
 type cached struct {
