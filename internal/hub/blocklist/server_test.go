@@ -344,19 +344,28 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	defer resp.Body.Close()
 	waitUntil(t, "both subscribers", func() bool { return h.srv.Subscribers() == 2 })
 	var last uint64
-	for i := range 3000 {
-		// Each delta's frame is small; the socket buffers fill after a
-		// few thousand, then the channel, then the slow one is dropped.
+	for i := range 100_000 {
+		// Each delta's frame is small; the socket buffers fill after
+		// thousands, then the channel, then the slow one is dropped.
 		last = h.log.List(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32))
-		h.srv.Notify()
 		if err := h.srv.step(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if h.srv.Subscribers() == 1 {
+		if h.srv.Dropped() > 0 {
 			break
 		}
 	}
-	waitUntil(t, "the slow subscriber to be dropped", func() bool { return h.srv.Subscribers() <= 1 })
+	if h.srv.Dropped() == 0 {
+		t.Fatal("no subscriber dropped")
+	}
+	// The slow client's response ends once it reads what was sent.
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow subscriber's stream did not end")
+	}
 	waitUntil(t, "the reader to catch up", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.version == last })
 }
 
