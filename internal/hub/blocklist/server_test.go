@@ -401,3 +401,33 @@ func TestSnapshotCachedPerVersion(t *testing.T) {
 		t.Errorf("snapshot after a change: version %d, %d entries", m.To, len(m.Added))
 	}
 }
+
+// TestStreamRechainsLateBroadcast: a subscriber whose first message is
+// newer than the broadcaster's head receives, instead of a broadcast delta
+// that does not start at its version, a delta computed from the log.
+func TestStreamRechainsLateBroadcast(t *testing.T) {
+	log := NewMemLog()
+	srv, err := NewServer(ServerOptions{Log: log, Key: testKey(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No Run: the broadcaster stays at 0 until step is called.
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close) // after the follower's cleanup: Close waits for its stream
+	log.List(addrA)
+	s := newState()
+	h := &hub{log: log, srv: srv, ts: ts, key: testKey(1)}
+	runFollower(t, h, 0, s, h.pub())
+	waitUntil(t, "the snapshot at 1", func() bool { return s.has(addrA) })
+	waitUntil(t, "the subscription", func() bool { return srv.Subscribers() == 1 })
+	log.List(addrB)
+	if err := srv.step(context.Background()); err != nil { // broadcasts 0→2
+		t.Fatal(err)
+	}
+	waitUntil(t, "B", func() bool { return s.has(addrB) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.updates) != 2 || s.updates[1].Snapshot || s.updates[1].From != 1 || s.updates[1].Version != 2 {
+		t.Errorf("updates %+v: want the snapshot at 1, then a delta 1→2", s.updates)
+	}
+}
