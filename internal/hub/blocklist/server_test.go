@@ -330,23 +330,21 @@ func TestFollowerRefusesOtherKey(t *testing.T) {
 }
 
 // TestSlowSubscriberDropped: a subscriber that does not read is cut off
-// once its buffer is full, and the others keep receiving.
+// once its buffer is full, and a follower reconnecting from its version
+// catches up.
 func TestSlowSubscriberDropped(t *testing.T) {
 	h := newHub(t, ServerOptions{PollInterval: time.Hour, Buffer: 2})
-	s := newState()
-	runFollower(t, h, 0, s, h.pub())
-	waitUntil(t, "the follower", func() bool { return h.srv.Subscribers() == 1 })
 	// A raw client that never reads past the headers.
 	resp, err := http.Get(h.ts.URL + "/v1/blocklist/stream?from=0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	waitUntil(t, "both subscribers", func() bool { return h.srv.Subscribers() == 2 })
+	waitUntil(t, "the subscriber", func() bool { return h.srv.Subscribers() == 1 })
 	var last uint64
-	for i := range 100_000 {
-		// Each delta's frame is small; the socket buffers fill after
-		// thousands, then the channel, then the slow one is dropped.
+	for i := range 1_000_000 {
+		// Each delta's frame is small; the socket buffers fill, then the
+		// channel, then the subscriber is dropped.
 		last = h.log.List(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32))
 		if err := h.srv.step(context.Background()); err != nil {
 			t.Fatal(err)
@@ -355,10 +353,10 @@ func TestSlowSubscriberDropped(t *testing.T) {
 			break
 		}
 	}
-	if h.srv.Dropped() == 0 {
-		t.Fatal("no subscriber dropped")
+	if h.srv.Dropped() != 1 || h.srv.Subscribers() != 0 {
+		t.Fatalf("%d dropped, %d subscribed; want the one dropped", h.srv.Dropped(), h.srv.Subscribers())
 	}
-	// The slow client's response ends once it reads what was sent.
+	// Its response ends once it reads what was sent.
 	ended := make(chan error, 1)
 	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
 	select {
@@ -366,7 +364,14 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow subscriber's stream did not end")
 	}
-	waitUntil(t, "the reader to catch up", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.version == last })
+	s := newState()
+	s.version = 1 // holds the first listing, 10.0.0.0
+	s.listed[netip.MustParsePrefix("10.0.0.0/32")] = true
+	runFollower(t, h, 1, s, h.pub())
+	waitUntil(t, "the reconnected follower to catch up", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.version == last })
+	if s.snapshots() != 0 {
+		t.Error("the reconnected follower took a snapshot")
+	}
 }
 
 func TestSnapshotCachedPerVersion(t *testing.T) {
@@ -429,5 +434,55 @@ func TestStreamRechainsLateBroadcast(t *testing.T) {
 	defer s.mu.Unlock()
 	if len(s.updates) != 2 || s.updates[1].Snapshot || s.updates[1].From != 1 || s.updates[1].Version != 2 {
 		t.Errorf("updates %+v: want the snapshot at 1, then a delta 1→2", s.updates)
+	}
+}
+
+// TestBroadcastEncodedOnce: subscribers receive the very same bytes for a
+// change. Each encoding carries its own issued-at time, so identical bytes
+// mean one encoding and one signature for all of them.
+func TestBroadcastEncodedOnce(t *testing.T) {
+	h := newHub(t, ServerOptions{PollInterval: time.Hour})
+	h.log.List(addrA)
+	h.srv.Notify()
+	waitUntil(t, "the broadcaster at 1", func() bool { return h.head() == 1 })
+	read := func(br io.Reader) []byte {
+		var hdr [4]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, int(hdr[0])<<24|int(hdr[1])<<16|int(hdr[2])<<8|int(hdr[3]))
+		if _, err := io.ReadFull(br, b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var bodies []io.Reader
+	for range 3 {
+		resp, err := http.Get(h.ts.URL + "/v1/blocklist/stream?from=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if first := read(resp.Body); len(first) == 0 {
+			t.Fatal("no first message")
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	waitUntil(t, "three subscribers", func() bool { return h.srv.Subscribers() == 3 })
+	time.Sleep(2 * time.Millisecond) // a second encoding would carry another issued-at time
+	h.log.List(addrB)
+	h.srv.Notify()
+	var frames [][]byte
+	for _, body := range bodies {
+		frames = append(frames, read(body))
+	}
+	m, err := Decode(frames[0], h.pub())
+	if err != nil || m.From != 1 || m.To != 2 {
+		t.Fatalf("broadcast: %+v, %v", m, err)
+	}
+	for i, f := range frames[1:] {
+		if !slices.Equal(f, frames[0]) {
+			t.Errorf("subscriber %d got other bytes: the change was encoded again", i+1)
+		}
 	}
 }
