@@ -256,6 +256,10 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	bl, err := a.blocklist(ctx, live)
+	if err != nil {
+		return err
+	}
 
 	a.m.watch(followers, a.sourceGlobs(), jf)
 
@@ -302,6 +306,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
 	g.Go(func() error { return a.tick(gctx) })
+	if bl != nil {
+		g.Go(func() error { return bl.run(gctx) })
+	}
 	if jf != nil {
 		g.Go(func() error {
 			return jf.Run(gctx, func(e journald.Entry) error { return a.entry(gctx, e) })
