@@ -123,6 +123,8 @@ type agent struct {
 	b   batch
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
+
+	fwName string // the firewall backend in use (nftables, iptables, ...), for the logs
 }
 
 // batch is what the lines read since the last commit produced.
@@ -233,9 +235,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		if err := a.fw.Reconcile(a.set.Live(), t); err != nil {
 			return fmt.Errorf("agent: restoring %d live decisions: %w", a.set.Len(), err)
 		}
-		a.log.Info("agent: live decisions restored in nftables", "decisions", a.set.Len(), "took", a.now().Sub(t))
+		a.log.Info("agent: live decisions restored in the firewall", "backend", a.fwName, "decisions", a.set.Len(), "took", a.now().Sub(t))
 	} else {
-		a.log.Warn("dry-run: no nftables/root, decisions are printed, not enforced", "decisions", a.set.Len())
+		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
 		for _, d := range a.set.Live() {
 			a.printDecision("ban", d)
 		}
@@ -698,13 +700,13 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 			retry = nil
 			if err := a.fw.Reconcile(a.set.Live(), a.now()); err != nil {
 				a.m.m.FirewallError()
-				a.log.Error("agent: nftables reconcile failed; retrying", "err", err)
+				a.log.Error("agent: firewall reconcile failed; retrying", "backend", a.fwName, "err", err)
 				retry = time.After(time.Second)
 				continue
 			}
 			a.m.reconciled()
 			broken = false
-			a.log.Info("agent: nftables back in step")
+			a.log.Info("agent: firewall back in step", "backend", a.fwName)
 			continue
 		case <-sub.Ready():
 		}
@@ -728,12 +730,12 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 		t := a.now()
 		if err := a.fw.Apply(c.Add, c.Delete, t); err != nil {
 			a.m.m.FirewallError()
-			a.log.Error("agent: nftables apply failed; reconciling", "err", err, "add", len(c.Add), "delete", len(c.Delete))
+			a.log.Error("agent: firewall apply failed; reconciling", "backend", a.fwName, "err", err, "add", len(c.Add), "delete", len(c.Delete))
 			broken, retry = true, time.After(time.Second)
 			continue
 		}
 		a.m.enforced(c.Add, c.Delete)
-		a.log.Debug("agent: nftables updated", "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
+		a.log.Debug("agent: firewall updated", "backend", a.fwName, "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
 	}
 }
 
