@@ -258,7 +258,8 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 
 	a.m.watch(followers, a.sourceGlobs(), jf)
 
-	if a.rep, err = a.reporter(ctx); err != nil {
+	var fol *report.Follower // the central's decisions (agent_central.go)
+	if a.rep, fol, err = a.reporter(ctx); err != nil {
 		return err
 	}
 	ln, err := a.listenAPI()
@@ -287,6 +288,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	if a.rep != nil {
 		g.Go(func() error { return a.rep.Run(gctx) })
+	}
+	if fol != nil {
+		g.Go(func() error { return fol.Run(gctx) })
 	}
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
@@ -336,7 +340,12 @@ func (a *agent) listenAPI() (net.Listener, error) {
 	if a.cfg.API.Listen == "" && a.o.APIListener == nil {
 		return nil, nil
 	}
+	tc, err := a.serverTLS("api", a.cfg.API.TLSCert, a.cfg.API.TLSKey, a.cfg.API.TLSLine)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := lapi.New(lapi.Options{
+		TLS:             tc,
 		Store:           a.st,
 		Clock:           a.now,
 		Logger:          a.log,
