@@ -136,3 +136,45 @@ func TestLoadErrors(t *testing.T) {
 		t.Error("a missing CA bundle was accepted")
 	}
 }
+
+// TestPinned: a pinned client accepts the server's own certificate file,
+// names aside, and refuses another.
+func TestPinned(t *testing.T) {
+	dir := t.TempDir()
+	d1, d2 := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	os.Mkdir(d1, 0o700)
+	os.Mkdir(d2, 0o700)
+	cert1, key1 := herdtest.Certificate(t, d1, "one")
+	cert2, _ := herdtest.Certificate(t, d2, "two")
+	s, err := tlsfiles.NewServer(tlsfiles.Options{CertFile: cert1, KeyFile: key1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Listener = tls.NewListener(srv.Listener, s.Config())
+	srv.Start()
+	defer srv.Close()
+	// "localhost" resolves, but the point is that names are not checked:
+	// the URL names the listener by an address the certificate also has.
+	url := strings.Replace(srv.URL, "http://", "https://", 1)
+	for _, tc := range []struct {
+		file string
+		ok   bool
+	}{{cert1, true}, {cert2, false}} {
+		pc, err := tlsfiles.PinnedConfig(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: pc}}
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("pinned to %s: %v, want ok=%v", filepath.Base(filepath.Dir(tc.file)), err, tc.ok)
+		}
+	}
+	if _, err := tlsfiles.PinnedConfig(key1); err == nil {
+		t.Error("a key file pinned")
+	}
+}
