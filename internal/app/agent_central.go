@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/herd-ips/herd/internal/decision"
@@ -79,10 +81,36 @@ func (s centralSink) Add(ds []event.Decision) {
 	}
 }
 
+// Delete lifts a scope only while the set holds the central's decision
+// on it (this host's own ban on the same scope, whether kept or replaced,
+// is not the central's to lift); a ban of this host's own store that the
+// central's outlasted is then put back.
 func (s centralSink) Delete(ds []event.Decision) {
+	a := s.a
+	lifted := map[netip.Prefix]bool{}
 	for _, d := range ds {
-		if s.a.set.DeleteEnding(d.Scope, d.Until) {
-			s.a.log.Info("decision lifted by the central API", "scope", d.Scope)
+		cur, ok := a.set.Get(d.Scope)
+		if !ok || !cur.Until.Equal(d.Until) || cur.Origin != d.Origin || cur.Scenario != d.Scenario {
+			continue
+		}
+		if a.set.DeleteEnding(d.Scope, d.Until) {
+			lifted[d.Scope] = true
+			a.log.Info("decision lifted by the central API", "scope", d.Scope)
+		}
+	}
+	if len(lifted) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	live, err := a.st.LiveDecisions(ctx, a.now())
+	if err != nil {
+		a.log.Error("agent: reading this host's bans after a central deletion", "err", err)
+		return
+	}
+	for i := range live {
+		if lifted[live[i].Scope] {
+			a.set.Add(live[i].Decision)
 		}
 	}
 }

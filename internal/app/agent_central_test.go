@@ -101,7 +101,7 @@ func TestAgentsShareTheCentralsDecisions(t *testing.T) {
 	if err := os.WriteFile(keyFileB, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reporter := func(name, dir string, allow []netip.Prefix) (*agentRun, string) {
+	reporter := func(name, dir string, allow []netip.Prefix) (*agentRun, *config.Config, string) {
 		pw, err := app.AddMachine(ctx, ccfg, name)
 		if err != nil {
 			t.Fatal(err)
@@ -116,10 +116,10 @@ func TestAgentsShareTheCentralsDecisions(t *testing.T) {
 		cfg.Allow = allow
 		cfg.Report = config.Report{URL: "https://" + addr + "/", Machine: name, PasswordFile: pwFile,
 			CAFile: certFile, Receive: true, BouncerKeyFile: keyFileB}
-		return startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true}), log
+		return startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true}), cfg, log
 	}
-	web1, log1 := reporter("web1", adir, nil)
-	web2, _ := reporter("web2", bdir, []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")})
+	web1, _, log1 := reporter("web1", adir, nil)
+	web2, cfg2, _ := reporter("web2", bdir, []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")})
 
 	wait := func(what string, cond func() bool) {
 		t.Helper()
@@ -141,9 +141,10 @@ func TestAgentsShareTheCentralsDecisions(t *testing.T) {
 	}
 	attack("192.0.2.7", 40000)
 	wait("web1's own ban", func() bool { return strings.Contains(web1.out.String(), "ban 192.0.2.7/32 ") })
-	t1 := time.Now()
 	wait("the ban on web2", func() bool { return strings.Contains(web2.out.String(), "ban 192.0.2.7/32 ") })
-	t.Logf("web1's ban reached web2 in %v (report, central commit, push; polled every 5 ms)", time.Since(t1))
+	t1 := logTime(t, web1.logs.String(), "msg=decision ", "scope=192.0.2.7/32")
+	t2 := logTime(t, web2.logs.String(), `msg="decision from the central API"`, "scope=192.0.2.7/32")
+	t.Logf("web1's ban entered web2's decision set %v after web1's (report, central commit, push)", t2.Sub(t1))
 	if !strings.Contains(web2.out.String(), "scenario=ssh-bruteforce origin=herd") {
 		t.Errorf("web2's ban lost its scenario or origin:\n%s", web2.out)
 	}
@@ -162,6 +163,35 @@ func TestAgentsShareTheCentralsDecisions(t *testing.T) {
 		t.Fatalf("decisions delete on the central: %d, %v", n, err)
 	}
 	wait("the unban on web2", func() bool { return strings.Contains(web2.out.String(), "unban 192.0.2.7/32") })
+	if strings.Contains(web1.out.String(), "unban 192.0.2.7/32") {
+		t.Errorf("the central lifted web1's own ban:\n%s", web1.out)
+	}
+
+	// web2's own 10-minute ban of .50 is outlasted by the central's hour;
+	// deleting the central's gives web2 its own back.
+	last := func(scope string) string {
+		var l string
+		for _, line := range strings.Split(web2.out.String(), "\n") {
+			if strings.Contains(line, " "+scope+" ") || strings.HasSuffix(line, " "+scope) {
+				l = line
+			}
+		}
+		return l
+	}
+	if err := app.AddDecision(ctx, cfg2, netip.MustParsePrefix("192.0.2.50/32"), 10*time.Minute, "web2-own"); err != nil {
+		t.Fatal(err)
+	}
+	wait("web2's own ban", func() bool { return strings.Contains(last("192.0.2.50/32"), "scenario=web2-own") })
+	if err := app.AddDecision(ctx, ccfg, netip.MustParsePrefix("192.0.2.50/32"), time.Hour, "central"); err != nil {
+		t.Fatal(err)
+	}
+	wait("the central's longer ban on web2", func() bool { return strings.Contains(last("192.0.2.50/32"), "scenario=central") })
+	if _, err := app.DeleteDecisions(ctx, ccfg, netip.MustParsePrefix("192.0.2.50/32")); err != nil {
+		t.Fatal(err)
+	}
+	wait("web2's own ban back", func() bool {
+		return strings.Contains(web2.out.String(), "unban 192.0.2.50/32") && strings.Contains(last("192.0.2.50/32"), "scenario=web2-own")
+	})
 
 	// web2 sends nothing back: the central's alerts are web1's.
 	as, err := cst.Alerts(ctx, store.AlertFilter{Limit: 100})
@@ -176,4 +206,23 @@ func TestAgentsShareTheCentralsDecisions(t *testing.T) {
 	if len(as) != 2 {
 		t.Errorf("%d alerts on the central, want web1's 2", len(as))
 	}
+}
+
+// logTime returns the time of the first slog text line holding both msg
+// and attr.
+func logTime(t *testing.T, logs, msg, attr string) time.Time {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, msg) || !strings.Contains(line, attr) {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "time=") {
+			if tm, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time=")); err == nil {
+				return tm
+			}
+		}
+	}
+	t.Fatalf("no log line with %s and %s in:\n%s", msg, attr, logs)
+	return time.Time{}
 }
