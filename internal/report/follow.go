@@ -22,8 +22,12 @@ const (
 	// DefaultIdle is how long a push stream may stay silent (the central
 	// sends a keep-alive every 25 s) before the follower reconnects.
 	DefaultIdle = 75 * time.Second
-	// MaxEvent bounds one server-sent event of the push stream.
+	// MaxEvent bounds one server-sent event of the push stream, and one
+	// answer of the CrowdSec stream.
 	MaxEvent = 32 << 20
+	// DefaultStreamPoll is how often the CrowdSec stream is polled when
+	// the central API has no push stream.
+	DefaultStreamPoll = 10 * time.Second
 )
 
 // Sink receives the central API's decisions. A Follower calls it from one
@@ -56,15 +60,22 @@ type FollowOptions struct {
 	// MinBackoff and MaxBackoff bound the wait before reconnecting,
 	// doubled at each failure in a row; 0 means the defaults.
 	MinBackoff, MaxBackoff time.Duration
+	// Poll is the interval of the fallback, GET /v1/decisions/stream,
+	// used when the central API answers 404 for the push stream (a
+	// CrowdSec LAPI); 0 means DefaultStreamPoll.
+	Poll time.Duration
 }
 
 // Follower follows the central API's push stream (GET /v1/herd/stream)
 // and hands its decisions to a Sink: at each connection the snapshot,
 // reconciled with what the sink was given before (so that deletions made
-// while disconnected are applied), then every change as it happens.
+// while disconnected are applied), then every change as it happens. An API
+// without the push stream is polled instead (GET /v1/decisions/stream,
+// startup=true at each connection).
 type Follower struct {
 	o      FollowOptions
 	url    string
+	base   string
 	client *http.Client
 	now    func() time.Time
 	log    *slog.Logger
@@ -86,7 +97,8 @@ func NewFollower(o FollowOptions) (*Follower, error) {
 	if !strings.HasPrefix(o.URL, "http://") && !strings.HasPrefix(o.URL, "https://") {
 		return nil, fmt.Errorf("report: follower: url %q: want http:// or https://", o.URL)
 	}
-	f := &Follower{o: o, url: strings.TrimRight(o.URL, "/") + "/v1/herd/stream", client: o.Client,
+	base := strings.TrimRight(o.URL, "/")
+	f := &Follower{o: o, base: base, url: base + "/v1/herd/stream", client: o.Client,
 		now: o.Clock, log: o.Logger, known: map[int64]event.Decision{}, scopes: map[netip.Prefix][]int64{}}
 	if f.client == nil {
 		f.client = &http.Client{}
@@ -105,6 +117,9 @@ func NewFollower(o FollowOptions) (*Follower, error) {
 	}
 	if f.o.MaxBackoff <= 0 {
 		f.o.MaxBackoff = DefaultMaxBackoff
+	}
+	if f.o.Poll <= 0 {
+		f.o.Poll = DefaultStreamPoll
 	}
 	return f, nil
 }
@@ -153,6 +168,10 @@ func (f *Follower) session(ctx context.Context) (synced bool, err error) {
 		return false, fmt.Errorf("report: stream: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		watch.Stop()
+		return f.poll(ctx)
+	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
@@ -165,6 +184,72 @@ func (f *Follower) session(ctx context.Context) (synced bool, err error) {
 		err = c
 	}
 	return synced, err
+}
+
+// poll follows the CrowdSec stream (GET /v1/decisions/stream) every Poll
+// until it fails: the first answer (startup=true) is the snapshot, the
+// next ones the changes since the previous.
+func (f *Follower) poll(ctx context.Context) (synced bool, err error) {
+	f.log.Info("report: the central API has no push stream; polling its decision stream", "every", f.o.Poll)
+	t := time.NewTicker(f.o.Poll)
+	defer t.Stop()
+	for {
+		url := f.base + "/v1/decisions/stream"
+		if !synced {
+			url += "?startup=true"
+		}
+		var body struct {
+			New     []wireDecisionIn `json:"new"`
+			Deleted []wireDecisionIn `json:"deleted"`
+		}
+		if err := f.get(ctx, url, &body); err != nil {
+			return synced, err
+		}
+		if !synced {
+			f.resync(body.New)
+			synced = true
+		} else {
+			f.apply(body.New, body.Deleted)
+		}
+		select {
+		case <-ctx.Done():
+			return synced, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// get reads one JSON answer of the central API into v.
+func (f *Follower) get(ctx context.Context, url string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("report: decision stream: %w", err)
+	}
+	req.Header.Set("X-Api-Key", f.o.Key)
+	req.Header.Set("User-Agent", "herd-report")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("report: decision stream: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxEvent+1))
+	if err != nil {
+		return fmt.Errorf("report: decision stream: %w", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("report: decision stream: %w: bouncer key refused: %s", ErrUnauthorized, clip(b))
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("report: decision stream: status %d: %s", resp.StatusCode, clip(b))
+	case len(b) > MaxEvent:
+		return fmt.Errorf("report: decision stream: answer over %d bytes", MaxEvent)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("report: decision stream: %w", err)
+	}
+	return nil
 }
 
 // consume reads server-sent events from r until it ends or breaks the

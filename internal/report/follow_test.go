@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -271,4 +272,60 @@ func FuzzFollowStream(f *testing.F) {
 			t.Fatal("consume returned nil before the end of the stream")
 		}
 	})
+}
+
+// TestFollowerPollsWithoutPushStream: a central API that answers 404 for
+// the push stream (as a CrowdSec LAPI would) is followed by polling its
+// CrowdSec stream: the snapshot, a ban and a deletion arrive.
+func TestFollowerPollsWithoutPushStream(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "central.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AddBouncer(ctx, "web2", lapi.HashKey(bouncerKey)); err != nil {
+		t.Fatal(err)
+	}
+	ban(st, t, "192.0.2.1", time.Hour)
+	srv, err := lapi.New(lapi.Options{Store: st, Refresh: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go srv.Run(rctx)
+	var pushTried sync.WaitGroup
+	pushTried.Add(1)
+	var once sync.Once
+	h := srv.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/herd/stream" {
+			once.Do(pushTried.Done)
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+
+	sink := &setSink{set: decision.New(decision.Options{})}
+	f, err := NewFollower(FollowOptions{URL: hs.URL, Key: bouncerKey, Sink: sink, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(fctx) }()
+	defer func() { stop(); <-done }()
+	pushTried.Wait()
+	eventually(t, "the polled snapshot", func() bool { return sink.live() == "192.0.2.1/32" })
+	ban(st, t, "192.0.2.2", time.Hour)
+	eventually(t, "a polled ban", func() bool { return sink.live() == "192.0.2.1/32 192.0.2.2/32" })
+	unban(st, t, "192.0.2.1")
+	eventually(t, "a polled deletion", func() bool { return sink.live() == "192.0.2.2/32" })
 }
