@@ -28,6 +28,7 @@ import (
 	"github.com/herd-ips/herd/internal/source/journald"
 	"github.com/herd-ips/herd/internal/source/syslog"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
 // Agent timings and sizes.
@@ -97,6 +98,9 @@ type AgentOptions struct {
 	// StdinProgram names the program of Stdin's lines that carry no syslog
 	// envelope ("" to let the rules for raw lines try).
 	StdinProgram string
+	// Reload, when set, receives SIGHUP: the TLS certificates of the API
+	// and metrics listeners are read again at once (agent_tls.go).
+	Reload <-chan os.Signal
 }
 
 // agent is one run of RunAgent.
@@ -125,6 +129,8 @@ type agent struct {
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
 	fwName string // the firewall backend in use (nftables, iptables, ...), for the logs
+
+	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 }
 
 // batch is what the lines read since the last commit produced.
@@ -291,6 +297,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	if fol != nil {
 		g.Go(func() error { return fol.Run(gctx) })
+	}
+	if o.Reload != nil {
+		g.Go(func() error { return a.reloadTLS(gctx) })
 	}
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })

@@ -1,9 +1,13 @@
 package app_test
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,5 +49,39 @@ func TestAgentMetricsOverTLS(t *testing.T) {
 	st := app.GetStatus(t.Context(), cfg, app.StatusOptions{})
 	if !st.Agent.Running || st.Agent.Metrics != "https://"+ln.Addr().String()+"/metrics" {
 		t.Errorf("status over TLS: %+v", st.Agent)
+	}
+}
+
+// TestAgentReloadsCertificateOnSIGHUP replaces the API's certificate files
+// and signals the agent: the next connection gets the new certificate.
+func TestAgentReloadsCertificateOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := herdtest.Certificate(t, dir, "first")
+	logPath := filepath.Join(dir, "auth.log")
+	appendLine(t, logPath, "")
+	cfg := testConfig(dir, logPath)
+	cfg.API.TLSCert, cfg.API.TLSKey = certFile, keyFile
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hup := make(chan os.Signal, 1)
+	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, APIListener: ln, Reload: hup})
+	name := func() string {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if n := name(); n != "first" {
+		t.Fatalf("served %q, want first", n)
+	}
+	herdtest.Certificate(t, dir, "second") // the same files, renewed
+	hup <- syscall.SIGHUP
+	waitFor(t, "the reload", 10*time.Second, func() bool { return strings.Contains(r.logs.String(), "SIGHUP: certificate reloaded") })
+	if n := name(); n != "second" {
+		t.Errorf("served %q after SIGHUP, want second", n)
 	}
 }
