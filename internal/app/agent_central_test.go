@@ -22,15 +22,21 @@ import (
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
-// TestAgentsShareTheCentralsDecisions runs a central agent whose local API
-// serves HTTPS (api.tls_cert, api.tls_key, a certificate made for the
-// test) and two reporting agents, web1 and web2, each with its own SQLite
+// TestAgentsShareTheCentralsDecisions runs a central agent (SQLite or
+// PostgreSQL) whose local API serves HTTPS (api.tls_cert, api.tls_key, a
+// certificate made for the test) and two reporting agents, web1 and web2, each with its own SQLite
 // store, that verify it with report.ca_file and receive its decisions. An
 // attack seen on web1 is banned on web2 too; herd decisions delete on the
 // central lifts it on web2; an address web2 allowlists is not banned
 // there. Plain HTTP to the TLS port gets no answer, and an agent whose
 // certificate does not load refuses to start.
 func TestAgentsShareTheCentralsDecisions(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testAgentsShare(t, backend) })
+	}
+}
+
+func testAgentsShare(t *testing.T, backend string) {
 	ctx := context.Background()
 	cdir, adir, bdir := t.TempDir(), t.TempDir(), t.TempDir()
 	certFile, keyFile := herdtest.Certificate(t, cdir, "central")
@@ -38,6 +44,7 @@ func TestAgentsShareTheCentralsDecisions(t *testing.T) {
 	clog := filepath.Join(cdir, "auth.log")
 	appendLine(t, clog, "")
 	ccfg := testConfig(cdir, clog)
+	ccfg.Database = centralDatabase(t, backend, cdir)
 	ccfg.API.TLSCert, ccfg.API.TLSKey = certFile, keyFile
 
 	// A certificate that does not load stops the agent before it starts.
