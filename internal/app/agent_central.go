@@ -53,6 +53,10 @@ func (a *agent) follower(tr *http.Transport) (*report.Follower, error) {
 // decision from the central must end to replace it.
 const echoSlack = 2 * time.Second
 
+// centralLogEach is the most decisions received at once that are logged
+// one by one.
+const centralLogEach = 20
+
 // centralSink puts the central API's decisions into the agent's decision
 // set, and so into its firewall. They are not stored here: the central
 // keeps them, and gives them again at every connection. The set's
@@ -61,6 +65,10 @@ type centralSink struct{ a *agent }
 
 func (s centralSink) Add(ds []event.Decision) {
 	a := s.a
+	// One line per decision for the changes of everyday; a snapshot of
+	// thousands is summed up in one.
+	each := len(ds) <= centralLogEach
+	var changed, refused int
 	for i := range ds {
 		d := ds[i]
 		// This host's own ban, reported and coming back, ends a moment
@@ -73,11 +81,20 @@ func (s centralSink) Add(ds []event.Decision) {
 		a.m.fromStore(&d, v)
 		switch v {
 		case decision.Added, decision.Extended:
-			a.log.Info("decision from the central API", "scope", d.Scope, "origin", d.Origin, "scenario", d.Scenario,
-				"until", d.Until.UTC().Format(time.RFC3339), "result", v.String())
+			changed++
+			if each {
+				a.log.Info("decision from the central API", "scope", d.Scope, "origin", d.Origin, "scenario", d.Scenario,
+					"until", d.Until.UTC().Format(time.RFC3339), "result", v.String())
+			}
 		case decision.Refused:
-			a.log.Warn("decision from the central API not enforced: the scope is never banned here", "scope", d.Scope)
+			refused++
+			if each {
+				a.log.Warn("decision from the central API not enforced: the scope is never banned here", "scope", d.Scope)
+			}
 		}
+	}
+	if !each {
+		a.log.Info("decisions from the central API", "received", len(ds), "added_or_extended", changed, "never_banned_here", refused)
 	}
 }
 
@@ -95,11 +112,16 @@ func (s centralSink) Delete(ds []event.Decision) {
 		}
 		if a.set.DeleteEnding(d.Scope, d.Until) {
 			lifted[d.Scope] = true
-			a.log.Info("decision lifted by the central API", "scope", d.Scope)
+			if len(ds) <= centralLogEach {
+				a.log.Info("decision lifted by the central API", "scope", d.Scope)
+			}
 		}
 	}
 	if len(lifted) == 0 {
 		return
+	}
+	if len(ds) > centralLogEach {
+		a.log.Info("decisions lifted by the central API", "count", len(lifted))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
