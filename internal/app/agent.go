@@ -28,6 +28,7 @@ import (
 	"github.com/herd-ips/herd/internal/source/journald"
 	"github.com/herd-ips/herd/internal/source/syslog"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
 // Agent timings and sizes.
@@ -100,6 +101,9 @@ type AgentOptions struct {
 	// StdinProgram names the program of Stdin's lines that carry no syslog
 	// envelope ("" to let the rules for raw lines try).
 	StdinProgram string
+	// Reload, when set, receives SIGHUP: the TLS certificates of the API
+	// and metrics listeners are read again at once (agent_tls.go).
+	Reload <-chan os.Signal
 }
 
 // agent is one run of RunAgent.
@@ -126,6 +130,10 @@ type agent struct {
 	b   batch
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
+
+	fwName string // the firewall backend in use (nftables, iptables, ...), for the logs
+
+	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 }
 
 // batch is what the lines read since the last commit produced.
@@ -236,9 +244,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		if err := a.fw.Reconcile(a.set.Live(), t); err != nil {
 			return fmt.Errorf("agent: restoring %d live decisions: %w", a.set.Len(), err)
 		}
-		a.log.Info("agent: live decisions restored in nftables", "decisions", a.set.Len(), "took", a.now().Sub(t))
+		a.log.Info("agent: live decisions restored in the firewall", "backend", a.fwName, "decisions", a.set.Len(), "took", a.now().Sub(t))
 	} else {
-		a.log.Warn("dry-run: no nftables/root, decisions are printed, not enforced", "decisions", a.set.Len())
+		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
 		for _, d := range a.set.Live() {
 			a.printDecision("ban", d)
 		}
@@ -263,7 +271,8 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 
 	a.m.watch(followers, a.sourceGlobs(), jf)
 
-	if a.rep, err = a.reporter(ctx); err != nil {
+	var fol *report.Follower // the central's decisions (agent_central.go)
+	if a.rep, fol, err = a.reporter(ctx); err != nil {
 		return err
 	}
 	ln, err := a.listenAPI()
@@ -302,6 +311,12 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	if a.rep != nil {
 		g.Go(func() error { return a.rep.Run(gctx) })
+	}
+	if fol != nil {
+		g.Go(func() error { return fol.Run(gctx) })
+	}
+	if o.Reload != nil {
+		g.Go(func() error { return a.reloadTLS(gctx) })
 	}
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
@@ -354,7 +369,12 @@ func (a *agent) listenAPI() (net.Listener, error) {
 	if a.cfg.API.Listen == "" && a.o.APIListener == nil {
 		return nil, nil
 	}
+	tc, err := a.serverTLS("api", a.cfg.API.TLSCert, a.cfg.API.TLSKey, a.cfg.API.TLSLine)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := lapi.New(lapi.Options{
+		TLS:             tc,
 		Store:           a.st,
 		Clock:           a.now,
 		Logger:          a.log,
@@ -739,13 +759,13 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 			retry = nil
 			if err := a.fw.Reconcile(a.set.Live(), a.now()); err != nil {
 				a.m.m.FirewallError()
-				a.log.Error("agent: nftables reconcile failed; retrying", "err", err)
+				a.log.Error("agent: firewall reconcile failed; retrying", "backend", a.fwName, "err", err)
 				retry = time.After(time.Second)
 				continue
 			}
 			a.m.reconciled()
 			broken = false
-			a.log.Info("agent: nftables back in step")
+			a.log.Info("agent: firewall back in step", "backend", a.fwName)
 			continue
 		case <-sub.Ready():
 		}
@@ -769,12 +789,12 @@ func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
 		t := a.now()
 		if err := a.fw.Apply(c.Add, c.Delete, t); err != nil {
 			a.m.m.FirewallError()
-			a.log.Error("agent: nftables apply failed; reconciling", "err", err, "add", len(c.Add), "delete", len(c.Delete))
+			a.log.Error("agent: firewall apply failed; reconciling", "backend", a.fwName, "err", err, "add", len(c.Add), "delete", len(c.Delete))
 			broken, retry = true, time.After(time.Second)
 			continue
 		}
 		a.m.enforced(c.Add, c.Delete)
-		a.log.Debug("agent: nftables updated", "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
+		a.log.Debug("agent: firewall updated", "backend", a.fwName, "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
 	}
 }
 

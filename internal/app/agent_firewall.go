@@ -60,7 +60,7 @@ func (a *agent) openFirewall() {
 		return
 	}
 	a.log.Info("agent: firewall backend", "backend", backend)
-	a.fw = fw
+	a.fw, a.fwName = fw, backend
 }
 
 func backendName(b string) string {

@@ -236,10 +236,14 @@ func (am *agentMetrics) sample(det *Detector) {
 // the configuration turns it off. An address beyond loopback needs
 // metrics.allow_remote.
 func (a *agent) listenMetrics() (net.Listener, error) {
-	if a.o.MetricsListener != nil {
-		return a.o.MetricsListener, nil
-	}
 	mc := a.cfg.Metrics
+	tc, err := a.serverTLS("metrics", mc.TLSCert, mc.TLSKey, mc.TLSLine)
+	if err != nil {
+		return nil, err
+	}
+	if a.o.MetricsListener != nil {
+		return tlsListener(a.o.MetricsListener, tc), nil
+	}
 	if mc.Listen == "" {
 		return nil, nil
 	}
@@ -254,7 +258,7 @@ func (a *agent) listenMetrics() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: metrics: %w", err)
 	}
-	return ln, nil
+	return tlsListener(ln, tc), nil
 }
 
 // serveMetrics serves /metrics on ln until ctx ends.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync/atomic"
 
@@ -20,18 +21,26 @@ import (
 // alert id the central API accepted as Offset.
 const reportSource = "herd:report"
 
-// reporter builds the reporter the configuration asks for, or returns nil
-// when it reports nothing.
-func (a *agent) reporter(ctx context.Context) (*report.Reporter, error) {
+// reporter builds the reporter the configuration asks for, and the
+// follower of the central's decisions when it receives them, or returns
+// nils when it reports nothing.
+func (a *agent) reporter(ctx context.Context) (*report.Reporter, *report.Follower, error) {
 	rc := a.cfg.Report
 	if rc.URL == "" {
-		return nil, nil
+		return nil, nil, nil
+	}
+	tr, err := a.centralTransport()
+	if err != nil {
+		return nil, nil, err
+	}
+	fol, err := a.follower(tr)
+	if err != nil {
+		return nil, nil, err
 	}
 	pw := rc.Password
 	if rc.PasswordFile != "" {
-		var err error
-		if pw, err = readPasswordFile(rc.PasswordFile); err != nil {
-			return nil, fmt.Errorf("agent: report at %s:%d: %w", a.cfg.File, rc.Line, err)
+		if pw, err = readSecretFile("password_file", rc.PasswordFile); err != nil {
+			return nil, nil, fmt.Errorf("agent: report at %s:%d: %w", a.cfg.File, rc.Line, err)
 		}
 	}
 	// Alerts stored before this start are complete: a batch's decisions
@@ -39,18 +48,19 @@ func (a *agent) reporter(ctx context.Context) (*report.Reporter, error) {
 	q := &storeQueue{st: a.st}
 	newest, err := a.st.Alerts(ctx, store.AlertFilter{Limit: 1})
 	if err != nil {
-		return nil, fmt.Errorf("agent: report: %w", err)
+		return nil, nil, fmt.Errorf("agent: report: %w", err)
 	}
 	if len(newest) > 0 {
 		q.ready.Store(newest[0].ID)
 	}
 	a.queue = q
 	r, err := report.New(report.Options{URL: rc.URL, Machine: rc.Machine, Password: pw,
-		Queue: q, Clock: a.now, Logger: a.log})
+		Queue: q, Clock: a.now, Logger: a.log,
+		Client: &http.Client{Timeout: report.DefaultTimeout, Transport: tr}})
 	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, nil, fmt.Errorf("agent: %w", err)
 	}
-	return r, nil
+	return r, fol, nil
 }
 
 // alertsCommitted tells the reporter that the alerts up to id, and their
@@ -62,28 +72,29 @@ func (a *agent) alertsCommitted(id int64) {
 	}
 }
 
-// readPasswordFile reads a machine password file, refusing one that users
-// other than its owner and group may read.
-func readPasswordFile(path string) (string, error) {
+// readSecretFile reads a file holding a secret (a machine password, a
+// bouncer key), refusing one that users other than its owner and group may
+// read; what names its configuration key in errors.
+func readSecretFile(what, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	if fi.Mode().Perm()&0o004 != 0 {
-		return "", fmt.Errorf("password_file %s is readable by every user (mode %v); chmod o-r it", path, fi.Mode().Perm())
+		return "", fmt.Errorf("%s %s is readable by every user (mode %v); chmod o-r it", what, path, fi.Mode().Perm())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	pw := string(bytes.TrimSpace(b))
 	if pw == "" {
-		return "", fmt.Errorf("password_file %s is empty", path)
+		return "", fmt.Errorf("%s %s is empty", what, path)
 	}
 	return pw, nil
 }

@@ -177,7 +177,7 @@ func TestAgentDryRun(t *testing.T) {
 	if strings.Contains(r.out.String(), "198.51.100.9") {
 		t.Errorf("the admin's address was banned:\n%s", r.out)
 	}
-	if !strings.Contains(r.logs.String(), "dry-run: no nftables/root") {
+	if !strings.Contains(r.logs.String(), "dry-run: no firewall/root") {
 		t.Errorf("no dry-run notice in the logs:\n%s", r.logs)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
 // statusProbeTimeout bounds the scrape of the agent's metrics endpoint.
@@ -128,10 +129,19 @@ func probeAgent(ctx context.Context, mc config.Metrics, now time.Time) AgentStat
 			host = netip.MustParseAddr("127.0.0.1")
 		}
 	}
-	as.Metrics = "http://" + net.JoinHostPort(host.String(), fmt.Sprint(ap.Port())) + "/metrics"
+	scheme, client := "http", &http.Client{Timeout: statusProbeTimeout}
+	if mc.TLSCert != "" { // the agent's own certificate, read from its file
+		tc, err := tlsfiles.PinnedConfig(mc.TLSCert)
+		if err != nil {
+			as.Error = err.Error()
+			return as
+		}
+		scheme, client.Transport = "https", &http.Transport{TLSClientConfig: tc}
+	}
+	as.Metrics = scheme + "://" + net.JoinHostPort(host.String(), fmt.Sprint(ap.Port())) + "/metrics"
 	ctx, cancel := context.WithTimeout(ctx, statusProbeTimeout)
 	defer cancel()
-	sc, err := metrics.Fetch(ctx, &http.Client{Timeout: statusProbeTimeout}, as.Metrics)
+	sc, err := metrics.Fetch(ctx, client, as.Metrics)
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		as.Error = "nothing listens at " + as.Metrics

@@ -67,7 +67,10 @@ header, such as an access log: tail -F access.log | herd agent --stdin --program
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM)
 			defer stop()
-			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout}
+			hup := make(chan os.Signal, 1) // SIGHUP reads the TLS certificates again
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout, Reload: hup}
 			if stdin {
 				o.Stdin, o.StdinProgram = e.stdin, program
 			}

@@ -198,6 +198,11 @@ type API struct {
 	// (lapi.Server.ServeForwardAuth), for proxies that ask on every
 	// request. "" (the default) serves forward-auth on Listen only.
 	ForwardAuthListen string
+	// TLSCert and TLSKey are PEM files (absolute paths) of the certificate
+	// (chain) and private key to serve HTTPS with; both or neither. The
+	// agent reads them at start and again when they change.
+	TLSCert, TLSKey string
+	TLSLine         int // line of herd.yaml's tls_cert key, for errors
 }
 
 // Report configures sending this agent's alerts and decisions to a central
@@ -211,7 +216,18 @@ type Report struct {
 	// Exactly one is set when URL is.
 	Password     string
 	PasswordFile string
-	Line         int // line of herd.yaml that defines it
+	// CAFile is a PEM bundle to verify the central API's certificate with
+	// instead of the system roots ("" = system roots).
+	CAFile string
+	// Receive follows the central API's decisions (its push stream) and
+	// enforces them here too. Default: on when a bouncer key is given.
+	Receive bool
+	// BouncerKey, or BouncerKeyFile (refused when others may read it): the
+	// key `herd bouncers add` made on the central host, with which the
+	// decisions are received. One of them is needed when Receive is on.
+	BouncerKey     string
+	BouncerKeyFile string
+	Line           int // line of herd.yaml that defines it
 }
 
 // DefaultListen is the local API's default address.
@@ -224,6 +240,9 @@ type Metrics struct {
 	// unless AllowRemote is set.
 	Listen      string
 	AllowRemote bool
+	// TLSCert and TLSKey serve /metrics over HTTPS, as API's.
+	TLSCert, TLSKey string
+	TLSLine         int // line of herd.yaml's tls_cert key, for errors
 }
 
 // DefaultMetricsListen is the metrics endpoint's default address.
@@ -395,6 +414,8 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			},
 			"api": func(v *yaml.Node) {
 				d.mapping(v, "api", fields{
+					"tls_cert": func(v *yaml.Node) { c.API.TLSCert, c.API.TLSLine = d.path(v, "api.tls_cert"), v.Line },
+					"tls_key":  func(v *yaml.Node) { c.API.TLSKey = d.path(v, "api.tls_key") },
 					"listen": func(v *yaml.Node) {
 						c.API.Listen = d.str(v, "api.listen")
 						if c.API.Listen != "" {
@@ -424,15 +445,19 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						}
 					},
 				})
+				d.pair(v, "api", c.API.TLSCert, c.API.TLSKey)
 			},
 			"metrics": func(v *yaml.Node) {
 				var listen *yaml.Node
 				d.mapping(v, "metrics", fields{
+					"tls_cert": func(v *yaml.Node) { c.Metrics.TLSCert, c.Metrics.TLSLine = d.path(v, "metrics.tls_cert"), v.Line },
+					"tls_key":  func(v *yaml.Node) { c.Metrics.TLSKey = d.path(v, "metrics.tls_key") },
 					"listen": func(v *yaml.Node) {
 						listen, c.Metrics.Listen = v, d.str(v, "metrics.listen")
 					},
 					"allow_remote": func(v *yaml.Node) { c.Metrics.AllowRemote = d.boolean(v, "metrics.allow_remote") },
 				})
+				d.pair(v, "metrics", c.Metrics.TLSCert, c.Metrics.TLSKey)
 				if listen == nil || c.Metrics.Listen == "" {
 					return
 				}
@@ -463,11 +488,19 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			},
 			"report": func(v *yaml.Node) {
 				r := Report{Line: v.Line}
+				var receive *bool
 				d.mapping(v, "report", fields{
-					"url":           func(v *yaml.Node) { r.URL = d.str(v, "report.url") },
-					"machine":       func(v *yaml.Node) { r.Machine = d.str(v, "report.machine") },
-					"password":      func(v *yaml.Node) { r.Password = d.str(v, "report.password") },
-					"password_file": func(v *yaml.Node) { r.PasswordFile = d.str(v, "report.password_file") },
+					"ca_file": func(v *yaml.Node) { r.CAFile = d.path(v, "report.ca_file") },
+					"receive": func(v *yaml.Node) {
+						b := d.boolean(v, "report.receive")
+						receive = &b
+					},
+					"bouncer_key":      func(v *yaml.Node) { r.BouncerKey = d.str(v, "report.bouncer_key") },
+					"bouncer_key_file": func(v *yaml.Node) { r.BouncerKeyFile = d.path(v, "report.bouncer_key_file") },
+					"url":              func(v *yaml.Node) { r.URL = d.str(v, "report.url") },
+					"machine":          func(v *yaml.Node) { r.Machine = d.str(v, "report.machine") },
+					"password":         func(v *yaml.Node) { r.Password = d.str(v, "report.password") },
+					"password_file":    func(v *yaml.Node) { r.PasswordFile = d.str(v, "report.password_file") },
 				})
 				if v.Kind != yaml.MappingNode {
 					return
@@ -483,6 +516,16 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 				}
 				if r.PasswordFile != "" && !filepath.IsAbs(r.PasswordFile) {
 					d.errorf(v, "report.password_file: %q is not an absolute path", clip(r.PasswordFile))
+				}
+				if r.BouncerKey != "" && r.BouncerKeyFile != "" {
+					d.errorf(v, "report: bouncer_key and bouncer_key_file are exclusive")
+				}
+				r.Receive = r.BouncerKey != "" || r.BouncerKeyFile != ""
+				if receive != nil {
+					if *receive && !r.Receive {
+						d.errorf(v, "report: receive needs bouncer_key or bouncer_key_file (made with herd bouncers add on the central host)")
+					}
+					r.Receive = *receive && r.Receive
 				}
 				c.Report = r
 			},
@@ -692,6 +735,22 @@ func (d *decoder) str(n *yaml.Node, what string) string {
 		return ""
 	}
 	return n.Value
+}
+
+// path decodes an absolute file path.
+func (d *decoder) path(n *yaml.Node, what string) string {
+	s := d.str(n, what)
+	if n.ShortTag() == "!!str" && !filepath.IsAbs(s) {
+		d.errorf(n, "%s: %q is not an absolute path", what, clip(s))
+	}
+	return s
+}
+
+// pair checks that a certificate and its key are given together.
+func (d *decoder) pair(n *yaml.Node, what, cert, key string) {
+	if (cert == "") != (key == "") {
+		d.errorf(n, "%s: tls_cert and tls_key go together: give both or neither", what)
+	}
 }
 
 func (d *decoder) strs(n *yaml.Node, what string) []string {

@@ -1,0 +1,60 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+
+	"github.com/herd-ips/herd/internal/tlsfiles"
+)
+
+// serverTLS returns the TLS configuration of a listener whose certificate
+// and key are the PEM files cert and key (read again when they change), or
+// nil when both are "". what and line name the configuration key in
+// errors: a pair that does not load stops the agent.
+func (a *agent) serverTLS(what, cert, key string, line int) (*tls.Config, error) {
+	if cert == "" && key == "" {
+		return nil, nil
+	}
+	s, err := tlsfiles.NewServer(tlsfiles.Options{CertFile: cert, KeyFile: key, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %s.tls_cert at %s:%d: %w", what, a.cfg.File, line, err)
+	}
+	a.tlsServers = append(a.tlsServers, s)
+	leaf := s.Leaf()
+	a.log.Info("agent: "+what+" serves HTTPS", "cert", cert, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+	return s.Config(), nil
+}
+
+// tlsListener wraps ln in TLS when c is set.
+func tlsListener(ln net.Listener, c *tls.Config) net.Listener {
+	if c == nil || ln == nil {
+		return ln
+	}
+	return tls.NewListener(ln, c)
+}
+
+// reloadTLS reads the listeners' certificates again at each signal of
+// Reload (SIGHUP), until ctx ends. A pair that does not load is logged and
+// the one in use kept.
+func (a *agent) reloadTLS(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.o.Reload:
+		}
+		if len(a.tlsServers) == 0 {
+			a.log.Info("agent: SIGHUP: no TLS certificate to read again")
+		}
+		for _, s := range a.tlsServers {
+			if err := s.Reload(); err != nil {
+				a.log.Error("agent: SIGHUP: certificate not reloaded; keeping the one in use", "err", err)
+				continue
+			}
+			leaf := s.Leaf()
+			a.log.Info("agent: SIGHUP: certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+		}
+	}
+}
