@@ -21,8 +21,8 @@ const module = "github.com/herd-ips/herd/"
 // the data flow is decided, not drifted into.
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
-	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config"},
-	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/enforce/nft", "internal/store", "internal/lapi"},
+	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config", "internal/hub", "internal/hub/hubstore", "internal/hub/reputation"},
+	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/enforce/nft", "internal/store", "internal/lapi", "internal/hub/client", "internal/hub/wire"},
 	"internal/config":          {},
 	"internal/decision":        {"internal/event", "internal/ipx"},
 	"internal/event":           {},
@@ -40,6 +40,11 @@ var allowed = map[string][]string{
 	"internal/enforce/nft":     {"internal/event", "internal/ipx"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/herdtest":        {},
+	"internal/hub":             {"internal/hub/hubstore", "internal/hub/reputation", "internal/hub/wire", "internal/ipx"},
+	"internal/hub/wire":        {},
+	"internal/hub/reputation":  {"internal/hub/wire"},
+	"internal/hub/hubstore":    {"internal/hub/wire"},
+	"internal/hub/client":      {"internal/hub/wire"},
 	"tools/loggen":             {},
 }
 
