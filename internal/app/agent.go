@@ -20,6 +20,7 @@ import (
 	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/hub/client"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/rules"
@@ -93,9 +94,10 @@ type agent struct {
 	st   *store.Store
 	set  *decision.Set
 	nb   *ipx.NeverBan
-	fw   *nft.Firewall // nil when dry
-	api  *lapi.Server  // nil when the API is off
-	outM sync.Mutex    // serializes writes to out
+	fw   *nft.Firewall  // nil when dry
+	api  *lapi.Server   // nil when the API is off
+	hub  *client.Client // nil when no signals are shared (agent_hub.go)
+	outM sync.Mutex     // serializes writes to out
 
 	mu  sync.Mutex // guards det, ref and b: followers share one detector
 	det *Detector
@@ -230,6 +232,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := a.openHub(); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if ln != nil {
@@ -238,6 +243,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
 	g.Go(func() error { return a.tick(gctx) })
+	if a.hub != nil {
+		g.Go(func() error { return a.hub.Run(gctx) })
+	}
 	if jf != nil {
 		g.Go(func() error {
 			return jf.Run(gctx, func(e journald.Entry) error { return a.entry(gctx, e) })
@@ -520,6 +528,7 @@ func (a *agent) flush(ctx context.Context) error {
 	for i := range b.alerts {
 		if d := b.alerts[i].dec; d != nil {
 			v := a.set.Add(*d)
+			a.share(*d)
 			a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
 		}
 	}
