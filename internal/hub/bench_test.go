@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/hub/hubstore"
 	"github.com/herd-ips/herd/internal/hub/reputation"
 	"github.com/herd-ips/herd/internal/hub/wire"
 )
@@ -31,35 +32,16 @@ func benchSignals(seed int, now time.Time) []wire.Signal {
 // the engine's update alone (Observe) for the same signals.
 func BenchmarkIngest(b *testing.B) {
 	b.Run("http+sqlite", func(b *testing.B) {
-		clk := &fakeClock{t: time.Now()}
 		st, _ := openSQLite(b)
-		s := newServer(b, st, clk, func(o *Options) { o.SignalRate, o.SignalBurst, o.Clock = 1e9, 1e9, time.Now })
-		h := s.Handler()
-		var agents []*agent
-		for i := range 64 {
-			a := newAgent(b, fmt.Sprintf("%d.2.3.4", 11+i), clk)
-			a.enroll(b, h)
-			agents = append(agents, a)
+		benchHTTP(b, st)
+	})
+	b.Run("http+postgres", func(b *testing.B) {
+		st, err := hubstore.Open(context.Background(), hubstore.Options{Driver: "postgres", DSN: pgDSN(b)})
+		if err != nil {
+			b.Fatal(err)
 		}
-		bodies := make([][]byte, 16)
-		for i := range bodies {
-			bodies[i] = wire.AppendBatch(nil, benchSignals(i, time.Now()))
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			b.StopTimer()
-			a := agents[i%len(agents)]
-			var nonce [16]byte
-			rand.Read(nonce[:])
-			r := a.request("/v1/signals", wire.ContentType, bodies[i%len(bodies)], &nonce, time.Now())
-			b.StartTimer()
-			if w := do(h, r); w.Code != 200 {
-				b.Fatalf("%d %s", w.Code, w.Body)
-			}
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "signals/s")
+		defer st.Close()
+		benchHTTP(b, st)
 	})
 	b.Run("reputation", func(b *testing.B) {
 		e := reputation.New(reputation.Rules{}, nil, nil)
@@ -104,4 +86,35 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "signals/s")
 	})
+}
+
+func benchHTTP(b *testing.B, st *hubstore.Store) {
+	clk := &fakeClock{t: time.Now()}
+	s := newServer(b, st, clk, func(o *Options) { o.SignalRate, o.SignalBurst, o.Clock = 1e9, 1e9, time.Now })
+	h := s.Handler()
+	var agents []*agent
+	for i := range 64 {
+		a := newAgent(b, fmt.Sprintf("%d.2.3.4", 11+i), clk)
+		a.enroll(b, h)
+		agents = append(agents, a)
+	}
+	bodies := make([][]byte, 16)
+	for i := range bodies {
+		bodies[i] = wire.AppendBatch(nil, benchSignals(i, time.Now()))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		a := agents[i%len(agents)]
+		var nonce [16]byte
+		rand.Read(nonce[:])
+		r := a.request("/v1/signals", wire.ContentType, bodies[i%len(bodies)], &nonce, time.Now())
+		b.StartTimer()
+		if w := do(h, r); w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "signals/s")
 }

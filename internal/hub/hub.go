@@ -289,13 +289,25 @@ func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.o.RecomputeEvery)
 	defer t.Stop()
 	lastPrune := time.Time{}
+	// After an ingest, recompute soon but not more often than five times
+	// a period: under load, nudges arrive with every batch.
+	gap := s.o.RecomputeEvery / 5
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-s.nudge:
+			if wait := gap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+			}
 		}
+		last = time.Now()
 		if _, err := s.Recompute(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("hub: recompute", "err", err)
 		}
