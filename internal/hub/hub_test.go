@@ -324,3 +324,14 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("world-readable key accepted")
 	}
 }
+
+func TestClassifyDoesNotAllocate(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("81.2.69.160"), netip.MustParseAddr("2a00:1450::1"), netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")}
+	if n := testing.AllocsPerRun(100, func() {
+		for _, a := range addrs {
+			Classify(a, false)
+		}
+	}); n != 0 {
+		t.Fatalf("Classify allocates %v", n)
+	}
+}
