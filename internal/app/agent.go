@@ -19,6 +19,7 @@ import (
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/hub/client"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/metrics"
@@ -116,8 +117,9 @@ type agent struct {
 	st   *store.Store
 	set  *decision.Set
 	nb   *ipx.NeverBan
-	fw   firewall     // nil when dry
-	api  *lapi.Server // nil when the API is off
+	fw   firewall       // nil when dry
+	api  *lapi.Server   // nil when the API is off
+	hub  *client.Client // nil when no signals are shared (agent_hub.go)
 	m    *agentMetrics
 	outM sync.Mutex // serializes writes to out
 
@@ -298,6 +300,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := a.openHub(); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if ln != nil {
@@ -323,6 +328,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	g.Go(func() error { return a.tick(gctx) })
 	if bl != nil {
 		g.Go(func() error { return bl.run(gctx) })
+	}
+	if a.hub != nil {
+		g.Go(func() error { return a.hub.Run(gctx) })
 	}
 	if jf != nil {
 		g.Go(func() error {
@@ -633,6 +641,7 @@ func (a *agent) flush(ctx context.Context) error {
 			a.m.deciding(d.Scope, b.alerts[i].read)
 			v := a.set.Add(*d)
 			a.m.decided(d.Scope, v, b.alerts[i].read)
+			a.share(*d)
 			a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
 		}
 	}

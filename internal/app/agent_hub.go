@@ -1,0 +1,62 @@
+package app
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"time"
+
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/hub/client"
+	"github.com/herd-ips/herd/internal/hub/wire"
+	"github.com/herd-ips/herd/internal/profile"
+)
+
+// openHub builds the hub client when the configuration names a hub and
+// shares signals (hub.url, hub.share); the reporter key (hub.key_file) is
+// created with mode 0600 on first start. a.hub stays nil otherwise.
+func (a *agent) openHub() error {
+	h := a.cfg.Hub
+	if h.URL == "" || !h.Share {
+		return nil
+	}
+	key, err := wire.LoadOrCreateKey(h.KeyFile)
+	if err != nil {
+		return fmt.Errorf("agent: hub: %w", err)
+	}
+	hc, err := client.NewHTTPClient(h.CAFile)
+	if err != nil {
+		return fmt.Errorf("agent: hub: %w", err)
+	}
+	c, err := client.New(client.Options{URL: h.URL, Key: key, HTTP: hc, Clock: a.now, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("agent: hub: %w", err)
+	}
+	a.hub = c
+	a.log.Info("agent: sharing signals with the hub", "url", h.URL, "reporter", wire.IDOf(key.Public().(ed25519.PublicKey)).String())
+	return nil
+}
+
+// share queues the signal of a decision the agent took itself: origin
+// "herd", not simulated, one address, a scenario with a class. Community,
+// manual and range decisions are never shared. It never blocks.
+func (a *agent) share(d event.Decision) {
+	if a.hub == nil || d.Origin != profile.Origin || d.Simulated {
+		return
+	}
+	p := d.Scope
+	if !p.IsValid() || p.Bits() != p.Addr().BitLen() {
+		return
+	}
+	class, ok := client.ClassOf(d.Scenario)
+	if !ok {
+		return
+	}
+	a.hub.Report(wire.Signal{Source: p.Addr(), Class: class, Minute: minuteOf(a.now())})
+}
+
+func minuteOf(t time.Time) uint32 {
+	if m := t.Unix() / 60; m > 0 {
+		return uint32(m)
+	}
+	return 0
+}

@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/herd-ips/herd/internal/hub"
+	"github.com/herd-ips/herd/internal/hub/hubstore"
+	"github.com/herd-ips/herd/internal/ipx"
+)
+
+// parseDB turns --db into store options: "sqlite:PATH", a bare path, or a
+// PostgreSQL URL / key=value DSN ("postgres://...", "postgresql://...",
+// "postgres:DSN").
+func parseDB(s string) (hubstore.Options, error) {
+	switch {
+	case s == "":
+		return hubstore.Options{}, errors.New("--db is required (sqlite:PATH or postgres://...)")
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return hubstore.Options{Driver: "postgres", DSN: s}, nil
+	case strings.HasPrefix(s, "postgres:"):
+		return hubstore.Options{Driver: "postgres", DSN: strings.TrimPrefix(s, "postgres:")}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		return hubstore.Options{Driver: "sqlite", DSN: strings.TrimPrefix(s, "sqlite:")}, nil
+	}
+	return hubstore.Options{Driver: "sqlite", DSN: s}, nil
+}
+
+func (e *env) hubCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "hub",
+		Short: "Run or query a herd hub: the community server agents share signals with (docs/hub.md)",
+	}
+	c.AddCommand(e.hubServeCmd(), e.hubExplainCmd())
+	return c
+}
+
+func (e *env) hubServeCmd() *cobra.Command {
+	var (
+		listen, db, keyPath, cert, tlsKey string
+		protect                           []string
+		allowDocs                         bool
+	)
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the hub API (TLS when --tls-cert and --tls-key are given)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			o, err := parseDB(db)
+			if err != nil {
+				return usageError{err}
+			}
+			if (cert == "") != (tlsKey == "") {
+				return usageError{errors.New("--tls-cert and --tls-key go together")}
+			}
+			var prot []netip.Prefix
+			for _, p := range protect {
+				pp, err := ipx.ParsePrefix(p)
+				if err != nil {
+					return usageError{fmt.Errorf("--protect %q: %w", p, err)}
+				}
+				prot = append(prot, pp)
+			}
+			if keyPath == "" {
+				return usageError{errors.New("--key is required (the blocklist-signing key, created on first start)")}
+			}
+			key, err := hub.LoadOrCreateKey(keyPath)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			st, err := hubstore.Open(ctx, o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			log := slog.New(slog.NewTextHandler(e.stderr, nil))
+			s, err := hub.New(ctx, hub.Options{Store: st, Protected: prot, AllowDocumentation: allowDocs, Logger: log})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "hub listening on %s (%s)\npublic key (hub.public_key): %s\n", ln.Addr(), map[bool]string{true: "TLS", false: "plain HTTP"}[cert != ""],
+				base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+			srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return s.Run(gctx) })
+			g.Go(func() error {
+				var err error
+				if cert != "" {
+					err = srv.ServeTLS(ln, cert, tlsKey)
+				} else {
+					err = srv.Serve(ln)
+				}
+				if errors.Is(err, http.ErrServerClosed) {
+					return nil
+				}
+				return err
+			})
+			g.Go(func() error {
+				<-gctx.Done()
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+				defer cancel()
+				return srv.Shutdown(sctx)
+			})
+			return g.Wait()
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
+	f.StringVar(&db, "db", "", "database: sqlite:PATH or a PostgreSQL URL (postgres://...)")
+	f.StringVar(&keyPath, "key", "", "the hub's blocklist-signing key file (ed25519, created 0600 on first start)")
+	f.StringVar(&cert, "tls-cert", "", "TLS certificate (PEM)")
+	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM)")
+	f.StringArrayVar(&protect, "protect", nil, "a range of the operator's that is never listed (repeatable)")
+	f.BoolVar(&allowDocs, "allow-documentation-ranges", false, "accept sources in the documentation ranges (tests and demos only)")
+	return c
+}
+
+func (e *env) hubExplainCmd() *cobra.Command {
+	var (
+		db      string
+		asJSON  bool
+		protect []string
+	)
+	c := &cobra.Command{
+		Use:   "explain ADDRESS",
+		Short: "Say why the community lists an address or not: reporters, networks, trust, score",
+		Args:  argsExactly(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			a, err := netip.ParseAddr(args[0])
+			if err != nil {
+				return usageError{fmt.Errorf("%q is not an IP address", args[0])}
+			}
+			o, err := parseDB(db)
+			if err != nil {
+				return usageError{err}
+			}
+			var prot []netip.Prefix
+			for _, p := range protect {
+				pp, err := ipx.ParsePrefix(p)
+				if err != nil {
+					return usageError{fmt.Errorf("--protect %q: %w", p, err)}
+				}
+				prot = append(prot, pp)
+			}
+			ctx := c.Context()
+			st, err := hubstore.Open(ctx, o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			s, err := hub.New(ctx, hub.Options{Store: st, Protected: prot})
+			if err != nil {
+				return err
+			}
+			x, err := s.Explain(ctx, a)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				type ev struct {
+					Reporter string    `json:"reporter"`
+					Network  string    `json:"network"`
+					Enrolled time.Time `json:"enrolled"`
+					Trust    float64   `json:"trust"`
+					Class    string    `json:"class"`
+					Last     time.Time `json:"last"`
+					Weight   float64   `json:"weight"`
+					Counted  bool      `json:"counted"`
+				}
+				out := struct {
+					Address      string  `json:"address"`
+					Listed       bool    `json:"listed"`
+					Qualifies    bool    `json:"qualifies"`
+					Protected    bool    `json:"protected"`
+					Noise        bool    `json:"noise"`
+					Reason       string  `json:"reason"`
+					Reporters    int     `json:"reporters"`
+					Networks     int     `json:"networks"`
+					Support      float64 `json:"support"`
+					Mass         float64 `json:"mass"`
+					Score        float64 `json:"score"`
+					Quorum       float64 `json:"quorum"`
+					MinReporters int     `json:"min_reporters"`
+					MinNetworks  int     `json:"min_networks"`
+					Evidence     []ev    `json:"evidence"`
+				}{a.String(), x.Listed, x.Qualifies, x.Protected, x.Noise, x.Reason, x.Reporters, x.Networks, x.Support, x.Mass, x.Score,
+					x.Rules.Quorum, x.Rules.MinReporters, x.Rules.MinNetworks, []ev{}}
+				for _, v := range x.Evidence {
+					out.Evidence = append(out.Evidence, ev{v.Reporter.String(), v.Network.String(), v.Enrolled, v.Trust, v.Class.String(), v.Last, v.Weight, v.Counted})
+				}
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			w := e.stdout
+			fmt.Fprintf(w, "%s: %s\n", a, map[bool]string{true: "LISTED", false: "not listed"}[x.Listed])
+			fmt.Fprintf(w, "reason: %s\n", x.Reason)
+			fmt.Fprintf(w, "trusted reporters: %d (need %d), networks: %d (need %d)\n", x.Reporters, x.Rules.MinReporters, x.Networks, x.Rules.MinNetworks)
+			fmt.Fprintf(w, "support %.3f of community trust mass %.3f: score %.3f (quorum %.2f)\n", x.Support, x.Mass, x.Score, x.Rules.Quorum)
+			if x.Protected {
+				fmt.Fprintln(w, "protected range: never listed")
+			}
+			if x.Noise {
+				fmt.Fprintln(w, "research scanner range (noise class): never listed")
+			}
+			for _, v := range x.Evidence {
+				counted := ""
+				if !v.Counted {
+					counted = " (not counted: trust below the minimum)"
+				}
+				fmt.Fprintf(w, "  reporter %s net %s enrolled %s trust %.2f class %s last %s weight %.2f%s\n",
+					v.Reporter, v.Network, v.Enrolled.Format("2006-01-02"), v.Trust, v.Class, v.Last.Format(time.RFC3339), v.Weight, counted)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&db, "db", "", "hub database: sqlite:PATH or a PostgreSQL URL")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringArrayVar(&protect, "protect", nil, "the operator's protected ranges, as given to serve (repeatable)")
+	return c
+}

@@ -1,0 +1,619 @@
+// Package hub is the community server: agents enroll with a key and push
+// signals; the hub weighs them with the reputation rules and keeps the
+// community listing as a versioned change log in its database, which
+// several stateless hub nodes may share.
+//
+// The HTTP API, the wire format and the rules are specified in docs/hub.md.
+package hub
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herd-ips/herd/internal/hub/hubstore"
+	"github.com/herd-ips/herd/internal/hub/reputation"
+	"github.com/herd-ips/herd/internal/hub/wire"
+	"github.com/herd-ips/herd/internal/ipx"
+)
+
+// ErrTooOld is wrapped by Log.Since when the requested version is older
+// than the change history the database keeps.
+var ErrTooOld = hubstore.ErrTooOld
+
+// Defaults of Options.
+const (
+	DefaultClockSkew      = 2 * time.Minute
+	DefaultSignalRate     = 1000 // signals per second per reporter
+	DefaultSignalBurst    = 2 * wire.MaxBatch
+	DefaultEnrollRate     = 1.0 / 60 // enrollments per second per network
+	DefaultEnrollBurst    = 10
+	DefaultMaxNonces      = 1 << 20
+	DefaultRecomputeEvery = time.Second
+)
+
+// Options configures New.
+type Options struct {
+	Store *hubstore.Store
+	// Rules are the listing rules (zero fields: defaults).
+	Rules reputation.Rules
+	// Protected are the operator's own ranges, never listed, beside the
+	// shipped ProtectedRanges.
+	Protected []netip.Prefix
+	// AllowDocumentation accepts sources in the documentation ranges
+	// (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32), which
+	// a production hub refuses; tests and examples use them.
+	AllowDocumentation bool
+	// ClockSkew is the largest accepted difference between a request's
+	// timestamp and the hub's clock (default 2 minutes).
+	ClockSkew time.Duration
+	// SignalRate and SignalBurst bound each reporter's signals (token
+	// bucket; defaults 1000/s, burst 8192).
+	SignalRate  float64
+	SignalBurst float64
+	// EnrollRate and EnrollBurst bound enrollments per network (/24, /48)
+	// (defaults one a minute, burst 10).
+	EnrollRate  float64
+	EnrollBurst float64
+	// MaxNonces bounds the replay cache (default 1<<20); when it is full,
+	// signed requests are refused until old nonces expire.
+	MaxNonces int
+	// RecomputeEvery is the period of listing recomputation (default 1s).
+	RecomputeEvery time.Duration
+	Clock          func() time.Time // nil = time.Now
+	Logger         *slog.Logger     // nil = discard
+	// Blocklist and Exports, when set, are mounted at /v1/blocklist/ and
+	// /v1/export/.
+	Blocklist http.Handler
+	Exports   http.Handler
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Enrolled        uint64
+	Batches         uint64
+	Signals         uint64 // accepted and committed
+	Refused         [numRefusals]uint64
+	BadRequests     uint64 // malformed bodies or headers
+	BadSignatures   uint64
+	StaleTimestamps uint64
+	Replays         uint64
+	RateLimited     uint64
+	UnknownKeys     uint64
+	Recomputes      uint64
+}
+
+// Server is a hub node. It is safe for concurrent use.
+type Server struct {
+	o     Options
+	st    *hubstore.Store
+	now   func() time.Time
+	log   *slog.Logger
+	prot  *ipx.NeverBan
+	noise *ipx.NeverBan
+
+	keys    sync.Map // wire.ReporterID → hubstore.Reporter
+	nonces  *nonceCache
+	signalL *limiter[wire.ReporterID]
+	enrollL *limiter[netip.Prefix]
+	nudge   chan struct{}
+	bufs    sync.Pool
+
+	mu     sync.Mutex // guards eng and cursor
+	eng    *reputation.Engine
+	cursor int64 // last signal id the engine has read
+
+	stats struct {
+		enrolled, batches, signals                                   atomic.Uint64
+		refused                                                      [numRefusals]atomic.Uint64
+		bad, badSig, stale, replay, limited, unknown, recomputations atomic.Uint64
+	}
+}
+
+// New builds a hub node over o.Store and loads the evidence of the rules'
+// window from it.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("hub: no store")
+	}
+	if o.ClockSkew <= 0 {
+		o.ClockSkew = DefaultClockSkew
+	}
+	if o.SignalRate <= 0 {
+		o.SignalRate = DefaultSignalRate
+	}
+	if o.SignalBurst <= 0 {
+		o.SignalBurst = DefaultSignalBurst
+	}
+	if o.EnrollRate <= 0 {
+		o.EnrollRate = DefaultEnrollRate
+	}
+	if o.EnrollBurst <= 0 {
+		o.EnrollBurst = DefaultEnrollBurst
+	}
+	if o.MaxNonces <= 0 {
+		o.MaxNonces = DefaultMaxNonces
+	}
+	if o.RecomputeEvery <= 0 {
+		o.RecomputeEvery = DefaultRecomputeEvery
+	}
+	s := &Server{o: o, st: o.Store, now: o.Clock, log: o.Logger, nudge: make(chan struct{}, 1)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.prot = ipx.NewNeverBan(nil, append(ProtectedRanges(), o.Protected...))
+	s.noise = ipx.NewNeverBan(nil, NoiseRanges())
+	s.eng = reputation.New(o.Rules, s.prot, s.noise)
+	s.nonces = newNonceCache(o.MaxNonces, 2*o.ClockSkew)
+	s.signalL = newLimiter[wire.ReporterID](o.SignalRate, o.SignalBurst, 1<<20)
+	s.enrollL = newLimiter[netip.Prefix](o.EnrollRate, o.EnrollBurst, 1<<16)
+	s.bufs.New = func() any { b := make([]byte, 0, wire.MaxBatchBytes+1); return &b }
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load fills the engine with the reporters, the listing's recent history
+// and the signals of the window.
+func (s *Server) load(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if err := s.loadReporters(ctx); err != nil {
+		return err
+	}
+	past, err := s.st.ListedSince(ctx, now.Add(-s.eng.Rules().Window))
+	if err != nil {
+		return err
+	}
+	s.eng.SetListed(past, now)
+	_, cur, err := s.st.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	s.eng.SetListed(addrsOf(cur), now)
+	return s.catchUp(ctx, now)
+}
+
+func (s *Server) loadReporters(ctx context.Context) error {
+	rs, err := s.st.Reporters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		s.eng.AddReporter(reputation.Reporter{ID: r.ID, Network: r.Network, Enrolled: r.Enrolled})
+	}
+	return nil
+}
+
+func addrsOf(ps []netip.Prefix) []netip.Addr {
+	out := make([]netip.Addr, len(ps))
+	for i, p := range ps {
+		out[i] = p.Addr()
+	}
+	return out
+}
+
+func minuteOf(t time.Time) uint32 {
+	m := t.Unix() / 60
+	if m < 0 {
+		return 0
+	}
+	return uint32(m)
+}
+
+// catchUp feeds the engine every committed signal it has not read. s.mu
+// is held.
+func (s *Server) catchUp(ctx context.Context, now time.Time) error {
+	upTo, err := s.st.SafeSignalID(ctx)
+	if err != nil {
+		return err
+	}
+	if upTo <= s.cursor {
+		return nil
+	}
+	oldest := minuteOf(now.Add(-s.eng.Rules().Window))
+	var missing bool
+	err = s.st.Signals(ctx, s.cursor, upTo, oldest, func(sg hubstore.StoredSignal) {
+		r, ok := s.eng.Reporter(sg.Reporter)
+		if !ok {
+			missing = true
+			return
+		}
+		s.eng.Observe(r, sg.Signal)
+	})
+	if err != nil {
+		return err
+	}
+	if missing {
+		// Enrolled on another node since we loaded: learn the reporters
+		// and read the range again (Observe is idempotent).
+		if err := s.loadReporters(ctx); err != nil {
+			return err
+		}
+		err = s.st.Signals(ctx, s.cursor, upTo, oldest, func(sg hubstore.StoredSignal) {
+			if r, ok := s.eng.Reporter(sg.Reporter); ok {
+				s.eng.Observe(r, sg.Signal)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	s.cursor = upTo
+	return nil
+}
+
+// Recompute brings the listing up to date with every committed signal: it
+// runs under the database's listing lock, so nodes sharing a database take
+// turns and the change log gets no duplicate and no gap.
+func (s *Server) Recompute(ctx context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var want []netip.Addr
+	v, err := s.st.UpdateListing(ctx, now, func(cur []netip.Addr) ([]netip.Addr, error) {
+		if err := s.catchUp(ctx, now); err != nil {
+			return nil, err
+		}
+		s.eng.SetListed(cur, now)
+		want = s.eng.Recompute(now)
+		return want, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("hub: recompute: %w", err)
+	}
+	s.eng.SetListed(want, now)
+	s.stats.recomputations.Add(1)
+	return v, nil
+}
+
+// Run recomputes the listing every RecomputeEvery and soon after ingest,
+// and prunes signals older than the window every hour, until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(s.o.RecomputeEvery)
+	defer t.Stop()
+	lastPrune := time.Time{}
+	// After an ingest, recompute soon but not more often than five times
+	// a period: under load, nudges arrive with every batch.
+	gap := s.o.RecomputeEvery / 5
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-s.nudge:
+			if wait := gap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+			}
+		}
+		last = time.Now()
+		if _, err := s.Recompute(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("hub: recompute", "err", err)
+		}
+		if now := s.now(); now.Sub(lastPrune) > time.Hour {
+			lastPrune = now
+			if _, err := s.st.PruneSignals(ctx, minuteOf(now.Add(-s.eng.Rules().Window))); err != nil && ctx.Err() == nil {
+				s.log.Error("hub: prune", "err", err)
+			}
+		}
+	}
+}
+
+// Explain says why a is or is not listed, from every committed signal.
+func (s *Server) Explain(ctx context.Context, a netip.Addr) (reputation.Explanation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if err := s.catchUp(ctx, now); err != nil {
+		return reputation.Explanation{}, fmt.Errorf("hub: explain: %w", err)
+	}
+	_, cur, err := s.st.Snapshot(ctx)
+	if err != nil {
+		return reputation.Explanation{}, fmt.Errorf("hub: explain: %w", err)
+	}
+	s.eng.SetListed(addrsOf(cur), now)
+	return s.eng.Explain(a, now), nil
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Enrolled: s.stats.enrolled.Load(), Batches: s.stats.batches.Load(), Signals: s.stats.signals.Load(),
+		BadRequests: s.stats.bad.Load(), BadSignatures: s.stats.badSig.Load(), StaleTimestamps: s.stats.stale.Load(),
+		Replays: s.stats.replay.Load(), RateLimited: s.stats.limited.Load(), UnknownKeys: s.stats.unknown.Load(),
+		Recomputes: s.stats.recomputations.Load(),
+	}
+	for i := range st.Refused {
+		st.Refused[i] = s.stats.refused[i].Load()
+	}
+	return st
+}
+
+// Log is the listing's change log, shared by every node over the database.
+type Log struct{ st *hubstore.Store }
+
+// Log returns the change log.
+func (s *Server) Log() *Log { return &Log{st: s.st} }
+
+// Snapshot returns the current listing and the version (change-log
+// sequence) it reflects.
+func (l *Log) Snapshot(ctx context.Context) (version uint64, listed []netip.Prefix, err error) {
+	return l.st.Snapshot(ctx)
+}
+
+// Since returns the changes after version from, up to the returned version
+// to. It returns an error wrapping ErrTooOld when from is older than the
+// kept history.
+func (l *Log) Since(ctx context.Context, from uint64) (to uint64, added, removed []netip.Prefix, err error) {
+	return l.st.Since(ctx, from)
+}
+
+// Handler returns the HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/enroll", s.enroll)
+	mux.HandleFunc("POST /v1/signals", s.signals)
+	if s.o.Blocklist != nil {
+		mux.Handle("/v1/blocklist/", s.o.Blocklist)
+	}
+	if s.o.Exports != nil {
+		mux.Handle("/v1/export/", s.o.Exports)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Generic error answers: they say what class of problem, never why in
+// detail (no internals, no hint which check failed first beyond the
+// status).
+func fail(w http.ResponseWriter, code int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	msg := http.StatusText(code)
+	if code == http.StatusUnauthorized {
+		msg = "unauthorized"
+	}
+	fmt.Fprintf(w, "{\"error\":%q}\n", msg)
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// network returns the /24 or /48 of the peer.
+func network(r *http.Request) (netip.Prefix, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		host, _, err2 := net.SplitHostPort(r.RemoteAddr)
+		if err2 != nil {
+			return netip.Prefix{}, false
+		}
+		a, err3 := netip.ParseAddr(host)
+		if err3 != nil {
+			return netip.Prefix{}, false
+		}
+		ap = netip.AddrPortFrom(a, 0)
+	}
+	a := ap.Addr().Unmap().WithZone("")
+	bits := 24
+	if a.Is6() {
+		bits = 48
+	}
+	p, err := a.Prefix(bits)
+	return p, err == nil
+}
+
+// readBody reads at most max bytes into a pooled buffer.
+func (s *Server) readBody(r *http.Request, max int) (*[]byte, bool) {
+	bp := s.bufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	lr := io.LimitReader(r.Body, int64(max)+1)
+	for {
+		if len(b) == cap(b) {
+			break
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.bufs.Put(bp)
+			return nil, false
+		}
+	}
+	if len(b) > max {
+		s.bufs.Put(bp)
+		return nil, false
+	}
+	*bp = b
+	return bp, true
+}
+
+// authenticate checks a signed request: header syntax, timestamp, key,
+// signature, then nonce (only a valid signature may take a nonce slot). For
+// enrollment, key is the public key of the body; otherwise the stored one.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, body []byte, enrollKey ed25519.PublicKey) (wire.Auth, hubstore.Reporter, bool) {
+	a, err := wire.ParseAuth(r.Header.Get(wire.AuthHeader))
+	if err != nil {
+		s.stats.bad.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return a, hubstore.Reporter{}, false
+	}
+	now := s.now()
+	if d := now.Sub(time.Unix(a.Time, 0)); d > s.o.ClockSkew || d < -s.o.ClockSkew {
+		s.stats.stale.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return a, hubstore.Reporter{}, false
+	}
+	var rep hubstore.Reporter
+	if enrollKey != nil {
+		rep = hubstore.Reporter{ID: wire.IDOf(enrollKey), Key: enrollKey}
+	} else {
+		v, ok := s.keys.Load(a.Key)
+		if ok {
+			rep = v.(hubstore.Reporter)
+		} else {
+			var err error
+			rep, err = s.st.Reporter(r.Context(), a.Key)
+			if errors.Is(err, hubstore.ErrNotFound) {
+				s.stats.unknown.Add(1)
+				fail(w, http.StatusUnauthorized)
+				return a, rep, false
+			}
+			if err != nil {
+				s.log.Error("hub: reporter lookup", "err", err)
+				fail(w, http.StatusServiceUnavailable)
+				return a, rep, false
+			}
+			s.keys.Store(a.Key, rep)
+		}
+	}
+	if !a.Verify(rep.Key, r.Method, r.URL.Path, body) {
+		s.stats.badSig.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return a, rep, false
+	}
+	switch s.nonces.add(a.Key, a.Nonce, now) {
+	case nonceReplay:
+		s.stats.replay.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return a, rep, false
+	case nonceFull:
+		fail(w, http.StatusServiceUnavailable)
+		return a, rep, false
+	}
+	return a, rep, true
+}
+
+// enroll: body is the 32-byte ed25519 public key, the request signed by it.
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+	nw, ok := network(r)
+	if !ok {
+		fail(w, http.StatusBadRequest)
+		return
+	}
+	bp, ok := s.readBody(r, ed25519.PublicKeySize)
+	if !ok {
+		s.stats.bad.Add(1)
+		fail(w, http.StatusBadRequest)
+		return
+	}
+	defer s.bufs.Put(bp)
+	body := *bp
+	if len(body) != ed25519.PublicKeySize {
+		s.stats.bad.Add(1)
+		fail(w, http.StatusBadRequest)
+		return
+	}
+	key := ed25519.PublicKey(append([]byte(nil), body...))
+	if _, _, ok := s.authenticate(w, r, body, key); !ok {
+		return
+	}
+	id := wire.IDOf(key)
+	if _, known := s.keys.Load(id); !known && !s.enrollL.allow(nw, 1, s.now()) {
+		s.stats.limited.Add(1)
+		fail(w, http.StatusTooManyRequests)
+		return
+	}
+	rep, err := s.st.Enroll(r.Context(), hubstore.Reporter{ID: id, Key: key, Network: nw, Enrolled: s.now().UTC()})
+	if err != nil {
+		s.log.Error("hub: enroll", "err", err)
+		fail(w, http.StatusServiceUnavailable)
+		return
+	}
+	s.keys.Store(id, rep)
+	s.stats.enrolled.Add(1)
+	reply(w, map[string]string{"reporter": id.String(), "enrolled": rep.Enrolled.Format(time.RFC3339)})
+}
+
+// signals: body is a signal batch (docs/hub.md), the request signed by an
+// enrolled reporter. The batch is committed before the 200.
+func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
+	nw, ok := network(r)
+	if !ok {
+		fail(w, http.StatusBadRequest)
+		return
+	}
+	if r.Header.Get("Content-Type") != wire.ContentType {
+		s.stats.bad.Add(1)
+		fail(w, http.StatusUnsupportedMediaType)
+		return
+	}
+	bp, ok := s.readBody(r, wire.MaxBatchBytes)
+	if !ok {
+		s.stats.bad.Add(1)
+		fail(w, http.StatusRequestEntityTooLarge)
+		return
+	}
+	defer s.bufs.Put(bp)
+	body := *bp
+	a, _, ok := s.authenticate(w, r, body, nil)
+	if !ok {
+		return
+	}
+	sigs, err := wire.DecodeBatch(nil, body)
+	if err != nil {
+		s.stats.bad.Add(1)
+		fail(w, http.StatusBadRequest)
+		return
+	}
+	now := s.now()
+	if !s.signalL.allow(a.Key, float64(len(sigs)), now) {
+		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests)
+		return
+	}
+	oldest := minuteOf(now.Add(-s.eng.Rules().Window))
+	newest := minuteOf(now.Add(s.o.ClockSkew))
+	kept := sigs[:0]
+	for _, sg := range sigs {
+		why := Classify(sg.Source, s.o.AllowDocumentation)
+		if why == Accepted && (sg.Minute < oldest || sg.Minute > newest) {
+			why = RefusedTime
+		}
+		if why != Accepted {
+			s.stats.refused[why].Add(1)
+			continue
+		}
+		kept = append(kept, sg)
+	}
+	if err := s.st.AddSignals(r.Context(), a.Key, nw, now, kept); err != nil {
+		s.log.Error("hub: add signals", "err", err)
+		fail(w, http.StatusServiceUnavailable)
+		return
+	}
+	s.stats.batches.Add(1)
+	s.stats.signals.Add(uint64(len(kept)))
+	select {
+	case s.nudge <- struct{}{}:
+	default:
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"accepted":` + strconv.Itoa(len(kept)) + `,"refused":` + strconv.Itoa(len(sigs)-len(kept)) + "}\n"))
+}
