@@ -25,6 +25,7 @@ type detectorFlags struct {
 	simulate bool
 	allow    []string
 	json     bool
+	evidence bool // keep the lines behind each alert (replay --json)
 }
 
 func (f *detectorFlags) register(c *cobra.Command) {
@@ -56,11 +57,16 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 		allow = append(allow, p)
 	}
 	host, _ := ipx.HostAddrs() // best effort: a host without interfaces still replays
+	ev := 0
+	if f.evidence {
+		ev = app.DefaultEvidence
+	}
 	return app.NewDetector(app.DetectorOptions{
 		Rules:    set,
 		Location: loc,
 		Simulate: f.simulate,
 		NeverBan: ipx.NewNeverBan(host, allow),
+		Evidence: ev,
 	})
 }
 
@@ -89,10 +95,11 @@ func (e *env) replayCmd() *cobra.Command {
 		Short: "Run log files through the detection engine as fast as possible and print alerts and decisions",
 		Long: `replay reads each FILE ("-" for standard input) on the logs' own time, so a replayed
 file gives what the live agent would have given, and prints every alert with its decision.
-With --json it prints exactly one JSON object per alert on standard output. A summary goes
-to standard error.`,
+With --json it prints exactly one JSON object per alert on standard output, with the log
+lines behind the alert. A summary goes to standard error.`,
 		Args: argsAtLeast(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			f.evidence = f.json
 			d, ins, done, err := f.open(args, e.stdin)
 			if err != nil {
 				return err
