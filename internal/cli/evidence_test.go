@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,5 +98,38 @@ func TestReplayJSONCarriesTheLines(t *testing.T) {
 	code, out, _ = run(t, in.String(), "replay", "--tz", "UTC", "-")
 	if code != ExitOK || strings.Contains(out, "Failed password") || strings.Count(out, " ssh-bruteforce ") != 2 {
 		t.Errorf("replay text: exit %d\n%s", code, out)
+	}
+}
+
+// On the README's examples, every alert carries at least as many lines as
+// it counted events (up to 32; a distinct scenario also shows the repeats
+// it did not count), each naming an address of the alert's scope.
+func TestReplayExamplesCarryTheirLines(t *testing.T) {
+	for _, name := range []string{"auth.log", "access.log"} {
+		code, out, errOut := run(t, "", "replay", "--json", filepath.Join("..", "..", "examples", name))
+		if code != ExitOK {
+			t.Fatalf("%s: exit %d: %s", name, code, errOut)
+		}
+		type replayOut struct {
+			Scenario string   `json:"scenario"`
+			Source   string   `json:"source"`
+			Events   int      `json:"events"`
+			Lines    []string `json:"lines"`
+		}
+		as := decodeLines[replayOut](t, out)
+		if len(as) == 0 {
+			t.Fatalf("%s: no alerts", name)
+		}
+		for _, a := range as {
+			src := netip.MustParseAddr(a.Source)
+			if len(a.Lines) < min(a.Events, 32) || len(a.Lines) > 32 {
+				t.Errorf("%s: %s %s: %d lines for %d events", name, a.Scenario, a.Source, len(a.Lines), a.Events)
+			}
+			for _, l := range a.Lines {
+				if named := src.Is4() && strings.Contains(l, a.Source) || src.Is6() && strings.Contains(l, a.Source[:strings.LastIndex(a.Source, ":")]); !named {
+					t.Errorf("%s: %s %s: a line not of its source: %q", name, a.Scenario, a.Source, l)
+				}
+			}
+		}
 	}
 }
