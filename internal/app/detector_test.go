@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herd-ips/herd/internal/app"
 )
 
 // benchLines returns n realistic lines of one kind ("sshd" or "nginx"),
@@ -58,9 +60,11 @@ func BenchmarkDetectorNginxEvidence(b *testing.B) { benchDetector(b, "nginx", tr
 func benchDetector(b *testing.B, kind string, evidence bool) {
 	lines := benchLines(kind, 1<<16)
 	ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	d := newDetector(b, time.UTC, ref)
+	var d *app.Detector
 	if evidence {
 		d = newEvidenceDetector(b, ref)
+	} else {
+		d = newDetector(b, time.UTC, ref)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -78,9 +82,12 @@ func TestDetectorLineDoesNotAllocate(t *testing.T) {
 	for _, kind := range []string{"sshd", "nginx", "sshd+evidence", "nginx+evidence"} {
 		kind, evidence := strings.CutSuffix(kind, "+evidence")
 		lines := benchLines(kind, 1024)
-		d := newDetector(t, time.UTC, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+		ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		var d *app.Detector
 		if evidence {
-			d = newEvidenceDetector(t, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+			d = newEvidenceDetector(t, ref)
+		} else {
+			d = newDetector(t, time.UTC, ref)
 		}
 		for _, l := range lines {
 			d.Line(l, "")

@@ -12,7 +12,7 @@
 // simply overwritten, and nothing needs to be freed.
 //
 // A set-associative table maps a source (its address for IPv4, its /64 for
-// IPv6) to the position of its newest line; each line points to the one
+// IPv6), by a seeded 64-bit hash, to the position of its newest line; each line points to the one
 // before it, so a source's lines form a chain back through the ring. The
 // table has a fixed number of slots, chosen at New; a source that finds its
 // set full takes the slot whose newest line is oldest. Neither the ring nor
@@ -48,7 +48,7 @@ const (
 	// ring holds.
 	MaxWalk = 4096
 	// Ways is the number of slots of one set of the source table.
-	Ways = 8
+	Ways = 4
 	// bytesPerSlot sizes the source table from the ring when
 	// Options.Sources is 0: one slot per 256 bytes of ring.
 	bytesPerSlot = 256
@@ -82,12 +82,17 @@ type Stats struct {
 	Evicted uint64 // sources whose table slot was taken while their newest line was still in the ring
 }
 
-// key is a source as the table knows it: the 16 bytes of keyOf as two words.
+// key is a source as the table groups it: the 16 bytes of keyOf as two
+// words.
 type key struct{ lo, hi uint64 }
 
+// slot is 16 bytes, so that a set of Ways slots is one 64-byte cache line.
+// It holds a 64-bit seeded hash of the key rather than the key: two sources
+// whose hashes collide share a chain, which costs a longer walk but never a
+// wrong line, since Lines checks each line's own address.
 type slot struct {
-	key  key
-	last uint64 // 1 + the position of the key's newest line; 0 for none
+	hash uint64
+	last uint64 // 1 + the position of the newest line of the source; 0 for none
 }
 
 // Ring keeps recent lines per source. It is not safe for concurrent use.
@@ -149,14 +154,15 @@ func (r *Ring) live(p uint64) bool {
 	return p != 0 && p-1+uint64(len(r.buf)) >= r.head
 }
 
-// set returns the slots of k's set. The hash is a seeded multiply-fold of
-// the key's two words: an attacker who does not know the seed cannot aim
-// sources at one set, and a set filled anyway only loses evidence.
-func (r *Ring) set(k key) []slot {
+// set returns k's hash and the slots of its set. The hash is a seeded
+// multiply-fold of the key's two words: an attacker who does not know the
+// seed cannot aim sources at one set, and a set filled anyway only loses
+// evidence.
+func (r *Ring) set(k key) (uint64, []slot) {
 	hi, lo := bits.Mul64(k.lo^r.seed[0], k.hi^r.seed[1])
 	h := hi ^ lo
-	i := (h & r.mask) * Ways
-	return r.slots[i : i+Ways]
+	i := (h >> 32 & r.mask) * Ways
+	return h, r.slots[i : i+Ways]
 }
 
 // Add appends line as evidence about src, whose event happened at t (Unix
@@ -196,11 +202,11 @@ func (r *Ring) Add(src netip.Addr, t int64, mask uint64, line []byte) {
 // claim returns k's slot, taking one for it when it has none: a free one, or
 // the one of its set whose newest line is oldest.
 func (r *Ring) claim(k key) *slot {
-	set := r.set(k)
+	h, set := r.set(k)
 	victim := -1
 	for i := range set {
 		s := &set[i]
-		if s.last != 0 && s.key == k {
+		if s.last != 0 && s.hash == h {
 			return s
 		}
 		if victim < 0 || s.last < set[victim].last {
@@ -211,7 +217,7 @@ func (r *Ring) claim(k key) *slot {
 	if r.live(s.last) {
 		r.stats.Evicted++
 	}
-	s.key, s.last = k, 0
+	s.hash, s.last = h, 0
 	return s
 }
 
@@ -228,8 +234,9 @@ func (r *Ring) Lines(src netip.Addr, scope netip.Prefix, mask uint64, first, las
 	src = src.Unmap()
 	k := keyOf(src)
 	var p uint64
-	for _, s := range r.set(k) {
-		if s.last != 0 && s.key == k {
+	h, set := r.set(k)
+	for _, s := range set {
+		if s.last != 0 && s.hash == h {
 			p = s.last
 			break
 		}
