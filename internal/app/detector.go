@@ -31,7 +31,7 @@ type DetectorOptions struct {
 }
 
 // DefaultEvidence is the size of the evidence ring of the agent and of
-// herd replay --json: 4 MiB, some 25,000 lines of 150 bytes.
+// herd replay --json --lines: 4 MiB, some 25,000 lines of 150 bytes.
 const DefaultEvidence = evidence.DefaultBytes
 
 // Outcome is one alert and what the profiles decided about it.

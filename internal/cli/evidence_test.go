@@ -58,8 +58,8 @@ func TestAlertsInspectShowsTheLinesBehind(t *testing.T) {
 	}
 }
 
-// herd replay --json prints the lines behind each alert after its other
-// fields; the text form is unchanged.
+// herd replay --json --lines prints the lines behind each alert after its
+// other fields; --json alone and the text form are unchanged.
 func TestReplayJSONCarriesTheLines(t *testing.T) {
 	attackers := []string{"192.0.2.99", "198.51.100.42"}
 	fed := map[string][]string{}
@@ -72,7 +72,7 @@ func TestReplayJSONCarriesTheLines(t *testing.T) {
 			fmt.Fprintf(&in, "Nov 23 10:00:%02d web sshd[7]: Accepted publickey for alice from 203.0.113.%d port 50000 ssh2\n", i, i)
 		}
 	}
-	code, out, errOut := run(t, in.String(), "replay", "--json", "--tz", "UTC", "-")
+	code, out, errOut := run(t, in.String(), "replay", "--json", "--lines", "--tz", "UTC", "-")
 	if code != ExitOK {
 		t.Fatalf("replay: exit %d: %s", code, errOut)
 	}
@@ -95,9 +95,16 @@ func TestReplayJSONCarriesTheLines(t *testing.T) {
 	if !strings.Contains(out, `"verdict":"decided","lines":["Nov 23 10:00:00 web sshd[`) {
 		t.Errorf("lines do not follow the verdict:\n%s", out)
 	}
+	code, out, _ = run(t, in.String(), "replay", "--json", "--tz", "UTC", "-")
+	if code != ExitOK || strings.Contains(out, `"lines"`) || strings.Count(out, `"scenario":"ssh-bruteforce"`) != 2 {
+		t.Errorf("replay --json without --lines: exit %d\n%s", code, out)
+	}
 	code, out, _ = run(t, in.String(), "replay", "--tz", "UTC", "-")
 	if code != ExitOK || strings.Contains(out, "Failed password") || strings.Count(out, " ssh-bruteforce ") != 2 {
 		t.Errorf("replay text: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := run(t, in.String(), "replay", "--lines", "-"); code != ExitUsage || !strings.Contains(errOut, "--lines goes with --json") {
+		t.Errorf("--lines without --json: exit %d %q", code, errOut)
 	}
 }
 
@@ -106,7 +113,7 @@ func TestReplayJSONCarriesTheLines(t *testing.T) {
 // it did not count), each naming an address of the alert's scope.
 func TestReplayExamplesCarryTheirLines(t *testing.T) {
 	for _, name := range []string{"auth.log", "access.log"} {
-		code, out, errOut := run(t, "", "replay", "--json", filepath.Join("..", "..", "examples", name))
+		code, out, errOut := run(t, "", "replay", "--json", "--lines", filepath.Join("..", "..", "examples", name))
 		if code != ExitOK {
 			t.Fatalf("%s: exit %d: %s", name, code, errOut)
 		}

@@ -31,6 +31,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
+	"time"
 )
 
 // Bounds and defaults.
@@ -47,6 +48,10 @@ const (
 	// MaxWalk bounds the lines of one source Lines looks at, whatever the
 	// ring holds.
 	MaxWalk = 4096
+	// MaxSkew is how far back in time a line may be written after later
+	// ones (lines of several files interleaved) and still be found: Lines
+	// stops at the first line older than first by more than this.
+	MaxSkew = int64(time.Minute)
 	// Ways is the number of slots of one set of the source table.
 	Ways = 4
 	// bytesPerSlot sizes the source table from the ring when
@@ -225,8 +230,9 @@ func (r *Ring) claim(k key) *slot {
 // ring whose source is src or shares its table key (its /64 for IPv6) and
 // lies in scope, whose time is within [first, last] (Unix nanoseconds), and
 // whose scenario mask shares a bit with mask; it returns the extended slice.
-// It looks at no more than MaxWalk of the source's lines. The strings are
-// fresh copies the caller owns.
+// It walks the source's lines from the newest and stops at the first one
+// older than first by more than MaxSkew, or after MaxWalk lines. The
+// strings are fresh copies the caller owns.
 func (r *Ring) Lines(src netip.Addr, scope netip.Prefix, mask uint64, first, last int64, dst []string) []string {
 	if !src.IsValid() {
 		return dst
@@ -249,6 +255,9 @@ func (r *Ring) Lines(src netip.Addr, scope netip.Prefix, mask uint64, first, las
 	for steps := 0; r.live(p) && steps < MaxWalk && found < MaxLines; steps++ {
 		e := r.buf[(p-1)%size:]
 		t := int64(binary.LittleEndian.Uint64(e[offTime:]))
+		if t < first-MaxSkew {
+			break // written before the span began: older lines are too
+		}
 		if binary.LittleEndian.Uint64(e[offMask:])&mask != 0 && t >= first && t <= last && r.inScope(e, src, scope) {
 			r.walk[found] = p
 			found++

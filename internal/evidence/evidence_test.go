@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 var all = netip.Prefix{} // no scope: the source's own lines
@@ -242,5 +243,27 @@ func BenchmarkAdd(b *testing.B) {
 	for b.Loop() {
 		r.Add(srcs[i&4095], int64(i), 1, line)
 		i++
+	}
+}
+
+// Lines walks back past lines written out of order by up to MaxSkew, and
+// stops at the first one older than that.
+func TestLinesStopAtOldLines(t *testing.T) {
+	min := int64(time.Minute)
+	for _, tc := range []struct {
+		middle int64
+		want   []string
+	}{
+		{10*min - 30*int64(time.Second), []string{"x", "z"}}, // 30 s out of order: skipped, walk goes on
+		{5 * min, []string{"z"}},                             // 5 min older: the walk stops there
+	} {
+		r := New(Options{})
+		src := addrN(1)
+		r.Add(src, 10*min+int64(time.Second), 1, []byte("x"))
+		r.Add(src, tc.middle, 1, []byte("y"))
+		r.Add(src, 10*min+2*int64(time.Second), 1, []byte("z"))
+		if got := r.Lines(src, all, 1, 10*min, 11*min, nil); !slices.Equal(got, tc.want) {
+			t.Errorf("middle line at %v: got %q, want %q", time.Duration(tc.middle), got, tc.want)
+		}
 	}
 }
