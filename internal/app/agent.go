@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -448,7 +449,7 @@ func (a *agent) detector() (*Detector, error) {
 		}
 	}
 	a.ref = a.now()
-	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: DefaultEvidence})
+	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence)})
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {

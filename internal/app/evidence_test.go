@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/evidence"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/rules"
 )
@@ -113,5 +115,13 @@ func TestAlertLinesAreBounded(t *testing.T) {
 	}
 	if want := fed[len(fed)-32:]; !slices.Equal(lines, want) {
 		t.Errorf("got %d lines, want the newest 32 of %d events:\n%s", len(lines), events, strings.Join(lines, "\n"))
+	}
+}
+
+// herd.yaml's alert_lines_bytes states the evidence ring's bounds.
+func TestAlertLinesBytesBounds(t *testing.T) {
+	if config.DefaultAlertLinesBytes != app.DefaultEvidence || config.MinAlertLinesBytes != evidence.MinBytes {
+		t.Errorf("config says %d (min %d), the evidence ring %d (min %d)",
+			config.DefaultAlertLinesBytes, config.MinAlertLinesBytes, app.DefaultEvidence, evidence.MinBytes)
 	}
 }
