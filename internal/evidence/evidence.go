@@ -12,18 +12,19 @@
 // simply overwritten, and nothing needs to be freed.
 //
 // A set-associative table maps a source (its address for IPv4, its /64 for
-// IPv6), by a seeded 64-bit hash, to the position of its newest line; each line points to the one
-// before it, so a source's lines form a chain back through the ring. The
-// table has a fixed number of slots, chosen at New; a source that finds its
-// set full takes the slot whose newest line is oldest. Neither the ring nor
-// the table ever grows, so a flood of forged sources costs no memory: it
-// only overwrites older lines sooner.
+// IPv6), by a seeded 64-bit hash, to the position of its newest line; each
+// line points to the one before it, so a source's lines form a chain back
+// through the ring. The table has a fixed number of slots, chosen at New; a
+// source that finds its set full takes the slot whose newest line is
+// oldest. Neither the ring nor the table ever grows, so a flood of forged
+// sources costs no memory: it only overwrites older lines sooner.
 //
 // # Cost
 //
-// Add copies the line and does one seeded hash and at most Ways key
-// comparisons; it does not allocate. Lines walks one source's chain (at most
-// MaxWalk lines) and allocates the strings it returns.
+// Add copies the line and does one seeded hash and at most Ways
+// comparisons in one cache line; it does not allocate. Lines walks one
+// source's chain back to the alert's span (at most MaxWalk lines) and
+// allocates the strings it returns.
 package evidence
 
 import (
