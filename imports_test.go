@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"internal/profile":         {"internal/event", "internal/rules", "internal/ipx"},
 	"internal/store":           {"internal/event"},
 	"internal/enforce/nft":     {"internal/event", "internal/ipx"},
-	"internal/enforce/ipset":   {"internal/event"},
+	"internal/enforce/ipset":   {"internal/event", "internal/ipx"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/metrics":         {},
 	"internal/report":          {"internal/event"},

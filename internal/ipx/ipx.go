@@ -62,6 +62,23 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// Normalize unmaps and masks p and drops a zone, and reports whether the
+// result is a valid prefix: an IPv4-mapped prefix shorter than /96 is not,
+// since it covers more than IPv4. Enforcers normalize every prefix they are
+// handed before it becomes a kernel set element.
+func Normalize(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.IsValid() {
+		return p, false
+	}
+	if a := p.Addr(); a.Is4In6() {
+		if p.Bits() < 96 {
+			return p, false
+		}
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return netip.PrefixFrom(p.Addr().WithZone(""), p.Bits()).Masked(), true
+}
+
 // unmapPrefix turns ::ffff:a.b.c.d/n (n >= 96) into a.b.c.d/(n-96).
 func unmapPrefix(p netip.Prefix) netip.Prefix {
 	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {

@@ -163,3 +163,24 @@ func BenchmarkNeverBanContains(b *testing.B) {
 		_ = nb.Contains(a)
 	}
 }
+
+func TestNormalize(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"192.0.2.7/24", "192.0.2.0/24", true},
+		{"::ffff:192.0.2.7/128", "192.0.2.7/32", true},
+		{"::ffff:192.0.2.0/120", "192.0.2.0/24", true},
+		{"::ffff:0.0.0.0/95", "", false},
+		{"2001:db8::1/64", "2001:db8::/64", true},
+	} {
+		got, ok := Normalize(netip.MustParsePrefix(c.in))
+		if ok != c.ok || (ok && got.String() != c.want) {
+			t.Errorf("Normalize(%s) = %v, %v; want %s, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+	if _, ok := Normalize(netip.Prefix{}); ok {
+		t.Error("Normalize(zero) is valid")
+	}
+}

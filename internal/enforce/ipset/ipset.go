@@ -50,6 +50,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/ipx"
 )
 
 // ErrNotSupported is returned, wrapped, when the iptables/ipset fallback
@@ -336,7 +337,7 @@ func timeout(until, now time.Time) (int64, bool) {
 // elements returns the set elements of prefix p, unmapped and masked: none
 // when p is invalid, two halves for a /0 (hash:net refuses a zero length).
 func elements(p netip.Prefix) []netip.Prefix {
-	p, ok := normalize(p)
+	p, ok := ipx.Normalize(p)
 	if !ok {
 		return nil
 	}
@@ -365,20 +366,6 @@ func setOf(p netip.Prefix) int {
 		return ranges4
 	}
 	return ranges6
-}
-
-// normalize unmaps and masks p, and reports whether it is a valid prefix.
-func normalize(p netip.Prefix) (netip.Prefix, bool) {
-	if !p.IsValid() {
-		return p, false
-	}
-	if a := p.Addr(); a.Is4In6() {
-		if p.Bits() < 96 {
-			return p, false
-		}
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return netip.PrefixFrom(p.Addr().WithZone(""), p.Bits()).Masked(), true
 }
 
 // List returns the prefixes the kernel holds now, sorted: addresses as /32

@@ -43,6 +43,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/ipx"
 )
 
 // ErrNotSupported is returned, wrapped, when nftables cannot be programmed
@@ -277,7 +278,7 @@ func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time
 	// and unmap it as ipx does.
 	del4, del6 := f.queue(f.ban4, opDelete, len(del)), f.queue(f.ban6, opDelete, len(del))
 	for _, p := range del {
-		p, ok := normalize(p)
+		p, ok := ipx.Normalize(p)
 		if !ok {
 			continue
 		}
@@ -306,7 +307,7 @@ func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time
 		if d.Type != event.Ban || d.Simulated {
 			continue
 		}
-		p, ok := normalize(d.Scope)
+		p, ok := ipx.Normalize(d.Scope)
 		if !ok {
 			continue
 		}
@@ -629,20 +630,6 @@ func (f *Firewall) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.conn.CloseLasting()
-}
-
-// normalize unmaps and masks p, and reports whether it is a valid prefix.
-func normalize(p netip.Prefix) (netip.Prefix, bool) {
-	if !p.IsValid() {
-		return p, false
-	}
-	if a := p.Addr(); a.Is4In6() {
-		if p.Bits() < 96 {
-			return p, false
-		}
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return netip.PrefixFrom(p.Addr().WithZone(""), p.Bits()).Masked(), true
 }
 
 func cloneMap(m map[netip.Prefix]time.Time) map[netip.Prefix]time.Time {

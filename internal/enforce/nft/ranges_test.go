@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"github.com/herd-ips/herd/internal/ipx"
 	"net/netip"
 	"slices"
 	"testing"
@@ -79,12 +80,12 @@ func TestNormalize(t *testing.T) {
 		"::ffff:192.0.2.0/120": "192.0.2.0/24",
 		"2001:db8::1/128":      "2001:db8::1/128",
 	} {
-		got, ok := normalize(netip.MustParsePrefix(in))
+		got, ok := ipx.Normalize(netip.MustParsePrefix(in))
 		if !ok || got.String() != want {
-			t.Errorf("normalize(%s) = %s, %v; want %s", in, got, ok, want)
+			t.Errorf("ipx.Normalize(%s) = %s, %v; want %s", in, got, ok, want)
 		}
 	}
-	if _, ok := normalize(netip.Prefix{}); ok {
-		t.Error("normalize(zero Prefix) is valid")
+	if _, ok := ipx.Normalize(netip.Prefix{}); ok {
+		t.Error("ipx.Normalize(zero Prefix) is valid")
 	}
 }
