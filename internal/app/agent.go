@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -522,7 +523,7 @@ func (a *agent) detector() (*Detector, error) {
 		}
 	}
 	a.ref = a.now()
-	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb})
+	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence)})
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
@@ -609,7 +610,11 @@ func (a *agent) detect(ctx context.Context, data []byte, hint string, src *metri
 	for i := range res.Outcomes {
 		oc := &res.Outcomes[i]
 		a.m.outcome(oc)
-		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: []string{string(data)}}, read: now}
+		lines := oc.Lines // the detector's evidence: the lines behind the alert
+		if len(lines) == 0 {
+			lines = []string{string(data)}
+		}
+		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: lines}, read: now}
 		if oc.Decided() {
 			d := oc.Decision
 			pa.dec = &d

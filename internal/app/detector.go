@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/evidence"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/profile"
@@ -23,13 +24,28 @@ type DetectorOptions struct {
 	Simulate   bool           // alert without deciding
 	NeverBan   *ipx.NeverBan  // never decided against; nil = loopback only
 	MaxBuckets int            // bound on live scenario buckets; 0 = default
+	// Evidence is the size in bytes of the ring of recent lines kept per
+	// source, from which each alert gets the lines behind it
+	// (Outcome.Lines); 0 keeps none. DefaultEvidence is the agent's.
+	Evidence int
 }
+
+// DefaultEvidence is the size of the evidence ring of the agent and of
+// herd replay --json --lines: 4 MiB, some 25,000 lines of 150 bytes.
+const DefaultEvidence = evidence.DefaultBytes
 
 // Outcome is one alert and what the profiles decided about it.
 type Outcome struct {
 	Alert    event.Alert
 	Decision event.Decision
 	Verdict  profile.Verdict
+	// Lines are the log lines behind the alert, oldest first: those of
+	// its source (of its scope, for an IPv6 group) poured into its
+	// scenario between Alert.First and Alert.Last that the detector's
+	// evidence ring still holds, the newest evidence.MaxLines of them,
+	// each cut to evidence.MaxLineBytes. Nil when the detector keeps no
+	// evidence. The caller owns them.
+	Lines []string
 }
 
 // Decided reports whether the outcome carries a decision to enforce.
@@ -63,6 +79,8 @@ type Detector struct {
 	prof     *profile.Profiles
 	services map[string]string // program → service, for unparsed counts
 	unparsed map[string]*uint64
+	evid     *evidence.Ring    // nil when no evidence is kept
+	scenBit  map[string]uint64 // scenario name → its bit in evidence masks
 
 	ev     event.Event
 	res    Result
@@ -113,6 +131,13 @@ func NewDetector(o DetectorOptions) (*Detector, error) {
 		prof:     pr,
 		services: make(map[string]string),
 		unparsed: make(map[string]*uint64),
+	}
+	if o.Evidence > 0 {
+		d.evid = evidence.New(evidence.Options{Bytes: o.Evidence})
+		d.scenBit = make(map[string]uint64, s.Len())
+		for i := range s.Len() {
+			d.scenBit[s.Name(i)] = scenarioBit(i)
+		}
 	}
 	for _, r := range o.Rules.Parsers {
 		for _, prog := range r.Programs {
@@ -165,6 +190,13 @@ func (d *Detector) Line(line []byte, hint string) *Result {
 	d.c.Events++
 	d.alerts = d.alerts[:0]
 	r.Poured, d.alerts = d.scen.Pour(&d.ev, r.Poured, d.alerts)
+	if d.evid != nil && len(r.Poured) > 0 {
+		var mask uint64
+		for _, si := range r.Poured {
+			mask |= scenarioBit(si)
+		}
+		d.evid.Add(d.ev.Source, d.ev.Time.UnixNano(), mask, line)
+	}
 	for i := range d.alerts {
 		a := &d.alerts[i]
 		dec, v := d.prof.Decide(a)
@@ -172,10 +204,19 @@ func (d *Detector) Line(line []byte, hint string) *Result {
 		if v == profile.Decided {
 			d.c.Decisions++
 		}
-		r.Outcomes = append(r.Outcomes, Outcome{Alert: *a, Decision: dec, Verdict: v})
+		oc := Outcome{Alert: *a, Decision: dec, Verdict: v}
+		if d.evid != nil {
+			oc.Lines = d.evid.Lines(a.Source, a.Scope, d.scenBit[a.Scenario], a.First.UnixNano(), a.Last.UnixNano(), nil)
+		}
+		r.Outcomes = append(r.Outcomes, oc)
 	}
 	return r
 }
+
+// scenarioBit is scenario i's bit in the evidence ring's masks. Beyond 64
+// scenarios bits are shared, and an alert may then also show lines that fed
+// another scenario of the same source in the same span of time.
+func scenarioBit(i int) uint64 { return 1 << (i & 63) }
 
 func (d *Detector) countUnparsed(program []byte) {
 	svc := "other"

@@ -3,8 +3,11 @@ package app_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/herd-ips/herd/internal/app"
 )
 
 // benchLines returns n realistic lines of one kind ("sshd" or "nginx"),
@@ -47,12 +50,22 @@ func benchLines(kind string, n int) [][]byte {
 	return out
 }
 
-func BenchmarkDetectorSSHD(b *testing.B)  { benchDetector(b, "sshd") }
-func BenchmarkDetectorNginx(b *testing.B) { benchDetector(b, "nginx") }
+func BenchmarkDetectorSSHD(b *testing.B)  { benchDetector(b, "sshd", false) }
+func BenchmarkDetectorNginx(b *testing.B) { benchDetector(b, "nginx", false) }
 
-func benchDetector(b *testing.B, kind string) {
+// With the evidence ring of the agent and of replay --json.
+func BenchmarkDetectorSSHDEvidence(b *testing.B)  { benchDetector(b, "sshd", true) }
+func BenchmarkDetectorNginxEvidence(b *testing.B) { benchDetector(b, "nginx", true) }
+
+func benchDetector(b *testing.B, kind string, evidence bool) {
 	lines := benchLines(kind, 1<<16)
-	d := newDetector(b, time.UTC, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	var d *app.Detector
+	if evidence {
+		d = newEvidenceDetector(b, ref)
+	} else {
+		d = newDetector(b, time.UTC, ref)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	i := 0
@@ -63,11 +76,19 @@ func benchDetector(b *testing.B, kind string) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
 
-// Once buckets exist, a line that raises no alert costs no allocation.
+// Once buckets exist, a line that raises no alert costs no allocation, with
+// or without the evidence ring.
 func TestDetectorLineDoesNotAllocate(t *testing.T) {
-	for _, kind := range []string{"sshd", "nginx"} {
+	for _, kind := range []string{"sshd", "nginx", "sshd+evidence", "nginx+evidence"} {
+		kind, evidence := strings.CutSuffix(kind, "+evidence")
 		lines := benchLines(kind, 1024)
-		d := newDetector(t, time.UTC, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+		ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		var d *app.Detector
+		if evidence {
+			d = newEvidenceDetector(t, ref)
+		} else {
+			d = newDetector(t, time.UTC, ref)
+		}
 		for _, l := range lines {
 			d.Line(l, "")
 		}
@@ -79,7 +100,7 @@ func TestDetectorLineDoesNotAllocate(t *testing.T) {
 			_ = res
 		})
 		if allocs > 0.05 {
-			t.Errorf("%s: %.2f allocations per line", kind, allocs)
+			t.Errorf("%s (evidence %v): %.2f allocations per line", kind, evidence, allocs)
 		}
 	}
 }

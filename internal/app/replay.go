@@ -133,7 +133,9 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 //	 "decision":{"type":"ban","duration":"4h0m0s"},"verdict":"decided"}
 //
 // "decision" is null when no decision was taken; "verdict" says why
-// (decided, allowlisted, simulated, no_remedy).
+// (decided, allowlisted, simulated, no_remedy). When the detector keeps
+// evidence, "lines" follows "verdict": the log lines behind the alert,
+// oldest first (Outcome.Lines).
 func AppendOutcome(b []byte, o *Outcome, asJSON bool) []byte {
 	a := &o.Alert
 	if !asJSON {
@@ -184,7 +186,18 @@ func AppendOutcome(b []byte, o *Outcome, asJSON bool) []byte {
 	}
 	b = append(b, `,"verdict":"`...)
 	b = append(b, o.Verdict.String()...)
-	return append(b, "\"}\n"...)
+	b = append(b, '"')
+	if len(o.Lines) > 0 {
+		b = append(b, `,"lines":[`...)
+		for i, l := range o.Lines {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, l)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "}\n"...)
 }
 
 // WriteSummary writes a replay's totals in one human-readable block.

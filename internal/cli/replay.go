@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -25,6 +26,7 @@ type detectorFlags struct {
 	simulate bool
 	allow    []string
 	json     bool
+	evidence bool // keep the lines behind each alert (replay --json --lines)
 }
 
 func (f *detectorFlags) register(c *cobra.Command) {
@@ -56,11 +58,16 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 		allow = append(allow, p)
 	}
 	host, _ := ipx.HostAddrs() // best effort: a host without interfaces still replays
+	ev := 0
+	if f.evidence {
+		ev = app.DefaultEvidence
+	}
 	return app.NewDetector(app.DetectorOptions{
 		Rules:    set,
 		Location: loc,
 		Simulate: f.simulate,
 		NeverBan: ipx.NewNeverBan(host, allow),
+		Evidence: ev,
 	})
 }
 
@@ -89,10 +96,14 @@ func (e *env) replayCmd() *cobra.Command {
 		Short: "Run log files through the detection engine as fast as possible and print alerts and decisions",
 		Long: `replay reads each FILE ("-" for standard input) on the logs' own time, so a replayed
 file gives what the live agent would have given, and prints every alert with its decision.
-With --json it prints exactly one JSON object per alert on standard output. A summary goes
-to standard error.`,
+With --json it prints exactly one JSON object per alert on standard output; --lines adds
+the log lines behind each alert to it, as herd alerts inspect shows them (at some cost in
+speed). A summary goes to standard error.`,
 		Args: argsAtLeast(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if f.evidence && !f.json {
+				return usageError{errors.New("--lines goes with --json")}
+			}
 			d, ins, done, err := f.open(args, e.stdin)
 			if err != nil {
 				return err
@@ -122,6 +133,7 @@ to standard error.`,
 		},
 	}
 	f.register(c)
+	c.Flags().BoolVar(&f.evidence, "lines", false, "with --json, add the log lines behind each alert (at most 32, oldest first)")
 	c.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the replay to this file")
 	_ = c.Flags().MarkHidden("cpuprofile")
 	return c

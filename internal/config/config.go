@@ -71,6 +71,12 @@ type Config struct {
 	Simulate bool   // alert and decide, never enforce
 	Timezone string // zone of timestamps that carry none; "" = local
 	Hub      Hub
+
+	// AlertLinesBytes is the memory, in bytes, of the ring of recent log
+	// lines from which each alert takes the lines behind it (at most 32);
+	// 0 means DefaultAlertLinesBytes. YAML: alert_lines_bytes, from
+	// MinAlertLinesBytes to MaxAlertLinesBytes.
+	AlertLinesBytes int
 }
 
 // Hub configures membership of a herd hub (internal/hub): the signals this
@@ -247,6 +253,14 @@ type Metrics struct {
 
 // DefaultMetricsListen is the metrics endpoint's default address.
 const DefaultMetricsListen = "127.0.0.1:6060"
+
+// Bounds of alert_lines_bytes, and its default: 4 MiB keep some 25,000
+// lines of 150 bytes.
+const (
+	DefaultAlertLinesBytes = 4 << 20
+	MinAlertLinesBytes     = 64 << 10
+	MaxAlertLinesBytes     = 1 << 30
+)
 
 // Error is one problem of a configuration file, at a line.
 type Error struct {
@@ -530,6 +544,9 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 				c.Report = r
 			},
 			"simulate": func(v *yaml.Node) { c.Simulate = d.boolean(v, "simulate") },
+			"alert_lines_bytes": func(v *yaml.Node) {
+				c.AlertLinesBytes = d.integer(v, "alert_lines_bytes", MinAlertLinesBytes, MaxAlertLinesBytes)
+			},
 			"hub": func(v *yaml.Node) {
 				c.Hub = Hub{KeyFile: DefaultHubKeyFile, Share: true, Receive: true, Line: v.Line}
 				d.mapping(v, "hub", fields{
