@@ -18,7 +18,8 @@ import (
 // HubOptions configures NewHub.
 type HubOptions struct {
 	// Hub configures the hub node; its Store is required. NewHub sets its
-	// Blocklist, Exports and OnChange.
+	// Blocklist and Exports; its OnChange, when set, is called after the
+	// blocklist server has been woken.
 	Hub hub.Options
 	// Key is the blocklist-signing key (hub.LoadOrCreateKey); agents hold
 	// its public half as hub.public_key.
@@ -51,7 +52,13 @@ func NewHub(ctx context.Context, o HubOptions) (*Hub, error) {
 	}
 	ho := o.Hub
 	ho.Blocklist = bl
-	ho.OnChange = func(uint64) { bl.Notify() }
+	user := o.Hub.OnChange
+	ho.OnChange = func(v uint64) {
+		bl.Notify()
+		if user != nil {
+			user(v)
+		}
+	}
 	ho.Exports = export.Handler(lg.Snapshot, o.Export)
 	srv, err := hub.New(ctx, ho)
 	if err != nil {
