@@ -106,6 +106,11 @@ type AgentOptions struct {
 	// Reload, when set, receives SIGHUP: the TLS certificates of the API
 	// and metrics listeners are read again at once (agent_tls.go).
 	Reload <-chan os.Signal
+	// HubDial, when set, opens the agent's connections to its hub (signals
+	// and the blocklist stream) instead of the default dialer; tests bind
+	// each agent to its own loopback address so that the hub sees distinct
+	// networks.
+	HubDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // agent is one run of RunAgent.

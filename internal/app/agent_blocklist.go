@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -71,7 +72,7 @@ func (a *agent) blocklist(ctx context.Context, live []store.DecisionRecord) (*co
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("agent: hub.public_key: not a base64 ed25519 public key")
 	}
-	client, err := hubClient(h.CAFile)
+	client, err := hubClient(h.CAFile, a.o.HubDial)
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +108,13 @@ func (a *agent) blocklist(ctx context.Context, live []store.DecisionRecord) (*co
 }
 
 // hubClient returns the HTTP client for the hub, trusting caFile's
-// certificates instead of the system roots when set.
-func hubClient(caFile string) (*http.Client, error) {
+// certificates instead of the system roots when set, and opening its
+// connections with dial when set.
+func hubClient(caFile string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if dial != nil {
+		tr.DialContext = dial
+	}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/ed25519"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/herd-ips/herd/internal/event"
@@ -26,6 +27,9 @@ func (a *agent) openHub() error {
 	hc, err := client.NewHTTPClient(h.CAFile)
 	if err != nil {
 		return fmt.Errorf("agent: hub: %w", err)
+	}
+	if tr, ok := hc.Transport.(*http.Transport); ok && a.o.HubDial != nil {
+		tr.DialContext = a.o.HubDial
 	}
 	c, err := client.New(client.Options{URL: h.URL, Key: key, HTTP: hc, Clock: a.now, Logger: a.log})
 	if err != nil {

@@ -7,17 +7,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/hub"
+	"github.com/herd-ips/herd/internal/hub/export"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 	"github.com/herd-ips/herd/internal/ipx"
 )
@@ -44,7 +49,7 @@ func (e *env) hubCmd() *cobra.Command {
 		Use:   "hub",
 		Short: "Run or query a herd hub: the community server agents share signals with (docs/hub.md)",
 	}
-	c.AddCommand(e.hubServeCmd(), e.hubExplainCmd())
+	c.AddCommand(e.hubServeCmd(), e.hubExplainCmd(), e.hubExportCmd())
 	return c
 }
 
@@ -88,7 +93,10 @@ func (e *env) hubServeCmd() *cobra.Command {
 			}
 			defer st.Close()
 			log := slog.New(slog.NewTextHandler(e.stderr, nil))
-			s, err := hub.New(ctx, hub.Options{Store: st, Protected: prot, AllowDocumentation: allowDocs, Logger: log})
+			node, err := app.NewHub(ctx, app.HubOptions{
+				Hub: hub.Options{Store: st, Protected: prot, AllowDocumentation: allowDocs, Logger: log},
+				Key: key,
+			})
 			if err != nil {
 				return err
 			}
@@ -98,9 +106,13 @@ func (e *env) hubServeCmd() *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "hub listening on %s (%s)\npublic key (hub.public_key): %s\n", ln.Addr(), map[bool]string{true: "TLS", false: "plain HTTP"}[cert != ""],
 				base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
-			srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+			srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() error { return s.Run(gctx) })
+			// run ends with gctx: once node.Run returns, every blocklist
+			// stream is closed, and only then does Shutdown wait for the
+			// requests still active (a stream ends only when closed).
+			runDone := make(chan struct{})
+			g.Go(func() error { defer close(runDone); return node.Run(gctx) })
 			g.Go(func() error {
 				var err error
 				if cert != "" {
@@ -115,6 +127,7 @@ func (e *env) hubServeCmd() *cobra.Command {
 			})
 			g.Go(func() error {
 				<-gctx.Done()
+				<-runDone
 				sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
 				defer cancel()
 				return srv.Shutdown(sctx)
@@ -236,4 +249,72 @@ func (e *env) hubExplainCmd() *cobra.Command {
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().StringArrayVar(&protect, "protect", nil, "the operator's protected ranges, as given to serve (repeatable)")
 	return c
+}
+
+func (e *env) hubExportCmd() *cobra.Command {
+	var db, format, out string
+	var names []string
+	for _, f := range export.Formats() {
+		names = append(names, f.String())
+	}
+	c := &cobra.Command{
+		Use:   "export --db DB --format FORMAT [-o FILE]",
+		Short: "Write the community listing for firewalls and other tools (docs/exports.md)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := export.ParseFormat(format)
+			if err != nil {
+				return usageError{err}
+			}
+			o, err := parseDB(db)
+			if err != nil {
+				return usageError{err}
+			}
+			ctx := c.Context()
+			st, err := hubstore.Open(ctx, o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			_, listed, err := st.Snapshot(ctx)
+			if err != nil {
+				return err
+			}
+			opts := export.Options{Now: time.Now}
+			if out == "" || out == "-" {
+				return export.Write(e.stdout, f, listed, opts)
+			}
+			return writeFileAtomic(out, func(w io.Writer) error { return export.Write(w, f, listed, opts) })
+		},
+	}
+	c.Flags().StringVar(&db, "db", "", "hub database: sqlite:PATH or a PostgreSQL URL")
+	c.Flags().StringVar(&format, "format", "text", "one of "+strings.Join(names, ", "))
+	c.Flags().StringVarP(&out, "output", "o", "", "file to write (replaced whole, never seen half-written); default standard output")
+	return c
+}
+
+// writeFileAtomic writes path through a temporary file in its directory
+// renamed over it, so that a consumer reading path sees the old or the new
+// content, never a cut one.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("export %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("export %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("export %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
 }

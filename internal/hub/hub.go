@@ -77,6 +77,13 @@ type Options struct {
 	// /v1/export/.
 	Blocklist http.Handler
 	Exports   http.Handler
+	// OnChange, when set, is called with the new version after a
+	// recomputation found the change log moved (this node appended to it,
+	// or another node sharing the database did): the blocklist server's
+	// Notify goes here, so a listing is pushed at once rather than at its
+	// next poll. It is called without locks held, from the goroutine that
+	// ran Recompute, and must not block for long.
+	OnChange func(version uint64)
 }
 
 // Stats are the hub's counters.
@@ -110,9 +117,10 @@ type Server struct {
 	nudge   chan struct{}
 	bufs    sync.Pool
 
-	mu     sync.Mutex // guards eng and cursor
-	eng    *reputation.Engine
-	cursor int64 // last signal id the engine has read
+	mu      sync.Mutex // guards eng, cursor and version
+	eng     *reputation.Engine
+	cursor  int64  // last signal id the engine has read
+	version uint64 // the change log's version as this node last saw it
 
 	stats struct {
 		enrolled, batches, signals                                   atomic.Uint64
@@ -182,10 +190,11 @@ func (s *Server) load(ctx context.Context) error {
 		return err
 	}
 	s.eng.SetListed(past, now)
-	_, cur, err := s.st.Snapshot(ctx)
+	v, cur, err := s.st.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
+	s.version = v
 	s.eng.SetListed(addrsOf(cur), now)
 	return s.catchUp(ctx, now)
 }
@@ -261,8 +270,20 @@ func (s *Server) catchUp(ctx context.Context, now time.Time) error {
 
 // Recompute brings the listing up to date with every committed signal: it
 // runs under the database's listing lock, so nodes sharing a database take
-// turns and the change log gets no duplicate and no gap.
+// turns and the change log gets no duplicate and no gap. It returns the
+// change log's version and calls Options.OnChange when that moved.
 func (s *Server) Recompute(ctx context.Context) (uint64, error) {
+	v, changed, err := s.recompute(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if changed && s.o.OnChange != nil {
+		s.o.OnChange(v)
+	}
+	return v, nil
+}
+
+func (s *Server) recompute(ctx context.Context) (uint64, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -276,11 +297,13 @@ func (s *Server) Recompute(ctx context.Context) (uint64, error) {
 		return want, nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("hub: recompute: %w", err)
+		return 0, false, fmt.Errorf("hub: recompute: %w", err)
 	}
 	s.eng.SetListed(want, now)
 	s.stats.recomputations.Add(1)
-	return v, nil
+	changed := v != s.version
+	s.version = v
+	return v, changed, nil
 }
 
 // Run recomputes the listing every RecomputeEvery and soon after ingest,

@@ -335,3 +335,61 @@ func TestClassifyDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Classify allocates %v", n)
 	}
 }
+
+// TestOnChange: the hook gets the new version after a recomputation that
+// appended to the change log, and is not called when nothing changed; a
+// node that opens a database with history does not report it as a change.
+func TestOnChange(t *testing.T) {
+	st, path := openSQLite(t)
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	var got []uint64
+	s := newServer(t, st, clk, func(o *Options) { o.OnChange = func(v uint64) { got = append(got, v) } })
+	h := s.Handler()
+	var agents []*agent
+	for _, f := range []string{"10.1.0.1", "10.1.0.2", "10.2.0.1", "10.3.0.1", "10.3.0.2"} {
+		a := newAgent(t, f, clk)
+		a.enroll(t, h)
+		agents = append(agents, a)
+	}
+	clk.Add(8 * 24 * time.Hour)
+	if v, err := s.Recompute(context.Background()); err != nil || v != 0 || len(got) != 0 {
+		t.Fatalf("nothing listed: version %d, %v, hook calls %v", v, err, got)
+	}
+	for _, a := range agents {
+		if w := a.send(h, sig("198.51.100.77", wire.SSHBruteforce, clk.Now())); w.Code != 200 {
+			t.Fatalf("signals: %d %s", w.Code, w.Body)
+		}
+	}
+	if v, err := s.Recompute(context.Background()); err != nil || v != 1 {
+		t.Fatalf("Recompute = %d, %v", v, err)
+	}
+	if len(got) != 1 || got[0] != 1 {
+		t.Fatalf("hook calls %v, want [1]", got)
+	}
+	s.Recompute(context.Background())
+	if len(got) != 1 {
+		t.Fatalf("a recomputation that changed nothing called the hook: %v", got)
+	}
+	// A second node over the same file starts at version 1: no change.
+	st2, err := hubstore.Open(context.Background(), hubstore.Options{DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	var got2 []uint64
+	s2 := newServer(t, st2, clk, func(o *Options) { o.OnChange = func(v uint64) { got2 = append(got2, v) } })
+	s2.Recompute(context.Background())
+	if len(got2) != 0 {
+		t.Fatalf("second node reported the existing history as a change: %v", got2)
+	}
+	// Evidence leaves the window: the unlisting is a change too.
+	clk.Add(73 * time.Hour)
+	if v, _ := s.Recompute(context.Background()); v != 2 || len(got) != 2 || got[1] != 2 {
+		t.Fatalf("unlisting: version %d, hook calls %v", v, got)
+	}
+	// The other node sees the log moved on its next recomputation.
+	s2.Recompute(context.Background())
+	if len(got2) != 1 || got2[0] != 2 {
+		t.Fatalf("second node hook calls %v, want [2]", got2)
+	}
+}
