@@ -111,6 +111,9 @@ type AgentOptions struct {
 	// each agent to its own loopback address so that the hub sees distinct
 	// networks.
 	HubDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Version is herd's version; the hub client sends it in its
+	// User-Agent ("herd/<Version>").
+	Version string
 }
 
 // agent is one run of RunAgent.

@@ -60,7 +60,7 @@ func TestAgentSharesItsDecisions(t *testing.T) {
 	cfg := testConfig(dir, logPath)
 	cfg.Hub = config.Hub{URL: srv.URL, KeyFile: filepath.Join(dir, "hub.key"), Share: true}
 	attacker := netip.MustParseAddr("192.0.2.7")
-	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true})
+	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true, Version: "0.9.1"})
 	for i := range 6 {
 		appendLine(t, logPath, sshdLine(attacker, 40000+i))
 	}
@@ -93,7 +93,7 @@ func TestAgentSharesItsDecisions(t *testing.T) {
 	if want := []string{"Content-Length", "Content-Type", "Herd-Auth", "User-Agent"}; !slices.Equal(names, want) {
 		t.Fatalf("headers %v, want %v", names, want)
 	}
-	if ua := headers[0].Get("User-Agent"); ua != "herd" {
+	if ua := headers[0].Get("User-Agent"); ua != "herd/0.9.1" {
 		t.Fatalf("User-Agent %q", ua)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -39,6 +40,7 @@ type HubOptions struct {
 type Hub struct {
 	srv *hub.Server
 	bl  *blocklist.Server
+	m   *hubMetrics
 }
 
 // NewHub builds a hub node from o. Nothing runs before Run.
@@ -59,13 +61,22 @@ func NewHub(ctx context.Context, o HubOptions) (*Hub, error) {
 			user(v)
 		}
 	}
+	m := newHubMetrics()
+	userRec := o.Hub.OnRecompute
+	ho.OnRecompute = func(d time.Duration) {
+		m.observe(d)
+		if userRec != nil {
+			userRec(d)
+		}
+	}
 	ho.Exports = export.Handler(lg.Snapshot, o.Export)
 	srv, err := hub.New(ctx, ho)
 	if err != nil {
 		return nil, err
 	}
 	lg.l = srv.Log()
-	return &Hub{srv: srv, bl: bl}, nil
+	m.reg.MustRegister(newHubCollector(srv, bl))
+	return &Hub{srv: srv, bl: bl, m: m}, nil
 }
 
 // Server returns the hub node, for Explain, Stats and its Log.

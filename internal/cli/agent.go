@@ -70,7 +70,7 @@ header, such as an access log: tail -F access.log | herd agent --stdin --program
 			hup := make(chan os.Signal, 1) // SIGHUP reads the TLS certificates again
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout, Reload: hup}
+			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout, Reload: hup, Version: Version}
 			if stdin {
 				o.Stdin, o.StdinProgram = e.stdin, program
 			}

@@ -58,6 +58,8 @@ func (e *env) hubServeCmd() *cobra.Command {
 		listen, db, keyPath, cert, tlsKey string
 		protect                           []string
 		allowDocs                         bool
+		metricsListen                     string
+		metricsRemote                     bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -81,6 +83,15 @@ func (e *env) hubServeCmd() *cobra.Command {
 			}
 			if keyPath == "" {
 				return usageError{errors.New("--key is required (the blocklist-signing key, created on first start)")}
+			}
+			if metricsListen != "" {
+				ap, err := netip.ParseAddrPort(metricsListen)
+				if err != nil {
+					return usageError{fmt.Errorf("--metrics-listen %q: %w", metricsListen, err)}
+				}
+				if !ap.Addr().IsLoopback() && !metricsRemote {
+					return usageError{fmt.Errorf("--metrics-listen %s is not loopback; add --metrics-allow-remote to serve it beyond this host", ap)}
+				}
 			}
 			key, err := hub.LoadOrCreateKey(keyPath)
 			if err != nil {
@@ -106,6 +117,14 @@ func (e *env) hubServeCmd() *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "hub listening on %s (%s)\npublic key (hub.public_key): %s\n", ln.Addr(), map[bool]string{true: "TLS", false: "plain HTTP"}[cert != ""],
 				base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+			var mln net.Listener
+			if metricsListen != "" {
+				if mln, err = net.Listen("tcp", metricsListen); err != nil {
+					ln.Close()
+					return fmt.Errorf("hub: metrics: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "hub metrics on http://%s/metrics\n", mln.Addr())
+			}
 			srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 			g, gctx := errgroup.WithContext(ctx)
 			// run ends with gctx: once node.Run returns, every blocklist
@@ -125,6 +144,21 @@ func (e *env) hubServeCmd() *cobra.Command {
 				}
 				return err
 			})
+			if mln != nil {
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", node.MetricsHandler())
+				msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+				g.Go(func() error {
+					if err := msrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						return fmt.Errorf("hub: metrics: %w", err)
+					}
+					return nil
+				})
+				g.Go(func() error {
+					<-gctx.Done()
+					return msrv.Close()
+				})
+			}
 			g.Go(func() error {
 				<-gctx.Done()
 				<-runDone
@@ -143,6 +177,8 @@ func (e *env) hubServeCmd() *cobra.Command {
 	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM)")
 	f.StringArrayVar(&protect, "protect", nil, "a range of the operator's that is never listed (repeatable)")
 	f.BoolVar(&allowDocs, "allow-documentation-ranges", false, "accept sources in the documentation ranges (tests and demos only)")
+	f.StringVar(&metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on, plain HTTP (empty: off; loopback unless --metrics-allow-remote)")
+	f.BoolVar(&metricsRemote, "metrics-allow-remote", false, "allow a --metrics-listen address that is not loopback")
 	return c
 }
 

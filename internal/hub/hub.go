@@ -84,6 +84,10 @@ type Options struct {
 	// next poll. It is called without locks held, from the goroutine that
 	// ran Recompute, and must not block for long.
 	OnChange func(version uint64)
+	// OnRecompute, when set, is called with the time each successful
+	// recomputation took (the metrics' histogram goes here). It is called
+	// without locks held and must not block.
+	OnRecompute func(took time.Duration)
 }
 
 // Stats are the hub's counters.
@@ -99,6 +103,10 @@ type Stats struct {
 	RateLimited     uint64
 	UnknownKeys     uint64
 	Recomputes      uint64
+	// Listed and Version are the addresses listed and the change log's
+	// version after this node's last recomputation (0 before the first).
+	Listed  uint64
+	Version uint64
 }
 
 // Server is a hub node. It is safe for concurrent use.
@@ -126,6 +134,7 @@ type Server struct {
 		enrolled, batches, signals                                   atomic.Uint64
 		refused                                                      [numRefusals]atomic.Uint64
 		bad, badSig, stale, replay, limited, unknown, recomputations atomic.Uint64
+		listed, version                                              atomic.Uint64
 	}
 }
 
@@ -273,9 +282,13 @@ func (s *Server) catchUp(ctx context.Context, now time.Time) error {
 // turns and the change log gets no duplicate and no gap. It returns the
 // change log's version and calls Options.OnChange when that moved.
 func (s *Server) Recompute(ctx context.Context) (uint64, error) {
+	start := time.Now()
 	v, changed, err := s.recompute(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if s.o.OnRecompute != nil {
+		s.o.OnRecompute(time.Since(start))
 	}
 	if changed && s.o.OnChange != nil {
 		s.o.OnChange(v)
@@ -301,6 +314,8 @@ func (s *Server) recompute(ctx context.Context) (uint64, bool, error) {
 	}
 	s.eng.SetListed(want, now)
 	s.stats.recomputations.Add(1)
+	s.stats.listed.Store(uint64(len(want)))
+	s.stats.version.Store(v)
 	changed := v != s.version
 	s.version = v
 	return v, changed, nil
@@ -365,7 +380,7 @@ func (s *Server) Stats() Stats {
 		Enrolled: s.stats.enrolled.Load(), Batches: s.stats.batches.Load(), Signals: s.stats.signals.Load(),
 		BadRequests: s.stats.bad.Load(), BadSignatures: s.stats.badSig.Load(), StaleTimestamps: s.stats.stale.Load(),
 		Replays: s.stats.replay.Load(), RateLimited: s.stats.limited.Load(), UnknownKeys: s.stats.unknown.Load(),
-		Recomputes: s.stats.recomputations.Load(),
+		Recomputes: s.stats.recomputations.Load(), Listed: s.stats.listed.Load(), Version: s.stats.version.Load(),
 	}
 	for i := range st.Refused {
 		st.Refused[i] = s.stats.refused[i].Load()

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,6 +82,18 @@ type Server struct {
 	snap   cached            // latest snapshot
 	deltas map[uint64]cached // from → delta to head, for head; reset when head moves
 	slow   uint64            // subscribers dropped for a full buffer
+
+	// Bytes written to clients: snapshot and delta bodies, stream frames.
+	snapBytes, deltaBytes, streamBytes atomic.Uint64
+}
+
+// ServerStats are a Server's counters.
+type ServerStats struct {
+	Subscribers int    // streams connected now
+	Dropped     uint64 // subscribers dropped for falling behind
+	// Bytes written to clients: bodies of /snapshot and /delta, and the
+	// frames of /stream (its first message, deltas and heartbeats).
+	SnapshotBytes, DeltaBytes, StreamBytes uint64
 }
 
 type cached struct {
@@ -152,6 +165,15 @@ func (s *Server) Subscribers() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.subs)
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	st := ServerStats{Subscribers: len(s.subs), Dropped: s.slow}
+	s.mu.Unlock()
+	st.SnapshotBytes, st.DeltaBytes, st.StreamBytes = s.snapBytes.Load(), s.deltaBytes.Load(), s.streamBytes.Load()
+	return st
 }
 
 // Run reads the Log every PollInterval and on Notify, and pushes each
@@ -298,7 +320,8 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b)
+	n, _ := w.Write(b)
+	s.snapBytes.Add(uint64(n))
 }
 
 // snapshot returns the signed snapshot of the current listing, encoding it
@@ -381,7 +404,8 @@ func (s *Server) serveDelta(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b)
+	n, _ := w.Write(b)
+	s.deltaBytes.Add(uint64(n))
 }
 
 // serveStream subscribes first, then writes the delta from the client's
@@ -424,7 +448,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if err := writeFrame(w, rc, lengthPrefixed(first)); err != nil {
+	if err := s.writeFrame(w, rc, lengthPrefixed(first)); err != nil {
 		return
 	}
 	hb := time.NewTicker(s.o.Heartbeat)
@@ -435,7 +459,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-hb.C:
-			if err := writeFrame(w, rc, zero[:]); err != nil {
+			if err := s.writeFrame(w, rc, zero[:]); err != nil {
 				return
 			}
 		case f, ok := <-sub.frames:
@@ -450,13 +474,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 				if err != nil {
 					return
 				}
-				if err := writeFrame(w, rc, lengthPrefixed(b)); err != nil {
+				if err := s.writeFrame(w, rc, lengthPrefixed(b)); err != nil {
 					return
 				}
 				v = to
 				continue
 			}
-			if err := writeFrame(w, rc, f.b); err != nil {
+			if err := s.writeFrame(w, rc, f.b); err != nil {
 				return
 			}
 			v = f.to
@@ -468,9 +492,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 // read for that long is cut off.
 const writeTimeout = 10 * time.Second
 
-func writeFrame(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
+func (s *Server) writeFrame(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
 	_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := w.Write(b); err != nil {
+	n, err := w.Write(b)
+	s.streamBytes.Add(uint64(n))
+	if err != nil {
 		return err
 	}
 	return rc.Flush()

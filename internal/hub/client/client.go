@@ -32,7 +32,8 @@ const (
 	DefaultQueue      = 65536
 	DefaultFlushEvery = time.Second
 	DefaultMaxBackoff = time.Minute
-	// UserAgent is all the client says about itself.
+	// UserAgent is all the client says about itself, followed by
+	// "/" and Options.Version when that is set.
 	UserAgent = "herd"
 )
 
@@ -51,8 +52,12 @@ type Options struct {
 	FlushEvery time.Duration
 	// MaxBackoff bounds the wait between retries (default 1 minute).
 	MaxBackoff time.Duration
-	Clock      func() time.Time // nil = time.Now
-	Logger     *slog.Logger     // nil = discard
+	// Version is herd's version, sent as User-Agent "herd/<Version>"
+	// ("herd" alone when empty). It must be an HTTP token (letters,
+	// digits and !#$%&'*+-.^_`|~).
+	Version string
+	Clock   func() time.Time // nil = time.Now
+	Logger  *slog.Logger     // nil = discard
 }
 
 // Stats are the client's counters.
@@ -64,6 +69,7 @@ type Stats struct {
 // called once.
 type Client struct {
 	o    Options
+	ua   string
 	base *url.URL
 	now  func() time.Time
 	log  *slog.Logger
@@ -91,6 +97,13 @@ func New(o Options) (*Client, error) {
 			return nil, err
 		}
 	}
+	ua := UserAgent
+	if o.Version != "" {
+		if !token(o.Version) {
+			return nil, fmt.Errorf("hub client: version %q is not an HTTP token", o.Version)
+		}
+		ua += "/" + o.Version
+	}
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
 	}
@@ -100,7 +113,7 @@ func New(o Options) (*Client, error) {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
-	c := &Client{o: o, base: u, now: o.Clock, log: o.Logger, wake: make(chan struct{}, 1)}
+	c := &Client{o: o, ua: ua, base: u, now: o.Clock, log: o.Logger, wake: make(chan struct{}, 1)}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -266,7 +279,7 @@ func (c *Client) post(ctx context.Context, path, ctype string, body []byte) erro
 	}
 	req.Header = http.Header{
 		"Content-Type":  {ctype},
-		"User-Agent":    {UserAgent},
+		"User-Agent":    {c.ua},
 		wire.AuthHeader: {auth.String()},
 	}
 	resp, err := c.o.HTTP.Do(req)
@@ -320,4 +333,15 @@ func ClassOf(scenario string) (wire.Class, bool) {
 		return wire.HTTPProbing, true
 	}
 	return 0, false
+}
+
+// token reports whether s is an HTTP token (RFC 9110, section 5.6.2).
+func token(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }

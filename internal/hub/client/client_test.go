@@ -95,14 +95,14 @@ func (h *rawHub) requests() ([][]byte, []*http.Request, [][]byte) {
 
 // TestExactBytes captures what an agent sends to the hub and fails on any
 // field beyond the specified ones: the request line, Host (the hub's own
-// name), User-Agent "herd", Content-Length, Content-Type, Herd-Auth; the
+// name), User-Agent "herd/<version>", Content-Length, Content-Type, Herd-Auth; the
 // enrollment body is the 32-byte public key and the signal body holds
 // exactly 1 + 10 bytes per IPv4 signal (source, class, minute).
 func TestExactBytes(t *testing.T) {
 	hub := startRawHub(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	c, err := New(Options{URL: "http://" + hub.ln.Addr().String(), Key: key, FlushEvery: 20 * time.Millisecond,
-		Clock: func() time.Time { return time.Unix(1_795_000_000, 0) }})
+		Version: "1.2.3-rc.1+dirty", Clock: func() time.Time { return time.Unix(1_795_000_000, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestExactBytes(t *testing.T) {
 					t.Errorf("Host %q", val)
 				}
 			case "User-Agent":
-				if val != "herd" {
+				if val != "herd/1.2.3-rc.1+dirty" {
 					t.Errorf("User-Agent %q", val)
 				}
 			case "Content-Type":
@@ -233,5 +233,19 @@ func TestClassOf(t *testing.T) {
 	}
 	if _, ok := ClassOf("custom-thing"); ok {
 		t.Error("unknown scenario mapped")
+	}
+}
+
+// TestVersionMustBeToken: a version that would break the User-Agent
+// header (space, CR LF, slash) is refused, not sent.
+func TestVersionMustBeToken(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	for _, v := range []string{"1.0 beta", "1.0\r\nX-Evil: 1", "a/b", "é"} {
+		if _, err := New(Options{URL: "http://127.0.0.1:1", Key: key, Version: v}); err == nil {
+			t.Errorf("version %q accepted", v)
+		}
+	}
+	if _, err := New(Options{URL: "http://127.0.0.1:1", Key: key, Version: "v0.1.0-dev+3f2a"}); err != nil {
+		t.Errorf("plain version refused: %v", err)
 	}
 }
