@@ -27,6 +27,9 @@
 // Every change of up to 65,536 addresses is one netlink batch, so the kernel
 // applies it atomically; a larger one is committed in batches of that size,
 // which lets the kernel grow its hash table between them (see commitChunk).
+// A Reconcile of more than that loads the other set of each hash set's pair
+// (ban4b for ban4, ban6b for ban6, and back) and then points the rules at
+// it in one transaction, so that no live ban is ever missing.
 package nft
 
 import (
