@@ -276,7 +276,8 @@ func (f *Firewall) currentHashSets() (name4, name6 string, stale []string, err e
 		}
 		return a
 	}
-	return pick(setBan4), pick(setBan6), stale, nil
+	name4, name6 = pick(setBan4), pick(setBan6)
+	return name4, name6, stale, nil
 }
 
 // chain adds (or empties) a base chain on hook h and writes the drop rules.

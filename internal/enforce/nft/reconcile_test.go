@@ -130,7 +130,13 @@ func TestLargeReconcileNeverLapses(t *testing.T) {
 		checkHolds(t, f, live, now)
 	}
 
-	// A New on the table (a restart) keeps whichever set is in use.
+	// A New on the table (a restart) keeps whichever set is in use, and
+	// deletes the other one, left here as by a Reconcile interrupted
+	// half-way.
+	if f.ban4.Name != setBan4Alt {
+		t.Fatalf("after three large Reconciles the rules use %s, want %s", f.ban4.Name, setBan4Alt)
+	}
+	leftover(t, fd, setBan4)
 	g, err := New(Options{NetNS: fd})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +146,9 @@ func TestLargeReconcileNeverLapses(t *testing.T) {
 		t.Fatalf("New uses %s, the rules used %s", g.ban4.Name, f.ban4.Name)
 	}
 	checkHolds(t, g, live, now)
+	if got, want := setNames(t, g), []string{setBan4Alt, setBan6Alt, setRanges4, setRanges6}; !slices.Equal(got, want) {
+		t.Fatalf("sets after New = %v, want %v", got, want)
+	}
 	st, err := ReadStats(Options{NetNS: fd})
 	if err != nil {
 		t.Fatal(err)
@@ -171,5 +180,64 @@ func checkHolds(t *testing.T, f *Firewall, live []event.Decision, now time.Time)
 			a, _ := netip.AddrFromSlice(e.Key)
 			t.Fatalf("%s has timeout %v, want about %v", a, e.Timeout, time.Hour)
 		}
+	}
+}
+
+// leftover creates the IPv4 hash set name, holding one address no test bans,
+// behind herd's back.
+func leftover(t *testing.T, fd int, name string) {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := &nftables.Table{Name: DefaultTable, Family: nftables.TableFamilyINet}
+	s := &nftables.Set{Table: table, Name: name, KeyType: nftables.TypeIPAddr, HasTimeout: true}
+	if err := c.AddSet(s, []nftables.SetElement{{Key: []byte{192, 0, 2, 99}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setNames returns the names of the sets in herd's table.
+func setNames(t *testing.T, f *Firewall) []string {
+	t.Helper()
+	sets, err := f.conn.GetSets(f.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range sets {
+		names = append(names, s.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestNewDeletesLeftoverSet: a New finding both sets of a pair keeps the
+// one the rules use and deletes the other.
+func TestNewDeletesLeftoverSet(t *testing.T) {
+	_, fd := herdtest.NewNetns(t)
+	f := newFirewall(t, fd, Options{})
+	now := time.Now()
+	if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.7/32", now.Add(time.Hour))}}, now); err != nil {
+		t.Fatal(err)
+	}
+	leftover(t, fd, setBan4Alt)
+	g, err := New(Options{NetNS: fd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if g.ban4.Name != setBan4 {
+		t.Fatalf("New uses %s, the rules used %s", g.ban4.Name, setBan4)
+	}
+	if got, want := setNames(t, g), []string{setBan4, setBan6, setRanges4, setRanges6}; !slices.Equal(got, want) {
+		t.Fatalf("sets after New = %v, want %v", got, want)
+	}
+	if got, want := mustList(t, g), prefixes("192.0.2.7/32"); !slices.Equal(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
 	}
 }
