@@ -27,6 +27,9 @@
 // Every change of up to 65,536 addresses is one netlink batch, so the kernel
 // applies it atomically; a larger one is committed in batches of that size,
 // which lets the kernel grow its hash table between them (see commitChunk).
+// A Reconcile of more than that loads the other set of each hash set's pair
+// (ban4b for ban4, ban6b for ban6, and back) and then points the rules at
+// it in one transaction, so that no live ban is ever missing.
 package nft
 
 import (
@@ -65,7 +68,37 @@ const (
 	setBan6    = "ban6"
 	setRanges4 = "ranges4"
 	setRanges6 = "ranges6"
+
+	// A Reconcile of more than commitChunk addresses loads them into the
+	// other hash set of the pair and then points the rules at it: the hash
+	// sets are named ban4 or ban4b, ban6 or ban6b.
+	setBan4Alt = "ban4b"
+	setBan6Alt = "ban6b"
 )
+
+// otherName is the other name of a hash set's pair.
+func otherName(name string) string {
+	switch name {
+	case setBan4:
+		return setBan4Alt
+	case setBan4Alt:
+		return setBan4
+	case setBan6:
+		return setBan6Alt
+	}
+	return setBan6
+}
+
+// canonicalName is the name a set is reported under: ban4b as ban4.
+func canonicalName(name string) string {
+	switch name {
+	case setBan4Alt:
+		return setBan4
+	case setBan6Alt:
+		return setBan6
+	}
+	return name
+}
 
 // Options configures a Firewall. The zero value programs table inet herd in
 // the current network namespace, input hook only.
@@ -94,6 +127,7 @@ type Firewall struct {
 	ranges4 *nftables.Set
 	ranges6 *nftables.Set
 	netns   int  // Options.NetNS, to reconnect
+	forward bool // the forward chain is there
 	destroy bool // the kernel knows "destroy element" (Linux 6.3+)
 
 	// split lets the Apply in progress commit every commitChunk elements;
@@ -143,9 +177,13 @@ func (f *Firewall) setup(forward bool) error {
 		return err
 	}
 
+	name4, name6, stale, err := f.currentHashSets()
+	if err != nil {
+		return err
+	}
 	c.AddTable(f.table)
-	f.ban4 = &nftables.Set{Table: f.table, Name: setBan4, KeyType: nftables.TypeIPAddr, HasTimeout: true}
-	f.ban6 = &nftables.Set{Table: f.table, Name: setBan6, KeyType: nftables.TypeIP6Addr, HasTimeout: true}
+	f.ban4 = f.hashSet(name4)
+	f.ban6 = f.hashSet(name6)
 	f.ranges4 = &nftables.Set{Table: f.table, Name: setRanges4, KeyType: nftables.TypeIPAddr, HasTimeout: true, Interval: true}
 	f.ranges6 = &nftables.Set{Table: f.table, Name: setRanges6, KeyType: nftables.TypeIP6Addr, HasTimeout: true, Interval: true}
 	for _, s := range []*nftables.Set{f.ban4, f.ban6, f.ranges4, f.ranges6} {
@@ -153,11 +191,17 @@ func (f *Firewall) setup(forward bool) error {
 			return fmt.Errorf("nft: set %s: %w", s.Name, err)
 		}
 	}
+	f.forward = forward
 	f.chain("input", nftables.ChainHookInput)
 	if forward {
 		f.chain("forward", nftables.ChainHookForward)
 	} else if hadForward {
 		c.DelChain(&nftables.Chain{Table: f.table, Name: "forward"})
+	}
+	// The other set of a pair, left by a large Reconcile that did not
+	// finish: the rules no longer refer to it.
+	for _, name := range stale {
+		c.DelSet(&nftables.Set{Table: f.table, Name: name})
 	}
 	if err := c.Flush(); err != nil {
 		return wrap("create table "+f.table.Name, err)
@@ -171,6 +215,69 @@ func (f *Firewall) setup(forward bool) error {
 		f.destroy = c.Flush() == nil
 	}
 	return nil
+}
+
+// hashSet describes the single-address set called name (ban4, ban4b, ...).
+func (f *Firewall) hashSet(name string) *nftables.Set {
+	kt := nftables.TypeIPAddr
+	if canonicalName(name) == setBan6 {
+		kt = nftables.TypeIP6Addr
+	}
+	return &nftables.Set{Table: f.table, Name: name, KeyType: kt, HasTimeout: true}
+}
+
+// currentHashSets returns the names of the hash sets in use, and those of
+// the pair's other sets that are in the kernel and must go. In use is the
+// set the input chain's rules look up, else the only one there, else ban4
+// and ban6.
+func (f *Firewall) currentHashSets() (name4, name6 string, stale []string, err error) {
+	name4, name6 = setBan4, setBan6
+	tables, err := f.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return "", "", nil, wrap("list tables", err)
+	}
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == f.table.Name }) {
+		return name4, name6, nil, nil
+	}
+	sets, err := f.conn.GetSets(f.table)
+	if err != nil {
+		return "", "", nil, wrap("list sets", err)
+	}
+	have := map[string]bool{}
+	for _, s := range sets {
+		have[s.Name] = true
+	}
+	used := map[string]bool{}
+	if ok, err := f.hasChain("input"); err != nil {
+		return "", "", nil, err
+	} else if ok {
+		rules, err := f.conn.GetRules(f.table, &nftables.Chain{Table: f.table, Name: "input"})
+		if err != nil {
+			return "", "", nil, wrap("list rules", err)
+		}
+		for _, r := range rules {
+			for _, e := range r.Exprs {
+				if l, ok := e.(*expr.Lookup); ok {
+					used[l.SetName] = true
+				}
+			}
+		}
+	}
+	pick := func(a string) string {
+		b := otherName(a)
+		switch {
+		case have[a] && have[b]:
+			if used[b] && !used[a] {
+				a, b = b, a
+			}
+			stale = append(stale, b)
+		case have[b]:
+			a = b
+		}
+		return a
+	}
+	name4, name6 = pick(setBan4), pick(setBan6)
+	return name4, name6, stale, nil
 }
 
 // chain adds (or empties) a base chain on hook h and writes the drop rules.
@@ -244,24 +351,75 @@ func (f *Firewall) Apply(c Change, now time.Time) error {
 }
 
 // Reconcile makes the kernel hold exactly the bans in live, replacing whatever
-// the sets held. The agent calls it at start, before reading new lines.
+// the sets held, without a moment where a live ban is absent from the
+// kernel. The agent calls it at start, before reading new lines.
 //
-// Up to commitChunk live bans, that is one transaction: there is no moment
-// where the sets are empty. Beyond, the first transaction empties the hash
-// sets and loads the first commitChunk addresses, and the rest follow in
-// transactions of commitChunk: the addresses of the later transactions are
-// not dropped for the time it takes to load them (about a second for a
-// million here). Loading them in one transaction instead costs the kernel
-// twice the time (see commitChunk).
+// Up to commitChunk live single addresses, that is one transaction that
+// empties the sets and loads them. Beyond, the addresses are loaded into the
+// other hash set of each pair (ban4b for ban4, and back) in transactions of
+// commitChunk, which lets the kernel grow its table between them (see
+// commitChunk), while the rules still look up the old sets; one last
+// transaction points the rules at the new sets, rewrites the interval sets
+// and deletes the old hash sets. Every element then carries the timeout of
+// its decision. If a transaction fails the old sets stay in use, unchanged
+// but for the interval sets, which only the last transaction touches.
+//
+// The rules' counters start again from zero at that switch.
 func (f *Firewall) Reconcile(live []event.Decision, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.split = true
 	defer func() { f.split = false }()
-	return f.apply(live, nil, now, true)
+	n := 0
+	for _, d := range live {
+		if d.Scope.IsSingleIP() {
+			n++
+		}
+	}
+	if n <= commitChunk {
+		return f.apply(live, nil, now, true)
+	}
+	return f.swap(live, now)
 }
 
-func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time, reset bool) error {
+// swap is a large Reconcile: see there.
+func (f *Firewall) swap(live []event.Decision, now time.Time) error {
+	c := f.conn
+	old4, old6 := f.ban4, f.ban6
+	n4, n6 := f.hashSet(otherName(old4.Name)), f.hashSet(otherName(old6.Name))
+	for _, s := range []*nftables.Set{n4, n6} {
+		// Left by a swap that failed, it may hold anything.
+		if err := c.AddSet(s, nil); err != nil {
+			return f.abandon(fmt.Errorf("nft: set %s: %w", s.Name, err))
+		}
+		c.FlushSet(s)
+	}
+	f.ban4, f.ban6 = n4, n6
+	err := f.apply(live, nil, now, true, func() {
+		f.chain("input", nftables.ChainHookInput)
+		if f.forward {
+			f.chain("forward", nftables.ChainHookForward)
+		}
+		f.conn.DelSet(old4)
+		f.conn.DelSet(old6)
+	})
+	if err != nil {
+		f.ban4, f.ban6 = old4, old6
+		// The old sets are still in use; the new ones go now if they
+		// can, else at the next swap or New.
+		c = f.conn
+		c.DelSet(n4)
+		c.DelSet(n6)
+		if c.Flush() != nil {
+			_ = f.abandon(nil)
+		}
+	}
+	return err
+}
+
+// apply queues del and add (and, with reset, empties the sets first), then
+// last, queues whatever each of last does, and commits.
+func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time, reset bool, last ...func()) error {
 	c := f.conn
 	f.pending = 0
 	r4, r6 := f.r4, f.r6
@@ -350,6 +508,9 @@ func (f *Firewall) apply(add []event.Decision, del []netip.Prefix, now time.Time
 		if err := f.rewriteRanges(&k, f.ranges6, r6, false, now); err != nil {
 			return f.abandon(err)
 		}
+	}
+	for _, fn := range last {
+		fn()
 	}
 	if err := c.Flush(); err != nil {
 		return wrap("apply", err)

@@ -58,11 +58,15 @@ func ReadStats(o Options) (Stats, error) {
 		if err != nil {
 			return Stats{}, wrap("list "+s.Name, err)
 		}
-		switch s.Name {
+		// A large Reconcile leaves ban4b for ban4 (and ban6b for ban6);
+		// both may be there for a moment, or after an interrupted one:
+		// the larger is counted.
+		name := canonicalName(s.Name)
+		switch name {
 		case setRanges4, setRanges6:
-			st.Elements[s.Name] = len(appendIntervals(nil, elems, s.Name == setRanges4))
+			st.Elements[name] = len(appendIntervals(nil, elems, name == setRanges4))
 		default:
-			st.Elements[s.Name] = len(elems)
+			st.Elements[name] = max(st.Elements[name], len(elems))
 		}
 	}
 	return st, nil
