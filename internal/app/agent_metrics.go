@@ -47,14 +47,17 @@ type agentMetrics struct {
 	lastEvicted uint64
 	buckets     atomic.Uint64 // live scenario buckets at the last sample
 
-	// Followers whose truncated lines are counted as dropped; the
-	// counters are read and fed at each sample.
-	followers []truncCounter
-	mu        sync.Mutex // guards pending
-	pending   map[netip.Prefix]time.Time
+	// Sources' own counts of lines they dropped (truncated by a follower,
+	// refused by the syslog listener), read and fed into the dropped-lines
+	// counter at each sample.
+	drops   []dropCounter
+	mu      sync.Mutex // guards pending
+	pending map[netip.Prefix]time.Time
 }
 
-type truncCounter struct {
+// dropCounter feeds c with the growth of a source's cumulative count of
+// dropped lines.
+type dropCounter struct {
 	stats func() uint64
 	last  uint64
 	c     interface{ Add(float64) }
@@ -78,7 +81,7 @@ func (am *agentMetrics) watchSyslog(srv *syslog.Server) *metrics.Source {
 		{"oversize", func(s syslog.Stats) uint64 { return s.Oversize }},
 		{"malformed", func(s syslog.Stats) uint64 { return s.Malformed }},
 	} {
-		am.followers = append(am.followers, truncCounter{
+		am.drops = append(am.drops, dropCounter{
 			stats: func() uint64 { return d.stat(srv.Stats()) },
 			c:     am.m.Dropped(syslogSource, d.reason),
 		})
@@ -201,14 +204,14 @@ func (am *agentMetrics) reconciled() {
 // watch registers the followers whose truncated lines count as dropped.
 func (am *agentMetrics) watch(fs []*file.Follower, globs [][]string, jf *journald.Follower) {
 	for i, f := range fs {
-		am.followers = append(am.followers, truncCounter{
+		am.drops = append(am.drops, dropCounter{
 			stats: func() uint64 { return f.Stats().Truncated },
 			c:     am.m.Dropped(strings.Join(globs[i], ","), metrics.DroppedTruncated),
 		})
 	}
 	if jf != nil {
 		am.journal = am.m.Source(journaldSource)
-		am.followers = append(am.followers, truncCounter{
+		am.drops = append(am.drops, dropCounter{
 			stats: func() uint64 { return jf.Stats().Truncated },
 			c:     am.m.Dropped(journaldSource, metrics.DroppedTruncated),
 		})
@@ -223,8 +226,8 @@ func (am *agentMetrics) sample(det *Detector) {
 		am.m.Evicted(st.Evicted - am.lastEvicted)
 		am.lastEvicted = st.Evicted
 	}
-	for i := range am.followers {
-		f := &am.followers[i]
+	for i := range am.drops {
+		f := &am.drops[i]
 		if n := f.stats(); n > f.last {
 			f.c.Add(float64(n - f.last))
 			f.last = n
