@@ -18,20 +18,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
-	"net/url"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-
-	// The database/sql drivers of the two dialects, both pure Go.
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
+	"github.com/herd-ips/herd/internal/sqldb"
 )
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
@@ -84,8 +74,9 @@ const (
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
 	dialect dialect
-	w       *sql.DB // writes (one connection for SQLite)
-	r       *sql.DB // reads; the same pool as w for PostgreSQL
+	db      *sqldb.DB
+	w       *sql.DB // writes (one connection for SQLite): db.W
+	r       *sql.DB // reads; the same pool as w for PostgreSQL: db.R
 	now     func() time.Time
 
 	maxLines     int
@@ -114,26 +105,21 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.maxLineBytes <= 0 {
 		s.maxLineBytes = DefaultMaxLineBytes
 	}
-	if o.DSN == "" {
-		return nil, errors.New("store: open: empty DSN")
-	}
-	var err error
-	switch o.Driver {
-	case "", "sqlite":
-		s.dialect = sqlite
-		err = s.openSQLite(o.DSN)
-	case "postgres":
-		s.dialect = postgres
-		err = s.openPostgres(o.DSN)
-	default:
-		return nil, fmt.Errorf("store: open: unknown driver %q (want sqlite or postgres)", o.Driver)
-	}
+	db, err := sqldb.Open(ctx, sqldb.Options{
+		Driver:      o.Driver,
+		DSN:         o.DSN,
+		Migrations:  migrations,
+		Dir:         "migrations",
+		Readers:     sqliteReaders,
+		Conns:       postgresConns,
+		BusyTimeout: sqliteBusyTimeout,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", o.Driver, err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: migrate: %w", err)
+	s.db, s.w, s.r = db, db.W, db.R
+	if db.Postgres {
+		s.dialect = postgres
 	}
 	s.q = buildQueries(s.dialect)
 	if s.dialect == sqlite {
@@ -148,94 +134,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// sqliteURI returns the file: URI for path with the given query, so that a
-// path holding '?' or '#' still names the right file.
-func sqliteURI(path string, query url.Values) string {
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + query.Encode()
-}
-
-func (s *Store) openSQLite(path string) error {
-	// The file holds bouncer key hashes: create it readable by its owner
-	// only. SQLite gives the -wal and -shm files the same mode.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	f.Close()
-	busy := strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)
-	wq := url.Values{
-		"_pragma": {"busy_timeout(" + busy + ")", "journal_mode(WAL)", "synchronous(NORMAL)"},
-		// Take the write lock at BEGIN: a deferred transaction that reads
-		// and then writes can fail with SQLITE_BUSY instead of waiting.
-		"_txlock": {"immediate"},
-	}
-	w, err := sql.Open("sqlite", sqliteURI(path, wq))
-	if err != nil {
-		return err
-	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-	// Connect now: it creates the file and switches it to WAL before any
-	// reader opens it.
-	if err := w.Ping(); err != nil {
-		w.Close()
-		return err
-	}
-	rq := url.Values{"_pragma": {"busy_timeout(" + busy + ")", "query_only(1)"}}
-	r, err := sql.Open("sqlite", sqliteURI(path, rq))
-	if err != nil {
-		w.Close()
-		return err
-	}
-	r.SetMaxOpenConns(sqliteReaders)
-	r.SetMaxIdleConns(sqliteReaders)
-	r.SetConnMaxLifetime(0)
-	r.SetConnMaxIdleTime(0)
-	s.w, s.r = w, r
-	return nil
-}
-
-func (s *Store) openPostgres(dsn string) error {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return err
-	}
-	db.SetMaxOpenConns(postgresConns)
-	db.SetMaxIdleConns(postgresConns)
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return err
-	}
-	s.w, s.r = db, db
-	return nil
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	dir, gd := "migrations/sqlite", goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if s.dialect == postgres {
-		dir, gd = "migrations/postgres", goose.DialectPostgres
-		// Two agents starting at once against one server migrate in turn.
-		l, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return err
-		}
-		opts = append(opts, goose.WithSessionLocker(l))
-	}
-	sub, err := fs.Sub(migrations, dir)
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(gd, s.w, sub, opts...)
-	if err != nil {
-		return err
-	}
-	_, err = p.Up(ctx)
-	return err
-}
-
 // Close closes the database. With SQLite the last connection to close
 // checkpoints the write-ahead log into the database file.
 func (s *Store) Close() error {
@@ -243,39 +141,15 @@ func (s *Store) Close() error {
 	if s.insertStmt != nil {
 		err = s.insertStmt.Close()
 	}
-	if s.r != nil && s.r != s.w {
-		err = errors.Join(err, s.r.Close())
-	}
-	if s.w != nil {
-		err = errors.Join(err, s.w.Close())
+	if s.db != nil {
+		err = errors.Join(err, s.db.Close())
 	}
 	return err
 }
 
 // rebind rewrites the "?" placeholders of q as PostgreSQL's "$1", "$2", ...
-// when d is postgres. It skips question marks inside single-quoted literals.
-func rebind(d dialect, q string) string {
-	if d != postgres || !strings.Contains(q, "?") {
-		return q
-	}
-	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n, quoted := 0, false
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '\'':
-			quoted = !quoted
-		case c == '?' && !quoted:
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
+// when d is postgres, skipping question marks inside single-quoted literals.
+func rebind(d dialect, q string) string { return sqldb.Rebind(d == postgres, q) }
 
 // Times are stored as UTC unix nanoseconds; 0 stands for the zero time.
 // Times past what int64 nanoseconds can hold (year 2262) are clamped.

@@ -14,23 +14,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
-	"net/url"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-
 	"github.com/herd-ips/herd/internal/hub/wire"
-
-	// The database/sql drivers of the two dialects, both pure Go.
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
+	"github.com/herd-ips/herd/internal/sqldb"
 )
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
@@ -62,8 +52,10 @@ type Options struct {
 // Store is an open hub database, safe for concurrent use.
 type Store struct {
 	pg bool
-	w  *sql.DB // writes (one connection for SQLite)
-	r  *sql.DB // reads
+	db *sqldb.DB
+	w  *sql.DB // writes (one connection for SQLite): db.W
+	r  *sql.DB // reads: db.R
+	q  queries
 }
 
 // Reporter is an enrolled reporter.
@@ -76,136 +68,60 @@ type Reporter struct {
 
 // Open opens (creating if needed) the database and migrates it.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	if o.DSN == "" {
-		return nil, errors.New("hubstore: open: empty DSN")
-	}
-	s := &Store{}
-	var err error
-	switch o.Driver {
-	case "", "sqlite":
-		err = s.openSQLite(o.DSN)
-	case "postgres":
-		s.pg = true
-		err = s.openPostgres(o.DSN)
-	default:
-		return nil, fmt.Errorf("hubstore: open: unknown driver %q (want sqlite or postgres)", o.Driver)
-	}
+	db, err := sqldb.Open(ctx, sqldb.Options{
+		Driver:       o.Driver,
+		DSN:          o.DSN,
+		Migrations:   migrations,
+		Dir:          "migrations",
+		VersionTable: "hub_goose_version",
+		Readers:      4,
+		Conns:        16,
+		BusyTimeout:  10 * time.Second,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("hubstore: open %s: %w", o.Driver, err)
+		return nil, fmt.Errorf("hubstore: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("hubstore: migrate: %w", err)
-	}
-	return s, nil
-}
-
-func (s *Store) openSQLite(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	f.Close()
-	uri := func(q url.Values) string { return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode() }
-	w, err := sql.Open("sqlite", uri(url.Values{
-		"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"},
-		"_txlock": {"immediate"},
-	}))
-	if err != nil {
-		return err
-	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	if err := w.Ping(); err != nil {
-		w.Close()
-		return err
-	}
-	r, err := sql.Open("sqlite", uri(url.Values{"_pragma": {"busy_timeout(10000)", "query_only(1)"}}))
-	if err != nil {
-		w.Close()
-		return err
-	}
-	r.SetMaxOpenConns(4)
-	r.SetMaxIdleConns(4)
-	r.SetConnMaxLifetime(0)
-	s.w, s.r = w, r
-	return nil
-}
-
-func (s *Store) openPostgres(dsn string) error {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return err
-	}
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(16)
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return err
-	}
-	s.w, s.r = db, db
-	return nil
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	dir, gd := "migrations/sqlite", goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithTableName("hub_goose_version")}
-	if s.pg {
-		dir, gd = "migrations/postgres", goose.DialectPostgres
-		l, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return err
-		}
-		opts = append(opts, goose.WithSessionLocker(l))
-	}
-	sub, err := fs.Sub(migrations, dir)
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(gd, s.w, sub, opts...)
-	if err != nil {
-		return err
-	}
-	_, err = p.Up(ctx)
-	return err
+	return &Store{pg: db.Postgres, db: db, w: db.W, r: db.R, q: buildQueries(db.Postgres)}, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	var err error
-	if s.r != nil && s.r != s.w {
-		err = s.r.Close()
+	if s.db == nil {
+		return nil
 	}
-	if s.w != nil {
-		err = errors.Join(err, s.w.Close())
-	}
-	return err
+	return s.db.Close()
 }
 
-// q rewrites "?" placeholders as "$n" for PostgreSQL.
-func (s *Store) q(query string) string {
-	if !s.pg {
-		return query
+// queries holds the fixed statements, with their placeholders rewritten
+// once for the dialect.
+type queries struct {
+	enroll, reporter                              string
+	signals, purgeSignals                         string
+	addRemoved, deleteListed, addAdded, addListed string
+	changesSince, purgeChanges, addedSince        string
+}
+
+func buildQueries(pg bool) queries {
+	r := func(q string) string { return sqldb.Rebind(pg, q) }
+	return queries{
+		enroll:       r(`INSERT INTO reporters (id, pubkey, network, enrolled_ns) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		reporter:     r(`SELECT id, pubkey, network, enrolled_ns FROM reporters WHERE id = ?`),
+		signals:      r(`SELECT id, reporter, source, class, minute FROM signals WHERE id > ? AND id <= ? AND minute >= ? ORDER BY id`),
+		purgeSignals: r(`DELETE FROM signals WHERE minute < ?`),
+		addRemoved:   r(`INSERT INTO changes (seq, prefix, added, at_ns) VALUES (?, ?, 0, ?)`),
+		deleteListed: r(`DELETE FROM listing WHERE prefix = ?`),
+		addAdded:     r(`INSERT INTO changes (seq, prefix, added, at_ns) VALUES (?, ?, 1, ?)`),
+		addListed:    r(`INSERT INTO listing (prefix, since_ns) VALUES (?, ?)`),
+		changesSince: r(`SELECT prefix, added FROM changes WHERE seq > ? ORDER BY seq`),
+		purgeChanges: r(`DELETE FROM changes WHERE at_ns < ? AND seq < (SELECT MAX(seq) FROM changes)`),
+		addedSince:   r(`SELECT DISTINCT prefix FROM changes WHERE added = 1 AND at_ns >= ?`),
 	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
 }
 
 // Enroll records r unless its id is known, and returns the stored reporter
 // (the first enrollment wins: enrolling again does not reset the age).
 func (s *Store) Enroll(ctx context.Context, r Reporter) (Reporter, error) {
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO reporters (id, pubkey, network, enrolled_ns) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+	_, err := s.w.ExecContext(ctx, s.q.enroll,
 		r.ID[:], []byte(r.Key), r.Network.String(), r.Enrolled.UnixNano())
 	if err != nil {
 		return Reporter{}, fmt.Errorf("hubstore: enroll: %w", err)
@@ -219,7 +135,7 @@ func (s *Store) Reporter(ctx context.Context, id wire.ReporterID) (Reporter, err
 }
 
 func (s *Store) reporter(ctx context.Context, db *sql.DB, id wire.ReporterID) (Reporter, error) {
-	row := db.QueryRowContext(ctx, s.q(`SELECT id, pubkey, network, enrolled_ns FROM reporters WHERE id = ?`), id[:])
+	row := db.QueryRowContext(ctx, s.q.reporter, id[:])
 	r, err := scanReporter(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("hubstore: reporter %s: %w", id, ErrNotFound)
@@ -306,7 +222,7 @@ func (s *Store) AddSignals(ctx context.Context, reporter wire.ReporterID, networ
 			b.WriteString(`(?, ?, ?, ?, ?, ?)`)
 			args = append(args, reporter[:], sg.Source.Unmap().AsSlice(), int64(sg.Class), int64(sg.Minute), nw, rec)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, sqldb.Rebind(s.pg, b.String()), args...); err != nil {
 			return fmt.Errorf("hubstore: add signals: %w", err)
 		}
 		sigs = sigs[n:]
@@ -356,7 +272,7 @@ func (s *Store) SafeSignalID(ctx context.Context) (int64, error) {
 // Signals calls fn for every signal with after < id <= upTo and minute >=
 // minMinute, in id order.
 func (s *Store) Signals(ctx context.Context, after, upTo int64, minMinute uint32, fn func(StoredSignal)) error {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT id, reporter, source, class, minute FROM signals WHERE id > ? AND id <= ? AND minute >= ? ORDER BY id`),
+	rows, err := s.r.QueryContext(ctx, s.q.signals,
 		after, upTo, int64(minMinute))
 	if err != nil {
 		return fmt.Errorf("hubstore: signals: %w", err)
@@ -384,7 +300,7 @@ func (s *Store) Signals(ctx context.Context, after, upTo int64, minMinute uint32
 
 // PruneSignals deletes signals older than minMinute.
 func (s *Store) PruneSignals(ctx context.Context, minMinute uint32) (int64, error) {
-	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM signals WHERE minute < ?`), int64(minMinute))
+	res, err := s.w.ExecContext(ctx, s.q.purgeSignals, int64(minMinute))
 	if err != nil {
 		return 0, fmt.Errorf("hubstore: prune signals: %w", err)
 	}
@@ -437,10 +353,10 @@ func (s *Store) UpdateListing(ctx context.Context, now time.Time, compute func(c
 		}
 		version++
 		p := netip.PrefixFrom(a, a.BitLen()).String()
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO changes (seq, prefix, added, at_ns) VALUES (?, ?, 0, ?)`), version, p, at); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.addRemoved, version, p, at); err != nil {
 			return 0, fmt.Errorf("hubstore: update listing: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM listing WHERE prefix = ?`), p); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.deleteListed, p); err != nil {
 			return 0, fmt.Errorf("hubstore: update listing: %w", err)
 		}
 	}
@@ -450,10 +366,10 @@ func (s *Store) UpdateListing(ctx context.Context, now time.Time, compute func(c
 		}
 		version++
 		p := netip.PrefixFrom(a, a.BitLen()).String()
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO changes (seq, prefix, added, at_ns) VALUES (?, ?, 1, ?)`), version, p, at); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.addAdded, version, p, at); err != nil {
 			return 0, fmt.Errorf("hubstore: update listing: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO listing (prefix, since_ns) VALUES (?, ?)`), p, at); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.addListed, p, at); err != nil {
 			return 0, fmt.Errorf("hubstore: update listing: %w", err)
 		}
 	}
@@ -542,7 +458,7 @@ func (s *Store) Since(ctx context.Context, from uint64) (to uint64, added, remov
 			return fmt.Errorf("version %d, oldest kept change %d: %w", from, lo, ErrTooOld)
 		}
 		to = uint64(hi)
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT prefix, added FROM changes WHERE seq > ? ORDER BY seq`), int64(from))
+		rows, err := tx.QueryContext(ctx, s.q.changesSince, int64(from))
 		if err != nil {
 			return err
 		}
@@ -592,7 +508,7 @@ func (s *Store) Since(ctx context.Context, from uint64) (to uint64, added, remov
 // PruneChanges deletes change-log rows older than before, keeping at least
 // the latest one so that the version survives.
 func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM changes WHERE at_ns < ? AND seq < (SELECT MAX(seq) FROM changes)`), before.UnixNano())
+	res, err := s.w.ExecContext(ctx, s.q.purgeChanges, before.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("hubstore: prune changes: %w", err)
 	}
@@ -602,7 +518,7 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 // ListedSince returns the addresses added to the listing at or after t
 // (from the kept change log), for the engine's memory of past listings.
 func (s *Store) ListedSince(ctx context.Context, t time.Time) ([]netip.Addr, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT DISTINCT prefix FROM changes WHERE added = 1 AND at_ns >= ?`), t.UnixNano())
+	rows, err := s.r.QueryContext(ctx, s.q.addedSince, t.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("hubstore: listed since: %w", err)
 	}
