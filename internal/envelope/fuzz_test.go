@@ -74,6 +74,12 @@ func FuzzParseTime(f *testing.F) {
 		if werr != nil || want.Year() < 1 {
 			return // the standard library is stricter about zone signs; year 0 is refused here
 		}
+		if want.Format(ref) != string(b) {
+			// The standard library is laxer elsewhere: a run of spaces
+			// matches one, an hour may have one digit ("1000/10/01  0:00:00").
+			// Only the fixed-width form the layout writes is compared.
+			return
+		}
 		if err != nil || !got.Equal(want) {
 			t.Fatalf("ParseTime(%v, %q) = %v, %v; time.Parse = %v", Layout(l), b, got, err, want)
 		}
