@@ -56,6 +56,7 @@ var allowed = map[string][]string{
 	"internal/evidence":        {},
 	"tools/loggen":             {},
 	"tools/httpload":           {},
+	"tools/testsummary":        {},
 }
 
 func TestImportsFollowTheDataFlow(t *testing.T) {

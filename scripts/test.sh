@@ -52,8 +52,10 @@ if [ -z "${HERD_TEST_POSTGRES:-}" ] && [ "$(id -u)" = 0 ]; then
   trap 'bash scripts/pg-test-server.sh stop "$HERD_TEST_PG_DIR" >/dev/null 2>&1 || true' EXIT
 fi
 
-echo "== go test"
-go test -count=1 ./...
+echo "== go test (package results, then every skipped test with its reason)"
+go build -o /tmp/herd-testsummary.$$ ./tools/testsummary
+go test -count=1 -json ./... | /tmp/herd-testsummary.$$ || { rm -f /tmp/herd-testsummary.$$; exit 1; }
+rm -f /tmp/herd-testsummary.$$
 
 echo "== fuzz targets, $FUZZTIME each"
 for dir in $(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do
