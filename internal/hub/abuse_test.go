@@ -117,7 +117,7 @@ func TestNonceQuota(t *testing.T) {
 	clk := &fakeClock{t: t0}
 	st, _ := openSQLite(t)
 	s := newServer(t, st, clk, func(o *Options) {
-		o.SignalRate, o.SignalBurst = 1e9, 1e9
+		o.SignalRate, o.SignalBurst, o.RequestRate, o.RequestBurst = 1e9, 1e9, 1e9, 1e9
 		o.MaxNonces, o.NonceQuota, o.NonceFloor = 200, 60, 5
 	})
 	h := s.Handler()
@@ -196,5 +196,34 @@ func TestKnownKeyEnrollsWithoutBudget(t *testing.T) {
 	}
 	if w := member.send(h, sig("81.2.69.9", wire.Portscan, clk.Now())); w.Code != 200 {
 		t.Fatalf("member's signals: %d", w.Code)
+	}
+}
+
+// TestRequestRate: a member sending one-signal batches as fast as it can
+// gets RequestBurst of them committed, then RequestRate a second, however
+// many signal tokens it holds.
+func TestRequestRate(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	st, _ := openSQLite(t)
+	s := newServer(t, st, clk, nil)
+	h := s.Handler()
+	a := newAgent(t, "192.0.2.10", clk)
+	a.enroll(t, h)
+	count := func(n int) map[int]int {
+		m := map[int]int{}
+		for range n {
+			m[a.send(h, sig("81.2.69.1", wire.Portscan, clk.Now())).Code]++
+		}
+		return m
+	}
+	if m := count(100); m[200] != DefaultRequestBurst || m[429] != 100-DefaultRequestBurst {
+		t.Fatalf("burst: %v", m)
+	}
+	clk.Add(2 * time.Second)
+	if m := count(20); m[200] != 2*DefaultRequestRate || m[429] != 20-2*DefaultRequestRate {
+		t.Fatalf("two seconds later: %v", m)
+	}
+	if n := s.Stats().Nonces; n != DefaultRequestBurst+2*DefaultRequestRate {
+		t.Fatalf("%d nonces held, want one per accepted request", n)
 	}
 }

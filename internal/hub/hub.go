@@ -37,6 +37,8 @@ const (
 	DefaultClockSkew      = 2 * time.Minute
 	DefaultSignalRate     = 1000 // signals per second per reporter
 	DefaultSignalBurst    = 2 * wire.MaxBatch
+	DefaultRequestRate    = 5 // signal requests per second per reporter
+	DefaultRequestBurst   = 60
 	DefaultEnrollRate     = 1.0 / 60 // enrollments per second per network
 	DefaultEnrollBurst    = 10
 	DefaultEnrollAllRate  = 1.0 // new enrollments per second, whole hub
@@ -66,6 +68,13 @@ type Options struct {
 	// bucket; defaults 1000/s, burst 8192).
 	SignalRate  float64
 	SignalBurst float64
+	// RequestRate and RequestBurst bound each reporter's signal requests,
+	// whatever their size (token bucket; defaults 5/s, burst 60: an agent
+	// sends one batch a second, and its backlog of full batches after an
+	// outage in a burst), so a member cannot make the hub commit one tiny
+	// batch per request a thousand times a second.
+	RequestRate  float64
+	RequestBurst float64
 	// EnrollRate and EnrollBurst bound new enrollments per network (/24,
 	// /48) (defaults one a minute, burst 10).
 	EnrollRate  float64
@@ -144,6 +153,7 @@ type Server struct {
 	keys    sync.Map // wire.ReporterID → hubstore.Reporter
 	nonces  *nonceCache
 	signalL *limiter[wire.ReporterID]
+	reqL    *limiter[wire.ReporterID]
 	enrollL *limiter[netip.Prefix]
 	enrollA *limiter[struct{}]
 	nudge   chan struct{}
@@ -177,6 +187,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.SignalBurst <= 0 {
 		o.SignalBurst = DefaultSignalBurst
+	}
+	if o.RequestRate <= 0 {
+		o.RequestRate = DefaultRequestRate
+	}
+	if o.RequestBurst <= 0 {
+		o.RequestBurst = DefaultRequestBurst
 	}
 	if o.EnrollRate <= 0 {
 		o.EnrollRate = DefaultEnrollRate
@@ -214,6 +230,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.eng = reputation.New(o.Rules, s.prot, s.noise)
 	s.nonces = newNonceCache(o.MaxNonces, o.NonceQuota, o.NonceFloor, 2*o.ClockSkew)
 	s.signalL = newLimiter[wire.ReporterID](o.SignalRate, o.SignalBurst, 1<<20)
+	s.reqL = newLimiter[wire.ReporterID](o.RequestRate, o.RequestBurst, 1<<20)
 	s.enrollL = newLimiter[netip.Prefix](o.EnrollRate, o.EnrollBurst, 1<<16)
 	s.enrollA = newLimiter[struct{}](o.EnrollAllRate, o.EnrollAllBurst, 1)
 	s.bufs.New = func() any { b := make([]byte, 0, wire.MaxBatchBytes+1); return &b }
@@ -540,7 +557,7 @@ func (s *Server) readBody(r *http.Request, max int) (*[]byte, bool) {
 //     (no body read, nothing stored);
 //   - signals: the key is enrolled (memory, then the database; a stranger's
 //     body is never read), the signature, the nonce not seen, the batch
-//     decodes, the reporter's rate limit, and only then the nonce is
+//     decodes, the reporter's rate limits, and only then the nonce is
 //     stored, within the reporter's quota;
 //   - enroll: a key already enrolled is answered from memory (enrolling is
 //     idempotent, so it takes no nonce); a new key needs tokens in its
@@ -722,9 +739,8 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	// Every request takes at least one token, so empty batches are
-	// limited too; a refused request stores no nonce.
-	if !s.signalL.allow(a.Key, max(1, float64(len(sigs))), now) {
+	// A refused request stores no nonce.
+	if !s.reqL.allow(a.Key, 1, now) || !s.signalL.allow(a.Key, float64(len(sigs)), now) {
 		s.stats.limited.Add(1)
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusTooManyRequests)
