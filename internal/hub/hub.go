@@ -45,7 +45,7 @@ const (
 	DefaultEnrollAllBurst = 100
 	DefaultMaxNonces      = 1 << 20
 	DefaultNonceQuota     = 2048 // nonces per reporter per generation (4 minutes)
-	DefaultNonceFloor     = 256
+	DefaultNonceFloor     = 512
 	DefaultRecomputeEvery = time.Second
 )
 
@@ -90,7 +90,7 @@ type Options struct {
 	// half each). NonceQuota is the most nonces one reporter may hold in a
 	// generation (default 2048: 8 requests a second for 4 minutes; beyond,
 	// its requests get 429). When a generation is full, a reporter holding
-	// fewer than NonceFloor nonces (default 256) is still admitted, so a
+	// fewer than NonceFloor nonces (default 512) is still admitted, so a
 	// full cache never refuses a reporter sending at an honest pace; the
 	// others get 503 until the generation rotates.
 	MaxNonces  int
