@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/event":           {},
 	"internal/ipx":             {},
 	"internal/textmatch":       {},
+	"internal/termtext":        {},
 	"internal/envelope":        {},
 	"internal/source/lines":    {},
 	"internal/source/file":     {"internal/source/lines"},
