@@ -79,11 +79,20 @@ func String(s string) string {
 // Append appends s to dst escaped as String does. It does not allocate
 // when dst has room.
 func Append[T string | []byte](dst []byte, s T) []byte {
+	return appendEscaped(dst, s, false)
+}
+
+// appendEscaped appends s escaped; with lines, newlines and tabs are kept
+// and backslashes are not doubled (the text is already a producer's
+// quoted output, as a log record is).
+func appendEscaped[T string | []byte](dst []byte, s T, lines bool) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
-			case c == '\\':
+			case lines && (c == '\n' || c == '\t'):
+				dst = append(dst, c)
+			case c == '\\' && !lines:
 				dst = append(dst, '\\', '\\')
 			case c < ' ' || c == 0x7f:
 				dst = append(dst, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
@@ -110,6 +119,54 @@ func Append[T string | []byte](dst []byte, s T) []byte {
 		i += n
 	}
 	return dst
+}
+
+// Lines returns a writer that passes lines of text to w with every byte a
+// terminal could act on escaped as String does, newlines and tabs kept
+// and backslashes left as they are. It is for the output of a producer
+// that escapes most but not all (log/slog's text handler quotes values
+// with controls but writes DEL as it is). Each Write must hold whole UTF-8
+// sequences, as slog's handlers do (one record per Write).
+func Lines(w io.Writer) io.Writer { return &linesWriter{w: w} }
+
+type linesWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (l *linesWriter) Write(p []byte) (int, error) {
+	i := 0
+	for i < len(p) && (' ' <= p[i] && p[i] < 0x7f || p[i] == '\n' || p[i] == '\t') {
+		i++
+	}
+	if i == len(p) || cleanLines(p[i:]) {
+		return l.w.Write(p)
+	}
+	l.buf = appendEscaped(append(l.buf[:0], p[:i]...), p[i:], true)
+	if _, err := l.w.Write(l.buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// cleanLines reports whether p needs no escape in Lines.
+func cleanLines(p []byte) bool {
+	for i := 0; i < len(p); {
+		c := p[i]
+		if c < utf8.RuneSelf {
+			if (c < ' ' && c != '\n' && c != '\t') || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(p[i:])
+		if !safe(r, n) {
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 // JSON returns a writer that passes JSON text to w with DEL and the C1

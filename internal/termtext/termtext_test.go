@@ -3,6 +3,8 @@ package termtext
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,6 +119,25 @@ func FuzzString(f *testing.F) {
 	})
 }
 
+func TestLines(t *testing.T) {
+	var b bytes.Buffer
+	w := Lines(&b)
+	for _, s := range hostile {
+		w.Write([]byte(s + "\n"))
+	}
+	if i := Check(b.Bytes()); i >= 0 {
+		t.Fatalf("byte %d of %q", i, b.Bytes())
+	}
+	if n := strings.Count(b.String(), "\n"); n != len(hostile)+1 { // one hostile string holds a newline
+		t.Fatalf("%d newlines, want %d", n, len(hostile)+1)
+	}
+	b.Reset()
+	w.Write([]byte("plain \\ text\tok\n"))
+	if b.String() != "plain \\ text\tok\n" {
+		t.Fatalf("clean text changed: %q", b.String())
+	}
+}
+
 func TestCleanStringsDoNotAllocate(t *testing.T) {
 	s := "sshd-bruteforce 192.0.2.7 ünïcødé"
 	if n := testing.AllocsPerRun(100, func() { _ = String(s) }); n != 0 {
@@ -152,5 +173,28 @@ func TestJSON(t *testing.T) {
 	json.Unmarshal(raw.Bytes(), &want)
 	if back != want {
 		t.Fatalf("decoded %q, want %q", back, want)
+	}
+}
+
+// TestSlogText: herd's logs (agent and hub, on stderr) use log/slog's
+// text handler, which quotes a value holding controls with Go escapes but
+// writes DEL as it is; through Lines, a hostile value in a log record
+// reaches the terminal escaped and the record stays one line.
+func TestSlogText(t *testing.T) {
+	var raw bytes.Buffer
+	slog.New(slog.NewTextHandler(&raw, nil)).Info("x", "value", "\x7f")
+	if Check(raw.Bytes()) < 0 {
+		t.Fatal("slog's text handler escapes DEL: Lines is no longer needed")
+	}
+	var b bytes.Buffer
+	log := slog.New(slog.NewTextHandler(Lines(&b), nil))
+	for _, s := range hostile {
+		log.Info(s, "value", s, "bytes", []byte(s), "err", errors.New(s))
+	}
+	if i := Check(b.Bytes()); i >= 0 {
+		t.Fatalf("byte %d of %q", i, b.Bytes()[max(0, i-20):min(b.Len(), i+20)])
+	}
+	if n := strings.Count(b.String(), "\n"); n != len(hostile) {
+		t.Fatalf("%d lines for %d records: a value broke the one-record-per-line framing", n, len(hostile))
 	}
 }
