@@ -226,4 +226,27 @@ func TestRequestRate(t *testing.T) {
 	if n := s.Stats().Nonces; n != DefaultRequestBurst+2*DefaultRequestRate {
 		t.Fatalf("%d nonces held, want one per accepted request", n)
 	}
+	// Requests in the member's name with a wrong signature: refused
+	// without a signature check while its budget is empty, and they never
+	// spend its budget.
+	forge := func() int {
+		r := a.request("/v1/signals", wire.ContentType, wire.AppendBatch(nil, []wire.Signal{sig("81.2.69.1", wire.Portscan, clk.Now())}), nil, clk.Now())
+		auth, _ := wire.ParseAuth(r.Header.Get(wire.AuthHeader))
+		auth.Sig[5] ^= 1
+		r.Header.Set(wire.AuthHeader, auth.String())
+		return do(h, r).Code
+	}
+	bad := s.Stats().BadSignatures
+	if c := forge(); c != 429 || s.Stats().BadSignatures != bad {
+		t.Fatalf("forged request with the budget empty: %d, signature checked: %v", c, s.Stats().BadSignatures != bad)
+	}
+	clk.Add(time.Second)
+	for range 50 {
+		if c := forge(); c != 401 {
+			t.Fatalf("forged request: %d", c)
+		}
+	}
+	if m := count(10); m[200] != DefaultRequestRate {
+		t.Fatalf("after 50 forged requests in its name, the member's second: %v, want %d accepted", m, DefaultRequestRate)
+	}
 }

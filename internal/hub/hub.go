@@ -556,9 +556,10 @@ func (s *Server) readBody(r *http.Request, max int) (*[]byte, bool) {
 //   - authHeader: exactly one Herd-Auth header, its syntax, the timestamp
 //     (no body read, nothing stored);
 //   - signals: the key is enrolled (memory, then the database; a stranger's
-//     body is never read), the signature, the nonce not seen, the batch
-//     decodes, the reporter's rate limits, and only then the nonce is
-//     stored, within the reporter's quota;
+//     body is never read), the reporter's request budget holds a token
+//     (looked at, not taken), the signature, the nonce not seen, a request
+//     token taken, the batch decodes, the signal budget, and only then the
+//     nonce is stored, within the reporter's quota;
 //   - enroll: a key already enrolled is answered from memory (enrolling is
 //     idempotent, so it takes no nonce); a new key needs tokens in its
 //     network's and the node's enrollment budgets (looked at, not taken,
@@ -642,19 +643,15 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	bp, ok := s.readBody(r, ed25519.PublicKeySize)
-	if !ok {
+	// The body is a key: read into an array, not a pooled batch buffer.
+	var kb [ed25519.PublicKeySize + 1]byte
+	n, err := io.ReadFull(io.LimitReader(r.Body, int64(len(kb))), kb[:])
+	if n != ed25519.PublicKeySize || err != io.ErrUnexpectedEOF {
 		s.stats.bad.Add(1)
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	defer s.bufs.Put(bp)
-	body := *bp
-	if len(body) != ed25519.PublicKeySize {
-		s.stats.bad.Add(1)
-		fail(w, http.StatusBadRequest)
-		return
-	}
+	body := kb[:n]
 	// The key enrolled must be the key that signed: a.Verify checks that
 	// the body's key is the header's.
 	if !a.Verify(ed25519.PublicKey(body), r.Method, r.URL.Path, body) {
@@ -676,7 +673,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := ed25519.PublicKey(append([]byte(nil), body...))
-	rep, err := s.st.Enroll(r.Context(), hubstore.Reporter{ID: a.Key, Key: key, Network: nw, Enrolled: now.UTC()})
+	rep, err = s.st.Enroll(r.Context(), hubstore.Reporter{ID: a.Key, Key: key, Network: nw, Enrolled: now.UTC()})
 	if err != nil {
 		s.log.Error("hub: enroll", "err", err)
 		fail(w, http.StatusServiceUnavailable)
@@ -715,6 +712,15 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnauthorized)
 		return
 	}
+	// A member past its request rate is refused before its body is read
+	// or its signature checked. Looking takes no token: a forger cannot
+	// spend a member's budget.
+	if !s.reqL.has(a.Key, 1, now) {
+		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests)
+		return
+	}
 	bp, ok := s.readBody(r, wire.MaxBatchBytes)
 	if !ok {
 		s.stats.bad.Add(1)
@@ -733,14 +739,20 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnauthorized)
 		return
 	}
+	// A refused request stores no nonce.
+	if !s.reqL.allow(a.Key, 1, now) {
+		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests)
+		return
+	}
 	sigs, err := wire.DecodeBatch(nil, body)
 	if err != nil {
 		s.stats.bad.Add(1)
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	// A refused request stores no nonce.
-	if !s.reqL.allow(a.Key, 1, now) || !s.signalL.allow(a.Key, float64(len(sigs)), now) {
+	if !s.signalL.allow(a.Key, float64(len(sigs)), now) {
 		s.stats.limited.Add(1)
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusTooManyRequests)
