@@ -133,9 +133,10 @@ func appendField(b []byte, name string, v []byte) []byte {
 	return appendJSONString(b, v)
 }
 
-// appendText writes every name through termtext.Append: file names,
-// service and reason come from the operator, but an escape costs nothing
-// and the rule and scenario names may be anyone's rule files.
+// appendText writes every name through termtext.Append: file, rule,
+// service, reason and scenario names come from the operator's command line
+// and rule files, which may have been downloaded; escaping costs nothing.
+// The fields taken from the line are quoted by appendJSONString.
 func (o *ExplainOptions) appendText(b []byte, file string, n int, r *Result) []byte {
 	b = termtext.Append(b, file)
 	b = append(b, ':')
