@@ -30,6 +30,7 @@ import (
 	"github.com/herd-ips/herd/internal/source/journald"
 	"github.com/herd-ips/herd/internal/source/syslog"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/termtext"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
@@ -827,7 +828,7 @@ func (a *agent) printDecision(verb string, d event.Decision) {
 	if !d.Until.IsZero() {
 		until = d.Until.UTC().Format(time.RFC3339)
 	}
-	fmt.Fprintf(a.out, "%s %s until %s scenario=%s origin=%s\n", verb, d.Scope, until, d.Scenario, d.Origin)
+	fmt.Fprintf(a.out, "%s %s until %s scenario=%s origin=%s\n", verb, d.Scope, until, termtext.String(d.Scenario), termtext.String(d.Origin))
 }
 
 func (a *agent) printScope(verb string, p netip.Prefix) {
@@ -858,7 +859,7 @@ func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
 		if d.Simulated {
 			sim = " simulated"
 		}
-		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s%s\n", d.ID, d.Scope, d.Type, until, d.Origin, d.Scenario, sim); err != nil {
+		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s%s\n", d.ID, d.Scope, d.Type, until, termtext.String(d.Origin), termtext.String(d.Scenario), sim); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // reportSource is the name of the store row (in the offsets table) that
@@ -199,7 +200,7 @@ func ListMachines(ctx context.Context, cfg *config.Config, w io.Writer) error {
 		return err
 	}
 	for _, m := range ms {
-		if _, err := fmt.Fprintf(w, "%s\t%s\n", m.Name, m.Created.UTC().Format("2006-01-02T15:04:05Z")); err != nil {
+		if _, err := fmt.Fprintf(w, "%s\t%s\n", termtext.String(m.Name), m.Created.UTC().Format("2006-01-02T15:04:05Z")); err != nil {
 			return err
 		}
 	}

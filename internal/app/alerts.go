@@ -8,11 +8,10 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // AlertsOptions selects the alerts ListAlerts shows.
@@ -97,7 +96,7 @@ func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.W
 		return err
 	}
 	if o.JSON {
-		enc := json.NewEncoder(w)
+		enc := json.NewEncoder(termtext.JSON(w))
 		for i := range as {
 			if err := enc.Encode(viewAlert(&as[i])); err != nil {
 				return err
@@ -108,7 +107,7 @@ func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.W
 	for i := range as {
 		v := viewAlert(&as[i])
 		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", v.ID, v.Created.Format(time.RFC3339),
-			v.Scenario, v.Source, v.Events); err != nil {
+			termtext.String(v.Scenario), v.Source, v.Events); err != nil {
 			return err
 		}
 	}
@@ -139,11 +138,11 @@ func InspectAlert(ctx context.Context, cfg *config.Config, id int64, asJSON bool
 		v.Decisions = append(v.Decisions, viewDecision(&ds[i]))
 	}
 	if asJSON {
-		return json.NewEncoder(w).Encode(v)
+		return json.NewEncoder(termtext.JSON(w)).Encode(v)
 	}
 	var b strings.Builder
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	fmt.Fprintf(&b, "alert %d  %s\n", a.ID, a.Scenario)
+	fmt.Fprintf(&b, "alert %d  %s\n", a.ID, termtext.String(a.Scenario))
 	fmt.Fprintf(&b, "  source   %s (scope %s)\n", v.Source, v.Scope)
 	fmt.Fprintf(&b, "  events   %d from %s to %s\n", a.Events, ts(a.First), ts(a.Last))
 	fmt.Fprintf(&b, "  created  %s\n", ts(a.Created))
@@ -161,49 +160,14 @@ func InspectAlert(ctx context.Context, cfg *config.Config, id int64, asJSON bool
 		if d.Simulated {
 			sim = " simulated"
 		}
-		fmt.Fprintf(&b, "  #%d %s %s for %s until %s origin=%s %s%s\n", d.ID, d.Type, d.Scope, d.Duration, ts(d.Until), d.Origin, state, sim)
+		fmt.Fprintf(&b, "  #%d %s %s for %s until %s origin=%s %s%s\n", d.ID, d.Type, d.Scope, d.Duration, ts(d.Until), termtext.String(d.Origin), state, sim)
 	}
 	fmt.Fprintf(&b, "lines: %d\n", len(a.Lines))
 	for _, l := range a.Lines {
 		b.WriteString("  ")
-		b.WriteString(printable(l))
+		b.WriteString(termtext.String(l))
 		b.WriteByte('\n')
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
-}
-
-// printable returns s with what a terminal would interpret (control
-// characters, escape sequences) or cannot show (invalid UTF-8) written as Go
-// escapes, so that an attacker-written line cannot rewrite the screen; a
-// backslash is doubled then, so that the escapes are unambiguous.
-func printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || r == '\\' || !unicode.IsPrint(r) && r != ' ' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
-			b.WriteString(`\\`)
-		case unicode.IsPrint(r) || r == ' ':
-			b.WriteString(s[i : i+n])
-		case r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-		i += n
-	}
-	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/lapi"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // AddBouncer registers a bouncer named name with a new random API key and
@@ -44,7 +45,7 @@ func ListBouncers(ctx context.Context, cfg *config.Config, w io.Writer) error {
 		return err
 	}
 	for _, b := range bs {
-		if _, err := fmt.Fprintf(w, "%s\t%s\n", b.Name, b.Created.UTC().Format(time.RFC3339)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s\t%s\n", termtext.String(b.Name), b.Created.UTC().Format(time.RFC3339)); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/source/lines"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // ExplainOptions configures Explain.
@@ -132,15 +133,19 @@ func appendField(b []byte, name string, v []byte) []byte {
 	return appendJSONString(b, v)
 }
 
+// appendText writes every name through termtext.Append: file, rule,
+// service, reason and scenario names come from the operator's command line
+// and rule files, which may have been downloaded; escaping costs nothing.
+// The fields taken from the line are quoted by appendJSONString.
 func (o *ExplainOptions) appendText(b []byte, file string, n int, r *Result) []byte {
-	b = append(b, file...)
+	b = termtext.Append(b, file)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, ": "...)
 	switch {
 	case r.Parse.BadTime:
 		b = append(b, "rule "...)
-		b = append(b, o.Detector.Rule(r.Parse.Rule).Name...)
+		b = termtext.Append(b, o.Detector.Rule(r.Parse.Rule).Name)
 		b = append(b, " matched but the timestamp is invalid\n"...)
 		return b
 	case r.Parse.Rule < 0:
@@ -154,17 +159,17 @@ func (o *ExplainOptions) appendText(b []byte, file string, n int, r *Result) []b
 	}
 	ev := r.Event
 	b = append(b, "parser "...)
-	b = append(b, o.Detector.Rule(r.Parse.Rule).Name...)
+	b = termtext.Append(b, o.Detector.Rule(r.Parse.Rule).Name)
 	if !r.Parse.Event {
 		return append(b, " (no event: session record)\n"...)
 	}
 	b = append(b, " → "...)
-	b = append(b, ev.Service...)
+	b = termtext.Append(b, ev.Service)
 	b = append(b, ' ')
 	b = append(b, ev.Kind.String()...)
 	if ev.Reason != "" {
 		b = append(b, '/')
-		b = append(b, ev.Reason...)
+		b = termtext.Append(b, ev.Reason)
 	}
 	b = append(b, " source="...)
 	if ev.Source.IsValid() {
@@ -191,12 +196,12 @@ func (o *ExplainOptions) appendText(b []byte, file string, n int, r *Result) []b
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = append(b, o.Detector.Scenario(s)...)
+		b = termtext.Append(b, o.Detector.Scenario(s))
 	}
 	b = append(b, ']')
 	for i := range r.Outcomes {
 		b = append(b, " ALERT "...)
-		b = append(b, r.Outcomes[i].Alert.Scenario...)
+		b = termtext.Append(b, r.Outcomes[i].Alert.Scenario)
 	}
 	return append(b, '\n')
 }

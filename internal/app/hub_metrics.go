@@ -27,6 +27,7 @@ const (
 	HubSubscribers        = "herd_hub_blocklist_subscribers"
 	HubSubscribersDropped = "herd_hub_blocklist_subscribers_dropped_total"
 	HubBlocklistBytes     = "herd_hub_blocklist_bytes_total"
+	HubReplayCache        = "herd_hub_replay_cache_entries"
 )
 
 // hubMetrics is a hub node's metric set in a registry of its own: the
@@ -61,6 +62,7 @@ type hubCollector struct {
 	sigRefused, reqRefused                  *prometheus.Desc
 	listed, version                         *prometheus.Desc
 	subs, dropped, bytes                    *prometheus.Desc
+	nonces                                  *prometheus.Desc
 }
 
 func newHubCollector(srv *hub.Server, bl *blocklist.Server) *hubCollector {
@@ -79,11 +81,12 @@ func newHubCollector(srv *hub.Server, bl *blocklist.Server) *hubCollector {
 		subs:       d(HubSubscribers, "Blocklist push streams connected to this node."),
 		dropped:    d(HubSubscribersDropped, "Blocklist stream subscribers dropped for falling behind (they reconnect)."),
 		bytes:      d(HubBlocklistBytes, "Blocklist bytes written to agents, per kind (snapshot, delta, stream).", "kind"),
+		nonces:     d(HubReplayCache, "(Reporter, nonce) pairs this node's replay cache holds: one per accepted signal request of the last 4 to 8 minutes."),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.enrolled, c.batches, c.accepted, c.recomputes, c.sigRefused, c.reqRefused, c.listed, c.version, c.subs, c.dropped, c.bytes} {
+	for _, d := range []*prometheus.Desc{c.enrolled, c.batches, c.accepted, c.recomputes, c.sigRefused, c.reqRefused, c.listed, c.version, c.subs, c.dropped, c.bytes, c.nonces} {
 		ch <- d
 	}
 }
@@ -115,11 +118,13 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		{"replay", st.Replays},
 		{"rate_limited", st.RateLimited},
 		{"unknown_key", st.UnknownKeys},
+		{"replay_cache_full", st.NoncesFull},
 	} {
 		counter(c.reqRefused, r.n, r.reason)
 	}
 	gauge(c.listed, st.Listed)
 	gauge(c.version, st.Version)
+	gauge(c.nonces, st.Nonces)
 	bs := c.bl.Stats()
 	gauge(c.subs, uint64(bs.Subscribers))
 	counter(c.dropped, bs.Dropped)

@@ -6,9 +6,10 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string literal. Control characters are
-// escaped and invalid UTF-8 becomes U+FFFD, so attacker-written bytes can
-// never break the one-object-per-line framing.
+// appendJSONString appends s as a JSON string literal. Control characters
+// (C0, DEL and C1) are escaped and invalid UTF-8 becomes U+FFFD, so
+// attacker-written bytes can never break the one-object-per-line framing
+// nor reach a terminal that shows the JSON.
 func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
@@ -43,6 +44,9 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 			b = append(b, `\ufffd`...)
 		} else if r == '\u2028' || r == '\u2029' {
 			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		} else if r < 0xa0 {
+			// A C1 control: some terminals act on it.
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
 		} else {
 			b = append(b, string(s[i:i+n])...)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/profile"
 	"github.com/herd-ips/herd/internal/source/lines"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // Input is one log to replay: a named reader and the time its last line was
@@ -141,7 +142,7 @@ func AppendOutcome(b []byte, o *Outcome, asJSON bool) []byte {
 	if !asJSON {
 		b = a.Last.AppendFormat(b, time.RFC3339)
 		b = append(b, ' ')
-		b = append(b, a.Scenario...)
+		b = termtext.Append(b, a.Scenario)
 		b = append(b, ' ')
 		b = a.Source.AppendTo(b)
 		b = append(b, " events="...)
@@ -217,7 +218,7 @@ func WriteSummary(w io.Writer, st ReplayStats) {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s=%d", k, st.Unparsed[k])
+			parts[i] = fmt.Sprintf("%s=%d", termtext.String(k), st.Unparsed[k])
 		}
 		fmt.Fprintf(w, "herd replay: unparsed per service: %s\n", strings.Join(parts, " "))
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/termtext"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
@@ -257,32 +258,35 @@ func firewallStatus(fc config.Firewall, netns int) FirewallStatus {
 // WriteStatus writes s for a person or, with asJSON, as one JSON object.
 func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 	if asJSON {
-		return json.NewEncoder(w).Encode(s)
+		return json.NewEncoder(termtext.JSON(w)).Encode(s)
 	}
+	// Every string below may hold text from elsewhere (paths, error
+	// messages quoting input, scenario names from remote machines): each
+	// is escaped for the terminal.
 	var b strings.Builder
 	cfg := s.Config
 	if cfg == "" {
 		cfg = "built-in defaults"
 	}
-	fmt.Fprintf(&b, "config     %s\n", cfg)
+	fmt.Fprintf(&b, "config     %s\n", termtext.String(cfg))
 	a := s.Agent
 	switch {
 	case a.Running:
 		fmt.Fprintf(&b, "agent      running for %s (%s): %.0f lines read, %.0f alerts, %.0f decisions; %.0f live decisions, %.0f buckets\n",
-			time.Duration(a.UptimeS)*time.Second, a.Metrics, a.LinesRead, a.Alerts, a.Decisions, a.Live, a.Buckets)
+			time.Duration(a.UptimeS)*time.Second, termtext.String(a.Metrics), a.LinesRead, a.Alerts, a.Decisions, a.Live, a.Buckets)
 	case a.Metrics == "":
-		fmt.Fprintf(&b, "agent      unknown: %s\n", a.Error)
+		fmt.Fprintf(&b, "agent      unknown: %s\n", termtext.String(a.Error))
 	default:
-		fmt.Fprintf(&b, "agent      not running (%s)\n", a.Error)
+		fmt.Fprintf(&b, "agent      not running (%s)\n", termtext.String(a.Error))
 	}
 	d := s.Database
 	where := d.Driver
 	if d.Path != "" {
 		where += " " + d.Path
 	}
-	fmt.Fprintf(&b, "database   %s\n", where)
+	fmt.Fprintf(&b, "database   %s\n", termtext.String(where))
 	if d.Error != "" {
-		fmt.Fprintf(&b, "           error: %s\n", d.Error)
+		fmt.Fprintf(&b, "           error: %s\n", termtext.String(d.Error))
 	}
 	fmt.Fprintf(&b, "decisions  %d live\n", d.LiveDecisions)
 	for _, c := range d.ByOrigin {
@@ -290,7 +294,7 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 		if sc == "" {
 			sc = "-"
 		}
-		fmt.Fprintf(&b, "           %d  %s / %s\n", c.N, c.Origin, sc)
+		fmt.Fprintf(&b, "           %d  %s / %s\n", c.N, termtext.String(c.Origin), termtext.String(sc))
 	}
 	fmt.Fprintf(&b, "alerts     %d in the last 24h\n", d.Alerts24h)
 	fmt.Fprintf(&b, "bouncers   %d\n", d.Bouncers)
@@ -304,9 +308,9 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 		}
 		switch {
 		case src.Behind >= 0:
-			fmt.Fprintf(&b, "%s %s: %d bytes behind the end (at %d of %d)\n", head, src.Source, src.Behind, src.Offset, src.Size)
+			fmt.Fprintf(&b, "%s %s: %d bytes behind the end (at %d of %d)\n", head, termtext.String(src.Source), src.Behind, src.Offset, src.Size)
 		default:
-			fmt.Fprintf(&b, "%s %s: %s\n", head, src.Source, src.Note)
+			fmt.Fprintf(&b, "%s %s: %s\n", head, termtext.String(src.Source), termtext.String(src.Note))
 		}
 	}
 	f := s.Firewall
@@ -314,11 +318,11 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 	case !f.Enabled:
 		b.WriteString("firewall   disabled in the configuration (decisions are not enforced here)\n")
 	case f.Error != "":
-		fmt.Fprintf(&b, "firewall   cannot read nftables: %s\n", f.Error)
+		fmt.Fprintf(&b, "firewall   cannot read nftables: %s\n", termtext.String(f.Error))
 	case !f.Exists:
-		fmt.Fprintf(&b, "firewall   table inet %s absent (agent stopped, or running dry)\n", f.Table)
+		fmt.Fprintf(&b, "firewall   table inet %s absent (agent stopped, or running dry)\n", termtext.String(f.Table))
 	default:
-		fmt.Fprintf(&b, "firewall   table inet %s: %d elements", f.Table, f.Elements)
+		fmt.Fprintf(&b, "firewall   table inet %s: %d elements", termtext.String(f.Table), f.Elements)
 		for _, name := range []string{"ban4", "ban6", "ranges4", "ranges6"} {
 			if n, ok := f.Sets[name]; ok {
 				fmt.Fprintf(&b, " %s=%d", name, n)

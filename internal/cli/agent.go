@@ -15,6 +15,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // loadConfig reads --config, or config.DefaultPath when it exists, or falls
@@ -59,7 +60,7 @@ header, such as an access log: tail -F access.log | herd agent --stdin --program
 			if debug {
 				level = slog.LevelDebug
 			}
-			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			log := slog.New(slog.NewTextHandler(termtext.Lines(e.stderr), &slog.HandlerOptions{Level: level}))
 			if cfg.File != "" {
 				log.Info("agent: configuration", "file", cfg.File)
 			} else {

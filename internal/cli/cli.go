@@ -11,6 +11,8 @@ import (
 	"os/signal"
 
 	"github.com/spf13/cobra"
+
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // Exit codes.
@@ -48,12 +50,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
+		fmt.Fprintf(termtext.Lines(stderr), "herd: %v\n", err)
 		return ExitUsage
 	}
 	var quiet silentError
 	if !errors.As(err, &quiet) {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
+		fmt.Fprintf(termtext.Lines(stderr), "herd: %v\n", err)
 	}
 	return ExitError
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/herd-ips/herd/internal/hub/export"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 // parseDB turns --db into store options: "sqlite:PATH", a bare path, or a
@@ -103,7 +104,7 @@ func (e *env) hubServeCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			log := slog.New(slog.NewTextHandler(e.stderr, nil))
+			log := slog.New(slog.NewTextHandler(termtext.Lines(e.stderr), nil))
 			node, err := app.NewHub(ctx, app.HubOptions{
 				Hub: hub.Options{Store: st, Protected: prot, AllowDocumentation: allowDocs, Logger: log},
 				Key: key,

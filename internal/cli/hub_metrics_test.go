@@ -213,7 +213,10 @@ func TestHubServeMetrics(t *testing.T) {
 		{"herd_hub_requests_refused_total", []string{"reason", "bad_signature"}, 1},
 		{"herd_hub_requests_refused_total", []string{"reason", "malformed"}, 1},
 		{"herd_hub_requests_refused_total", []string{"reason", "rate_limited"}, 1},
+		{"herd_hub_requests_refused_total", []string{"reason", "replay_cache_full"}, 0},
 		{"herd_hub_requests_refused_total", nil, 6},
+		// One nonce per accepted signal request; enrollments take none.
+		{"herd_hub_replay_cache_entries", nil, 1},
 		{"herd_hub_listed_addresses", nil, 1},
 		{"herd_hub_changelog_version", nil, float64(msg.To)},
 		{"herd_hub_blocklist_subscribers", nil, 1},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/rules"
+	"github.com/herd-ips/herd/internal/termtext"
 )
 
 func (e *env) rulesCmd() *cobra.Command {
@@ -45,7 +46,7 @@ func (e *env) rulesCmd() *cobra.Command {
 			n := 0
 			for _, f := range args {
 				for _, err := range app.CheckRules(f) {
-					fmt.Fprintln(e.stderr, err)
+					fmt.Fprintln(termtext.Lines(e.stderr), err)
 					n++
 				}
 			}

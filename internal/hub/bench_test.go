@@ -68,7 +68,9 @@ func BenchmarkIngest(b *testing.B) {
 		// does after ingest on any node), per signal.
 		clk := &fakeClock{t: time.Now()}
 		st, _ := openSQLite(b)
-		s := newServer(b, st, clk, func(o *Options) { o.SignalRate, o.SignalBurst, o.Clock = 1e9, 1e9, time.Now })
+		s := newServer(b, st, clk, func(o *Options) {
+			o.SignalRate, o.SignalBurst, o.RequestRate, o.RequestBurst, o.Clock = 1e9, 1e9, 1e9, 1e9, time.Now
+		})
 		h := s.Handler()
 		a := newAgent(b, "11.2.3.4", clk)
 		a.enroll(b, h)
@@ -90,7 +92,9 @@ func BenchmarkIngest(b *testing.B) {
 
 func benchHTTP(b *testing.B, st *hubstore.Store) {
 	clk := &fakeClock{t: time.Now()}
-	s := newServer(b, st, clk, func(o *Options) { o.SignalRate, o.SignalBurst, o.Clock = 1e9, 1e9, time.Now })
+	s := newServer(b, st, clk, func(o *Options) {
+		o.SignalRate, o.SignalBurst, o.RequestRate, o.RequestBurst, o.Clock = 1e9, 1e9, 1e9, 1e9, time.Now
+	})
 	h := s.Handler()
 	var agents []*agent
 	for i := range 64 {

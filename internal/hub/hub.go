@@ -37,9 +37,15 @@ const (
 	DefaultClockSkew      = 2 * time.Minute
 	DefaultSignalRate     = 1000 // signals per second per reporter
 	DefaultSignalBurst    = 2 * wire.MaxBatch
+	DefaultRequestRate    = 5 // signal requests per second per reporter
+	DefaultRequestBurst   = 60
 	DefaultEnrollRate     = 1.0 / 60 // enrollments per second per network
 	DefaultEnrollBurst    = 10
+	DefaultEnrollAllRate  = 1.0 // new enrollments per second, whole hub
+	DefaultEnrollAllBurst = 100
 	DefaultMaxNonces      = 1 << 20
+	DefaultNonceQuota     = 2048 // nonces per reporter per generation (4 minutes)
+	DefaultNonceFloor     = 512
 	DefaultRecomputeEvery = time.Second
 )
 
@@ -62,13 +68,34 @@ type Options struct {
 	// bucket; defaults 1000/s, burst 8192).
 	SignalRate  float64
 	SignalBurst float64
-	// EnrollRate and EnrollBurst bound enrollments per network (/24, /48)
-	// (defaults one a minute, burst 10).
+	// RequestRate and RequestBurst bound each reporter's signal requests,
+	// whatever their size (token bucket; defaults 5/s, burst 60: an agent
+	// sends one batch a second, and its backlog of full batches after an
+	// outage in a burst), so a member cannot make the hub commit one tiny
+	// batch per request a thousand times a second.
+	RequestRate  float64
+	RequestBurst float64
+	// EnrollRate and EnrollBurst bound new enrollments per network (/24,
+	// /48) (defaults one a minute, burst 10).
 	EnrollRate  float64
 	EnrollBurst float64
-	// MaxNonces bounds the replay cache (default 1<<20); when it is full,
-	// signed requests are refused until old nonces expire.
-	MaxNonces int
+	// EnrollAllRate and EnrollAllBurst bound new enrollments on this node
+	// from all networks together (defaults one a second, burst 100): a
+	// flood from many networks slows the enrollment of new members and
+	// nothing else. A key already enrolled enrolls again whatever the
+	// budgets.
+	EnrollAllRate  float64
+	EnrollAllBurst float64
+	// MaxNonces bounds the replay cache (default 1<<20, two generations of
+	// half each). NonceQuota is the most nonces one reporter may hold in a
+	// generation (default 2048: 8 requests a second for 4 minutes; beyond,
+	// its requests get 429). When a generation is full, a reporter holding
+	// fewer than NonceFloor nonces (default 512) is still admitted, so a
+	// full cache never refuses a reporter sending at an honest pace; the
+	// others get 503 until the generation rotates.
+	MaxNonces  int
+	NonceQuota int
+	NonceFloor int
 	// RecomputeEvery is the period of listing recomputation (default 1s).
 	RecomputeEvery time.Duration
 	Clock          func() time.Time // nil = time.Now
@@ -102,7 +129,12 @@ type Stats struct {
 	Replays         uint64
 	RateLimited     uint64
 	UnknownKeys     uint64
+	NoncesFull      uint64 // requests refused (503) because the replay cache was full
 	Recomputes      uint64
+	// Nonces is the number of (reporter, nonce) pairs the replay cache
+	// holds; EnrollNetworks the number of per-network enrollment buckets.
+	Nonces         uint64
+	EnrollNetworks uint64
 	// Listed and Version are the addresses listed and the change log's
 	// version after this node's last recomputation (0 before the first).
 	Listed  uint64
@@ -121,7 +153,9 @@ type Server struct {
 	keys    sync.Map // wire.ReporterID → hubstore.Reporter
 	nonces  *nonceCache
 	signalL *limiter[wire.ReporterID]
+	reqL    *limiter[wire.ReporterID]
 	enrollL *limiter[netip.Prefix]
+	enrollA *limiter[struct{}]
 	nudge   chan struct{}
 	bufs    sync.Pool
 
@@ -134,6 +168,7 @@ type Server struct {
 		enrolled, batches, signals                                   atomic.Uint64
 		refused                                                      [numRefusals]atomic.Uint64
 		bad, badSig, stale, replay, limited, unknown, recomputations atomic.Uint64
+		noncesFull                                                   atomic.Uint64
 		listed, version                                              atomic.Uint64
 	}
 }
@@ -153,14 +188,32 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.SignalBurst <= 0 {
 		o.SignalBurst = DefaultSignalBurst
 	}
+	if o.RequestRate <= 0 {
+		o.RequestRate = DefaultRequestRate
+	}
+	if o.RequestBurst <= 0 {
+		o.RequestBurst = DefaultRequestBurst
+	}
 	if o.EnrollRate <= 0 {
 		o.EnrollRate = DefaultEnrollRate
 	}
 	if o.EnrollBurst <= 0 {
 		o.EnrollBurst = DefaultEnrollBurst
 	}
+	if o.EnrollAllRate <= 0 {
+		o.EnrollAllRate = DefaultEnrollAllRate
+	}
+	if o.EnrollAllBurst <= 0 {
+		o.EnrollAllBurst = DefaultEnrollAllBurst
+	}
 	if o.MaxNonces <= 0 {
 		o.MaxNonces = DefaultMaxNonces
+	}
+	if o.NonceQuota <= 0 {
+		o.NonceQuota = DefaultNonceQuota
+	}
+	if o.NonceFloor <= 0 {
+		o.NonceFloor = DefaultNonceFloor
 	}
 	if o.RecomputeEvery <= 0 {
 		o.RecomputeEvery = DefaultRecomputeEvery
@@ -175,9 +228,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.prot = ipx.NewNeverBan(nil, append(ProtectedRanges(), o.Protected...))
 	s.noise = ipx.NewNeverBan(nil, NoiseRanges())
 	s.eng = reputation.New(o.Rules, s.prot, s.noise)
-	s.nonces = newNonceCache(o.MaxNonces, 2*o.ClockSkew)
+	s.nonces = newNonceCache(o.MaxNonces, o.NonceQuota, o.NonceFloor, 2*o.ClockSkew)
 	s.signalL = newLimiter[wire.ReporterID](o.SignalRate, o.SignalBurst, 1<<20)
+	s.reqL = newLimiter[wire.ReporterID](o.RequestRate, o.RequestBurst, 1<<20)
 	s.enrollL = newLimiter[netip.Prefix](o.EnrollRate, o.EnrollBurst, 1<<16)
+	s.enrollA = newLimiter[struct{}](o.EnrollAllRate, o.EnrollAllBurst, 1)
 	s.bufs.New = func() any { b := make([]byte, 0, wire.MaxBatchBytes+1); return &b }
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -215,6 +270,7 @@ func (s *Server) loadReporters(ctx context.Context) error {
 	}
 	for _, r := range rs {
 		s.eng.AddReporter(reputation.Reporter{ID: r.ID, Network: r.Network, Enrolled: r.Enrolled})
+		s.keys.Store(r.ID, r)
 	}
 	return nil
 }
@@ -380,6 +436,7 @@ func (s *Server) Stats() Stats {
 		Enrolled: s.stats.enrolled.Load(), Batches: s.stats.batches.Load(), Signals: s.stats.signals.Load(),
 		BadRequests: s.stats.bad.Load(), BadSignatures: s.stats.badSig.Load(), StaleTimestamps: s.stats.stale.Load(),
 		Replays: s.stats.replay.Load(), RateLimited: s.stats.limited.Load(), UnknownKeys: s.stats.unknown.Load(),
+		NoncesFull: s.stats.noncesFull.Load(), Nonces: uint64(s.nonces.len()), EnrollNetworks: uint64(s.enrollL.len()),
 		Recomputes: s.stats.recomputations.Load(), Listed: s.stats.listed.Load(), Version: s.stats.version.Load(),
 	}
 	for i := range st.Refused {
@@ -492,60 +549,66 @@ func (s *Server) readBody(r *http.Request, max int) (*[]byte, bool) {
 	return bp, true
 }
 
-// authenticate checks a signed request: header syntax, timestamp, key,
-// signature, then nonce (only a valid signature may take a nonce slot). For
-// enrollment, key is the public key of the body; otherwise the stored one.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, body []byte, enrollKey ed25519.PublicKey) (wire.Auth, hubstore.Reporter, bool) {
-	a, err := wire.ParseAuth(r.Header.Get(wire.AuthHeader))
+// A request's checks run from the cheapest to the dearest, and nothing a
+// client that has not proven an enrolled key sends is kept past its
+// request:
+//
+//   - authHeader: exactly one Herd-Auth header, its syntax, the timestamp
+//     (no body read, nothing stored);
+//   - signals: the key is enrolled (memory, then the database; a stranger's
+//     body is never read), the reporter's request budget holds a token
+//     (looked at, not taken), the signature, the nonce not seen, a request
+//     token taken, the batch decodes, the signal budget, and only then the
+//     nonce is stored, within the reporter's quota;
+//   - enroll: a key already enrolled is answered from memory (enrolling is
+//     idempotent, so it takes no nonce); a new key needs tokens in its
+//     network's and the node's enrollment budgets (looked at, not taken,
+//     before the signature is checked), then the signature, and only then
+//     are the tokens taken and the key stored.
+
+// authHeader parses the request's one Herd-Auth header and checks its
+// timestamp against the hub's clock, which it returns. On failure it
+// writes the answer.
+func (s *Server) authHeader(w http.ResponseWriter, r *http.Request) (wire.Auth, time.Time, bool) {
+	vs := r.Header.Values(wire.AuthHeader)
+	if len(vs) != 1 {
+		// None, or several: which one would the signature be about?
+		s.stats.bad.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return wire.Auth{}, time.Time{}, false
+	}
+	a, err := wire.ParseAuth(vs[0])
 	if err != nil {
 		s.stats.bad.Add(1)
 		fail(w, http.StatusUnauthorized)
-		return a, hubstore.Reporter{}, false
+		return a, time.Time{}, false
 	}
 	now := s.now()
 	if d := now.Sub(time.Unix(a.Time, 0)); d > s.o.ClockSkew || d < -s.o.ClockSkew {
 		s.stats.stale.Add(1)
 		fail(w, http.StatusUnauthorized)
-		return a, hubstore.Reporter{}, false
+		return a, now, false
 	}
-	var rep hubstore.Reporter
-	if enrollKey != nil {
-		rep = hubstore.Reporter{ID: wire.IDOf(enrollKey), Key: enrollKey}
-	} else {
-		v, ok := s.keys.Load(a.Key)
-		if ok {
-			rep = v.(hubstore.Reporter)
-		} else {
-			var err error
-			rep, err = s.st.Reporter(r.Context(), a.Key)
-			if errors.Is(err, hubstore.ErrNotFound) {
-				s.stats.unknown.Add(1)
-				fail(w, http.StatusUnauthorized)
-				return a, rep, false
-			}
-			if err != nil {
-				s.log.Error("hub: reporter lookup", "err", err)
-				fail(w, http.StatusServiceUnavailable)
-				return a, rep, false
-			}
-			s.keys.Store(a.Key, rep)
-		}
+	return a, now, true
+}
+
+// member returns the enrolled reporter id, from memory or else from the
+// database (enrolled on another node since this one loaded). Unknown keys
+// are not remembered. found is false when id is not enrolled; err is set
+// when the database failed.
+func (s *Server) member(ctx context.Context, id wire.ReporterID) (rep hubstore.Reporter, found bool, err error) {
+	if v, ok := s.keys.Load(id); ok {
+		return v.(hubstore.Reporter), true, nil
 	}
-	if !a.Verify(rep.Key, r.Method, r.URL.Path, body) {
-		s.stats.badSig.Add(1)
-		fail(w, http.StatusUnauthorized)
-		return a, rep, false
+	rep, err = s.st.Reporter(ctx, id)
+	if errors.Is(err, hubstore.ErrNotFound) {
+		return rep, false, nil
 	}
-	switch s.nonces.add(a.Key, a.Nonce, now) {
-	case nonceReplay:
-		s.stats.replay.Add(1)
-		fail(w, http.StatusUnauthorized)
-		return a, rep, false
-	case nonceFull:
-		fail(w, http.StatusServiceUnavailable)
-		return a, rep, false
+	if err != nil {
+		return rep, false, err
 	}
-	return a, rep, true
+	s.keys.Store(id, rep)
+	return rep, true, nil
 }
 
 // enroll: body is the 32-byte ed25519 public key, the request signed by it.
@@ -555,38 +618,70 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	bp, ok := s.readBody(r, ed25519.PublicKeySize)
+	a, now, ok := s.authHeader(w, r)
 	if !ok {
+		return
+	}
+	v, known := s.keys.Load(a.Key)
+	var rep hubstore.Reporter
+	if known {
+		rep = v.(hubstore.Reporter)
+	} else if !s.enrollL.has(nw, 1, now) || !s.enrollA.has(struct{}{}, 1, now) {
+		// Out of budget: only a key enrolled on another node (or
+		// before this node loaded) may enroll again.
+		var err error
+		rep, known, err = s.member(r.Context(), a.Key)
+		if err != nil {
+			s.log.Error("hub: reporter lookup", "err", err)
+			fail(w, http.StatusServiceUnavailable)
+			return
+		}
+		if !known {
+			s.stats.limited.Add(1)
+			w.Header().Set("Retry-After", "60")
+			fail(w, http.StatusTooManyRequests)
+			return
+		}
+	}
+	// The body is a key: read into an array, not a pooled batch buffer.
+	var kb [ed25519.PublicKeySize + 1]byte
+	n, err := io.ReadFull(io.LimitReader(r.Body, int64(len(kb))), kb[:])
+	if n != ed25519.PublicKeySize || err != io.ErrUnexpectedEOF {
 		s.stats.bad.Add(1)
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	defer s.bufs.Put(bp)
-	body := *bp
-	if len(body) != ed25519.PublicKeySize {
-		s.stats.bad.Add(1)
-		fail(w, http.StatusBadRequest)
+	body := kb[:n]
+	// The key enrolled must be the key that signed: a.Verify checks that
+	// the body's key is the header's.
+	if !a.Verify(ed25519.PublicKey(body), r.Method, r.URL.Path, body) {
+		s.stats.badSig.Add(1)
+		fail(w, http.StatusUnauthorized)
 		return
 	}
-	key := ed25519.PublicKey(append([]byte(nil), body...))
-	if _, _, ok := s.authenticate(w, r, body, key); !ok {
+	if known {
+		// Enrolling again keeps the first date and network: answered
+		// from memory, nothing stored.
+		s.stats.enrolled.Add(1)
+		reply(w, map[string]string{"reporter": rep.ID.String(), "enrolled": rep.Enrolled.Format(time.RFC3339)})
 		return
 	}
-	id := wire.IDOf(key)
-	if _, known := s.keys.Load(id); !known && !s.enrollL.allow(nw, 1, s.now()) {
+	if !s.enrollL.allow(nw, 1, now) || !s.enrollA.allow(struct{}{}, 1, now) {
 		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "60")
 		fail(w, http.StatusTooManyRequests)
 		return
 	}
-	rep, err := s.st.Enroll(r.Context(), hubstore.Reporter{ID: id, Key: key, Network: nw, Enrolled: s.now().UTC()})
+	key := ed25519.PublicKey(append([]byte(nil), body...))
+	rep, err = s.st.Enroll(r.Context(), hubstore.Reporter{ID: a.Key, Key: key, Network: nw, Enrolled: now.UTC()})
 	if err != nil {
 		s.log.Error("hub: enroll", "err", err)
 		fail(w, http.StatusServiceUnavailable)
 		return
 	}
-	s.keys.Store(id, rep)
+	s.keys.Store(rep.ID, rep)
 	s.stats.enrolled.Add(1)
-	reply(w, map[string]string{"reporter": id.String(), "enrolled": rep.Enrolled.Format(time.RFC3339)})
+	reply(w, map[string]string{"reporter": rep.ID.String(), "enrolled": rep.Enrolled.Format(time.RFC3339)})
 }
 
 // signals: body is a signal batch (docs/hub.md), the request signed by an
@@ -602,6 +697,30 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnsupportedMediaType)
 		return
 	}
+	a, now, ok := s.authHeader(w, r)
+	if !ok {
+		return
+	}
+	rep, found, err := s.member(r.Context(), a.Key)
+	if err != nil {
+		s.log.Error("hub: reporter lookup", "err", err)
+		fail(w, http.StatusServiceUnavailable)
+		return
+	}
+	if !found {
+		s.stats.unknown.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return
+	}
+	// A member past its request rate is refused before its body is read
+	// or its signature checked. Looking takes no token: a forger cannot
+	// spend a member's budget.
+	if !s.reqL.has(a.Key, 1, now) {
+		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests)
+		return
+	}
 	bp, ok := s.readBody(r, wire.MaxBatchBytes)
 	if !ok {
 		s.stats.bad.Add(1)
@@ -610,8 +729,21 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.bufs.Put(bp)
 	body := *bp
-	a, _, ok := s.authenticate(w, r, body, nil)
-	if !ok {
+	if !a.Verify(rep.Key, r.Method, r.URL.Path, body) {
+		s.stats.badSig.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return
+	}
+	if s.nonces.seen(a.Key, a.Nonce, now) {
+		s.stats.replay.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return
+	}
+	// A refused request stores no nonce.
+	if !s.reqL.allow(a.Key, 1, now) {
+		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests)
 		return
 	}
 	sigs, err := wire.DecodeBatch(nil, body)
@@ -620,11 +752,26 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	now := s.now()
 	if !s.signalL.allow(a.Key, float64(len(sigs)), now) {
 		s.stats.limited.Add(1)
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusTooManyRequests)
+		return
+	}
+	switch s.nonces.add(a.Key, a.Nonce, now) {
+	case nonceReplay:
+		s.stats.replay.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return
+	case nonceQuota:
+		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests)
+		return
+	case nonceFull:
+		s.stats.noncesFull.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable)
 		return
 	}
 	oldest := minuteOf(now.Add(-s.eng.Rules().Window))
