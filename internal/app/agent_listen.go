@@ -1,0 +1,40 @@
+package app
+
+import (
+	"net"
+
+	"github.com/herd-ips/herd/internal/connlimit"
+	"github.com/herd-ips/herd/internal/metrics"
+)
+
+// Caps of the metrics listener: a scraper or two, and herd status.
+var metricsLimits = connlimit.Limits{Total: 64, PerAddr: 16}
+
+// apiLimits returns the caps of each of the local API's listeners:
+// api.max_connections and api.max_connections_per_address, or else what
+// the process's file limit leaves for two listeners.
+func (a *agent) apiLimits() connlimit.Limits {
+	lim := connlimit.FromFileLimit(connlimit.FileLimit(), 2)
+	if n := a.cfg.API.MaxConnections; n > 0 {
+		lim.Total = n
+	}
+	if n := a.cfg.API.MaxConnectionsPerAddress; n > 0 {
+		lim.PerAddr = n
+	}
+	return lim
+}
+
+// guard wraps ln, the listener called name, in its caps, and exports its
+// counts in the agent's metrics. Every TCP server of the agent serves on a
+// guarded listener, so that no client holds more than its share of the
+// file descriptors and no accept error stops the agent.
+func (a *agent) guard(name string, ln net.Listener, lim connlimit.Limits) net.Listener {
+	g := connlimit.New(ln, connlimit.Options{Limits: lim, Name: name, Logger: a.log})
+	a.m.m.Listener(name, func() metrics.ListenerCounts {
+		s := g.Stats()
+		return metrics.ListenerCounts{Open: s.Open, Accepted: s.Accepted, RefusedTotal: s.RefusedTotal,
+			RefusedPerAddr: s.RefusedPerAddr, AcceptErrors: s.AcceptErrors}
+	})
+	a.log.Info("agent: listener guarded", "listener", name, "max_connections", lim.Total, "max_connections_per_address", lim.PerAddr)
+	return g
+}
