@@ -285,3 +285,106 @@ func TestTimeoutsCutSlowBodiesKeepStreams(t *testing.T) {
 	case <-time.After(time.Until(start.Add(time.Second))):
 	}
 }
+
+// Nothing a client that has not proven a key or a password sends leaves
+// state behind it: whatever the requests and the number of addresses, the
+// failure limiter holds at most MaxClients entries, and no key, stream
+// cursor or subscriber is kept. Every container of per-client state in the
+// server is checked.
+func TestUnauthenticatedStateIsBounded(t *testing.T) {
+	f, _ := newWatcherFixture(t, Options{MaxClients: 50})
+	f.sync()
+	h := f.srv.Handler()
+	forged := "Bearer " + jwtHeader + ".eyJpZCI6IndlYjEiLCJleHAiOjk5OTk5OTk5OTl9.AAAA"
+	requests := []func(i int) *http.Request{
+		func(i int) *http.Request {
+			r := httptestRequest("GET", "/v1/decisions", "")
+			r.Header.Set("X-Api-Key", fmt.Sprintf("wrong-%d", i))
+			return r
+		},
+		func(i int) *http.Request {
+			r := httptestRequest("GET", "/v1/decisions/stream?startup=true", "")
+			r.Header.Set("X-Api-Key", fmt.Sprintf("wrong-%d", i))
+			return r
+		},
+		func(i int) *http.Request {
+			r := httptestRequest("GET", "/v1/herd/stream", "")
+			r.Header.Set("X-Api-Key", fmt.Sprintf("wrong-%d", i))
+			return r
+		},
+		func(i int) *http.Request {
+			r := httptestRequest("GET", "/v1/forward-auth", "")
+			r.Header.Set("X-Api-Key", fmt.Sprintf("wrong-%d", i))
+			return r
+		},
+		func(i int) *http.Request {
+			return httptestRequest("POST", "/v1/watchers/login", fmt.Sprintf(`{"machine_id":"m%d","password":"p%d"}`, i, i))
+		},
+		func(i int) *http.Request {
+			return httptestRequest("POST", "/v1/watchers/login", fmt.Sprintf(`{"machine_id":%q,"password":"p%d"}`, testMachine, i))
+		},
+		func(i int) *http.Request {
+			r := httptestRequest("POST", "/v1/alerts", "[]")
+			r.Header.Set("Authorization", forged)
+			return r
+		},
+	}
+	for i := range 3000 {
+		for _, mk := range requests {
+			r := mk(i)
+			r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:4711", i>>16&255, i>>8&255, i&255)
+			if i%2 == 1 {
+				r.RemoteAddr = fmt.Sprintf("[2001:db8:%x::1]:4711", i)
+			}
+			w := &discardWriter{h: http.Header{}}
+			h.ServeHTTP(w, r)
+			if w.code == http.StatusOK || w.code == http.StatusCreated {
+				t.Fatalf("%s %s from %s without credentials: %d", r.Method, r.URL.Path, r.RemoteAddr, w.code)
+			}
+		}
+	}
+	s := f.srv
+	s.lim.mu.Lock()
+	limited := len(s.lim.buckets)
+	s.lim.mu.Unlock()
+	s.keys.mu.RLock()
+	cached, hashes := len(s.keys.cache), len(s.keys.hashes)
+	s.keys.mu.RUnlock()
+	s.bmu.Lock()
+	cursors := len(s.bouncers)
+	s.bmu.Unlock()
+	s.m.mu.RLock()
+	subs := len(s.m.subs)
+	s.m.mu.RUnlock()
+	if limited > 50 || cached != 0 || hashes != 1 || cursors != 0 || subs != 0 {
+		t.Fatalf("after 21,000 unauthenticated requests from 3,000 clients: limiter %d (max 50), cached keys %d, digests %d (want the 1 registered), stream cursors %d, subscribers %d",
+			limited, cached, hashes, cursors, subs)
+	}
+}
+
+func httptestRequest(method, target, body string) *http.Request {
+	r, err := http.NewRequest(method, "http://herd"+target, strings.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// discardWriter is a ResponseWriter that keeps the status only.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return len(b), nil
+}
+func (w *discardWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
