@@ -65,9 +65,9 @@ const (
 
 	// Timeouts of the HTTP server. A request's head must arrive within
 	// headerTimeout of its first byte and its body within readTimeout of
-	// that; an answer may take writeTimeout, renewed for every chunk of a
-	// long answer and every event of a push stream; an idle keep-alive
-	// connection is closed after idleTimeout.
+	// that; every chunk of a long answer and every event of a push stream
+	// must be taken within writeTimeout; an idle keep-alive connection is
+	// closed after idleTimeout.
 	headerTimeout = 10 * time.Second
 	readTimeout   = 30 * time.Second
 	writeTimeout  = 30 * time.Second
@@ -308,7 +308,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: headerTimeout,
 		ReadTimeout:       s.readTimeout,
-		WriteTimeout:      s.writeTimeout,
+		// No WriteTimeout: net/http's costs an allocation per request
+		// (forward-auth's path has none). The answers that can fill the
+		// socket's buffer (chunkWriter's, the push stream's events) set
+		// a write deadline per piece; the others are a few hundred bytes.
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
