@@ -312,9 +312,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// (forward-auth's path has none). The answers that can fill the
 		// socket's buffer (chunkWriter's, the push stream's events) set
 		// a write deadline per piece; the others are a few hundred bytes.
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		// Requests inherit ctx, so that push streams end with it.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
