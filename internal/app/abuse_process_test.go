@@ -98,6 +98,7 @@ firewall:
 api:
   listen: %s
   forward_auth_listen: %s
+  trusted_proxies: [127.0.0.1/32]
 metrics:
   listen: %s
 `, filepath.Join(dir, "herd.db"), apiAddr, faAddr, metricsAddr)
@@ -204,125 +205,146 @@ metrics:
 		t.Errorf("honest request failed before the attack: %s", f)
 	}
 
-	// The attack: conns slow connections, one in ten to forward-auth, one
-	// in five finishing its head and trickling a body.
-	var (
-		mu      sync.Mutex
-		held    []net.Conn
-		bodies  []net.Conn
-		dialErr atomic.Int64
-	)
-	defer func() {
+	// phase opens conns slow connections from the addresses src gives
+	// (the i-th connection from src(i)), one in every faEvery to
+	// forward-auth, one in five to the API finishing its head and
+	// trickling a body; it times the honest clients for hold meanwhile,
+	// checks them and the agent, then closes every slow connection.
+	phase := func(name string, src func(i int) net.IP, addrs, faEvery int, wantRefused string) {
+		var (
+			mu      sync.Mutex
+			held    []net.Conn
+			bodies  []net.Conn
+			dialErr atomic.Int64
+		)
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		attackStart := time.Now()
+		var wg sync.WaitGroup
+		next := atomic.Int64{}
+		for w := 0; w < 32; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= conns {
+						return
+					}
+					target := apiAddr
+					if i%faEvery == faEvery-1 {
+						target = faAddr
+					}
+					d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src(i)}, Timeout: 5 * time.Second}
+					c, err := d.Dial("tcp", target)
+					if err != nil {
+						dialErr.Add(1)
+						continue
+					}
+					body := i%5 == 4 && target == apiAddr
+					if body {
+						_, _ = io.WriteString(c, "POST /v1/watchers/login HTTP/1.1\r\nHost: herd\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"machine_id\":\"")
+					} else {
+						_, _ = io.WriteString(c, "GET /v1/decisions HTTP/1.1\r\nHost: herd\r\nX-Slow: ")
+					}
+					mu.Lock()
+					held = append(held, c)
+					if body {
+						bodies = append(bodies, c)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		dialTime := time.Since(attackStart)
+		trickleCtx, stopTrickle := context.WithCancel(ctx)
+		defer stopTrickle()
+		go func() {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-trickleCtx.Done():
+					return
+				case <-t.C:
+				}
+				for _, c := range bodies {
+					_ = c.SetWriteDeadline(time.Now().Add(time.Millisecond))
+					_, _ = c.Write([]byte("a"))
+				}
+			}
+		}()
+
+		// The honest clients, while the slow connections are held.
+		streamLat, faLat, failures := probe(hold)
+		rssHeld := rssKiB(t, pid)
+		before, err := metrics.Fetch(ctx, honest, "http://"+metricsAddr+"/metrics")
+		if err != nil {
+			t.Fatalf("%s: metrics while held: %v", name, err)
+		}
+		select {
+		case err := <-exited:
+			stopped = true
+			t.Fatalf("%s: the agent stopped under the attack: %v", name, err)
+		default:
+		}
+		sc := before
+		t.Logf("%s: %d slow connections (%d to forward-auth) dialled from %d addresses in %v (%d dial errors); agent file limit %d",
+			name, len(held), conns/faEvery, addrs, dialTime.Round(time.Millisecond), dialErr.Load(), abuseFileLimit)
+		t.Logf("%s: agent held %v on the API and %v on forward-auth; refused so far: %v per address, %v for the total; %v accept errors",
+			name, sc.Sum(metrics.ConnectionsOpen, "listener", "api"), sc.Sum(metrics.ConnectionsOpen, "listener", "forward-auth"),
+			sc.Sum(metrics.ConnectionsRefused, "reason", metrics.RefusedPerAddr),
+			sc.Sum(metrics.ConnectionsRefused, "reason", metrics.RefusedTotal), sc.Sum(metrics.AcceptErrors))
+		t.Logf("%s: honest /v1/decisions/stream: %s", name, latencies(streamLat))
+		t.Logf("%s: honest forward-auth:         %s", name, latencies(faLat))
+		t.Logf("%s: agent RSS %d KiB while held (%d KiB before any attack)", name, rssHeld, rssBefore)
+		for _, f := range failures {
+			t.Errorf("%s: honest request failed: %s", name, f)
+		}
+		for what, ls := range map[string][]time.Duration{"/v1/decisions/stream": streamLat, "forward-auth": faLat} {
+			if len(ls) < 10 {
+				t.Errorf("%s: %s: only %d answers in %v", name, what, len(ls), hold)
+			}
+			if p := quantile(ls, 0.99); p > honestBudget {
+				t.Errorf("%s: %s: 99th percentile %v, want within %v", name, what, p, honestBudget)
+			}
+			if m := slices.Max(ls); m > honestCeiling {
+				t.Errorf("%s: %s: slowest answer %v, want within %v", name, what, m, honestCeiling)
+			}
+		}
+		if sc.Sum(metrics.ConnectionsRefused, "reason", wantRefused) == 0 {
+			t.Errorf("%s: no connection was refused for %s: that cap was never reached, the phase proves nothing", name, wantRefused)
+		}
+		stopTrickle()
 		for _, c := range held {
 			c.Close()
 		}
-	}()
-	attackStart := time.Now()
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= conns {
-					return
-				}
-				src := net.IPv4(127, 0, 0, byte(2+i%8))
-				target := apiAddr
-				if i%10 == 9 {
-					target = faAddr
-				}
-				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 5 * time.Second}
-				c, err := d.Dial("tcp", target)
-				if err != nil {
-					dialErr.Add(1)
-					continue
-				}
-				body := i%5 == 4 && target == apiAddr
-				if body {
-					_, _ = io.WriteString(c, "POST /v1/watchers/login HTTP/1.1\r\nHost: herd\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"machine_id\":\"")
-				} else {
-					_, _ = io.WriteString(c, "GET /v1/decisions HTTP/1.1\r\nHost: herd\r\nX-Slow: ")
-				}
-				mu.Lock()
-				held = append(held, c)
-				if body {
-					bodies = append(bodies, c)
-				}
-				mu.Unlock()
+		held = nil
+		// The agent sees the ends and frees the places.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			sc, err := metrics.Fetch(ctx, honest, "http://"+metricsAddr+"/metrics")
+			if err == nil && sc.Sum(metrics.ConnectionsOpen, "listener", "api")+sc.Sum(metrics.ConnectionsOpen, "listener", "forward-auth") <= 2 {
+				break
 			}
-		}()
-	}
-	wg.Wait()
-	dialTime := time.Since(attackStart)
-	trickleCtx, stopTrickle := context.WithCancel(ctx)
-	defer stopTrickle()
-	go func() {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-trickleCtx.Done():
-				return
-			case <-t.C:
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the agent still holds connections 10s after the attack ended: %v", name, err)
 			}
-			for _, c := range bodies {
-				_ = c.SetWriteDeadline(time.Now().Add(time.Millisecond))
-				_, _ = c.Write([]byte("a"))
-			}
+			time.Sleep(50 * time.Millisecond)
 		}
-	}()
+	}
+	t.Logf("honest /v1/decisions/stream before any attack: %s", latencies(baseStream))
+	t.Logf("honest forward-auth before any attack:         %s", latencies(baseFA))
+	// Eight addresses: each meets its per-address cap.
+	phase("8 addresses", func(i int) net.IP { return net.IPv4(127, 0, 0, byte(2+i%8)) }, 8, 10, metrics.RefusedPerAddr)
+	// 256 addresses, half to each listener: both fill their total, and the
+	// honest clients (127.0.0.1, the trusted proxy) use the reserve.
+	phase("256 addresses", func(i int) net.IP { return net.IPv4(127, 0, 1, byte(i)) }, 256, 2, metrics.RefusedTotal)
 
-	// The honest clients, while the slow connections are held.
-	streamLat, faLat, failures := probe(hold)
-	rssHeld := rssKiB(t, pid)
-	sc, err := metrics.Fetch(ctx, honest, "http://"+metricsAddr+"/metrics")
-	if err != nil {
-		t.Fatalf("metrics while held: %v", err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		t.Fatalf("the agent stopped under the attack: %v", err)
-	default:
-	}
-	openAPI := sc.Sum(metrics.ConnectionsOpen, "listener", "api")
-	openFA := sc.Sum(metrics.ConnectionsOpen, "listener", "forward-auth")
-	refused := sc.Sum(metrics.ConnectionsRefused)
-	t.Logf("attack: %d slow connections (%d to forward-auth) dialled from 8 addresses in %v (%d dial errors); agent file limit %d",
-		len(held), conns/10, dialTime.Round(time.Millisecond), dialErr.Load(), abuseFileLimit)
-	t.Logf("agent held %v on the API and %v on forward-auth, refused %v at once (per address %v, total %v), %v accept errors",
-		openAPI, openFA, refused, sc.Sum(metrics.ConnectionsRefused, "reason", metrics.RefusedPerAddr),
-		sc.Sum(metrics.ConnectionsRefused, "reason", metrics.RefusedTotal), sc.Sum(metrics.AcceptErrors))
-	t.Logf("honest /v1/decisions/stream: before %s; held %s", latencies(baseStream), latencies(streamLat))
-	t.Logf("honest forward-auth:         before %s; held %s", latencies(baseFA), latencies(faLat))
-	t.Logf("agent RSS: %d KiB before, %d KiB while held", rssBefore, rssHeld)
-	for _, f := range failures {
-		t.Errorf("honest request failed: %s", f)
-	}
-	for name, ls := range map[string][]time.Duration{"/v1/decisions/stream": streamLat, "forward-auth": faLat} {
-		if len(ls) < 10 {
-			t.Errorf("%s: only %d answers in %v", name, len(ls), hold)
-		}
-		if p := quantile(ls, 0.99); p > honestBudget {
-			t.Errorf("%s: 99th percentile %v, want within %v", name, p, honestBudget)
-		}
-		if m := slices.Max(ls); m > honestCeiling {
-			t.Errorf("%s: slowest answer %v, want within %v", name, m, honestCeiling)
-		}
-	}
-	if refused == 0 {
-		t.Error("no connection was refused: the caps were never reached, the test proves nothing")
-	}
-
-	// Release the attack; the agent stops cleanly.
-	stopTrickle()
-	for _, c := range held {
-		c.Close()
-	}
-	held = nil
+	// The agent stops cleanly.
 	if err := agent.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

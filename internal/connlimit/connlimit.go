@@ -32,6 +32,11 @@ type Limits struct {
 	// IPv4 address, or one IPv6 /64 (an attacker owns a whole /64 as
 	// easily as one address). Zero or less means no cap.
 	PerAddr int
+	// Reserve more connections beyond Total are kept for clients in
+	// Options.Priority, so that an attacker with many addresses who fills
+	// Total does not lock out the local proxy or bouncer. PerAddr still
+	// applies to them.
+	Reserve int
 }
 
 // Stats are a listener's counts since it was made.
@@ -48,6 +53,9 @@ type Options struct {
 	Limits
 	// Name says which listener this is in log lines ("api", "metrics").
 	Name string
+	// Priority are the clients that may use Limits.Reserve (the agent
+	// passes its trusted proxies: loopback by default).
+	Priority []netip.Prefix
 	// Logger receives a warning when accepting fails; nil discards.
 	Logger *slog.Logger
 }
@@ -59,6 +67,7 @@ type Options struct {
 type Listener struct {
 	net.Listener
 	lim  Limits
+	prio []netip.Prefix
 	name string
 	log  *slog.Logger
 	// wait sleeps d, or returns false at once when the listener closes;
@@ -80,6 +89,7 @@ func New(ln net.Listener, o Options) *Listener {
 	l := &Listener{
 		Listener: ln,
 		lim:      o.Limits,
+		prio:     o.Priority,
 		name:     o.Name,
 		log:      o.Logger,
 		done:     make(chan struct{}),
@@ -120,22 +130,28 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		delay = 0
-		k, keyed := clientKey(c.RemoteAddr())
-		if l.admit(k, keyed) {
+		ip, keyed := clientAddr(c.RemoteAddr())
+		k := clientKey(ip)
+		if l.admit(k, keyed, keyed && l.priority(ip)) {
 			return &conn{Conn: c, l: l, k: k, keyed: keyed}, nil
 		}
 		c.Close()
 	}
 }
 
-// admit takes a place for a connection from k (when keyed), or counts the
-// refusal and returns false.
-func (l *Listener) admit(k netip.Prefix, keyed bool) bool {
+// admit takes a place for a connection from k (when keyed; prio when it
+// may use the reserve), or counts the refusal and returns false.
+func (l *Listener) admit(k netip.Prefix, keyed, prio bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lim.Total > 0 && l.open >= l.lim.Total {
-		l.refusedTotal.Add(1)
-		return false
+	if total := l.lim.Total; total > 0 {
+		if prio {
+			total += max(l.lim.Reserve, 0)
+		}
+		if l.open >= total {
+			l.refusedTotal.Add(1)
+			return false
+		}
 	}
 	if keyed && l.lim.PerAddr > 0 && l.byAddr[k] >= l.lim.PerAddr {
 		l.refusedPerAddr.Add(1)
@@ -207,34 +223,49 @@ func (l *Listener) sleep(d time.Duration) bool {
 	}
 }
 
-// clientKey returns the client whose connections a.PerAddr counts
-// together: the IPv4 address, or the IPv6 /64. It reports false for an
+// priority reports whether ip may use the reserve.
+func (l *Listener) priority(ip netip.Addr) bool {
+	for _, p := range l.prio {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientKey returns the client whose connections Limits.PerAddr counts
+// together: the IPv4 address, or the IPv6 /64.
+func clientKey(ip netip.Addr) netip.Prefix {
+	if !ip.IsValid() {
+		return netip.Prefix{}
+	}
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// clientAddr returns the unmapped IP address of a, and false for an
 // address that is not IP (a Unix socket), which only Total bounds.
-func clientKey(a net.Addr) (netip.Prefix, bool) {
+func clientAddr(a net.Addr) (netip.Addr, bool) {
 	var ip netip.Addr
 	switch a := a.(type) {
 	case *net.TCPAddr:
 		ip = a.AddrPort().Addr()
 	default:
 		if a == nil {
-			return netip.Prefix{}, false
+			return netip.Addr{}, false
 		}
 		ap, err := netip.ParseAddrPort(a.String())
 		if err != nil {
-			return netip.Prefix{}, false
+			return netip.Addr{}, false
 		}
 		ip = ap.Addr()
 	}
 	ip = ip.Unmap().WithZone("")
-	if !ip.IsValid() {
-		return netip.Prefix{}, false
-	}
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, err := ip.Prefix(bits)
-	return p, err == nil
+	return ip, ip.IsValid()
 }
 
 // conn is an admitted connection; its first Close gives its place back.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"testing"
@@ -333,20 +334,66 @@ func TestFromFileLimit(t *testing.T) {
 		listeners int
 		want      connlimit.Limits
 	}{
-		{4096, 2, connlimit.Limits{Total: 1792, PerAddr: 112}},
-		{4096, 1, connlimit.Limits{Total: 3584, PerAddr: 224}},
-		{1024, 2, connlimit.Limits{Total: 384, PerAddr: 24}},
-		{0, 1, connlimit.Limits{Total: 768, PerAddr: 48}},
-		{1 << 20, 2, connlimit.Limits{Total: connlimit.MaxDefaultTotal, PerAddr: 256}},
-		{64, 2, connlimit.Limits{Total: 16, PerAddr: 8}},
+		{4096, 2, connlimit.Limits{Total: 1792, PerAddr: 112, Reserve: 112}},
+		{4096, 1, connlimit.Limits{Total: 3584, PerAddr: 224, Reserve: 224}},
+		{1024, 2, connlimit.Limits{Total: 384, PerAddr: 24, Reserve: 24}},
+		{0, 1, connlimit.Limits{Total: 768, PerAddr: 48, Reserve: 48}},
+		{1 << 20, 2, connlimit.Limits{Total: connlimit.MaxDefaultTotal, PerAddr: 256, Reserve: 512}},
+		{64, 2, connlimit.Limits{Total: 16, PerAddr: 8, Reserve: 1}},
 		{4, 8, connlimit.Limits{Total: 1, PerAddr: 1}},
 	} {
 		got := connlimit.FromFileLimit(tc.nofile, tc.listeners)
 		if got != tc.want {
 			t.Errorf("FromFileLimit(%d, %d) = %+v, want %+v", tc.nofile, tc.listeners, got, tc.want)
 		}
-		if got.Total < 1 || got.PerAddr < 1 || got.PerAddr > got.Total || uint64(got.Total*tc.listeners) > max(tc.nofile, 1024) {
+		if got.Total < 1 || got.PerAddr < 1 || got.PerAddr > got.Total || uint64((got.Total+got.Reserve)*tc.listeners) > max(tc.nofile, 1024)*15/16 {
 			t.Errorf("FromFileLimit(%d, %d) = %+v: out of bounds", tc.nofile, tc.listeners, got)
 		}
+	}
+}
+
+// When Total is reached, clients in Priority still get Reserve more
+// connections (and no more), within their own PerAddr; others are refused.
+func TestReserveForPriorityClients(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := connlimit.New(ln, connlimit.Options{
+		Limits:   connlimit.Limits{Total: 2, PerAddr: 2, Reserve: 2},
+		Priority: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+	})
+	held := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	defer func() {
+		l.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	dialFrom(t, l, "127.0.0.2")
+	dialFrom(t, l, "127.0.0.3")
+	waitStats(t, l, func(s connlimit.Stats) bool { return s.Open == 2 })
+	if c := dialFrom(t, l, "127.0.0.4"); !closedByServer(c) {
+		t.Fatal("a client outside Priority was admitted beyond Total")
+	}
+	p1, p2 := dialFrom(t, l, "127.0.0.1"), dialFrom(t, l, "127.0.0.1")
+	waitStats(t, l, func(s connlimit.Stats) bool { return s.Open == 4 })
+	if closedByServer(p1) || closedByServer(p2) {
+		t.Fatal("a priority client was refused within the reserve")
+	}
+	if c := dialFrom(t, l, "127.0.0.1"); !closedByServer(c) {
+		t.Fatal("a priority client was admitted beyond its PerAddr and the reserve")
+	}
+	if st := l.Stats(); st.RefusedTotal != 2 || st.Accepted != 4 {
+		t.Fatalf("stats %+v, want 4 accepted and 2 refused for the total", st)
 	}
 }
