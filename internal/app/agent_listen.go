@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/herd-ips/herd/internal/connlimit"
-	"github.com/herd-ips/herd/internal/metrics"
 )
 
 // Caps of the metrics listener: a scraper or two, and herd status.
@@ -42,11 +41,7 @@ func (a *agent) priorityClients() []netip.Prefix {
 // file descriptors and no accept error stops the agent.
 func (a *agent) guard(name string, ln net.Listener, lim connlimit.Limits) net.Listener {
 	g := connlimit.New(ln, connlimit.Options{Limits: lim, Name: name, Logger: a.log, Priority: a.priorityClients()})
-	a.m.m.Listener(name, func() metrics.ListenerCounts {
-		s := g.Stats()
-		return metrics.ListenerCounts{Open: s.Open, Accepted: s.Accepted, RefusedTotal: s.RefusedTotal,
-			RefusedPerAddr: s.RefusedPerAddr, AcceptErrors: s.AcceptErrors}
-	})
+	a.m.m.Listener(name, listenerCounts(g))
 	a.log.Info("agent: listener guarded", "listener", name, "max_connections", lim.Total,
 		"max_connections_per_address", lim.PerAddr, "reserve_for_trusted_proxies", lim.Reserve)
 	return g

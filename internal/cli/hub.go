@@ -126,7 +126,9 @@ func (e *env) hubServeCmd() *cobra.Command {
 			if maxConnsPerAddr > 0 {
 				lim.PerAddr = maxConnsPerAddr
 			}
-			ln = connlimit.New(ln, connlimit.Options{Limits: lim, Name: "hub", Logger: log})
+			gln := connlimit.New(ln, connlimit.Options{Limits: lim, Name: "hub", Logger: log})
+			node.WatchListener("hub", gln)
+			ln = gln
 			fmt.Fprintf(e.stdout, "hub listening on %s (%s)\npublic key (hub.public_key): %s\n", ln.Addr(), map[bool]string{true: "TLS", false: "plain HTTP"}[cert != ""],
 				base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
 			var mln net.Listener
@@ -135,7 +137,9 @@ func (e *env) hubServeCmd() *cobra.Command {
 					ln.Close()
 					return fmt.Errorf("hub: metrics: %w", err)
 				}
-				mln = connlimit.New(mln, connlimit.Options{Limits: connlimit.Limits{Total: 64, PerAddr: 16}, Name: "hub-metrics", Logger: log})
+				gmln := connlimit.New(mln, connlimit.Options{Limits: connlimit.Limits{Total: 64, PerAddr: 16}, Name: "hub-metrics", Logger: log})
+				node.WatchListener("hub-metrics", gmln)
+				mln = gmln
 				fmt.Fprintf(e.stdout, "hub metrics on http://%s/metrics\n", mln.Addr())
 			}
 			srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herd-ips/herd/internal/metrics"
 )
 
 // TestHubServeCapsConnections runs `herd hub serve` with a cap of two
@@ -22,7 +25,7 @@ func TestHubServeCapsConnections(t *testing.T) {
 	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
 	root := e.rootCmd()
 	root.SetArgs([]string{"hub", "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "hub.db"),
-		"--key", filepath.Join(dir, "sign.key"), "--max-connections-per-address", "2"})
+		"--key", filepath.Join(dir, "sign.key"), "--max-connections-per-address", "2", "--metrics-listen", "127.0.0.1:0"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
@@ -36,11 +39,11 @@ func TestHubServeCapsConnections(t *testing.T) {
 			t.Errorf("hub serve: %v", err)
 		}
 	}()
-	var addr string
-	re := regexp.MustCompile(`listening on (\S+) \(plain HTTP\)`)
+	var addr, metricsURL string
+	re := regexp.MustCompile(`listening on (\S+) \(plain HTTP\)(?s:.*)hub metrics on (\S+)\n`)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
-			addr = m[1]
+			addr, metricsURL = m[1], m[2]
 			break
 		}
 		if time.Now().After(deadline) {
@@ -84,5 +87,15 @@ func TestHubServeCapsConnections(t *testing.T) {
 	line, err := bufio.NewReader(other).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 ") {
 		t.Fatalf("another client is not served: %q %v", line, err)
+	}
+	sc, err := metrics.Fetch(ctx, http.DefaultClient, metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sc.Sum(metrics.ConnectionsRefused, "listener", "hub", "reason", metrics.RefusedPerAddr); got != 1 {
+		t.Errorf("%s{listener=hub,reason=per_address} = %v, want 1", metrics.ConnectionsRefused, got)
+	}
+	if got := sc.Sum(metrics.ConnectionsOpen, "listener", "hub"); got < 2 {
+		t.Errorf("%s{listener=hub} = %v, want the 2 held at least", metrics.ConnectionsOpen, got)
 	}
 }

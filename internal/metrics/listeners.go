@@ -25,8 +25,13 @@ type ListenerCounts struct {
 // "forward-auth", "metrics"), read from counts at each scrape. Call it
 // once per name.
 func (m *Metrics) Listener(name string, counts func() ListenerCounts) {
+	RegisterListener(m.reg, name, counts)
+}
+
+// RegisterListener is Listener for another registry (the hub's).
+func RegisterListener(reg prometheus.Registerer, name string, counts func() ListenerCounts) {
 	l := prometheus.Labels{"listener": name}
-	m.reg.MustRegister(&listenerCollector{
+	reg.MustRegister(&listenerCollector{
 		counts:   counts,
 		open:     prometheus.NewDesc(ConnectionsOpen, "Connections a listener holds open.", nil, l),
 		accepted: prometheus.NewDesc(ConnectionsAccepted, "Connections a listener admitted.", nil, l),
