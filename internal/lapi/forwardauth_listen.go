@@ -25,8 +25,10 @@ const (
 	// faHeadTime is how long a request's head may take once its first
 	// bytes have come.
 	faHeadTime = 10 * time.Second
-	// faMaxConns bounds the open connections; more are closed at once.
-	faMaxConns = 4096
+	// faMaxConns bounds the open connections as a last resort; more are
+	// closed at once. The caller's guard (internal/connlimit) caps them
+	// lower, per client too, and counts the refusals.
+	faMaxConns = 1 << 16
 	// faWriteTime is how long an answer may take to be taken.
 	faWriteTime = 10 * time.Second
 )
@@ -181,7 +183,7 @@ func isToken(b []byte) bool {
 // request, a malformed or oversized head (over 8 KiB or 64 headers) or a
 // body gets 400 and the connection is closed. A connection waits at most two
 // minutes for a request, whose head must then arrive within ten seconds;
-// beyond 4,096 open connections, new ones are closed at once (the caller
+// beyond 65,536 open connections, new ones are closed at once (the caller
 // guards ln with lower caps, per client too: internal/connlimit). An answer
 // must be taken within ten seconds. An error of ln's Accept is retried
 // after a back-off (5 ms doubling to 1 s), so that a full file table does
