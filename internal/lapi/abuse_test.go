@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -386,5 +388,61 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 func (w *discardWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
+	}
+}
+
+// failingListener fails its first n Accepts with EMFILE, then accepts.
+type failingListener struct {
+	net.Listener
+	mu sync.Mutex
+	n  int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.n > 0 {
+		l.n--
+		l.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+// An accept error (a full file table) does not stop the forward-auth
+// listener: it waits and serves the next connection. It used to return
+// the error, which stopped the agent.
+func TestForwardAuthListenerSurvivesAcceptErrors(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.sync()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: ln, n: 5}
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.srv.ServeForwardAuth(ctx, fl) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /v1/forward-auth HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\n\r\n", testKey)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("after 5 accept errors: %q %v", line, err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the listener stopped: %v", err)
+	default:
 	}
 }
