@@ -21,8 +21,8 @@ const module = "github.com/herd-ips/herd/"
 // the data flow is decided, not drifted into.
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
-	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext"},
-	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/enforce/nft", "internal/store", "internal/lapi", "internal/enforce/ipset", "internal/metrics", "internal/report", "internal/hub/blocklist", "internal/tlsfiles", "internal/hub/client", "internal/hub/wire", "internal/hub", "internal/hub/export", "internal/evidence", "internal/termtext"},
+	"internal/cli":             {"internal/app", "internal/connlimit", "internal/rules", "internal/ipx", "internal/config", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext"},
+	"internal/app":             {"internal/event", "internal/connlimit", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/enforce/nft", "internal/store", "internal/lapi", "internal/enforce/ipset", "internal/metrics", "internal/report", "internal/hub/blocklist", "internal/tlsfiles", "internal/hub/client", "internal/hub/wire", "internal/hub", "internal/hub/export", "internal/evidence", "internal/termtext"},
 	"internal/config":          {},
 	"internal/decision":        {"internal/event", "internal/ipx"},
 	"internal/event":           {},
@@ -43,6 +43,7 @@ var allowed = map[string][]string{
 	"internal/enforce/ipset":   {"internal/event", "internal/ipx"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/metrics":         {},
+	"internal/connlimit":       {},
 	"internal/sqldb":           {},
 	"internal/report":          {"internal/event"},
 	"internal/herdtest":        {},

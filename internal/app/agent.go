@@ -413,7 +413,7 @@ func (a *agent) listenAPI() (net.Listener, error) {
 	}
 	a.api = srv
 	a.log.Info("agent: local API listening", "addr", ln.Addr().String())
-	return ln, nil
+	return a.guard("api", ln, a.apiLimits()), nil
 }
 
 // listenForwardAuth returns the listener of the dedicated forward-auth
@@ -434,7 +434,7 @@ func (a *agent) listenForwardAuth() (net.Listener, error) {
 		}
 	}
 	a.log.Info("agent: forward-auth listening", "addr", ln.Addr().String())
-	return ln, nil
+	return a.guard("forward-auth", ln, a.apiLimits()), nil
 }
 
 // notifyAPI tells the local API that the store's decisions changed, so that

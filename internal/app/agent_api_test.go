@@ -116,3 +116,64 @@ func TestAgentServesDecisionsToBouncers(t *testing.T) {
 		t.Errorf("dedicated listener, another path: %d, want 400", code)
 	}
 }
+
+// `herd bouncers delete` (app.DeleteBouncer, another process's path: the
+// store only) ends the deleted bouncer's open push stream on a running
+// agent within a second; a real HTTP client holds the stream.
+func TestAgentRevokesDeletedBouncerStream(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	appendLine(t, logPath, "")
+	cfg := testConfig(dir, logPath)
+	key, err := app.AddBouncer(context.Background(), cfg, "revoked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true, APIListener: ln})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+"/v1/herd/stream", nil)
+	req.Header.Set("X-Api-Key", key)
+	var resp *http.Response
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, err = http.DefaultClient.Do(req); err == nil && resp.StatusCode == http.StatusOK {
+			break
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("push stream not open within 10s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer resp.Body.Close()
+	ended := make(chan time.Time, 1)
+	go func() {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		ended <- time.Now()
+	}()
+	time.Sleep(100 * time.Millisecond) // the stream is being served
+	deleted := time.Now()
+	if err := app.DeleteBouncer(context.Background(), cfg, "revoked"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-ended:
+		if at.Before(deleted) {
+			t.Fatal("the stream ended before the deletion")
+		}
+		if d := at.Sub(deleted); d > time.Second {
+			t.Fatalf("stream ended %v after the deletion, want within 1s", d)
+		} else {
+			t.Logf("stream ended %v after herd bouncers delete", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the deleted bouncer's stream is still open 3s after the deletion")
+	}
+}

@@ -30,8 +30,13 @@ const (
 	// maxPendingBans bounds the bans waiting for enforcement whose read
 	// time is kept for the latency histogram.
 	maxPendingBans = 1 << 16
-	// metricsReadHeaderTimeout bounds a scraper's request headers.
+	// metricsReadHeaderTimeout bounds a scraper's request headers,
+	// metricsReadTimeout the whole request, metricsWriteTimeout the
+	// answer; an idle connection closes after metricsIdleTimeout.
 	metricsReadHeaderTimeout = 5 * time.Second
+	metricsReadTimeout       = 10 * time.Second
+	metricsWriteTimeout      = 30 * time.Second
+	metricsIdleTimeout       = time.Minute
 )
 
 // agentMetrics is the agent's side of internal/metrics: the per-source
@@ -245,7 +250,7 @@ func (a *agent) listenMetrics() (net.Listener, error) {
 		return nil, err
 	}
 	if a.o.MetricsListener != nil {
-		return tlsListener(a.o.MetricsListener, tc), nil
+		return tlsListener(a.guard("metrics", a.o.MetricsListener, metricsLimits), tc), nil
 	}
 	if mc.Listen == "" {
 		return nil, nil
@@ -261,14 +266,15 @@ func (a *agent) listenMetrics() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: metrics: %w", err)
 	}
-	return tlsListener(ln, tc), nil
+	return tlsListener(a.guard("metrics", ln, metricsLimits), tc), nil
 }
 
 // serveMetrics serves /metrics on ln until ctx ends.
 func (a *agent) serveMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.m.m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: metricsReadHeaderTimeout}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: metricsReadHeaderTimeout, ReadTimeout: metricsReadTimeout,
+		WriteTimeout: metricsWriteTimeout, IdleTimeout: metricsIdleTimeout, MaxHeaderBytes: 8 << 10}
 	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
 	defer stop()
 	a.log.Info("agent: metrics listening", "addr", ln.Addr().String())

@@ -47,7 +47,7 @@ func (e *env) bouncersCmd() *cobra.Command {
 	}
 	del := &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Remove a bouncer; its key stops working within a second",
+		Short: "Remove a bouncer; its key stops working and its open push streams end within a second",
 		Args:  argsExactly(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cfgPath)

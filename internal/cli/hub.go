@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/connlimit"
 	"github.com/herd-ips/herd/internal/hub"
 	"github.com/herd-ips/herd/internal/hub/export"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
@@ -61,6 +62,7 @@ func (e *env) hubServeCmd() *cobra.Command {
 		allowDocs                         bool
 		metricsListen                     string
 		metricsRemote                     bool
+		maxConns, maxConnsPerAddr         int
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -116,6 +118,18 @@ func (e *env) hubServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The hub's listeners are guarded as the agent's are: caps
+			// per client and in total, and accept errors back off.
+			lim := connlimit.FromFileLimit(connlimit.FileLimit(), 1)
+			if maxConns > 0 {
+				lim.Total = maxConns
+			}
+			if maxConnsPerAddr > 0 {
+				lim.PerAddr = maxConnsPerAddr
+			}
+			gln := connlimit.New(ln, connlimit.Options{Limits: lim, Name: "hub", Logger: log})
+			node.WatchListener("hub", gln)
+			ln = gln
 			fmt.Fprintf(e.stdout, "hub listening on %s (%s)\npublic key (hub.public_key): %s\n", ln.Addr(), map[bool]string{true: "TLS", false: "plain HTTP"}[cert != ""],
 				base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
 			var mln net.Listener
@@ -124,6 +138,9 @@ func (e *env) hubServeCmd() *cobra.Command {
 					ln.Close()
 					return fmt.Errorf("hub: metrics: %w", err)
 				}
+				gmln := connlimit.New(mln, connlimit.Options{Limits: connlimit.Limits{Total: 64, PerAddr: 16}, Name: "hub-metrics", Logger: log})
+				node.WatchListener("hub-metrics", gmln)
+				mln = gmln
 				fmt.Fprintf(e.stdout, "hub metrics on http://%s/metrics\n", mln.Addr())
 			}
 			srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -148,7 +165,7 @@ func (e *env) hubServeCmd() *cobra.Command {
 			if mln != nil {
 				mux := http.NewServeMux()
 				mux.Handle("GET /metrics", node.MetricsHandler())
-				msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+				msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 				g.Go(func() error {
 					if err := msrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 						return fmt.Errorf("hub: metrics: %w", err)
@@ -180,6 +197,8 @@ func (e *env) hubServeCmd() *cobra.Command {
 	f.BoolVar(&allowDocs, "allow-documentation-ranges", false, "accept sources in the documentation ranges (tests and demos only)")
 	f.StringVar(&metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on, plain HTTP (empty: off; loopback unless --metrics-allow-remote)")
 	f.BoolVar(&metricsRemote, "metrics-allow-remote", false, "allow a --metrics-listen address that is not loopback")
+	f.IntVar(&maxConns, "max-connections", 0, "connections the hub holds open at once; more are closed at once (0: derived from the file limit)")
+	f.IntVar(&maxConnsPerAddr, "max-connections-per-address", 0, "connections one client (IPv4 address, IPv6 /64) holds open at once (0: derived from the file limit)")
 	return c
 }
 

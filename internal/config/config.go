@@ -204,6 +204,14 @@ type API struct {
 	// (lapi.Server.ServeForwardAuth), for proxies that ask on every
 	// request. "" (the default) serves forward-auth on Listen only.
 	ForwardAuthListen string
+	// MaxConnections bounds the connections each of the API's listeners
+	// (Listen, ForwardAuthListen) holds open at once, and
+	// MaxConnectionsPerAddress those from one client (an IPv4 address or
+	// an IPv6 /64); connections beyond are closed at once. 0 (the
+	// default) derives them from the process's file limit
+	// (connlimit.FromFileLimit).
+	MaxConnections           int
+	MaxConnectionsPerAddress int
 	// TLSCert and TLSKey are PEM files (absolute paths) of the certificate
 	// (chain) and private key to serve HTTPS with; both or neither. The
 	// agent reads them at start and again when they change.
@@ -450,6 +458,12 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						}
 					},
 					"open_forward_auth": func(v *yaml.Node) { c.API.OpenForwardAuth = d.boolean(v, "api.open_forward_auth") },
+					"max_connections": func(v *yaml.Node) {
+						c.API.MaxConnections = d.integer(v, "api.max_connections", 1, 1<<20)
+					},
+					"max_connections_per_address": func(v *yaml.Node) {
+						c.API.MaxConnectionsPerAddress = d.integer(v, "api.max_connections_per_address", 1, 1<<20)
+					},
 					"forward_auth_listen": func(v *yaml.Node) {
 						c.API.ForwardAuthListen = d.str(v, "api.forward_auth_listen")
 						if c.API.ForwardAuthListen != "" {

@@ -30,6 +30,8 @@ api:
   trusted_proxies: [10.0.0.0/8]
   open_forward_auth: true
   forward_auth_listen: 127.0.0.1:8081
+  max_connections: 2000
+  max_connections_per_address: 50
 metrics:
   listen: "0.0.0.0:9100"
   allow_remote: true
@@ -50,8 +52,9 @@ timezone: UTC
 		RulesDir: "/srv/rules",
 		Database: Database{Driver: "postgres", DSN: "postgres://herd@localhost/herd"},
 		Firewall: Firewall{Enabled: false, Table: "herd_test", Forward: true, Backend: BackendIptables},
-		API:      API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true, ForwardAuthListen: "127.0.0.1:8081"},
-		Metrics:  Metrics{Listen: "0.0.0.0:9100", AllowRemote: true},
+		API: API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true, ForwardAuthListen: "127.0.0.1:8081",
+			MaxConnections: 2000, MaxConnectionsPerAddress: 50},
+		Metrics: Metrics{Listen: "0.0.0.0:9100", AllowRemote: true},
 		Allow: []netip.Prefix{
 			netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("2001:db8::/32"),
@@ -110,6 +113,8 @@ func TestErrors(t *testing.T) {
 		{"firewall:\n  table: \"a b\"\n", `config herd.yaml:2: firewall.table:`},
 		{"api:\n  listen: localhost:80\n", `config herd.yaml:2: api.listen:`},
 		{"api:\n  bogus: 1\n", `config herd.yaml:2:`},
+		{"api:\n  max_connections: 0\n", `config herd.yaml:2: api.max_connections:`},
+		{"api:\n  max_connections_per_address: -1\n", `config herd.yaml:2: api.max_connections_per_address:`},
 		{"metrics:\n  listen: 0.0.0.0:6060\n", `config herd.yaml:2: metrics.listen: 0.0.0.0 is not a loopback address; set metrics.allow_remote: true`},
 		{"metrics:\n  allow_remote: false\n  listen: \"[2001:db8::1]:6060\"\n", `config herd.yaml:3: metrics.listen: 2001:db8::1 is not a loopback`},
 		{"metrics:\n  listen: localhost:6060\n", `config herd.yaml:2: metrics.listen: "localhost:6060" is not an address:port`},

@@ -113,8 +113,9 @@ func (k *keyring) verify(ctx context.Context, key string, lookup func(context.Co
 const maxCachedKeys = 4096
 
 // reload replaces the known digests with bs and drops cached keys whose
-// digest is no longer registered.
-func (k *keyring) reload(bs []store.Bouncer) {
+// digest is no longer registered. It returns the new digests (digest →
+// bouncer name), which the caller must not change.
+func (k *keyring) reload(bs []store.Bouncer) map[[sha256.Size]byte]string {
 	hashes := make(map[[sha256.Size]byte]string, len(bs))
 	for _, b := range bs {
 		if len(b.KeyHash) == sha256.Size {
@@ -129,6 +130,7 @@ func (k *keyring) reload(bs []store.Bouncer) {
 		}
 	}
 	k.mu.Unlock()
+	return hashes
 }
 
 // equalConstantTime reports whether a and b are equal, in time that depends

@@ -13,7 +13,7 @@ import (
 // live decisions the query selects, ordered by id, or null when none (as
 // CrowdSec answers). HEAD gets the status only.
 func (s *Server) decisions(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authenticate(w, r); !ok || s.notLoaded(w) {
+	if _, ok := s.authenticate(w, r, false); !ok || s.notLoaded(w) {
 		return
 	}
 	f, err := parseDecisionQuery(r.URL.RawQuery)
@@ -50,7 +50,7 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("null"))
 		return
 	}
-	c := chunkWriter{w: w, buf: make([]byte, 0, min(flushBytes+512, 256*len(out)))}
+	c := chunkWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout, buf: make([]byte, 0, min(flushBytes+512, 256*len(out)))}
 	c.buf = append(c.buf, '[')
 	for i := range out {
 		if i > 0 {
@@ -92,7 +92,7 @@ func (s *Server) bouncer(name string) *bouncerState {
 // them yet). A decision both added and gone between two polls appears in
 // neither. HEAD answers the status and leaves the cursor where it is.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.authenticate(w, r)
+	name, ok := s.authenticate(w, r, false)
 	if !ok || s.notLoaded(w) {
 		return
 	}
@@ -151,7 +151,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 
 	w.Header().Set("Content-Type", "application/json")
-	c := chunkWriter{w: w, buf: make([]byte, 0, 4096)}
+	c := chunkWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout, buf: make([]byte, 0, 4096)}
 	c.buf = append(c.buf, `{"new":[`...)
 	n := 0
 	for i := range added {

@@ -20,13 +20,20 @@ const maxForwardedHops = 32
 // proxy, or else X-Real-IP. The request needs an X-Api-Key, unless
 // Options.OpenForwardAuth is set and the peer is a trusted proxy.
 //
+// Two X-Api-Key headers, or two X-Real-IP headers from a trusted proxy,
+// get 400: herd never picks one of them.
+//
 // It reads only the in-memory mirror and, once the key is cached, does not
 // allocate (TestForwardAuthAllocs).
 func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	peer := remoteAddr(r)
 	fromProxy := s.isTrusted(peer)
+	if len(r.Header["X-Api-Key"]) > 1 || (fromProxy && len(r.Header["X-Real-Ip"]) > 1) {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
 	if !s.openFA || !fromProxy {
-		if _, ok := s.authenticate(w, r); !ok {
+		if _, ok := s.authenticate(w, r, true); !ok {
 			return
 		}
 	}

@@ -25,8 +25,12 @@ const (
 	// faHeadTime is how long a request's head may take once its first
 	// bytes have come.
 	faHeadTime = 10 * time.Second
-	// faMaxConns bounds the open connections; more are closed at once.
-	faMaxConns = 4096
+	// faMaxConns bounds the open connections as a last resort; more are
+	// closed at once. The caller's guard (internal/connlimit) caps them
+	// lower, per client too, and counts the refusals.
+	faMaxConns = 1 << 16
+	// faWriteTime is how long an answer may take to be taken.
+	faWriteTime = 10 * time.Second
 )
 
 // Canned answers. Every one has an empty body; the 400 closes.
@@ -50,14 +54,17 @@ type faRequest struct {
 	xff    [][]byte // X-Forwarded-For values, in order
 	realIP []byte   // X-Real-IP
 	close  bool     // Connection: close, or HTTP/1.0 without keep-alive
+
+	hasKey, hasRealIP bool // seen, to refuse a second one
 }
 
 // parseFARequest parses one request head (up to and including the empty
 // line) into r, reusing r's storage. It accepts any method (nginx's
 // auth_request keeps the original request's), only the path
 // /v1/forward-auth (with or without a query), HTTP/1.1 or 1.0, and no body;
-// anything else, and any malformed or oversized head, is errBadRequest. It
-// does not allocate once r.xff has grown.
+// anything else, any malformed or oversized head, and two X-Api-Key or two
+// X-Real-IP headers, is errBadRequest. It does not allocate once r.xff has
+// grown.
 func parseFARequest(head []byte, r *faRequest) error {
 	*r = faRequest{xff: r.xff[:0]}
 	line, rest, ok := cutLine(head)
@@ -111,14 +118,20 @@ func parseFARequest(head []byte, r *faRequest) error {
 		}
 		switch {
 		case bytes.EqualFold(name, []byte("X-Api-Key")):
-			r.key = value
+			if r.hasKey {
+				return fmt.Errorf("%w: more than one X-Api-Key header", errBadRequest)
+			}
+			r.key, r.hasKey = value, true
 		case bytes.EqualFold(name, []byte("X-Forwarded-For")):
 			if len(r.xff) == maxForwardedHops {
 				return fmt.Errorf("%w: too many X-Forwarded-For headers", errBadRequest)
 			}
 			r.xff = append(r.xff, value)
 		case bytes.EqualFold(name, []byte("X-Real-Ip")):
-			r.realIP = value
+			if r.hasRealIP {
+				return fmt.Errorf("%w: more than one X-Real-IP header", errBadRequest)
+			}
+			r.realIP, r.hasRealIP = value, true
 		case bytes.EqualFold(name, []byte("Connection")):
 			switch {
 			case bytes.EqualFold(value, []byte("close")):
@@ -170,9 +183,13 @@ func isToken(b []byte) bool {
 // request, a malformed or oversized head (over 8 KiB or 64 headers) or a
 // body gets 400 and the connection is closed. A connection waits at most two
 // minutes for a request, whose head must then arrive within ten seconds;
-// beyond 4,096 open connections, new ones are closed at once. It answers from the mirror
-// that Serve keeps (503 until it is loaded), so it runs beside Serve. It
-// closes ln and returns nil once ctx ends, closing the open connections.
+// beyond 65,536 open connections, new ones are closed at once (the caller
+// guards ln with lower caps, per client too: internal/connlimit). An answer
+// must be taken within ten seconds. An error of ln's Accept is retried
+// after a back-off (5 ms doubling to 1 s), so that a full file table does
+// not stop the server. It answers from the mirror that Serve keeps (503
+// until it is loaded), so it runs beside Serve. It closes ln and returns nil
+// once ctx ends, closing the open connections.
 func (s *Server) ServeForwardAuth(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -187,20 +204,26 @@ func (s *Server) ServeForwardAuth(ctx context.Context, ln net.Listener) error {
 	})
 	defer stop()
 	defer wg.Wait()
+	var delay time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("lapi: forward-auth listener: %w", err)
 			}
-			ln.Close()
-			return fmt.Errorf("lapi: forward-auth listener: %w", err)
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Debug("lapi: forward-auth: accept failed; backing off", "wait", delay, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+			continue
 		}
+		delay = 0
 		mu.Lock()
 		if ctx.Err() != nil {
 			mu.Unlock()
@@ -268,6 +291,9 @@ func (s *Server) faConn(ctx context.Context, c net.Conn) {
 			return
 		}
 		answer, closing := s.faAnswer(ctx, peer, &req)
+		if err := c.SetWriteDeadline(time.Now().Add(faWriteTime)); err != nil {
+			return
+		}
 		if _, err := c.Write(answer); err != nil || req.close || closing {
 			return
 		}
@@ -285,10 +311,11 @@ func headEnded(b []byte) bool {
 // already, so that closing does not reset the connection before the client
 // reads the answer.
 func refuse(c net.Conn) {
+	_ = c.SetWriteDeadline(time.Now().Add(faWriteTime))
 	if _, err := c.Write(faBad); err != nil {
 		return
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
 		_, _ = io.CopyN(io.Discard, c, 64<<10)

@@ -50,6 +50,7 @@ var _ Store = (*store.Store)(nil)
 // Defaults for Options.
 const (
 	DefaultRefresh        = time.Second
+	DefaultKeyRefresh     = 250 * time.Millisecond
 	DefaultKeepAlive      = 25 * time.Second
 	DefaultMaxSubscribers = 256
 	DefaultAuthBurst      = 10
@@ -61,6 +62,16 @@ const (
 	subscriberBuffer = 64
 	// flushBytes is the size of the chunks large answers are written in.
 	flushBytes = 64 << 10
+
+	// Timeouts of the HTTP server. A request's head must arrive within
+	// headerTimeout of its first byte and its body within readTimeout of
+	// that; every chunk of a long answer and every event of a push stream
+	// must be taken within writeTimeout; an idle keep-alive connection is
+	// closed after idleTimeout.
+	headerTimeout = 10 * time.Second
+	readTimeout   = 30 * time.Second
+	writeTimeout  = 30 * time.Second
+	idleTimeout   = time.Minute
 
 	forwardAuthPath = "/v1/forward-auth"
 )
@@ -86,9 +97,14 @@ type Options struct {
 	Listen string
 	// TLS, when set, makes Serve speak HTTPS on the listener it is given.
 	TLS *tls.Config
-	// Refresh is how often the server re-reads the store without a Notify
-	// (and reloads bouncer keys); 0 means DefaultRefresh.
+	// Refresh is how often the server re-reads the store without a Notify;
+	// 0 means DefaultRefresh.
 	Refresh time.Duration
+	// KeyRefresh is how often the server reloads the bouncer keys, so
+	// that a bouncer deleted by another process (herd bouncers delete)
+	// loses its cached key and its open push streams within it; 0 means
+	// DefaultKeyRefresh.
+	KeyRefresh time.Duration
 	// KeepAlive is the interval of comment lines on an idle push stream; 0
 	// means DefaultKeepAlive.
 	KeepAlive time.Duration
@@ -131,8 +147,11 @@ type Server struct {
 	listen    string
 	tls       *tls.Config
 	refresh   time.Duration
+	keyEvery  time.Duration
 	keepAlive time.Duration
 	maxSubs   int
+	// HTTP timeouts: the constants, shorter in tests.
+	readTimeout, writeTimeout time.Duration
 
 	m      *mirror
 	keys   *keyring
@@ -158,24 +177,28 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("lapi: new: no store")
 	}
 	s := &Server{
-		st:        o.Store,
-		now:       o.Clock,
-		log:       o.Logger,
-		trusted:   o.TrustedProxies,
-		openFA:    o.OpenForwardAuth,
-		listen:    o.Listen,
-		tls:       o.TLS,
-		refresh:   o.Refresh,
-		keepAlive: o.KeepAlive,
-		maxSubs:   o.MaxSubscribers,
-		m:         newMirror(),
-		keys:      newKeyring(),
-		notify:    make(chan struct{}, 1),
-		bouncers:  map[string]*bouncerState{},
-		watchers:  o.Watchers,
-		nb:        o.NeverBan,
-		tokenTTL:  o.TokenTTL,
-		maxBan:    o.MaxBanDuration,
+		st:       o.Store,
+		now:      o.Clock,
+		log:      o.Logger,
+		trusted:  o.TrustedProxies,
+		openFA:   o.OpenForwardAuth,
+		listen:   o.Listen,
+		tls:      o.TLS,
+		refresh:  o.Refresh,
+		keyEvery: o.KeyRefresh,
+
+		readTimeout:  readTimeout,
+		writeTimeout: writeTimeout,
+		keepAlive:    o.KeepAlive,
+		maxSubs:      o.MaxSubscribers,
+		m:            newMirror(),
+		keys:         newKeyring(),
+		notify:       make(chan struct{}, 1),
+		bouncers:     map[string]*bouncerState{},
+		watchers:     o.Watchers,
+		nb:           o.NeverBan,
+		tokenTTL:     o.TokenTTL,
+		maxBan:       o.MaxBanDuration,
 	}
 	if s.nb == nil {
 		s.nb = ipx.NewNeverBan(nil, nil)
@@ -203,6 +226,9 @@ func New(o Options) (*Server, error) {
 	}
 	if s.refresh <= 0 {
 		s.refresh = DefaultRefresh
+	}
+	if s.keyEvery <= 0 {
+		s.keyEvery = DefaultKeyRefresh
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = DefaultKeepAlive
@@ -262,6 +288,12 @@ func (s *Server) Notify() {
 // stops accepting, ends the push streams and waits up to five seconds for
 // requests in flight. It closes ln. It returns nil after ctx ends, or the
 // error that stopped it.
+//
+// A request's head must arrive within 10 s, its body within 30 s; an
+// answer's every 64 KiB chunk and every push-stream event must be taken
+// within 30 s; an idle connection is closed after a minute. Serve does not
+// cap connections: the caller guards ln (internal/connlimit), and an error
+// of ln's Accept that is not net.ErrClosed ends Serve.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
@@ -274,10 +306,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       s.readTimeout,
+		// No WriteTimeout: net/http's costs an allocation per request
+		// (forward-auth's path has none). The answers that can fill the
+		// socket's buffer (chunkWriter's, the push stream's events) set
+		// a write deadline per piece; the others are a few hundred bytes.
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		// Requests inherit ctx, so that push streams end with it.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
@@ -305,23 +342,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Run keeps the mirror in step with the store until ctx ends: it reads the
-// changes after each Notify and every Options.Refresh, when it also reloads
-// the bouncer keys. Serve runs it; a caller using Handler alone runs it
-// itself.
+// changes after each Notify and every Options.Refresh, and reloads the
+// bouncer keys every Options.KeyRefresh (ending the push streams of deleted
+// bouncers). Serve runs it; a caller using Handler alone runs it itself.
 func (s *Server) Run(ctx context.Context) {
 	t := time.NewTicker(s.refresh)
 	defer t.Stop()
+	kt := time.NewTicker(s.keyEvery)
+	defer kt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-kt.C:
+			s.ReloadKeys(ctx)
+			continue
 		case <-s.notify:
 		case <-t.C:
-			if bs, err := s.st.Bouncers(ctx); err != nil {
-				s.log.Error("lapi: reload bouncers", "err", err)
-			} else {
-				s.keys.reload(bs)
-			}
 		}
 		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("lapi: sync", "err", err)
@@ -366,7 +403,7 @@ func (s *Server) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lapi: load: %w", err)
 	}
-	s.keys.reload(bs)
+	s.revoke(s.keys.reload(bs))
 	cursor, err := s.st.Cursor(ctx)
 	if err != nil {
 		return fmt.Errorf("lapi: load: %w", err)
@@ -397,11 +434,26 @@ func (s *Server) load(ctx context.Context) error {
 }
 
 // authenticate checks the request's X-Api-Key and returns the bouncer's
-// name. On failure it has written the answer: 403 for a missing or unknown
+// name. On failure it has written the answer: 400 for two X-Api-Key
+// headers, or a key and an Authorization header where the route takes a
+// key only (alone is false: every route but forward-auth, to which a proxy
+// passes the visitor's own Authorization), 403 for a missing or unknown
 // key, 429 when the client failed too often, 500 when the store failed.
 // A key verified before costs no hashing and no allocation.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
-	key := r.Header.Get("X-Api-Key")
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, alone bool) (string, bool) {
+	keys := r.Header["X-Api-Key"]
+	if len(keys) > 1 {
+		writeMessage(w, http.StatusBadRequest, "more than one X-Api-Key header")
+		return "", false
+	}
+	if !alone && len(r.Header["Authorization"]) > 0 {
+		writeMessage(w, http.StatusBadRequest, "an Authorization header where an X-Api-Key is expected")
+		return "", false
+	}
+	var key string
+	if len(keys) == 1 {
+		key = keys[0]
+	}
 	if name, ok := s.keys.cached(key); ok {
 		return name, true
 	}
@@ -455,11 +507,14 @@ func (s *Server) notLoaded(w http.ResponseWriter) bool {
 	return !loaded
 }
 
-// chunkWriter writes a long answer in flushBytes pieces.
+// chunkWriter writes a long answer in flushBytes pieces. With rc set, each
+// piece gets timeout (the server's write timeout) of its own.
 type chunkWriter struct {
-	w   io.Writer
-	buf []byte
-	err error
+	w       io.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+	err     error
 }
 
 func (c *chunkWriter) maybeFlush() {
@@ -470,6 +525,9 @@ func (c *chunkWriter) maybeFlush() {
 
 func (c *chunkWriter) flush() {
 	if c.err == nil && len(c.buf) > 0 {
+		if c.rc != nil {
+			_ = c.rc.SetWriteDeadline(time.Now().Add(c.timeout))
+		}
 		_, c.err = c.w.Write(c.buf)
 	}
 	c.buf = c.buf[:0]

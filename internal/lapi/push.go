@@ -1,6 +1,7 @@
 package lapi
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,9 +14,12 @@ const snapshotChunk = 1000
 
 // subscriber is one push-stream client. Sync sends it each change as one
 // ready-to-write event; when its buffer is full Sync closes ch and forgets
-// it, and the client, disconnected, reconnects for a fresh snapshot.
+// it, and the client, disconnected, reconnects for a fresh snapshot. revoke
+// closes ch too when the bouncer's key is no longer registered.
 type subscriber struct {
-	ch chan []byte
+	ch      chan []byte
+	bouncer string            // who opened the stream
+	digest  [sha256.Size]byte // with which key (HashKey)
 }
 
 // fanOut sends ev to every subscriber. The caller holds m.mu for writing,
@@ -67,9 +71,15 @@ func appendList(b []byte, ds []store.DecisionRecord, now time.Time) []byte {
 // ({"cursor":N}); then one "delta" event per change ({"cursor":N,"new":[...],
 // "deleted":[...]}), and a comment line every Options.KeepAlive. Events carry
 // the stream cursor as their id. A client that falls subscriberBuffer changes
-// behind is disconnected; on reconnecting it gets a fresh snapshot.
+// behind is disconnected; on reconnecting it gets a fresh snapshot. The
+// stream ends within Options.KeyRefresh of its bouncer's deletion.
+//
+// The stream has no read deadline (net/http clears it once the request is
+// read; push says so again); each event must be taken by the client within
+// the server's write timeout, renewed per event.
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authenticate(w, r); !ok || s.notLoaded(w) {
+	name, ok := s.authenticate(w, r, false)
+	if !ok || s.notLoaded(w) {
 		return
 	}
 	fl, ok := w.(http.Flusher)
@@ -77,7 +87,10 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusInternalServerError, "streaming unsupported")
 		return
 	}
-	sub := &subscriber{ch: make(chan []byte, subscriberBuffer)}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	sub := &subscriber{ch: make(chan []byte, subscriberBuffer), bouncer: name,
+		digest: sha256.Sum256([]byte(r.Header.Get("X-Api-Key")))}
 	now := s.now()
 	m := s.m
 	m.mu.Lock()
@@ -102,7 +115,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx in front: do not buffer
 	w.WriteHeader(http.StatusOK)
-	c := chunkWriter{w: w, buf: make([]byte, 0, flushBytes+4096)}
+	c := chunkWriter{w: w, rc: rc, timeout: s.writeTimeout, buf: make([]byte, 0, flushBytes+4096)}
 	for start := 0; start < len(snap); start += snapshotChunk {
 		c.buf = append(c.buf, "event: snapshot\ndata: {\"new\":"...)
 		c.buf = appendList(c.buf, snap[start:min(start+snapshotChunk, len(snap))], now)
@@ -129,12 +142,14 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 			return
 		case ev, ok := <-sub.ch:
 			if !ok {
-				return // fell behind
+				return // fell behind, or revoked
 			}
+			_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			if _, err := w.Write(ev); err != nil {
 				return
 			}
 		case <-t.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
 				return
 			}

@@ -223,7 +223,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // machine authenticates a watcher request's bearer token and returns the
-// machine's name. On failure it has answered: 401 for a missing, expired or
+// machine's name. On failure it has answered: 400 for two Authorization
+// headers or an X-Api-Key beside one, 401 for a missing, expired or
 // invalid token or a machine deleted since, 429 when the client failed too
 // often. A validly signed token is accepted whatever the client's failure
 // count (as a cached bouncer key is), so that one misconfigured agent does
@@ -239,7 +240,15 @@ func (s *Server) machine(w http.ResponseWriter, r *http.Request) (string, bool) 
 		writeCode(w, http.StatusInternalServerError, "internal error")
 		return "", false
 	}
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	auth := r.Header["Authorization"]
+	if len(auth) > 1 || len(r.Header["X-Api-Key"]) > 0 {
+		writeCode(w, http.StatusBadRequest, "want one Authorization header and no X-Api-Key")
+		return "", false
+	}
+	var tok string
+	if len(auth) == 1 {
+		tok, _ = strings.CutPrefix(auth[0], "Bearer ")
+	}
 	c, err := ParseToken(key, tok, now)
 	switch {
 	case errors.Is(err, ErrTokenExpired):
