@@ -73,7 +73,7 @@ type Target struct {
 
 // Mutation is one mutated line.
 type Mutation struct {
-	Label string // "HOLE PLACE PAYLOAD", e.g. "user replace from-port/plain"
+	Label string // "HOLE PLACE PAYLOAD", e.g. `user replace "from X port 4444"/plain`
 	Line  string
 }
 
@@ -97,8 +97,10 @@ type Finding struct {
 	Want     netip.Addr
 }
 
+// String describes the finding on two lines; the mutated line is quoted, so
+// that its bytes (a user's log lines) reach a terminal escaped.
 func (f Finding) String() string {
-	return fmt.Sprintf("%s:%d: parser %s blamed %s instead of %s (mutation %s)\n\t%s",
+	return fmt.Sprintf("%s:%d: parser %s blamed %s instead of %s (mutation %s)\n\t%q",
 		f.Case.File, f.Case.Line, f.Blamed, f.Got, f.Want, f.Mutation.Label, f.Mutation.Line)
 }
 
@@ -392,7 +394,7 @@ func (c *Checker) Mutations(t *Target) []Mutation {
 			}
 			add(h.Name+" replace "+p.Label, text[:h.Start]+body+text[h.End:])
 			add(h.Name+" append "+p.Label, text[:h.End]+body+text[h.End:])
-			if !strings.Contains(p.Label, "/") { // decoy forms alone, not contexts
+			if !strings.HasPrefix(p.Label, `"`) { // decoy forms alone, not contexts
 				add(h.Name+" prepend "+p.Label, text[:h.Start]+body+orig+text[h.End:])
 			}
 		}
@@ -563,15 +565,15 @@ func (c *Checker) payloadsFor(i int) []Payload {
 	}
 	ps := Forms()
 	seen := map[string]bool{}
-	for n, cx := range ctx {
+	for _, cx := range ctx {
 		if seen[cx] {
 			continue
 		}
 		seen[cx] = true
 		for _, f := range contextForms {
-			ps = append(ps, Payload{fmt.Sprintf("ctx%d/%s", n, f.Label), strings.ReplaceAll(cx, "X", f.Text)})
+			ps = append(ps, Payload{fmt.Sprintf("%q/%s", cx, f.Label), strings.ReplaceAll(cx, "X", f.Text)})
 		}
-		ps = append(ps, Payload{fmt.Sprintf("ctx%d/space-plain", n), " " + strings.ReplaceAll(cx, "X", Decoy4) + " "})
+		ps = append(ps, Payload{fmt.Sprintf("%q/space-plain", cx), " " + strings.ReplaceAll(cx, "X", Decoy4) + " "})
 	}
 	c.payloads[i] = ps
 	return ps
