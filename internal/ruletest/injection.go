@@ -574,6 +574,11 @@ func (c *Checker) payloadsFor(i int) []Payload {
 			ps = append(ps, Payload{fmt.Sprintf("%q/%s", cx, f.Label), strings.ReplaceAll(cx, "X", f.Text)})
 		}
 		ps = append(ps, Payload{fmt.Sprintf("%q/space-plain", cx), " " + strings.ReplaceAll(cx, "X", Decoy4) + " "})
+		// Close the daemon's own delimiter around the client's text, then
+		// forge: x" from A port 4444.
+		for _, q := range []string{`"`, `'`, `]`, `)`, `>`} {
+			ps = append(ps, Payload{fmt.Sprintf("%q/break%s", cx, q), "x" + q + " " + strings.ReplaceAll(cx, "X", Decoy4)})
+		}
 	}
 	c.payloads[i] = ps
 	return ps
