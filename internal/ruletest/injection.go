@@ -399,6 +399,41 @@ func (c *Checker) Mutations(t *Target) []Mutation {
 			}
 		}
 	}
+	// Two holes at once: one closes the daemon's delimiter (a quote in a
+	// client user name), another forges the line's text (a client host
+	// ending in "from A port N"): a rule that refuses the first may leave
+	// the line to a looser one that the second fools.
+	for i, hi := range t.Holes {
+		for j, hj := range t.Holes {
+			if i == j || hi.Escape || hj.Escape {
+				continue
+			}
+			lo, hiH := hi, hj
+			if lo.Start > hiH.Start {
+				lo, hiH = hiH, lo
+			}
+			if lo.End > hiH.Start {
+				continue // nested or overlapping extents
+			}
+			for _, q := range []string{`"`, `'`, `]`, `)`, `>`} {
+				for _, p := range t.payloads {
+					if !strings.HasSuffix(p.Label, "/plain") || (hj.Word && strings.ContainsAny(p.Text, " \t")) {
+						continue
+					}
+					bi, bj := "x"+q, p.Text
+					if hi.Word && strings.ContainsAny(bi, " \t") {
+						continue
+					}
+					first, second := bi, bj
+					if hi.Start > hj.Start {
+						first, second = bj, bi
+					}
+					line := text[:lo.Start] + first + text[lo.End:hiH.Start] + second + text[hiH.End:]
+					add(hi.Name+" break"+q+" + "+hj.Name+" replace "+p.Label, line)
+				}
+			}
+		}
+	}
 	return out
 }
 
