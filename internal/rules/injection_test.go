@@ -45,6 +45,9 @@ func TestInjectionDefaultRules(t *testing.T) {
 	for _, name := range rep.Uncovered {
 		t.Errorf("parser %s takes an address from its lines but no golden line reads one with it", name)
 	}
+	for _, name := range rep.Untested {
+		t.Errorf("parser %s: its golden lines leave every client-written capture empty: add lines where the client writes its fields", name)
+	}
 	for _, f := range rep.Findings {
 		t.Error(f)
 	}

@@ -113,6 +113,7 @@ type ParserStats struct {
 	Kept      int  // ... still blaming the original address
 	Fooled    int  // ... blaming another address
 	Addressed bool // the parser takes an address from its own lines (else it only follows sessions)
+	Writable  bool // some capture of the parser holds client text (not all marked :server)
 }
 
 // Report is the result of Run.
@@ -122,6 +123,11 @@ type Report struct {
 	// Uncovered names the parsers that take an address from their lines
 	// but have no golden line from which they do.
 	Uncovered []string
+	// Untested names the parsers that have client-written captures but
+	// whose golden lines gave the check nothing to rewrite (every such
+	// capture empty on them). A run wrongly marked :server is not a
+	// client-written capture: such marks are claims for review.
+	Untested []string
 }
 
 // Totals sums the per-parser counts.
@@ -230,6 +236,26 @@ func (c *Checker) addressed(i int) bool {
 	}
 	for _, r := range c.res[i] {
 		if r.source > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writable reports whether some capture of spec i holds client text.
+func (c *Checker) writable(i int) bool {
+	if c.specs[i].Format != "" {
+		return true
+	}
+	for _, t := range c.tmpls[i] {
+		for _, h := range t.Holes() {
+			if attackerField(h) {
+				return true
+			}
+		}
+	}
+	for _, r := range c.res[i] {
+		if len(r.holes) > 0 {
 			return true
 		}
 	}
@@ -467,7 +493,7 @@ func (c *Checker) Run(cases []Case) *Report {
 	r := &Report{}
 	stats := make([]ParserStats, len(c.specs))
 	for i := range c.specs {
-		stats[i] = ParserStats{Parser: c.specs[i].Name, Addressed: c.addressed(i)}
+		stats[i] = ParserStats{Parser: c.specs[i].Name, Addressed: c.addressed(i), Writable: c.writable(i)}
 	}
 	for _, cs := range cases {
 		if c.opts.Only != nil && !c.opts.Only[cs.Parser] {
@@ -502,6 +528,9 @@ func (c *Checker) Run(cases []Case) *Report {
 		r.Parsers = append(r.Parsers, st)
 		if st.Addressed && st.Lines == 0 {
 			r.Uncovered = append(r.Uncovered, c.specs[i].Name)
+		}
+		if st.Lines > 0 && st.Writable && st.Mutations == 0 {
+			r.Untested = append(r.Untested, c.specs[i].Name)
 		}
 	}
 	return r
