@@ -80,9 +80,10 @@ func FuzzInjection(f *testing.F) {
 	if len(targets) == 0 {
 		f.Fatal("no golden line with holes")
 	}
+	contexts := ruletest.Contexts()
 	for i := range targets {
 		for _, j := range []int{i, i + 1} {
-			cx := ruletest.Contexts[j%len(ruletest.Contexts)]
+			cx := contexts[j%len(contexts)]
 			f.Add(uint16(i), uint8(j), uint16(i*7+j), cx)
 		}
 	}

@@ -572,9 +572,11 @@ var contextForms = []Payload{
 	{"port", Decoy4 + ":4444"},
 }
 
-// Contexts are the literal texts daemons write around a client address, X
-// standing for it; the check adds those of each rule's own templates.
-var Contexts = []string{
+// Contexts returns the literal texts daemons write around a client address,
+// X standing for it; the check adds those of each rule's own templates.
+func Contexts() []string { return append([]string(nil), contexts...) }
+
+var contexts = []string{
 	"from X port 4444 ssh2",
 	"from X port 4444",
 	"for root from X port 4444 ssh2",
@@ -611,7 +613,7 @@ func (c *Checker) payloadsFor(i int) []Payload {
 	if c.payloads[i] != nil {
 		return c.payloads[i]
 	}
-	ctx := append([]string(nil), Contexts...)
+	ctx := Contexts()
 	for _, t := range c.tmpls[i] {
 		for _, h := range t.Holes() {
 			if h.Field == textmatch.FieldSource {
