@@ -234,3 +234,33 @@ func TestBouncersAddListDelete(t *testing.T) {
 		t.Errorf("list after delete: exit %d, %q", code, out)
 	}
 }
+
+// rules check --injection finds a user's template that free text after the
+// address can fool, names the line that did it and fails; the same rule
+// with the server's text marked passes.
+func TestRulesCheckInjection(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	lines := write("myapp.log", "#> myapp-login source=198.51.100.9 user=bob\nNov 22 09:00:01 web1 myapp[9]: login failed for bob from 198.51.100.9 (bad password)\n")
+	unsafe := write("unsafe.yaml", "parsers:\n  - name: myapp-login\n    programs: [myapp]\n    service: myapp\n    kind: auth_failure\n    patterns: ['login failed for %{user} from %{source} (%{*})']\n")
+	code, out, errOut := run(t, "", "rules", "check", "--injection", "--lines", lines, unsafe)
+	if code != ExitError {
+		t.Fatalf("unsafe rule: exit %d, want %d\n%s\n%s", code, ExitError, out, errOut)
+	}
+	if !strings.Contains(errOut, "parser myapp-login blamed") || !strings.Contains(errOut, "myapp.log:2") || !strings.Contains(out, "myapp-login") {
+		t.Errorf("report does not name the parser and line:\n%s\n%s", out, errOut)
+	}
+	safe := write("safe.yaml", "parsers:\n  - name: myapp-login\n    programs: [myapp]\n    service: myapp\n    kind: auth_failure\n    patterns: ['login failed for %{user} from %{source} (%{*:server})']\n")
+	if code, out, errOut := run(t, "", "rules", "check", "--injection", "--lines", lines, safe); code != ExitOK || !strings.Contains(out, "injection check OK") {
+		t.Fatalf("safe rule: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "", "rules", "check", "--injection", safe); code == ExitOK {
+		t.Fatalf("--injection without --lines passed: %s", errOut)
+	}
+}

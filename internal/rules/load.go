@@ -71,6 +71,22 @@ func Load(userDir string) (*Set, error) {
 	return set, nil
 }
 
+// LoadWith returns the default rules overridden and extended by the given
+// files, read in the order given, as Load does with a directory's files.
+func LoadWith(paths ...string) (*Set, error) {
+	set, err := Defaults()
+	if err != nil {
+		return nil, fmt.Errorf("rules: embedded defaults: %w", err)
+	}
+	if err := set.loadFiles(paths); err != nil {
+		return nil, err
+	}
+	if errs := set.checkReferences(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return set, nil
+}
+
 // LoadFiles returns the rules of the given files alone (no defaults), read in
 // the order given, with the same replace-by-name rule as Load. Unlike Load it
 // does not require profiles to name scenarios it knows: the files may refer

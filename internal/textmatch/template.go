@@ -70,6 +70,7 @@ type Captures struct {
 	spans  [NumFields]Span
 	set    uint32     // bit per field captured
 	Source netip.Addr // the parsed %{source}: zone dropped, unmapped; invalid when absent
+	trace  []Span     // MatchTrace: the extent of every capture, in template order
 }
 
 // Reset marks every capture absent.
@@ -138,6 +139,7 @@ const discard = NumFields
 type op struct {
 	kind   opKind
 	field  Field  // slot written, or discard
+	hole   int    // ordinal of this capture among the template's captures; -1 for literals
 	lit    []byte // opLit
 	layout timeLayout
 	// guardLeft is set on a source op that follows a capture rather than a
@@ -149,6 +151,7 @@ type op struct {
 type Template struct {
 	src       string
 	ops       []op
+	holes     []Hole
 	minRest   []int // minRest[i]: the fewest bytes ops[i:] can match
 	prefilter []byte
 	layout    string
@@ -174,7 +177,10 @@ func Compile(src string) (*Template, error) {
 	var lit []byte
 	flush := func() {
 		if len(lit) > 0 {
-			t.ops = append(t.ops, op{kind: opLit, lit: lit})
+			t.ops = append(t.ops, op{kind: opLit, lit: lit, hole: -1})
+			if n := len(t.holes); n > 0 && t.ops[len(t.ops)-2].kind != opLit {
+				t.holes[n-1].After = string(lit)
+			}
 			lit = nil
 		}
 	}
@@ -210,6 +216,12 @@ func Compile(src string) (*Template, error) {
 		if o.kind == opSource && len(t.ops) > 0 && t.ops[len(t.ops)-1].kind != opLit {
 			o.guardLeft = true
 		}
+		o.hole = len(t.holes)
+		h := Hole{Name: name, Field: o.field, Free: o.kind == opAny, Word: o.kind == opWord, Server: strings.HasSuffix(name, ":server")}
+		if len(t.ops) > 0 && t.ops[len(t.ops)-1].kind == opLit {
+			h.Before = string(t.ops[len(t.ops)-1].lit)
+		}
+		t.holes = append(t.holes, h)
 		t.ops = append(t.ops, o)
 	}
 	flush()
@@ -228,9 +240,9 @@ func Compile(src string) (*Template, error) {
 func (t *Template) capture(name string) (op, error) {
 	var o op
 	switch name {
-	case "*":
+	case "*", "*:server":
 		return op{kind: opAny, field: discard}, nil
-	case "_":
+	case "_", "_:server":
 		return op{kind: opWord, field: discard}, nil
 	}
 	if layout, ok := strings.CutPrefix(name, "time:"); ok {
@@ -333,6 +345,54 @@ func (t *Template) Match(msg []byte, caps *Captures) bool {
 		}
 	}
 	ok, _ := t.run(msg, caps)
+	return ok
+}
+
+// Hole describes one capture of a template, in template order: its name as
+// written ("user", "*", "_", "*:server", "source", "time:iso8601"), the field
+// it fills (NumFields for the discarded ones), whether it takes any bytes
+// (Free: %{*}, %{user}, %{ua}, %{request}) or one word (Word: %{_},
+// %{host}, ...), whether the rule says the server alone writes it (Server:
+// %{*:server}, %{_:server}, which match as %{*} and %{_} do), and the
+// literal text written right before and after it in the template (""
+// when another capture or the template's edge is there).
+type Hole struct {
+	Name          string
+	Field         Field
+	Free, Word    bool
+	Server        bool
+	Before, After string
+}
+
+// Holes returns the template's captures in order. The caller must not
+// modify the slice.
+func (t *Template) Holes() []Hole { return t.holes }
+
+// Literals returns the template's literal runs in order.
+func (t *Template) Literals() []string {
+	var out []string
+	for _, o := range t.ops {
+		if o.kind == opLit {
+			out = append(out, string(o.lit))
+		}
+	}
+	return out
+}
+
+// MatchTrace is Match that also writes the extent of every capture (Holes
+// order, discarded ones included) into trace, which must have len(Holes())
+// elements; a capture the match did not reach is {-1, -1}. It is meant for
+// tools that study a template (the injection check), not for the hot path.
+func (t *Template) MatchTrace(msg []byte, caps *Captures, trace []Span) bool {
+	if len(trace) != len(t.holes) {
+		return false
+	}
+	for i := range trace {
+		trace[i] = Span{-1, -1}
+	}
+	caps.trace = trace
+	ok := t.Match(msg, caps)
+	caps.trace = nil
 	return ok
 }
 
@@ -480,6 +540,9 @@ func (t *Template) set(o *op, start, end int, caps *Captures) bool {
 	if o.field != discard {
 		caps.put(o.field, start, end)
 	}
+	if caps.trace != nil {
+		caps.trace[o.hole] = Span{start, end}
+	}
 	return true
 }
 
@@ -502,6 +565,9 @@ func (t *Template) matchSource(msg []byte, i, pos int, caps *Captures, steps *in
 		}
 		caps.Source = a
 		caps.put(FieldSource, pos, e)
+		if caps.trace != nil {
+			caps.trace[o.hole] = Span{pos, e}
+		}
 		return t.match(msg, i+1, e, caps, steps)
 	}
 	if o.guardLeft && pos > 0 {
@@ -537,6 +603,9 @@ func (t *Template) matchSource(msg []byte, i, pos int, caps *Captures, steps *in
 		}
 		caps.Source = a.Unmap()
 		caps.put(FieldSource, pos, end)
+		if caps.trace != nil {
+			caps.trace[o.hole] = Span{pos, end}
+		}
 		if t.match(msg, i+1, end, caps, steps) {
 			return true
 		}
