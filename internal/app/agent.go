@@ -655,7 +655,7 @@ func (a *agent) flush(ctx context.Context) error {
 			a.m.deciding(d.Scope, b.alerts[i].read)
 			v := a.set.Add(*d)
 			a.m.decided(d.Scope, v, b.alerts[i].read)
-			a.share(*d)
+			a.share(*d, b.alerts[i].rec.Alert.Source)
 			a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
 		}
 	}

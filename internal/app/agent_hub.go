@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/herd-ips/herd/internal/event"
@@ -41,15 +42,25 @@ func (a *agent) openHub() error {
 }
 
 // share queues the signal of a decision the agent took itself: origin
-// "herd", not simulated, one address, a scenario with a class. Community,
-// manual and range decisions are never shared. It never blocks.
-func (a *agent) share(d event.Decision) {
+// "herd", not simulated, a scenario with a class. The signal names one
+// address: the decision's when it covers one, else src, the alert's source,
+// when the decision's prefix holds it (an IPv6 source's /64). Community and
+// manual decisions, and ranges without a source inside, are never shared.
+// It never blocks.
+func (a *agent) share(d event.Decision, src netip.Addr) {
 	if a.hub == nil || d.Origin != profile.Origin || d.Simulated {
 		return
 	}
 	p := d.Scope
-	if !p.IsValid() || p.Bits() != p.Addr().BitLen() {
+	if !p.IsValid() {
 		return
+	}
+	if p.Bits() != p.Addr().BitLen() {
+		src = src.Unmap().WithZone("")
+		if !src.IsValid() || !p.Contains(src) {
+			return
+		}
+		p = netip.PrefixFrom(src, src.BitLen())
 	}
 	class, ok := client.ClassOf(d.Scenario)
 	if !ok {

@@ -24,6 +24,10 @@ const (
 	DefaultDuration     = 4 * time.Hour
 	DefaultMaxDuration  = 7 * 24 * time.Hour
 	DefaultMaxOffenders = 1_000_000
+	// DefaultIPv6Prefix is the prefix an "ip"-scoped decision on an IPv6
+	// source covers when the spec leaves it out: the /64 an attacker
+	// rotates its addresses in.
+	DefaultIPv6Prefix = 64
 )
 
 // Origin is the Decision.Origin of decisions taken by profiles.
@@ -86,6 +90,7 @@ type profile struct {
 	escalate   bool
 	max        time.Duration
 	rangeScope bool
+	ipv6Bits   int // prefix an ip-scoped decision on an IPv6 source covers
 }
 
 // offenderKey is a decision scope packed without pointers.
@@ -131,7 +136,7 @@ func Compile(specs []rules.ProfileSpec, o Options) (*Profiles, error) {
 		p.simulated[s] = true
 	}
 	if len(specs) == 0 {
-		p.list = []profile{{name: "default", typ: event.Ban, duration: DefaultDuration, escalate: true, max: DefaultMaxDuration}}
+		p.list = []profile{{name: "default", typ: event.Ban, duration: DefaultDuration, escalate: true, max: DefaultMaxDuration, ipv6Bits: DefaultIPv6Prefix}}
 		return p, nil
 	}
 	var errs []error
@@ -150,7 +155,7 @@ func Compile(specs []rules.ProfileSpec, o Options) (*Profiles, error) {
 }
 
 func compileProfile(s *rules.ProfileSpec) (profile, error) {
-	pr := profile{name: s.Name, escalate: s.Escalate, duration: s.Duration, max: s.MaxDuration}
+	pr := profile{name: s.Name, escalate: s.Escalate, duration: s.Duration, max: s.MaxDuration, ipv6Bits: s.IPv6Prefix}
 	if s.Name == "" {
 		return pr, errors.New("name is empty")
 	}
@@ -174,6 +179,12 @@ func compileProfile(s *rules.ProfileSpec) (profile, error) {
 		pr.rangeScope = true
 	default:
 		return pr, fmt.Errorf("scope %q is not ip or range", s.Scope)
+	}
+	switch {
+	case pr.ipv6Bits == 0:
+		pr.ipv6Bits = DefaultIPv6Prefix
+	case pr.ipv6Bits < 48 || pr.ipv6Bits > 128:
+		return pr, fmt.Errorf("ipv6_prefix %d is not within 48..128", pr.ipv6Bits)
 	}
 	if pr.duration < 0 || pr.max < 0 {
 		return pr, errors.New("durations must not be negative")
@@ -240,7 +251,10 @@ func glob(pattern, name string) bool {
 // decides what live would have decided.
 //
 // A range-scoped profile bans a.Scope, unless that range holds a never-ban
-// address; then only the source is banned. The returned Verdict says why no
+// address; then only the source is banned. An ip-scoped profile bans an
+// IPv4 source alone and an IPv6 source's prefix of the profile's length
+// (the /64 by default, as one host rotates addresses within it), again
+// unless that prefix holds a never-ban address. The returned Verdict says why no
 // decision was taken (NoRemedy, Allowlisted) or whether it is only
 // Simulated; the Decision is the zero value unless the verdict is Decided or
 // Simulated.
@@ -263,8 +277,13 @@ func (p *Profiles) Decide(a *event.Alert) (event.Decision, Verdict) {
 		return event.Decision{}, NoRemedy
 	}
 	scope := netip.PrefixFrom(src, src.BitLen())
-	if pr.rangeScope && a.Scope.IsValid() {
+	switch {
+	case pr.rangeScope && a.Scope.IsValid():
 		if r := a.Scope.Masked(); r.Contains(src) && !p.neverBan.Overlaps(r) {
+			scope = r
+		}
+	case src.Is6() && pr.ipv6Bits < 128:
+		if r := netip.PrefixFrom(src, pr.ipv6Bits).Masked(); !p.neverBan.Overlaps(r) {
 			scope = r
 		}
 	}

@@ -187,8 +187,49 @@ func TestIPScopeIsTheUnmappedSource(t *testing.T) {
 		t.Fatalf("scope %v", d.Scope)
 	}
 	d, _ = p.Decide(alert("x", "2001:db8::1", t0))
-	if d.Scope != netip.MustParsePrefix("2001:db8::1/128") {
-		t.Fatalf("scope %v", d.Scope)
+	if d.Scope != netip.MustParsePrefix("2001:db8::/64") {
+		t.Fatalf("scope %v, want the /64", d.Scope)
+	}
+}
+
+// An IPv6 attacker rotates addresses within its /64: an ip-scoped decision
+// on an IPv6 source covers the prefix the profile names (64 by default,
+// 128 for the single address), never a prefix holding a never-ban address,
+// and a second address of the same /64 is the same offender.
+func TestIPv6BansCoverThePrefix(t *testing.T) {
+	nb := ipx.NewNeverBan([]netip.Addr{netip.MustParseAddr("2001:db8:aa::5")}, nil)
+	cases := []struct {
+		name string
+		spec []rules.ProfileSpec
+		src  string
+		want string
+	}{
+		{"default profile", nil, "2001:db8:bb::9", "2001:db8:bb::/64"},
+		{"spec without ipv6_prefix", []rules.ProfileSpec{{Name: "p"}}, "2001:db8:bb:1:2:3:4:5", "2001:db8:bb:1::/64"},
+		{"ipv6_prefix 128", []rules.ProfileSpec{{Name: "p", IPv6Prefix: 128}}, "2001:db8:bb::9", "2001:db8:bb::9/128"},
+		{"ipv6_prefix 56", []rules.ProfileSpec{{Name: "p", IPv6Prefix: 56}}, "2001:db8:bb:12::9", "2001:db8:bb::/56"},
+		{"never-ban address in the /64", nil, "2001:db8:aa::9", "2001:db8:aa::9/128"},
+		{"IPv4 stays single", nil, "192.0.2.7", "192.0.2.7/32"},
+		{"IPv4-mapped stays single", nil, "::ffff:192.0.2.7", "192.0.2.7/32"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := mustCompile(t, c.spec, Options{NeverBan: nb})
+			d, v := p.Decide(alert("ssh-bruteforce", c.src, t0))
+			if v != Decided || d.Scope != netip.MustParsePrefix(c.want) {
+				t.Fatalf("Decide(%s) = %v %v, want %s decided", c.src, d.Scope, v, c.want)
+			}
+		})
+	}
+	p := mustCompile(t, nil, Options{NeverBan: nb})
+	if _, v := p.Decide(alert("ssh-bruteforce", "2001:db8:cc::1", t0)); v != Decided {
+		t.Fatalf("first address: %v", v)
+	}
+	if _, v := p.Decide(alert("ssh-bruteforce", "2001:db8:cc::2", t0.Add(time.Minute))); v != AlreadyDecided {
+		t.Fatalf("a second address of the banned /64: %v, want already_decided", v)
+	}
+	if _, err := Compile([]rules.ProfileSpec{{Name: "p", IPv6Prefix: 32}}, Options{}); err == nil {
+		t.Fatal("ipv6_prefix 32 accepted")
 	}
 }
 

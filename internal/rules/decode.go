@@ -683,6 +683,7 @@ func (d *decoder) profile(n *yaml.Node) ProfileSpec {
 		"escalate":     func(v *yaml.Node) { p.Escalate = d.boolean(v, "escalate") },
 		"max_duration": func(v *yaml.Node) { p.MaxDuration = d.duration(v, "max_duration") },
 		"scope":        func(v *yaml.Node) { p.Scope = d.oneOf(v, "scope", profileScopes) },
+		"ipv6_prefix":  func(v *yaml.Node) { p.IPv6Prefix = d.integer(v, "ipv6_prefix", 48, 128) },
 	})
 	if n.Kind != yaml.MappingNode {
 		return p
@@ -698,6 +699,9 @@ func (d *decoder) profile(n *yaml.Node) ProfileSpec {
 	}
 	if p.Scope == "" {
 		p.Scope = DefaultProfileScope
+	}
+	if p.IPv6Prefix == 0 {
+		p.IPv6Prefix = DefaultIPv6Prefix
 	}
 	if p.MaxDuration == 0 {
 		p.MaxDuration = max(DefaultMaxDuration, p.Duration)

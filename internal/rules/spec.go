@@ -96,4 +96,8 @@ type ProfileSpec struct {
 	Escalate    bool          // repeat offenders get double the previous duration
 	MaxDuration time.Duration // escalation cap; default 7 days
 	Scope       string        // "ip" (default) or "range" (the scenario's group prefix)
+	// IPv6Prefix is the prefix length an "ip"-scoped decision on an IPv6
+	// source covers: an attacker rotates addresses within its /64, so the
+	// default is 64; 128 bans the single address. 48..128.
+	IPv6Prefix int
 }
