@@ -84,6 +84,12 @@ type FilterSpec struct {
 	NotPathSuffix     []string // e.g. static assets: ".css", ".js", ".png"
 	UserAgentContains []string
 	QueryContains     []string // substrings of the query string (after percent-decoding), for SQLi/XSS
+	NotMethods        []string // the method is none of these (exact)
+	NotPathContains   []string // none of these substrings in the path (after percent-decoding)
+	// WithUser: the event names a user (an access log's authenticated user
+	// field is not "-"): a 401 a browser gets before it sends credentials
+	// names none.
+	WithUser bool
 }
 
 // ProfileSpec turns alerts into decisions.

@@ -25,14 +25,17 @@ type filter struct {
 	reasons    []string
 	notReasons []string
 	methods    []string
+	notMethods []string
+	withUser   bool
 
 	statusSet  bool       // a Status or StatusClasses criterion exists
 	status     [16]uint64 // bit s set: status s (0..1023) accepted
 	statusMask uint16     // bit c set: any cXX status accepted
 
-	pathContains  [][]byte // lowercase, matched against the decoded path (query stripped)
-	pathSuffix    [][]byte // lowercase, matched against the decoded path (query stripped)
-	notPathSuffix [][]byte
+	pathContains    [][]byte // lowercase, matched against the decoded path (query stripped)
+	pathSuffix      [][]byte // lowercase, matched against the decoded path (query stripped)
+	notPathSuffix   [][]byte
+	notPathContains [][]byte // lowercase, matched against the decoded path (query stripped)
 
 	pathSuffixes, notPathSuffixes suffixSet
 	queryContains                 [][]byte       // lowercase, matched against the decoded query ('+' is a space)
@@ -51,15 +54,18 @@ type filter struct {
 
 func compileFilter(f rules.FilterSpec) (filter, error) {
 	c := filter{
-		services:      nonEmpty(f.Services),
-		reasons:       nonEmpty(f.Reasons),
-		notReasons:    nonEmpty(f.NotReasons),
-		methods:       nonEmpty(f.Methods),
-		pathContains:  lowerAll(f.PathContains),
-		pathSuffix:    lowerAll(f.PathSuffix),
-		notPathSuffix: lowerAll(f.NotPathSuffix),
-		queryContains: lowerAll(f.QueryContains),
-		uaContains:    lowerAll(f.UserAgentContains),
+		services:        nonEmpty(f.Services),
+		reasons:         nonEmpty(f.Reasons),
+		notReasons:      nonEmpty(f.NotReasons),
+		methods:         nonEmpty(f.Methods),
+		notMethods:      nonEmpty(f.NotMethods),
+		withUser:        f.WithUser,
+		notPathContains: lowerAll(f.NotPathContains),
+		pathContains:    lowerAll(f.PathContains),
+		pathSuffix:      lowerAll(f.PathSuffix),
+		notPathSuffix:   lowerAll(f.NotPathSuffix),
+		queryContains:   lowerAll(f.QueryContains),
+		uaContains:      lowerAll(f.UserAgentContains),
 	}
 	for _, s := range f.Status {
 		if s < 100 || s > 999 {
@@ -85,7 +91,7 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 	}
 	c.pathSuffixes = newSuffixSet(c.pathSuffix)
 	c.notPathSuffixes = newSuffixSet(c.notPathSuffix)
-	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.queryContains) > 0 || c.pathRe != nil
+	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.notPathContains)+len(c.queryContains) > 0 || c.pathRe != nil
 	c.needUA = len(c.uaContains) > 0
 	return c, nil
 }
@@ -348,6 +354,14 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 			return false
 		}
 	}
+	for _, m := range f.notMethods {
+		if string(ev.Method) == m {
+			return false
+		}
+	}
+	if f.withUser && len(ev.User) == 0 {
+		return false
+	}
 	if f.needView {
 		v.prepare(ev.Path)
 		path := v.path()
@@ -358,6 +372,9 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 			return false
 		}
 		if f.notPathSuffix != nil && f.notPathSuffixes.any(path) {
+			return false
+		}
+		if f.notPathContains != nil && containsAny(path, f.notPathContains) {
 			return false
 		}
 		if f.queryContains != nil && !v.has(inQuery, f.queryBit, v.query(), f.queryContains) {

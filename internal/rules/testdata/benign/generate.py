@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Writes the benign corpus (*.log beside this file): honest traffic that
+no default scenario may alert on. Deterministic: run it again after editing
+and commit the output. Addresses are from the documentation ranges."""
+import datetime, os, random
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASE = datetime.datetime(2026, 11, 23, 8, 0, 0)
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+BROWSERS = [FIREFOX, CHROME, SAFARI]
+
+
+def clf(src, t, method, target, status, size=512, user="-", ua=FIREFOX, ref="-"):
+    stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return f'{src} - {user} [{stamp}] "{method} {target} HTTP/1.1" {status} {size} "{ref}" "{ua}"'
+
+
+def write(name, header, entries):
+    entries.sort(key=lambda e: e[0])
+    with open(os.path.join(HERE, name), "w") as f:
+        for line in header.strip().splitlines():
+            f.write("# " + line + "\n")
+        for _, line in entries:
+            f.write(line + "\n")
+
+
+def office():
+    # 150 users behind one NAT open a basic-auth intranet between 08:00 and
+    # 08:05: each browser's first request gets the normal 401 naming no
+    # user, then sends credentials. Twelve users mistype once. Afterwards
+    # each user views a page a minute for twenty minutes.
+    r = random.Random(1)
+    nat, out = "203.0.113.10", []
+    for u in range(150):
+        t = r.uniform(0, 300)
+        ua = BROWSERS[u % 3]
+        user = f"user{u:03d}"
+        out.append((t, clf(nat, t, "GET", "/", 401, ua=ua)))
+        t += r.uniform(2, 6)
+        if u % 12 == 5:
+            out.append((t, clf(nat, t, "GET", "/", 401, user=user, ua=ua)))
+            t += r.uniform(3, 8)
+        out.append((t, clf(nat, t, "GET", "/", 200, user=user, ua=ua)))
+        for a in range(25):
+            ext = [".css", ".js", ".png", ".woff2", ".svg"][a % 5]
+            out.append((t + 0.02 * a, clf(nat, t + 0.02 * a, "GET", f"/static/app-{a}{ext}", 200, user=user, ua=ua, ref="https://intranet.example/")))
+        out.append((t + 1, clf(nat, t + 1, "GET", "/api/me", 200, user=user, ua=ua)))
+        for m in range(20):
+            tp = t + 60 * (m + 1) + r.uniform(-10, 10)
+            out.append((tp, clf(nat, tp, "GET", f"/wiki/page-{r.randrange(400)}", 200, user=user, ua=ua)))
+    write("office-nat-basic-auth.log", """
+An office of 150 users behind one NAT opening a basic-auth site: every
+browser's first request is answered 401 without a user name; twelve users
+mistype their password once; then a page a minute each.""", out)
+
+
+def sync():
+    # A Nextcloud desktop client and a davfs2 mount after a folder of 80
+    # files was deleted on another device: PROPFIND bursts, then 404s on
+    # every vanished file (GET, PROPFIND, DELETE), repeated at the next sync.
+    out = []
+    nc, dav = "198.51.100.20", "198.51.100.21"
+    ncua = "Mozilla/5.0 (Linux) mirall/3.14.3 (Nextcloud, ubuntu-6.8.0 ClientArchitecture: x86_64 OsArchitecture: x86_64)"
+    out.append((0, clf(nc, 0, "PROPFIND", "/remote.php/dav/files/alice/", 401, ua=ncua)))
+    for sync_round in range(3):
+        t0 = 1 + sync_round * 30
+        for i in range(40):
+            out.append((t0 + i * 0.05, clf(nc, t0 + i * 0.05, "PROPFIND", f"/remote.php/dav/files/alice/Photos/{i}/", 207, user="alice", ua=ncua)))
+        for i in range(80):
+            m = ["GET", "PROPFIND", "DELETE"][i % 3]
+            out.append((t0 + 3 + i * 0.05, clf(nc, t0 + 3 + i * 0.05, m, f"/remote.php/dav/files/alice/Photos/2026/IMG_{i:04d}.jpg.part", 404, user="alice", ua=ncua)))
+            out.append((t0 + 3 + i * 0.05, clf(nc, t0 + 3.01 + i * 0.05, "PROPFIND", f"/remote.php/dav/files/alice/Notes/note-{i}.md", 404, user="alice", ua=ncua)))
+    davua = "davfs2/1.7.0 neon/0.32.5"
+    for i in range(60):
+        m = ["PROPFIND", "GET", "LOCK", "MOVE"][i % 4]
+        out.append((100 + i * 0.1, clf(dav, 100 + i * 0.1, m, f"/webdav/projects/old/file-{i}.odt", 404, user="bob", ua=davua)))
+        out.append((100 + i * 0.1, clf(dav, 100.05 + i * 0.1, "PROPFIND", f"/webdav/projects/new/{i}/", 207, user="bob", ua=davua)))
+    write("sync-webdav.log", """
+File-sync and WebDAV clients after deletions: PROPFIND bursts answered 207
+and bursts of 404s on vanished files (GET, PROPFIND, DELETE, LOCK, MOVE).""", out)
+
+
+def spa():
+    # A single-page application loading 400 assets and 80 API calls in
+    # three seconds, then its session expires: 30 API calls answered 403
+    # before it sends its user to the login page.
+    out, src = [], "198.51.100.30"
+    for i in range(400):
+        ext = [".js", ".css", ".png", ".svg", ".woff2", ".webp", ".json"][i % 7]
+        out.append((i * 0.005, clf(src, i * 0.005, "GET", f"/assets/chunk-{i:03d}{ext}", 200, ua=CHROME)))
+    for i in range(80):
+        out.append((2 + i * 0.01, clf(src, 2 + i * 0.01, "GET", f"/api/v1/items/{i}?include=owner", 200, ua=CHROME)))
+    for i in range(30):
+        out.append((600 + i * 0.05, clf(src, 600 + i * 0.05, "GET", f"/api/v1/items/{i}", 403, ua=CHROME)))
+    out.append((602, clf(src, 602, "GET", "/login", 200, ua=CHROME)))
+    write("spa-assets.log", """
+A single-page application loading hundreds of assets and API calls, and
+the same application after its session expired (403 on every API call).""", out)
+
+
+def crawlers():
+    # Search engine crawlers on a site full of broken links, some of whose
+    # paths look odd: file:// copies, unexpanded ${var} and {{var}} template
+    # debris, doubled slashes. One request every few seconds each.
+    odd = ["/file:///C:/Users/anna/Documents/report.html", "/blog/${post.slug}", "/blog/${post.slug}/${post.id}",
+           "//assets//img/logo.png", "/docs//install//", "/page/{{item.url}}", "/%7B%7Bitem.link%7D%7D",
+           "/news/undefined", "/shop/null", "/search?q=${query}", "/a/b/../c.html"]
+    bots = [("66.249.66.1", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 4),
+            ("157.55.39.1", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 5),
+            ("192.0.2.80", "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)", 3),
+            ("192.0.2.81", "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", 3)]
+    out = []
+    for src, ua, step in bots:
+        for i in range(300):
+            t = i * step
+            if i % 6 == 3:
+                path, status = odd[(i // 6) % len(odd)] + ("" if i < 66 else f"?p={i}"), 404
+            else:
+                path, status = f"/articles/{i}", 200
+            out.append((t, clf(src, t, "GET", path, status, ua=ua)))
+        out.append((1, clf(src, 1, "GET", "/robots.txt", 200, ua=ua)))
+    write("crawlers.log", """
+Googlebot, Bingbot, MJ12bot and AhrefsBot following broken links whose
+paths look odd (file://, ${var} and {{var}} debris, doubled slashes).""", out)
+
+
+def monitors():
+    # Uptime monitors and a load balancer's health check during a 20-minute
+    # outage answered 502/503, and feed readers polling every few minutes.
+    out = []
+    for i in range(240):
+        t = i * 30
+        status = 503 if 1800 <= t < 3000 else 200
+        out.append((t, clf("192.0.2.90", t, "HEAD", "/", status, ua="Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)")))
+    for i in range(720):
+        t = i * 10
+        status = 502 if 1800 <= t < 3000 else 200
+        out.append((t, clf("192.0.2.91", t, "GET", "/healthz", status, ua="kube-probe/1.31")))
+    readers = [("192.0.2.95", "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 12 subscribers)"),
+               ("192.0.2.96", "FreshRSS/1.24.3 (Linux; https://freshrss.org)"),
+               ("192.0.2.97", "Tiny Tiny RSS/24.11 (https://tt-rss.org/)")]
+    for src, ua in readers:
+        for i in range(24):
+            t = 7 + i * 300
+            out.append((t, clf(src, t, "GET", "/feed.xml", 304, 0, ua=ua)))
+            out.append((t + 1, clf(src, t + 1, "GET", "/comments/feed/", 404, ua=ua)))
+            out.append((t + 2, clf(src, t + 2, "GET", "/index.rss", 301, ua=ua)))
+    write("monitors-feeds.log", """
+Uptime monitors and health checks through an outage (5xx for twenty
+minutes), and feed readers polling a feed, a moved one and a missing one.""", out)
+
+
+def ci():
+    # A CI system calling a forge's API: 1500 requests in ten minutes from
+    # one runner, a few 404s for artifacts not built yet, 409s on retries.
+    out, src = [], "192.0.2.120"
+    ua = "gitlab-runner 17.5.0 (17-5-stable; go1.22.7; linux/amd64)"
+    for i in range(1500):
+        t = i * 0.4
+        k = i % 10
+        if k == 0:
+            line = clf(src, t, "POST", "/api/v4/jobs/request", 201, ua=ua)
+        elif k == 1:
+            line = clf(src, t, "PATCH", f"/api/v4/jobs/{1000 + i // 10}/trace", 202, ua=ua)
+        elif k == 2 and i % 100 == 2:
+            line = clf(src, t, "GET", f"/api/v4/projects/12/jobs/artifacts/main/download?job=build-{i // 100}", 404, ua=ua)
+        elif k == 3 and i % 50 == 3:
+            line = clf(src, t, "PUT", f"/api/v4/jobs/{1000 + i // 10}", 409, ua=ua)
+        else:
+            line = clf(src, t, "GET", f"/api/v4/projects/12/pipelines/{500 + i // 30}", 200, ua=ua)
+        out.append((t, line))
+    write("ci-api.log", """
+A CI runner calling a forge's API for ten minutes: jobs, traces, pipeline
+polls, a few missing artifacts (404) and conflicts on retries (409).""", out)
+
+
+def mail():
+    # Phones with a stale password: each retries three times in a few
+    # seconds at every push interval (15 minutes) for four hours.
+    out = []
+    for p, (src, user) in enumerate([("198.51.100.50", "carol"), ("198.51.100.51", "dave@example.com")]):
+        for k in range(16):
+            for a in range(3):
+                t = p * 40 + k * 900 + a * 3
+                stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%b %d %H:%M:%S")
+                out.append((t, f"{stamp} mx dovecot[900]: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<{user}>, method=PLAIN, rip={src}, lip=192.0.2.1, TLS, session=<s{p}{k}{a}AbCdEf>"))
+    write("mail-stale-password.log", """
+Mobile mail clients with a stale password retrying at every push interval.""", out)
+
+
+office(); sync(); spa(); crawlers(); monitors(); ci(); mail()
