@@ -40,6 +40,21 @@ type Envelope struct {
 	Program []byte // "sshd", "postfix/smtpd", "sshd-session"; empty if none
 	PID     []byte // raw pid text, empty if none
 	Message []byte // the rest; for FormatNone the whole line (trailing \r\n stripped)
+	// Journal holds the fields journald itself sets on an entry (FormatJournalJSON
+	// only): unlike SYSLOG_IDENTIFIER, which any local user chooses (`logger -t
+	// sshd`), a client cannot forge them.
+	Journal JournalFields
+}
+
+// JournalFields are the trusted fields of a journal entry, as journald
+// writes them; nil when the entry has none. Ident is the untrusted
+// SYSLOG_IDENTIFIER, kept apart so that callers can tell the two.
+type JournalFields struct {
+	Ident []byte // SYSLOG_IDENTIFIER (client-chosen)
+	Comm  []byte // _COMM: the process name the kernel knows (at most 15 bytes)
+	Exe   []byte // _EXE: the executable's path
+	Unit  []byte // _SYSTEMD_UNIT: the system unit the process runs in
+	UID   []byte // _UID: the process's user id, decimal
 }
 
 // Options configure a Parser.

@@ -86,6 +86,18 @@ func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
 			if comm == nil {
 				dst = &comm
 			}
+		case "_EXE":
+			if env.Journal.Exe == nil {
+				dst = &env.Journal.Exe
+			}
+		case "_SYSTEMD_UNIT":
+			if env.Journal.Unit == nil {
+				dst = &env.Journal.Unit
+			}
+		case "_UID":
+			if env.Journal.UID == nil {
+				dst = &env.Journal.UID
+			}
 		case "_PID":
 			if pid == nil {
 				dst = &pid
@@ -124,6 +136,7 @@ func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
 		return false
 	}
 	env.Format = FormatJournalJSON
+	env.Journal.Ident, env.Journal.Comm = ident, comm
 	env.Program = ident
 	if len(env.Program) == 0 {
 		env.Program = comm

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bytes"
+	"net/netip"
 
 	"github.com/herd-ips/herd/internal/envelope"
 	"github.com/herd-ips/herd/internal/event"
@@ -20,12 +21,29 @@ import (
 // is not "METHOD target [HTTP/x]" leaves the method empty, puts the raw text
 // in the path and still yields source and status. The user may be quoted.
 func (p *Parser) decodeCLF(r *rule, msg []byte, ev *event.Event) decodeStatus {
+	return p.decodeCLFAs(r, msg, ev, p.fam)
+}
+
+// decodeCLFAs is decodeCLF for the layout family f declares: FamilyCLF reads
+// the client from the first field, FamilyVhost from the second (the first
+// is the virtual host, which a Host: header may choose, even as an
+// address). Any other family guesses per line, taking the first field for
+// the client when it parses as an address: only FamilyAny callers (tests,
+// corpora) do that.
+func (p *Parser) decodeCLFAs(r *rule, msg []byte, ev *event.Event, f Family) decodeStatus {
 	sp := bytes.IndexByte(msg, ' ')
 	if sp <= 0 {
 		return noMatch
 	}
 	var host []byte
-	src, ok := textmatch.ParseToken(msg[:sp])
+	var src netip.Addr
+	ok := false
+	if f != FamilyVhost {
+		src, ok = textmatch.ParseToken(msg[:sp])
+		if !ok && f == FamilyCLF {
+			return noMatch
+		}
+	}
 	rest := msg[sp+1:]
 	if !ok {
 		// vhost_combined: "host:port client ..."
