@@ -76,7 +76,7 @@ func (a *agent) readStdin(ctx context.Context, r io.Reader, hint string) error {
 				return fmt.Errorf("agent: stdin: %w", res.err)
 			}
 			n++
-			if err := a.live(ctx, res.line, hint, src); err != nil {
+			if err := a.live(ctx, res.line, &a.stdinBind, hint, src); err != nil {
 				return err
 			}
 			done <- struct{}{}
