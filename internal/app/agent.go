@@ -644,16 +644,16 @@ func (a *agent) line(ctx context.Context, l file.Line, src *config.Source) error
 }
 
 // detect is line's and entry's work once the offset is noted: the line is
-// parsed as a line of b's format. A stream whose format is not known yet
-// is detected from this line; until then its lines are counted and left.
-// a.mu is held.
+// parsed as a line of b's format. A stream that has shown no line yet is
+// detected from this one, its first; the lines of a stream of unknown
+// format are counted and left. a.mu is held.
 func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string, src *metrics.Source) error {
 	now := a.now()
 	if now.Sub(a.ref) > time.Minute {
 		a.ref = now
 		a.det.SetReference(now)
 	}
-	if !b.lock(a.det, data) {
+	if !b.lock(a.det, data) || b.Unknown {
 		a.det.Undetected()
 		a.b.lines++
 		return nil

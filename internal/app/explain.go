@@ -69,13 +69,13 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 			if err != nil {
 				return fmt.Errorf("explain %s: %w", in.Name, err)
 			}
-			if !bind.lock(o.Detector, line) {
+			if !bind.lock(o.Detector, line) || bind.Unknown {
 				o.Detector.Undetected()
 				if !o.JSON {
 					b = append(b[:0], in.Name...)
 					b = append(b, ':')
 					b = strconv.AppendInt(b, int64(n), 10)
-					b = append(b, ": not parsed: format not detected yet\n"...)
+					b = append(b, ": not parsed: the file's format is unknown\n"...)
 					if _, err := w.Write(b); err != nil {
 						return fmt.Errorf("explain: writing output: %w", err)
 					}

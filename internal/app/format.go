@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/parse"
+	"github.com/herd-ips/herd/internal/rules"
 )
 
 // HeadBytes is how much of a file's start format detection reads.
@@ -44,15 +46,21 @@ func FormatNames() []string {
 // is read as: configured, or detected from its first lines and then locked.
 type Binding struct {
 	Family     parse.Family
-	Locked     bool // false while no line could be told apart
+	Locked     bool // false while the stream has shown no line
 	Configured bool // set by herd.yaml or --format, not detected
+	// Unknown: the stream's first line is a record of no known format, so
+	// none of its lines is parsed (parse.Parser.Detect).
+	Unknown bool
 }
 
-// String says "nginx-error (detected)" or "clf (configured)".
+// String says "nginx-error (detected)", "clf (configured)", "unknown" or
+// "undetected" (nothing read yet).
 func (b Binding) String() string {
 	switch {
 	case !b.Locked:
 		return "undetected"
+	case b.Unknown:
+		return "unknown (detected)"
 	case b.Configured:
 		return b.Family.String() + " (configured)"
 	}
@@ -73,16 +81,93 @@ func sourceBinding(src *config.Source) (Binding, error) {
 	return Binding{Family: f, Locked: !detect, Configured: !detect}, nil
 }
 
-// lock detects b's family from head when b is not locked yet, and locks it
-// when detection gives an answer. It reports whether b is locked.
-func (b *Binding) lock(d *Detector, head []byte) bool {
+// lock detects b's family from head, the start of its stream, when b is
+// not locked yet, and locks it once head shows a line: the first line
+// decides (parse.Parser.Detect), and a first line of no known format locks
+// b as Unknown. It reports whether b is locked.
+func (b *Binding) lock(d detector, head []byte) bool {
 	if b.Locked {
 		return true
 	}
-	if f, ok := d.Detect(head); ok {
-		b.Family, b.Locked = f, true
+	if !parse.HeadLines(head) {
+		return false
 	}
-	return b.Locked
+	f, ok := d.Detect(head)
+	b.Family, b.Locked, b.Unknown = f, true, !ok
+	return true
+}
+
+
+// detector tells a file's format from its head: *Detector, *parse.Parser.
+type detector interface {
+	Detect(head []byte) (parse.Family, bool)
+}
+
+// maxStatusFiles bounds the files FileFormats reports.
+const maxStatusFiles = 256
+
+// FileFormat is the format a followed file is read as.
+type FileFormat struct {
+	Path   string `json:"path"`
+	Format string `json:"format"` // a family name, "" when undetected
+	How    string `json:"how"`    // "configured", "detected", "undetected" (empty file), "unknown" (a format herd does not know), "fixed"
+	Error  string `json:"error,omitempty"`
+}
+
+// FileFormats returns the format of every file cfg's sources match, as the
+// agent derives it: the source's format when configured, else detected
+// from the file's first lines as they are now (the agent locks what it
+// detected when it first read the file; a file replaced since may differ).
+// The journal and the syslog listener have fixed formats.
+func FileFormats(cfg *config.Config, set *rules.Set) ([]FileFormat, error) {
+	p, err := parse.Compile(set.Parsers, parse.Options{JSONClientFields: cfg.JSONClientFields})
+	if err != nil {
+		return nil, err
+	}
+	var out []FileFormat
+	for i := range cfg.Sources {
+		src := &cfg.Sources[i]
+		for _, g := range src.Files {
+			paths, _ := filepath.Glob(g)
+			for _, path := range paths {
+				if len(out) >= maxStatusFiles {
+					return out, nil
+				}
+				ff := FileFormat{Path: path}
+				b, err := sourceBinding(src)
+				if err != nil {
+					ff.Error = err.Error()
+					out = append(out, ff)
+					continue
+				}
+				if !b.Locked {
+					head, err := readHead(path)
+					if err != nil {
+						ff.Error = err.Error()
+					}
+					b.lock(p, head)
+				}
+				switch {
+				case !b.Locked:
+					ff.How = "undetected"
+				case b.Unknown:
+					ff.How = "unknown"
+				case b.Configured:
+					ff.Format, ff.How = b.Family.String(), "configured"
+				default:
+					ff.Format, ff.How = b.Family.String(), "detected"
+				}
+				out = append(out, ff)
+			}
+		}
+	}
+	if cfg.Journald.Enabled {
+		out = append(out, FileFormat{Path: "journald", Format: parse.FamilyJournal.String(), How: "fixed"})
+	}
+	if cfg.Syslog.Enabled() {
+		out = append(out, FileFormat{Path: "syslog listener", Format: parse.FamilySyslog.String(), How: "fixed"})
+	}
+	return out, nil
 }
 
 // readHead returns up to HeadBytes of the start of the file at path.

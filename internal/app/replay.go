@@ -136,7 +136,7 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 			if err != nil {
 				return st, fmt.Errorf("replay %s: %w", in.Name, err)
 			}
-			if !b.lock(o.Detector, line) {
+			if !b.lock(o.Detector, line) || b.Unknown {
 				o.Detector.Undetected()
 				continue
 			}

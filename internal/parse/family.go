@@ -183,49 +183,42 @@ func syslogFormat(ef envelope.Format) bool {
 	return false
 }
 
-// MaxDetectLines is how many lines of a file's head Detect reads at most.
-const MaxDetectLines = 32
-
-// Detect returns the family of a file from its head: its first lines (at
-// most MaxDetectLines; a last line without its newline is left out unless
-// it is the only one). Each line votes for the first family, in a fixed
-// order, that it is a well-formed record of; the family with most votes
-// wins, ties going to the earlier family in that order. ok is false when no
-// line is a record of any family (an empty file, an unknown format).
+// Detect returns the family of a file from its head: the bytes it starts
+// with. The first line that is not blank decides, alone: a continuation
+// line always follows the record it continues, so the first line of a file
+// is a record of the file's own format, while any later line may be an
+// attacker's text after a raw newline, and letting later lines vote would
+// let that text choose the format (many forged lines outvote one real
+// record). A last line without its newline counts only when it is the only
+// one. ok is false when the head holds no line, or when its first line is
+// a record of no family (a format herd does not know): the caller must
+// then not look for a format in later lines.
 //
-// Detection is per file, never per line: once a caller has a family it
-// locks it for the file. An access log is CLF when its first field is an
-// address and vhost_combined when it is a name (Apache writes "%v:%p"); an
-// address of a virtual host is not told apart from a client's, so such
+// Detection is per file, never per line: a caller locks the family it
+// gets. An access log is CLF when its first field is an address and
+// vhost_combined when it is a name (Apache writes "%v:%p"); a virtual host
+// written as a bare address is not told apart from a client, so such
 // layouts must be configured.
 func (p *Parser) Detect(head []byte) (f Family, ok bool) {
-	var votes [numFamilies]int
-	n := 0
-	for len(head) > 0 && n < MaxDetectLines {
+	for len(head) > 0 {
 		line := head
 		if i := bytes.IndexByte(head, '\n'); i >= 0 {
 			line, head = head[:i], head[i+1:]
 		} else {
-			if n > 0 {
-				break // a partial last line
-			}
 			head = nil
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		n++
-		if g, ok := p.classify(line); ok {
-			votes[g]++
-		}
+		return p.classify(line)
 	}
-	best := FamilyAny
-	for g := range numFamilies {
-		if votes[g] > votes[best] {
-			best = g
-		}
-	}
-	return best, votes[best] > 0
+	return FamilyAny, false
+}
+
+// HeadLines reports whether head holds at least one line that is not blank:
+// Detect's answer on it is final.
+func HeadLines(head []byte) bool {
+	return len(bytes.TrimSpace(head)) > 0
 }
 
 // detectOrder is the order in which classify tries families: the shapes

@@ -186,15 +186,16 @@ func TestDetect(t *testing.T) {
 	if _, ok := p.Detect([]byte("hello world\nno format here\n")); ok {
 		t.Error("Detect of free text: ok")
 	}
-	// The majority wins over a continuation-looking minority.
-	head := familyGolden[6].line + "\n" + familyGolden[0].line + "\n" + familyGolden[6].extra + "\n"
+	// The first record decides: any number of lines of another format
+	// after it (continuations an attacker wrote) do not outvote it.
+	head := "\n  \n" + familyGolden[6].line + "\n" + strings.Repeat(familyGolden[0].line+"\n", 100)
 	if f, _ := p.Detect([]byte(head)); f != FamilyNginxError {
-		t.Errorf("majority: %v", f)
+		t.Errorf("first record: %v", f)
 	}
-	// A partial last line does not vote.
-	head = familyGolden[3].line + "\n" + familyGolden[0].line[:20]
-	if f, _ := p.Detect([]byte(head)); f != FamilyCLF {
-		t.Errorf("partial line: %v", f)
+	// A first line of no known format is final: no later line is asked.
+	head = "[23-Nov-2026 08:00:00] WARNING: [pool www] child 1 said into stderr\n" + familyGolden[0].line + "\n"
+	if f, ok := p.Detect([]byte(head)); ok {
+		t.Errorf("unknown first line: detected %v from a later line", f)
 	}
 }
 
