@@ -97,7 +97,6 @@ func (b *Binding) lock(d detector, head []byte) bool {
 	return true
 }
 
-
 // detector tells a file's format from its head: *Detector, *parse.Parser.
 type detector interface {
 	Detect(head []byte) (parse.Family, bool)
