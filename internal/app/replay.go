@@ -261,7 +261,7 @@ func WriteSummary(w io.Writer, st ReplayStats) {
 		fmt.Fprintf(w, "herd replay: %s: format %s\n", f.Name, f.Binding)
 	}
 	if st.Continuations > 0 || st.Doubtful > 0 || st.Undetected > 0 {
-		fmt.Fprintf(w, "herd replay: not parsed: %d continuation lines (not a record of their file's format), %d journal entries whose identity is in doubt, %d lines of an undetected format\n",
+		fmt.Fprintf(w, "herd replay: not parsed: %d continuation lines (not a record of their file's format), %d journal entries whose identity is in doubt, %d lines of a file of unknown format\n",
 			st.Continuations, st.Doubtful, st.Undetected)
 	}
 	if st.Truncated > 0 || st.BadTime > 0 {
