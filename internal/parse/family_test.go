@@ -359,3 +359,46 @@ func BenchmarkParseAs(b *testing.B) {
 		})
 	}
 }
+
+// FuzzContinuation splits a record of each family at a fuzzed position, as
+// a raw newline in attacker text would, and starts the second part with a
+// forged record of another family naming a decoy: no line of the file may
+// blame the decoy. Lines of arbitrary bytes in any family must not panic,
+// and a continuation never gives an event.
+func FuzzContinuation(f *testing.F) {
+	f.Add(uint8(0), uint8(1), uint16(40), "")
+	f.Add(uint8(6), uint8(0), uint16(90), "PHP message: ")
+	f.Add(uint8(3), uint8(9), uint16(0), "\x00")
+	p := defaultParser(f, Options{})
+	const decoy = "203.0.113.66"
+	forged := make([]string, len(familyGolden))
+	for i, g := range familyGolden {
+		forged[i] = strings.ReplaceAll(g.line, g.want, decoy)
+	}
+	f.Fuzz(func(t *testing.T, gi, fi uint8, pos uint16, glue string) {
+		g := familyGolden[int(gi)%len(familyGolden)]
+		fg := int(fi) % len(forged)
+		var ev event.Event
+		// Arbitrary text as a head and as a line of every family.
+		p.Detect([]byte(glue))
+		for fam := range numFamilies {
+			res := p.ParseAs([]byte(glue), fam, "", &ev)
+			if res.Continuation && (res.Event || res.Rule >= 0) {
+				t.Fatalf("%s: a continuation matched rule %d", fam, res.Rule)
+			}
+		}
+		if k, _ := p.Detect([]byte(forged[fg] + "\n")); k == g.fam {
+			return // a record of the file's own format: the daemon's escaping is what stops it
+		}
+		cut := int(pos) % (len(g.line) + 1)
+		for _, line := range []string{g.line[:cut] + glue, forged[fg] + g.line[cut:]} {
+			if strings.ContainsAny(line, "\n") {
+				continue // the file reader splits there; the parts are tested on their own
+			}
+			res := p.ParseAs([]byte(line), g.fam, "", &ev)
+			if res.Event && ev.Source == netip.MustParseAddr(decoy) {
+				t.Fatalf("%s file: %q blamed the decoy (rule %s)", g.fam, line, p.Rule(res.Rule).Name)
+			}
+		}
+	})
+}
