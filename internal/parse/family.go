@@ -162,7 +162,11 @@ func startsRecord(f Family, b []byte) bool {
 		n := envelope.TimePrefix(envelope.LayoutApache, b)
 		return n > 0 && n < len(b) && b[n] == ' '
 	case FamilyMySQL:
-		return mysqlRecord(b)
+		n := envelope.TimePrefix(envelope.LayoutMySQL, b)
+		if n == 0 {
+			n = envelope.TimePrefix(envelope.LayoutISO8601, b)
+		}
+		return n > 0 && n < len(b) && b[n] == ' '
 	case FamilyDovecot:
 		n := envelope.TimePrefix(envelope.LayoutRFC3164, b)
 		if n == 0 {
@@ -266,6 +270,10 @@ func (p *Parser) classify(line []byte) (Family, bool) {
 			if p.decodeCLFAs(&p.probe, line, &ev, f) == matched {
 				return f, true
 			}
+		case FamilyMySQL:
+			if mysqlRecord(line) {
+				return f, true
+			}
 		case FamilyDovecot:
 			if startsRecord(f, line) {
 				return f, true
@@ -279,10 +287,15 @@ func (p *Parser) classify(line []byte) (Family, bool) {
 	return FamilyAny, false
 }
 
-// mysqlRecord reports whether b starts a record of the MySQL/MariaDB error
-// log: a time, an optional thread id, then the severity in brackets
-// ("2026-11-23T08:00:01.123456Z 5 [Warning] ...", "261123  8:00:02 [Note] ...").
+// mysqlRecord reports whether b is, to detection, a record of the
+// MySQL/MariaDB error log: a time, an optional thread id, then the severity
+// in brackets ("2026-11-23T08:00:01.123456Z 5 [Warning] ...", "261123
+// 8:00:02 [Note] ..."), or a time in MySQL's own "yymmdd" form, which no
+// other log writes ("240101 12:00:00 mysqld_safe Starting ...").
 func mysqlRecord(b []byte) bool {
+	if len(b) > 6 && b[6] == ' ' && isDigits(b[:6]) && envelope.TimePrefix(envelope.LayoutMySQL, b) > 0 {
+		return true
+	}
 	n := envelope.TimePrefix(envelope.LayoutMySQL, b)
 	if n == 0 {
 		n = envelope.TimePrefix(envelope.LayoutISO8601, b)

@@ -180,6 +180,21 @@ func TestDetect(t *testing.T) {
 			t.Errorf("Detect(%q) = %v, %v; want %v", head, f, ok, g.fam)
 		}
 	}
+	for _, c := range []struct {
+		head string
+		want Family
+	}{
+		{"Nov 23 08:05:04 auth(info@example.com,198.51.100.32,sasl:plain)<CvN+E95Uf4e7eEnk>: Info: sql: Password mismatch\n", FamilyDovecot},
+		{"Nov 23 08:05:04 imap-login: Info: Login: user=<u>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2\n", FamilyDovecot},
+		{"240101 12:00:00 mysqld_safe Starting mariadbd daemon with databases from /var/lib/mysql\n", FamilyMySQL},
+		{"2024-01-01T00:00:00.123456Z 0 [System] [MY-010116] [Server] /usr/sbin/mysqld (mysqld 8.0.36) starting as process 1\n", FamilyMySQL},
+		{"2024-01-01T00:00:00.123456+00:00 web sshd[1]: Server listening on 0.0.0.0 port 22.\n", FamilySyslog},
+		{"<38>1 2024-01-01T00:00:00Z web sshd 1 - - Server listening\n", FamilySyslog},
+	} {
+		if f, ok := p.Detect([]byte(c.head)); !ok || f != c.want {
+			t.Errorf("Detect(%q) = %v, %v; want %v", c.head, f, ok, c.want)
+		}
+	}
 	if _, ok := p.Detect(nil); ok {
 		t.Error("Detect of an empty head: ok")
 	}
