@@ -655,10 +655,18 @@ func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string
 	}
 	if !b.lock(a.det, data) || b.Unknown {
 		a.det.Undetected()
+		src.Line(false)
+		a.m.refused(src, droppedUnknown)
 		a.b.lines++
 		return nil
 	}
 	res := a.det.LineAs(data, b.Family, hint)
+	switch {
+	case res.Parse.Continuation:
+		a.m.refused(src, droppedContinuation)
+	case res.Parse.Doubt:
+		a.m.refused(src, droppedDoubt)
+	}
 	a.m.line(src, res)
 	for i := range res.Outcomes {
 		oc := &res.Outcomes[i]

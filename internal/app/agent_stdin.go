@@ -62,7 +62,9 @@ func (a *agent) readStdin(ctx context.Context, r io.Reader, hint string) error {
 		}
 	}()
 	n := 0
-	src := a.m.m.Source(stdinSource)
+	a.mu.Lock()
+	src := a.m.source(stdinSource)
+	a.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():

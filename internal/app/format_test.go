@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/rules"
 )
 
@@ -60,7 +63,11 @@ func TestAgentFormatPerFile(t *testing.T) {
 	appendLine(t, authLog, "")
 	cfg := testConfig(dir, authLog)
 	cfg.Sources[0].Files = []string{errLog, authLog}
-	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true, MetricsListener: ln})
 	for i := range 3 {
 		appendLine(t, errLog, phpStderr(i))
 	}
@@ -69,6 +76,15 @@ func TestAgentFormatPerFile(t *testing.T) {
 		appendLine(t, authLog, sshdLine(attacker, 40000+i))
 	}
 	waitFor(t, "the attacker's ban", 10*time.Second, func() bool { return strings.Contains(r.out.String(), "ban 192.0.2.7/32 ") })
+	// Each PHP record left 6 continuation lines (the forged ones, the last
+	// with nginx's closing text), counted as dropped for that reason.
+	waitFor(t, "the continuations counted", 10*time.Second, func() bool {
+		sc, err := metrics.Fetch(t.Context(), http.DefaultClient, "http://"+ln.Addr().String()+"/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc.Sum(metrics.LinesDropped, "source", errLog, "reason", "continuation") == 18
+	})
 	time.Sleep(3 * app.FlushInterval)
 	r.stop(t)
 	if strings.Contains(r.out.String(), decoy.String()) {
