@@ -632,7 +632,10 @@ func (a *agent) line(ctx context.Context, l file.Line, src *config.Source) error
 			if err != nil {
 				a.log.Warn("agent: reading the start of a log to tell its format", "path", l.Path, "err", err)
 			}
-			if b.lock(a.det, head) {
+			switch {
+			case b.lock(a.det, head) && b.Unknown:
+				a.log.Warn("agent: log of no known format: its lines are not parsed (set format: of its source in herd.yaml)", "path", l.Path)
+			case b.Locked:
 				a.log.Info("agent: format of log", "path", l.Path, "format", b.String())
 			}
 		}
