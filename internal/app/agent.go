@@ -642,6 +642,18 @@ func (a *agent) line(ctx context.Context, l file.Line, src *config.Source) error
 		if b.Locked && len(a.bindings) < maxBindings {
 			a.bindings[l.Path] = b
 		}
+		if !b.Locked && l.Pos.Offset > int64(len(l.Data))+2 {
+			// The file's start could not be read (replaced since this
+			// line was read) and this line is not its first: it may be
+			// a continuation, so it must not choose the format. The
+			// start is read again at the next line.
+			a.det.Undetected()
+			m := a.m.file(l.Path)
+			m.Line(false)
+			a.m.refused(m, droppedUnknown)
+			a.b.lines++
+			return nil
+		}
 	}
 	return a.detect(ctx, l.Data, b, src.Program, a.m.file(l.Path))
 }
