@@ -1,0 +1,42 @@
+package envelope
+
+import "testing"
+
+// TestJournalFields: the fields journald sets are read apart from the
+// client-chosen identifier; the first occurrence wins, escapes are decoded,
+// and an entry without them leaves them nil.
+func TestJournalFields(t *testing.T) {
+	p := NewParser(Options{})
+	var env Envelope
+	line := `{"__REALTIME_TIMESTAMP":"1700000000123456","SYSLOG_IDENTIFIER":"sshd","_UID":"1000","_COMM":"logger","_EXE":"\/usr\/bin\/logger","_SYSTEMD_UNIT":"session-3.scope","_COMM":"sshd","_UID":"0","MESSAGE":"m"}`
+	if !p.Parse([]byte(line), &env) {
+		t.Fatal("not an envelope")
+	}
+	j := env.Journal
+	for _, c := range []struct{ name, got, want string }{
+		{"Ident", string(j.Ident), "sshd"},
+		{"Comm", string(j.Comm), "logger"},
+		{"Exe", string(j.Exe), "/usr/bin/logger"},
+		{"Unit", string(j.Unit), "session-3.scope"},
+		{"UID", string(j.UID), "1000"},
+		{"Program", string(env.Program), "sshd"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if !p.Parse([]byte(`{"__REALTIME_TIMESTAMP":"1","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"m"}`), &env) {
+		t.Fatal("not an envelope")
+	}
+	if env.Journal.Comm != nil || env.Journal.UID != nil || env.Journal.Unit != nil || env.Journal.Exe != nil {
+		t.Errorf("fields of an entry without them: %+v", env.Journal)
+	}
+	// A syslog line carries none.
+	if p.Parse([]byte("Nov 23 08:00:01 web sshd[1]: m"), &env); env.Journal.Ident != nil || env.Journal.Comm != nil || env.Journal.UID != nil {
+		t.Errorf("syslog line: %+v", env.Journal)
+	}
+	b := []byte(line)
+	if n := testing.AllocsPerRun(100, func() { p.Parse(b, &env) }); n != 0 {
+		t.Errorf("%v allocs", n)
+	}
+}
