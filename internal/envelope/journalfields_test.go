@@ -40,3 +40,28 @@ func TestJournalFields(t *testing.T) {
 		t.Errorf("%v allocs", n)
 	}
 }
+
+func TestTimePrefix(t *testing.T) {
+	for _, c := range []struct {
+		l    Layout
+		in   string
+		want int
+	}{
+		{LayoutNginx, "2026/11/23 08:01:05 [error] x", 19},
+		{LayoutNginx, "2026/02/30 08:01:05 [error] x", 0},
+		{LayoutNginx, "2026/11/23 25:01:05 [error]", 0},
+		{LayoutApache, "Mon Nov 23 08:05:10.453232 2026] [x]", 31},
+		{LayoutApache, "Mon Nov 23 08:05:10 2026 [pid 1]", 24},
+		{LayoutRFC3164, "Nov 23 08:05:04 auth: x", 15},
+		{LayoutRFC3164, "Feb 30 08:05:04 auth: x", 0},
+		{LayoutISO8601, "2026-11-23 08:05:00 imap-login: x", 19},
+		{LayoutMySQL, "261123  8:00:02 [Warning] x", 15},
+		{LayoutCLF, "sshd[1]: x", 0},
+		{LayoutUnix, "1700000000 x", 0}, // no fixed shape: not supported
+		{LayoutNginx, "", 0},
+	} {
+		if got := TimePrefix(c.l, []byte(c.in)); got != c.want {
+			t.Errorf("TimePrefix(%v, %q) = %d, want %d", c.l, c.in, got, c.want)
+		}
+	}
+}
