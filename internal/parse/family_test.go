@@ -417,3 +417,40 @@ func FuzzContinuation(f *testing.F) {
 		}
 	})
 }
+
+// TestRawFamilyKey: a raw rule's family: key binds it, whatever its
+// patterns; without it, a rule whose family cannot be inferred meets no
+// line of a bound file.
+func TestRawFamilyKey(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "keyed", Raw: true, Family: "nginx-error", Service: "x", Kind: "auth_failure", Patterns: []string{"%{_} %{_} [%{_}] bad user from %{source}"}},
+		{Name: "unkeyed", Raw: true, Service: "x", Kind: "auth_failure", Patterns: []string{"%{time:unix} bad login from %{source}"}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.RawFamily(0); len(got) != 1 || got[0] != "nginx-error" {
+		t.Errorf("keyed: %v", got)
+	}
+	if got := p.RawFamily(1); len(got) != 0 {
+		t.Errorf("unkeyed: %v", got)
+	}
+	var ev event.Event
+	line := []byte("2026/11/23 08:00:00 [error] bad user from 192.0.2.9")
+	if res := p.ParseAs(line, FamilyNginxError, "", &ev); !res.Event || p.Rule(res.Rule).Name != "keyed" {
+		t.Errorf("keyed rule in its family: %+v", res)
+	}
+	if res := p.ParseAs(line, FamilyApacheError, "", &ev); res.Event {
+		t.Errorf("keyed rule outside its family: %+v", res)
+	}
+	unix := []byte("1700000000 bad login from 192.0.2.9")
+	for f := FamilySyslog; f < numFamilies; f++ {
+		if res := p.ParseAs(unix, f, "", &ev); res.Event {
+			t.Errorf("an unkeyed rule of no family matched in %s", f)
+		}
+	}
+	if res := p.ParseAs(unix, FamilyAny, "", &ev); !res.Event {
+		t.Errorf("FamilyAny: the unkeyed rule should still run: %+v", res)
+	}
+}
