@@ -188,7 +188,8 @@ func syslogFormat(ef envelope.Format) bool {
 }
 
 // Detect returns the family of a file from its head: the bytes it starts
-// with. The first line that is not blank decides, alone: a continuation
+// with. The first line that is neither blank nor a '#' comment decides,
+// alone: a continuation
 // line always follows the record it continues, so the first line of a file
 // is a record of the file's own format, while any later line may be an
 // attacker's text after a raw newline, and letting later lines vote would
@@ -204,6 +205,24 @@ func syslogFormat(ef envelope.Format) bool {
 // written as a bare address is not told apart from a client, so such
 // layouts must be configured.
 func (p *Parser) Detect(head []byte) (f Family, ok bool) {
+	line, found := firstLine(head)
+	if !found {
+		return FamilyAny, false
+	}
+	return p.classify(line)
+}
+
+// HeadLines reports whether head holds a line Detect decides by: Detect's
+// answer on it is then final.
+func HeadLines(head []byte) bool {
+	_, ok := firstLine(head)
+	return ok
+}
+
+// firstLine returns the first line of head that is neither blank nor a
+// comment ('#' first: headers some tools write, which no daemon's record
+// starts with).
+func firstLine(head []byte) ([]byte, bool) {
 	for len(head) > 0 {
 		line := head
 		if i := bytes.IndexByte(head, '\n'); i >= 0 {
@@ -211,18 +230,13 @@ func (p *Parser) Detect(head []byte) (f Family, ok bool) {
 		} else {
 			head = nil
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
+		t := bytes.TrimSpace(line)
+		if len(t) == 0 || t[0] == '#' {
 			continue
 		}
-		return p.classify(line)
+		return line, true
 	}
-	return FamilyAny, false
-}
-
-// HeadLines reports whether head holds at least one line that is not blank:
-// Detect's answer on it is final.
-func HeadLines(head []byte) bool {
-	return len(bytes.TrimSpace(head)) > 0
+	return nil, false
 }
 
 // detectOrder is the order in which classify tries families: the shapes

@@ -203,7 +203,7 @@ func TestDetect(t *testing.T) {
 	}
 	// The first record decides: any number of lines of another format
 	// after it (continuations an attacker wrote) do not outvote it.
-	head := "\n  \n" + familyGolden[6].line + "\n" + strings.Repeat(familyGolden[0].line+"\n", 100)
+	head := "\n  \n# written by logrotate\n" + familyGolden[6].line + "\n" + strings.Repeat(familyGolden[0].line+"\n", 100)
 	if f, _ := p.Detect([]byte(head)); f != FamilyNginxError {
 		t.Errorf("first record: %v", f)
 	}
