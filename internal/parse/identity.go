@@ -40,7 +40,7 @@ var identities = []identity{
 	{idents: bs("postfix/*", "postfix-*/*", "postfix/*/*", "postfix-*/*/*"),
 		units: bs("postfix.service", "postfix@*.service")},
 	{idents: bs("dovecot", "dovecot-auth", "auth", "auth-worker", "auth(*)", "auth-worker(*)", "imap-login", "pop3-login", "submission-login", "managesieve-login", "imap", "pop3"),
-		comms: bs("dovecot", "auth", "auth-worker", "imap-login", "pop3-login", "submission-logi", "managesieve-log", "imap", "pop3"),
+		comms: bs("dovecot", "log", "auth", "auth-worker", "imap-login", "pop3-login", "submission-logi", "managesieve-log", "imap", "pop3"),
 		units: bs("dovecot.service")},
 	{idents: bs("vsftpd", "vsftpd(pam_unix)"), comms: bs("vsftpd"), units: bs("vsftpd.service")},
 	{idents: bs("proftpd"), comms: bs("proftpd"), units: bs("proftpd.service")},
