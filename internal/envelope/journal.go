@@ -19,6 +19,7 @@ func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
 		p.scratch = nil // one huge line must not pin its size for good
 	}
 	p.scratch = p.scratch[:0]
+	env.Journal = JournalFields{}
 	env.Message = nil // a MESSAGE that is neither string, bytes nor null leaves it empty
 	var ident, comm, pid, spid []byte
 	var haveMsg, haveTime bool

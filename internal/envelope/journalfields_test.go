@@ -31,10 +31,6 @@ func TestJournalFields(t *testing.T) {
 	if env.Journal.Comm != nil || env.Journal.UID != nil || env.Journal.Unit != nil || env.Journal.Exe != nil {
 		t.Errorf("fields of an entry without them: %+v", env.Journal)
 	}
-	// A syslog line carries none.
-	if p.Parse([]byte("Nov 23 08:00:01 web sshd[1]: m"), &env); env.Journal.Ident != nil || env.Journal.Comm != nil || env.Journal.UID != nil {
-		t.Errorf("syslog line: %+v", env.Journal)
-	}
 	b := []byte(line)
 	if n := testing.AllocsPerRun(100, func() { p.Parse(b, &env) }); n != 0 {
 		t.Errorf("%v allocs", n)

@@ -510,7 +510,8 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 			line = line[:len(line)-1]
 		}
-		*env = envelope.Envelope{Message: line}
+		// No envelope: only Time and PID are read by the rules' finish.
+		env.Format, env.Time, env.Host, env.Program, env.PID, env.Message = envelope.FormatNone, time.Time{}, nil, nil, nil, line
 		if !startsRecord(f, line) {
 			res.Continuation = true
 			return res
