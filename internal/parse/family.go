@@ -200,10 +200,10 @@ func syslogFormat(ef envelope.Format) bool {
 // then not look for a format in later lines.
 //
 // Detection is per file, never per line: a caller locks the family it
-// gets. An access log is CLF when its first field is an address and
-// vhost_combined when it is a name (Apache writes "%v:%p"); a virtual host
-// written as a bare address is not told apart from a client, so such
-// layouts must be configured.
+// gets. An access log is CLF when its first field is an address and its
+// second (identd's answer, "-") is not, vhost_combined when its second
+// field is an address (the first being the virtual host, a name or, for a
+// Host: header that was one, an address).
 func (p *Parser) Detect(head []byte) (f Family, ok bool) {
 	line, found := firstLine(head)
 	if !found {
@@ -272,12 +272,15 @@ func (p *Parser) classify(line []byte) (Family, bool) {
 				return f, true
 			}
 		case FamilyCLF, FamilyVhost:
+			// CLF: the first field an address, the second (identd's
+			// answer) not; vhost_combined: the second an address.
 			sp := bytes.IndexByte(line, ' ')
 			if sp <= 0 {
 				continue
 			}
-			_, isAddr := textmatch.ParseToken(line[:sp])
-			if isAddr != (f == FamilyCLF) {
+			_, first := textmatch.ParseToken(line[:sp])
+			second := secondIsAddr(line[sp+1:])
+			if (f == FamilyCLF) != (first && !second) {
 				continue
 			}
 			var ev event.Event

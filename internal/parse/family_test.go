@@ -233,6 +233,24 @@ func TestVhostByPosition(t *testing.T) {
 	if res := p.ParseAs([]byte(line), FamilyCLF, "", &ev); res.Event {
 		t.Errorf("clf file took %v from a vhost line", ev.Source)
 	}
+	// A line whose layout no file declares (sent through syslog, or
+	// FamilyAny) is vhost_combined when its second field is an address:
+	// the address-looking vhost is never the client.
+	for _, fam := range []Family{FamilyAny, FamilySyslog} {
+		line := "203.0.113.9 " + client + ` - - [23/Nov/2026:08:00:01 +0000] "GET /.env HTTP/1.1" 404 153 "-" "x"`
+		if fam == FamilySyslog {
+			line = "Nov 23 08:00:01 web apache2: " + line
+		}
+		res := p.ParseAs([]byte(line), fam, "", &ev)
+		if !res.Event || ev.Source != netip.MustParseAddr(client) {
+			t.Errorf("%s: %q: %+v source %v, want %s", fam, line, res, ev.Source, client)
+		}
+	}
+	// Detection reads a first line with an address for a vhost as
+	// vhost_combined.
+	if f, _ := p.Detect([]byte("203.0.113.9 " + client + ` - - [23/Nov/2026:08:00:01 +0000] "GET / HTTP/1.1" 404 1 "-" "x"` + "\n")); f != FamilyVhost {
+		t.Errorf("Detect, address vhost: %v", f)
+	}
 	// A vhost_combined file detected from its name-first lines stays so
 	// for a line whose vhost is an address.
 	head := familyGolden[4].line + "\n" + familyGolden[4].extra + "\n203.0.113.9 " + client + ` - - [23/Nov/2026:08:00:01 +0000] "GET / HTTP/1.1" 404 1 "-" "x"` + "\n"
