@@ -35,7 +35,9 @@ type accessFields struct {
 	ua, host                           jsonVal
 }
 
-// decodeJSON reads a JSON access line: nginx-style flat objects
+// decodeJSON reads a JSON access line: Traefik's (ClientHost,
+// RequestMethod, RequestPath, DownstreamStatus, DownstreamContentSize,
+// request_User-Agent, RequestHost, StartUTC), nginx-style flat objects
 // ({"remote_addr":..., "time_local":..., "request":"GET / HTTP/1.1",
 // "status":..., "body_bytes_sent":..., "http_user_agent":..., "host":...}) and
 // Caddy-style ones ({"ts":..., "status":..., "size":..., "request":
@@ -73,19 +75,19 @@ func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
 			ok = s.scalar(&f.timeLocal)
 		case "time_iso8601":
 			ok = s.scalar(&f.timeISO)
-		case "ts", "time", "timestamp":
+		case "ts", "time", "timestamp", "StartUTC":
 			ok = s.scalar(&f.ts)
-		case "method", "request_method":
+		case "method", "request_method", "RequestMethod":
 			ok = s.scalar(&f.method)
-		case "uri", "request_uri":
+		case "uri", "request_uri", "RequestPath":
 			ok = s.scalar(&f.uri)
-		case "status":
+		case "status", "DownstreamStatus":
 			ok = s.scalar(&f.status)
-		case "body_bytes_sent", "size", "bytes_sent":
+		case "body_bytes_sent", "size", "bytes_sent", "DownstreamContentSize":
 			ok = s.scalar(&f.size)
-		case "http_user_agent", "user_agent":
+		case "http_user_agent", "user_agent", "request_User-Agent":
 			ok = s.scalar(&f.ua)
-		case "host", "http_host", "server_name":
+		case "host", "http_host", "server_name", "RequestHost":
 			ok = s.scalar(&f.host)
 		default:
 			ok = s.skip()

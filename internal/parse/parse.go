@@ -42,9 +42,10 @@ type Options struct {
 
 // DefaultJSONClientFields are the JSON access-log fields that hold the
 // peer address of the connection as the server saw it: nginx's
-// $remote_addr and Caddy's request.remote_ip (request.remote_addr in Caddy
-// before 2.5).
-var DefaultJSONClientFields = []string{"remote_addr", "request.remote_ip", "request.remote_addr"}
+// $remote_addr, Caddy's request.remote_ip (request.remote_addr in Caddy
+// before 2.5) and Traefik's ClientHost (its peer, unless the entry point
+// trusts forwarded headers from that peer).
+var DefaultJSONClientFields = []string{"remote_addr", "request.remote_ip", "request.remote_addr", "ClientHost"}
 
 // maxClientFields bounds Options.JSONClientFields.
 const maxClientFields = 8
