@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/rules"
 )
 
@@ -69,6 +70,9 @@ func TestHTTPAttackClasses(t *testing.T) {
 			return "GET", []string{"/wp-json/wp/v2/users", "/wp-json/wp/v2/users/1", "/?rest_route=/wp/v2/users/2"}[i], 200
 		}), []string{"http-wordpress-rest-user-enum"}},
 		{"the block editor asking for its user", every(10, 5*time.Second, httpReq("GET", "/wp-json/wp/v2/users/me?context=edit", 200, browser)), nil},
+		{"vaultwarden password guessing", every(6, 2*time.Second, appFail("vaultwarden", "alice")), []string{"webapp-bruteforce"}},
+		{"a sync client with a stale password for four hours", every(48, 5*time.Minute, appFail("nextcloud", "carol")), nil},
+		{"slow guessing across accounts", seq2(6, 15*time.Minute, func(i int) event.Event { return appFail("gitea", "user"+strconv.Itoa(i)) }), []string{"webapp-user-enum"}},
 		{"censys", every(2, 10*time.Second, httpReq("GET", "/", 200, "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)")), []string{"http-bad-user-agent"}},
 		{"l9scan", every(2, 10*time.Second, httpReq("GET", "/.git/config", 404, "Mozilla/5.0 (l9scan/2.0.; +https://leakix.net)")), []string{"http-bad-user-agent"}},
 	}
@@ -90,6 +94,18 @@ func TestHTTPAttackClasses(t *testing.T) {
 			}
 		})
 	}
+}
+
+func appFail(service, user string) event.Event {
+	return event.Event{Service: service, Kind: event.KindAuthFailure, Reason: "failed_password", User: []byte(user), Bytes: -1}
+}
+
+func seq2(n int, step time.Duration, f func(i int) event.Event) []timed {
+	out := make([]timed, n)
+	for i := range out {
+		out[i] = timed{time.Duration(i) * step, f(i)}
+	}
+	return out
 }
 
 // TestScannerUserAgentsNeverNameABrowser hunts the whole class of
