@@ -58,7 +58,7 @@ func newDetector(t testing.TB, loc *time.Location, ref time.Time) *app.Detector 
 
 // volumeScenarios count every request of a source, benign or not; an event
 // poured only into them is not "flagged" as hostile.
-var volumeScenarios = map[string]bool{"http-crawl-aggressive": true}
+var volumeScenarios = map[string]bool{"http-crawl-aggressive": true, "http-request-flood": true}
 
 // flagged reports whether the line's event was judged hostile: it has a
 // source and was poured into at least one scenario that does not merely count
