@@ -24,8 +24,15 @@ import (
 // TestAgentSharesItsDecisions runs the agent against a real hub: the
 // agent's own ban becomes exactly one signal {source, ssh-bruteforce,
 // minute}, the request carries no header beyond the specified ones, and
-// the hub commits it.
+// the hub commits it. An IPv6 attacker's ban covers its /64, and the
+// signal still names the one address that attacked.
 func TestAgentSharesItsDecisions(t *testing.T) {
+	for _, a := range []string{"192.0.2.7", "2001:db8:7::7"} {
+		t.Run(a, func(t *testing.T) { testAgentShares(t, netip.MustParseAddr(a)) })
+	}
+}
+
+func testAgentShares(t *testing.T, attacker netip.Addr) {
 	dir := t.TempDir()
 	st, err := hubstore.Open(context.Background(), hubstore.Options{DSN: filepath.Join(dir, "hub.db")})
 	if err != nil {
@@ -59,7 +66,6 @@ func TestAgentSharesItsDecisions(t *testing.T) {
 	appendLine(t, logPath, "")
 	cfg := testConfig(dir, logPath)
 	cfg.Hub = config.Hub{URL: srv.URL, KeyFile: filepath.Join(dir, "hub.key"), Share: true}
-	attacker := netip.MustParseAddr("192.0.2.7")
 	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true, Version: "0.9.1"})
 	for i := range 6 {
 		appendLine(t, logPath, sshdLine(attacker, 40000+i))

@@ -72,7 +72,7 @@ func TestHTTPAttackClasses(t *testing.T) {
 		{"the block editor asking for its user", every(10, 5*time.Second, httpReq("GET", "/wp-json/wp/v2/users/me?context=edit", 200, browser)), nil},
 		{"vaultwarden password guessing", every(6, 2*time.Second, appFail("vaultwarden", "alice")), []string{"webapp-bruteforce"}},
 		{"a sync client with a stale password for four hours", every(48, 5*time.Minute, appFail("nextcloud", "carol")), nil},
-		{"slow guessing across accounts", seq2(6, 15*time.Minute, func(i int) event.Event { return appFail("gitea", "user"+strconv.Itoa(i)) }), []string{"webapp-user-enum"}},
+		{"slow guessing across accounts", seq2(6, 15*time.Minute, func(i int) event.Event { return appFail("gitea", "user"+strconv.Itoa(i)) }), []string{"webapp-login-enum"}},
 		{"roundcube login guessing (POST answered 401)", every(11, time.Second, httpReq("POST", "/?_task=login", 401, browser)), []string{"http-form-login-failed"}},
 		{"a browser's first 401s from many users behind a NAT", every(150, 500*time.Millisecond, httpReq("GET", "/", 401, browser)), nil},
 		{"censys", every(2, 10*time.Second, httpReq("GET", "/", 200, "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)")), []string{"http-bad-user-agent"}},
