@@ -38,7 +38,7 @@ func (f *detectorFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.tz, "tz", "", "time zone of timestamps that carry none (default: local)")
 	c.Flags().StringVar(&f.program, "program", "", "program name for lines without a syslog envelope (e.g. sshd for journal message bodies); implies --format message")
 	c.Flags().StringVar(&f.format, "format", "", "read every FILE as this format ("+strings.Join(app.FormatNames(), ", ")+"); default: detected per file from its first lines")
-	c.Flags().StringSliceVar(&f.clients, "json-client-fields", nil, "fields of JSON access logs holding the client address, in order (KEY or request.KEY); default: remote_addr, request.remote_ip, request.remote_addr")
+	c.Flags().StringSliceVar(&f.clients, "json-client-fields", nil, "fields of JSON access logs holding the client address, in order (KEY or request.KEY); default: remote_addr, request.remote_ip, request.remote_addr, ClientHost")
 	c.Flags().BoolVar(&f.simulate, "simulate", false, "alert without deciding")
 	c.Flags().StringSliceVar(&f.allow, "allow", nil, "addresses or prefixes never to ban (repeatable, comma-separated)")
 }

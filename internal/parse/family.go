@@ -265,6 +265,12 @@ func (p *Parser) classify(line []byte) (Family, bool) {
 				if p.decodeJSON(&p.probe, line, &ev) == matched {
 					return f, true
 				}
+				// An application's own JSON log (Nextcloud, GitLab,
+				// ModSecurity's audit log): one object per line, read
+				// by the raw rules of family json-access.
+				if t := bytes.TrimRight(line, " \t"); t[len(t)-1] == '}' {
+					return f, true
+				}
 			}
 		case FamilySyslog:
 			// A syslog line names a host; dovecot's own log does not.

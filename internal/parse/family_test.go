@@ -190,6 +190,10 @@ func TestDetect(t *testing.T) {
 		{"2024-01-01T00:00:00.123456Z 0 [System] [MY-010116] [Server] /usr/sbin/mysqld (mysqld 8.0.36) starting as process 1\n", FamilyMySQL},
 		{"2024-01-01T00:00:00.123456+00:00 web sshd[1]: Server listening on 0.0.0.0 port 22.\n", FamilySyslog},
 		{"<38>1 2024-01-01T00:00:00Z web sshd 1 - - Server listening\n", FamilySyslog},
+		// Applications' own JSON logs (Nextcloud, GitLab, ModSecurity's
+		// audit log): objects that are not access lines.
+		{`{"reqId":"a","level":1,"time":"2022-01-16T15:42:37+00:00","remoteAddr":"192.0.2.1","user":"--","app":"core","method":"GET","url":"/","message":"x"}` + "\n", FamilyJSONAccess},
+		{`{"transaction":{"client_ip":"192.0.2.1","time_stamp":"Mon Nov 23 08:00:34 2026"}}` + "  \n", FamilyJSONAccess},
 	} {
 		if f, ok := p.Detect([]byte(c.head)); !ok || f != c.want {
 			t.Errorf("Detect(%q) = %v, %v; want %v", c.head, f, ok, c.want)
@@ -200,6 +204,9 @@ func TestDetect(t *testing.T) {
 	}
 	if _, ok := p.Detect([]byte("hello world\nno format here\n")); ok {
 		t.Error("Detect of free text: ok")
+	}
+	if _, ok := p.Detect([]byte("{ not closed\n")); ok {
+		t.Error("Detect of an unclosed brace: ok")
 	}
 	// The first record decides: any number of lines of another format
 	// after it (continuations an attacker wrote) do not outvote it.
