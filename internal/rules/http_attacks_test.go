@@ -57,7 +57,7 @@ func TestHTTPAttackClasses(t *testing.T) {
 			return []string{"PROPFIND", "PUT", "DELETE", "MOVE"}[i%4], "/dav/f" + strconv.Itoa(i), []uint16{207, 201, 404, 412}[i%4]
 		}), nil},
 		{"open proxy: absolute URIs", every(1, time.Second, httpReq("GET", "http://www.example.com/", 200, browser)), []string{"http-open-proxy-probe"}},
-		{"open proxy: CONNECT", every(1, time.Second, httpReq("CONNECT", "www.example.com:443", 400, browser)), []string{"http-open-proxy-probe"}},
+		{"open proxy: CONNECT", every(1, time.Second, httpReq("CONNECT", "www.example.com:443", 400, browser)), []string{"http-open-proxy-connect"}},
 		{"malformed request flood", every(21, 200*time.Millisecond, httpReq("", `\x16\x03\x01`, 400, "")), []string{"http-bad-request-flood"}},
 		{"414 flood", seq(21, 200*time.Millisecond, func(i int) (string, string, uint16) {
 			return "GET", "/?" + strings.Repeat("A", 20), 414
