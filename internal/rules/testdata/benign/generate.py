@@ -190,4 +190,26 @@ def mail():
 Mobile mail clients with a stale password retrying at every push interval.""", out)
 
 
-office(); sync(); spa(); crawlers(); monitors(); ci(); mail()
+def apps():
+    # A calendar app with a stale Nextcloud password, and a WordPress
+    # author in the block editor.
+    out = []
+    for k in range(60):
+        t = k * 120
+        stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        out.append((t, '{"reqId":"r%03d","level":2,"time":"%s","remoteAddr":"198.51.100.60","user":"--","app":"core","method":"PROPFIND","url":"/remote.php/dav/calendars/erin/","message":"Login failed: erin (Remote IP: 198.51.100.60)","userAgent":"DAVx5/4.4.2-ose (2024/09/24; dav4jvm; okhttp/4.12.0) Android/14","version":"29.0.0.19"}' % (k, stamp)))
+    write("nextcloud-stale-password.log", """
+A calendar client with a stale Nextcloud password retrying every two
+minutes for two hours (Nextcloud's own JSON log).""", out)
+    out, src = [], "198.51.100.61"
+    for k in range(40):
+        t = k * 15
+        out.append((t, clf(src, t, "GET", "/wp-json/wp/v2/users/me?context=edit&_locale=user", 200, user="-", ua=FIREFOX)))
+        out.append((t + 1, clf(src, t + 1, "GET", "/wp-json/wp/v2/users?context=view&who=authors&per_page=50&_fields=id,name&_locale=user", 200, ua=FIREFOX)))
+        out.append((t + 2, clf(src, t + 2, "POST", "/wp-json/wp/v2/posts/42/autosaves?_locale=user", 200, ua=FIREFOX)))
+    write("wordpress-editor.log", """
+A WordPress author in the block editor: REST calls for its own user and
+the author list, autosaves.""", out)
+
+
+office(); sync(); spa(); crawlers(); monitors(); ci(); mail(); apps()
