@@ -75,6 +75,7 @@ func TestHTTPAttackClasses(t *testing.T) {
 		{"slow guessing across accounts", seq2(6, 15*time.Minute, func(i int) event.Event { return appFail("gitea", "user"+strconv.Itoa(i)) }), []string{"webapp-login-enum"}},
 		{"roundcube login guessing (POST answered 401)", every(11, time.Second, httpReq("POST", "/?_task=login", 401, browser)), []string{"http-form-login-failed"}},
 		{"a browser's first 401s from many users behind a NAT", every(150, 500*time.Millisecond, httpReq("GET", "/", 401, browser)), nil},
+		{"basic-auth guessing with no user in the log", every(200, 200*time.Millisecond, httpReq("GET", "/", 401, "curl/8.5.0")), []string{"http-unauthorized-flood"}},
 		{"censys", every(2, 10*time.Second, httpReq("GET", "/", 200, "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)")), []string{"http-bad-user-agent"}},
 		{"l9scan", every(2, 10*time.Second, httpReq("GET", "/.git/config", 404, "Mozilla/5.0 (l9scan/2.0.; +https://leakix.net)")), []string{"http-bad-user-agent"}},
 	}
