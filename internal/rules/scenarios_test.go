@@ -107,7 +107,7 @@ func TestDefaultScenarioThresholds(t *testing.T) {
 		{"5 failures stay below", every(5, time.Second, sshFail("failed_password", "root")), nil},
 		{"3 failures a minute for 10 minutes", every(30, 20*time.Second, sshFail("failed_password", "root")), []string{"ssh-slow-bruteforce"}},
 		{"an admin's typos", typos, nil},
-		{"6 user names in 6 minutes", users, []string{"ssh-user-enum"}},
+		{"6 user names in 6 minutes", users, []string{"ssh-slow-user-enum", "ssh-user-enum"}},
 		{"a health check a minute for an hour", every(60, time.Minute, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "preauth_disconnect", Bytes: -1}), nil},
 		{"scanner burst", every(6, time.Second, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "kex_error", Bytes: -1}), []string{"ssh-scanner"}},
 		{"single-page application", spa, nil},
