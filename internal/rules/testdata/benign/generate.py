@@ -212,4 +212,20 @@ A WordPress author in the block editor: REST calls for its own user and
 the author list, autosaves.""", out)
 
 
-office(); sync(); spa(); crawlers(); monitors(); ci(); mail(); apps()
+def ssh_monitor():
+    # A monitoring system checking the SSH port every minute for two hours
+    # (it reads the banner and closes), once with sshd at LogLevel VERBOSE.
+    out = []
+    for k in range(120):
+        t = k * 60
+        stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%b %d %H:%M:%S")
+        pid = 5000 + k
+        out.append((t, f"{stamp} gw sshd[{pid}]: Connection from 192.0.2.220 port {40000 + k} on 192.0.2.1 port 22 rdomain \"\""))
+        out.append((t + 0.1, f"{stamp} gw sshd[{pid}]: error: kex_exchange_identification: Connection closed by remote host"))
+        out.append((t + 0.2, f"{stamp} gw sshd[{pid}]: Connection closed by 192.0.2.220 port {40000 + k}"))
+    write("ssh-monitor.log", """
+A monitoring system checking the SSH port every minute: it reads the banner
+and closes (sshd at LogLevel VERBOSE).""", out)
+
+
+office(); sync(); spa(); crawlers(); monitors(); ci(); mail(); apps(); ssh_monitor()
