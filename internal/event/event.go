@@ -66,6 +66,7 @@ type Event struct {
 	Method    []byte // HTTP method; attacker-written
 	Path      []byte // HTTP request target (path and query); attacker-written
 	UserAgent []byte // HTTP User-Agent; attacker-written
+	Referer   []byte // HTTP Referer; attacker-written
 	Host      []byte // HTTP virtual host, when the log carries it
 }
 
@@ -82,6 +83,7 @@ func (e *Event) Clone() Event {
 	c.Method = clone(e.Method)
 	c.Path = clone(e.Path)
 	c.UserAgent = clone(e.UserAgent)
+	c.Referer = clone(e.Referer)
 	c.Host = clone(e.Host)
 	return c
 }

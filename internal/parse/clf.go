@@ -135,8 +135,9 @@ func (p *Parser) decodeCLFAs(r *rule, msg []byte, ev *event.Event, f Family) dec
 		rest = rest[k:]
 	}
 	// optional "referer" "user-agent"
-	var ua []byte
-	if _, r, ok := quoted(rest); ok {
+	var ua, ref []byte
+	if rf, r, ok := quoted(rest); ok {
+		ref = rf
 		if u, _, ok := quoted(r); ok {
 			ua = u
 		}
@@ -165,6 +166,9 @@ func (p *Parser) decodeCLFAs(r *rule, msg []byte, ev *event.Event, f Family) dec
 	}
 	if len(ua) > 0 && string(ua) != "-" {
 		ev.UserAgent = ua
+	}
+	if len(ref) > 0 && string(ref) != "-" {
+		ev.Referer = ref
 	}
 	if len(host) > 0 && string(host) != "-" {
 		ev.Host = host

@@ -32,7 +32,7 @@ type accessFields struct {
 	client                             [maxClientFields]jsonVal // per Options.JSONClientFields
 	timeLocal, timeISO, ts             jsonVal
 	request, method, uri, status, size jsonVal
-	ua, host                           jsonVal
+	ua, host, ref                      jsonVal
 }
 
 // decodeJSON reads a JSON access line: Traefik's (ClientHost,
@@ -87,6 +87,8 @@ func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
 			ok = s.scalar(&f.size)
 		case "http_user_agent", "user_agent", "request_User-Agent":
 			ok = s.scalar(&f.ua)
+		case "http_referer", "referer", "request_Referer":
+			ok = s.scalar(&f.ref)
 		case "host", "http_host", "server_name", "RequestHost":
 			ok = s.scalar(&f.host)
 		default:
@@ -153,6 +155,11 @@ func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
 	if f.host.set {
 		if h := p.text(&f.host); len(h) > 0 && string(h) != "-" {
 			ev.Host = h
+		}
+	}
+	if f.ref.set {
+		if r := p.text(&f.ref); len(r) > 0 && string(r) != "-" {
+			ev.Referer = r
 		}
 	}
 	return matched

@@ -36,6 +36,7 @@ type want struct {
 	method  string
 	path    string
 	ua      string
+	referer string // checked when not empty
 	host    string
 	time    string // RFC 3339
 	badTime bool
@@ -75,7 +76,7 @@ func check(t *testing.T, p *Parser, line, hint string, w want) {
 		got, want string
 	}{
 		{"user", string(ev.User), w.user}, {"method", string(ev.Method), w.method}, {"path", string(ev.Path), w.path},
-		{"ua", string(ev.UserAgent), w.ua}, {"host", string(ev.Host), w.host},
+		{"ua", string(ev.UserAgent), w.ua}, {"host", string(ev.Host), w.host}, {"referer", string(ev.Referer), w.referer},
 	} {
 		if f.want != "" && f.got != f.want {
 			t.Errorf("%q: %s %q, want %q", line, f.name, f.got, f.want)
@@ -236,7 +237,10 @@ func TestCLF(t *testing.T) {
 			want{rule: "http-access", event: true, source: "192.0.2.6", path: "/a b/c", method: "GET", status: 400, bytes: 0}},
 		{"extra fields after the user agent",
 			`192.0.2.7 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/2.0" 200 5 "https://x/" "ua" "198.51.100.1" rt=0.001`,
-			want{rule: "http-access", event: true, source: "192.0.2.7", ua: "ua", status: 200, bytes: 5}},
+			want{rule: "http-access", event: true, source: "192.0.2.7", ua: "ua", referer: "https://x/", status: 200, bytes: 5}},
+		{"log4shell in the referer",
+			`192.0.2.7 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "${jndi:ldap://x/a}" "Mozilla/5.0"`,
+			want{rule: "http-access", event: true, source: "192.0.2.7", ua: "Mozilla/5.0", referer: "${jndi:ldap://x/a}", status: 200, bytes: 5}},
 		{"bad timestamp",
 			`192.0.2.8 - - [10/Foo/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 5`,
 			want{rule: "http-access", badTime: true}},
@@ -247,6 +251,20 @@ func TestCLF(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			check(t, newParser(t), tt.line, "", tt.want)
 		})
+	}
+}
+
+// TestRefererDash: "-" is no referrer.
+func TestRefererDash(t *testing.T) {
+	p := newParser(t)
+	for _, line := range []string{
+		`192.0.2.7 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "ua"`,
+		`{"remote_addr":"192.0.2.28","status":200,"http_referer":"-"}`,
+	} {
+		var ev event.Event
+		if res := p.Parse([]byte(line), "", &ev); !res.Event || ev.Referer != nil {
+			t.Errorf("%q: event %v referer %q", line, res.Event, ev.Referer)
+		}
 	}
 }
 
@@ -264,6 +282,12 @@ func TestJSONAccess(t *testing.T) {
 		{"caddy",
 			`{"level":"info","ts":1700000000.25,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"192.0.2.21","remote_port":"41342","client_ip":"192.0.2.22","proto":"HTTP/2.0","method":"POST","host":"example.org","uri":"/login","headers":{"Accept":["*/*"],"User-Agent":["Mozilla/5.0"]}},"bytes_read":0,"duration":0.0009,"size":10900,"status":401}`,
 			want{rule: "http-json", event: true, source: "192.0.2.21", method: "POST", path: "/login", host: "example.org", ua: "Mozilla/5.0", status: 401, bytes: 10900, time: "2023-11-14T22:13:20.25Z"}},
+		{"referer keys",
+			`{"remote_addr":"192.0.2.28","request":"GET / HTTP/1.1","status":200,"http_referer":"https://example.org/a"}`,
+			want{rule: "http-json", event: true, source: "192.0.2.28", referer: "https://example.org/a", status: 200, bytes: -1}},
+		{"traefik",
+			`{"ClientAddr":"192.0.2.29:5000","ClientHost":"192.0.2.29","DownstreamStatus":404,"DownstreamContentSize":19,"RequestMethod":"GET","RequestPath":"/.env","RequestHost":"example.org","request_User-Agent":"zgrab","request_Referer":"${jndi:x}","StartUTC":"2026-11-23T08:00:05.5Z"}`,
+			want{rule: "http-json", event: true, source: "192.0.2.29", method: "GET", path: "/.env", host: "example.org", ua: "zgrab", referer: "${jndi:x}", status: 404, bytes: 19, time: "2026-11-23T08:00:05.5Z"}},
 		{"method and uri keys",
 			`{"remote_addr":"192.0.2.23","method":"PUT","uri":"/x","status":201}`,
 			want{rule: "http-json", event: true, source: "192.0.2.23", method: "PUT", path: "/x", status: 201, bytes: -1}},

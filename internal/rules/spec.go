@@ -94,6 +94,7 @@ type FilterSpec struct {
 	NotPathSuffix     []string // e.g. static assets: ".css", ".js", ".png"
 	UserAgentContains []string
 	QueryContains     []string // substrings of the query string (after percent-decoding), for SQLi/XSS
+	RefererContains   []string // substrings of the Referer header, case-insensitively
 	NotMethods        []string // the method is none of these (exact)
 	NotPathContains   []string // none of these substrings in the path (after percent-decoding)
 	// WithUser: the event names a user (an access log's authenticated user

@@ -43,6 +43,7 @@ type filter struct {
 	rePrefilter                   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
 	reBit                         uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
 	uaContains                    [][]byte       // lowercase, matched against the lowercased User-Agent
+	refContains                   [][]byte       // lowercase, matched against the Referer case-insensitively
 
 	// Bits of this filter in the engine's one-pass literal scans of the
 	// path, the query and the user agent; 0: test its needles one by one.
@@ -66,6 +67,7 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		notPathSuffix:   lowerAll(f.NotPathSuffix),
 		queryContains:   lowerAll(f.QueryContains),
 		uaContains:      lowerAll(f.UserAgentContains),
+		refContains:     lowerAll(f.RefererContains),
 	}
 	for _, s := range f.Status {
 		if s < 100 || s > 999 {
@@ -384,6 +386,9 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 			return false
 		}
 	}
+	if f.refContains != nil && !containsAnyFold(ev.Referer, f.refContains) {
+		return false
+	}
 	if f.needUA {
 		if f.uaBit != 0 {
 			if v.uaMatches(ev.UserAgent)&f.uaBit == 0 {
@@ -400,6 +405,31 @@ func hasString(set []string, s string) bool {
 	for _, x := range set {
 		if x == s {
 			return true
+		}
+	}
+	return false
+}
+
+// containsAnyFold reports whether one of needles (lowercase ASCII) occurs
+// in b, ASCII case folded. It does not allocate; it is for rare fields
+// (the Referer), read only by the filters that name them.
+func containsAnyFold(b []byte, needles [][]byte) bool {
+	for _, n := range needles {
+		for i := 0; i+len(n) <= len(b); i++ {
+			j := 0
+			for j < len(n) {
+				c := b[i+j]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				if c != n[j] {
+					break
+				}
+				j++
+			}
+			if j == len(n) {
+				return true
+			}
 		}
 	}
 	return false

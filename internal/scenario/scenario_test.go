@@ -415,6 +415,9 @@ func TestFilters(t *testing.T) {
 		{"not methods passes no method", rules.FilterSpec{NotMethods: []string{"GET"}}, with(get("/", 400), func(e *event.Event) { e.Method = nil }), true},
 		{"not path contains excludes, decoded", rules.FilterSpec{NotPathContains: []string{"/remote.php/dav/"}}, get("/Remote.php/%64av/files/a", 404), false},
 		{"not path contains ignores the query", rules.FilterSpec{NotPathContains: []string{"/dav/"}}, get("/x?r=/dav/", 404), true},
+		{"referer contains, any case", rules.FilterSpec{RefererContains: []string{"${jndi:"}}, with(get("/", 200), func(e *event.Event) { e.Referer = []byte("${JNDI:ldap://x/a}") }), true},
+		{"referer contains, no referer", rules.FilterSpec{RefererContains: []string{"${jndi:"}}, get("/", 200), false},
+		{"referer contains, elsewhere only", rules.FilterSpec{RefererContains: []string{"${jndi:"}}, httpReq("192.0.2.1", t0, "GET", "/${jndi:x}", 200, "${jndi:y}"), false},
 		{"with user: a browser's first 401 names none", rules.FilterSpec{WithUser: true}, get("/", 401), false},
 		{"with user: a failed login names one", rules.FilterSpec{WithUser: true}, with(get("/", 401), func(e *event.Event) { e.User = []byte("alice") }), true},
 	}
