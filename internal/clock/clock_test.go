@@ -72,8 +72,8 @@ func TestFakeFiresInDueOrder(t *testing.T) {
 	if f.Now() != epoch.Add(10*time.Second) {
 		t.Fatalf("Now = %v after Advance(10s)", f.Now())
 	}
-	if f.Pending() != 1 {
-		t.Fatalf("Pending = %d, want 1 (the hour)", f.Pending())
+	if w := f.Waits(); len(w) != 1 || w[0] != time.Hour-10*time.Second {
+		t.Fatalf("Waits = %v, want [59m50s] (the hour)", w)
 	}
 }
 

@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -94,6 +95,20 @@ func (f *Fake) Pending() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.waiters)
+}
+
+// Waits returns, shortest first, how long from now each pending timer,
+// ticker and AfterFunc waits: how a test reads the backoff or the period a
+// component chose without waiting for it.
+func (f *Fake) Waits() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := make([]time.Duration, len(f.waiters))
+	for i, t := range f.waiters {
+		w[i] = t.when.Sub(f.now)
+	}
+	slices.Sort(w)
+	return w
 }
 
 // BlockUntil waits until at least n timers, tickers or AfterFuncs are
