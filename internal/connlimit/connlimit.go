@@ -75,9 +75,6 @@ type Listener struct {
 	name string
 	log  *slog.Logger
 	clk  clock.Clock
-	// wait sleeps d, or returns false at once when the listener closes;
-	// tests replace it.
-	wait func(d time.Duration) bool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -104,7 +101,6 @@ func New(ln net.Listener, o Options) *Listener {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
-	l.wait = l.sleep
 	return l
 }
 
@@ -130,7 +126,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			if delay == FirstBackoff || delay == MaxBackoff {
 				l.log.Warn("connlimit: accept failed; backing off", "listener", l.name, "wait", delay, "err", err)
 			}
-			if !l.wait(delay) {
+			if !l.sleep(delay) {
 				return nil, net.ErrClosed
 			}
 			continue
