@@ -145,6 +145,18 @@ func TestFakeStopAndReset(t *testing.T) {
 	}
 }
 
+func TestFakeZeroWaitFiresOnAdvanceZero(t *testing.T) {
+	f := clock.NewFake(epoch)
+	tm := f.NewTimer(0)
+	if _, ok := recv(tm.C()); ok {
+		t.Fatal("zero timer fired before the clock moved")
+	}
+	f.Advance(0)
+	if v, ok := recv(tm.C()); !ok || !v.Equal(epoch) {
+		t.Fatalf("zero timer after Advance(0): %v %v, want %v", v, ok, epoch)
+	}
+}
+
 func TestFakeSetBackFiresNothing(t *testing.T) {
 	f := clock.NewFake(epoch)
 	n := 0

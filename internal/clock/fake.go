@@ -13,7 +13,9 @@ import (
 // sequence on every run. Timer and ticker channels hold one value, as the
 // system clock's do: a tick nobody reads is dropped. AfterFunc functions
 // run on the goroutine that moves the clock, and have returned when Advance
-// returns.
+// returns. A wait of zero or less falls due at the current time: it
+// fires at the next Advance or Set, Advance(0) included, not at once as on
+// the system clock.
 //
 // A Fake is safe for concurrent use. Its zero value is not usable; call
 // NewFake.
