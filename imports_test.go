@@ -16,8 +16,8 @@ import (
 
 const module = "github.com/herd-ips/herd/"
 
-// everyone lists the leaves every package may import, beside what its row
-// of allowed names.
+// everyone lists the leaves that every package may import beyond its own
+// row in allowed.
 var everyone = []string{"internal/clock"}
 
 // allowed lists, for every package of the module, the module packages it may
