@@ -412,27 +412,40 @@ func hasString(set []string, s string) bool {
 
 // containsAnyFold reports whether one of needles (lowercase ASCII) occurs
 // in b, ASCII case folded. It does not allocate; it is for rare fields
-// (the Referer), read only by the filters that name them.
+// (the Referer), read only by the filters that name them. A needle that
+// starts with a byte that is not a letter ("${jndi:") is looked for with
+// bytes.IndexByte, which skips most of b at once.
 func containsAnyFold(b []byte, needles [][]byte) bool {
 	for _, n := range needles {
+		c0 := n[0]
+		letter := 'a' <= c0 && c0 <= 'z'
 		for i := 0; i+len(n) <= len(b); i++ {
-			j := 0
-			for j < len(n) {
-				c := b[i+j]
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				if c != n[j] {
+			if !letter {
+				k := bytes.IndexByte(b[i:len(b)-len(n)+1], c0)
+				if k < 0 {
 					break
 				}
-				j++
+				i += k
 			}
-			if j == len(n) {
+			if foldEqual(b[i:i+len(n)], n) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// foldEqual reports whether b, ASCII-lowercased, equals the lowercase n.
+func foldEqual(b, n []byte) bool {
+	for j, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != n[j] {
+			return false
+		}
+	}
+	return true
 }
 
 func containsAny(b []byte, needles [][]byte) bool {

@@ -146,3 +146,18 @@ func TestCompileLoweredMatchesLikeFoldCase(t *testing.T) {
 		}
 	}
 }
+
+func TestContainsAnyFold(t *testing.T) {
+	needles := [][]byte{[]byte("${jndi:"), []byte("class.module.classloader")}
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{"${jndi:ldap://x}", true}, {"x${JNDI:y", true}, {"$$${jndi:", true}, {"${jnd", false}, {"$", false}, {"", false},
+		{"a=Class.Module.ClassLoader.x", true}, {"class.module.classloade", false}, {"${jndi", false}, {"https://example.org/", false},
+	} {
+		if got := containsAnyFold([]byte(c.in), needles); got != c.want {
+			t.Errorf("containsAnyFold(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
