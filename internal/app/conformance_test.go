@@ -208,7 +208,7 @@ var fail2banPrograms = map[string]string{
 	"postfix": "postfix/smtpd", "dovecot": "dovecot",
 	"vsftpd": "vsftpd", "proftpd": "proftpd", "pure-ftpd": "pure-ftpd",
 	"mysqld-auth": "mysqld",
-	"exim": "exim", "exim-spam": "exim",
+	"exim":        "exim", "exim-spam": "exim",
 	"asterisk": "asterisk", "named-refused": "named", "freeswitch": "freeswitch",
 	"dropbear": "dropbear", "openvpn": "openvpn", "xrdp": "xrdp",
 	"mongodb-auth": "mongod", "courier-auth": "imapd", "courier-smtp": "courieresmtpd",
