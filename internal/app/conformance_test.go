@@ -209,7 +209,7 @@ var fail2banPrograms = map[string]string{
 	"vsftpd": "vsftpd", "proftpd": "proftpd", "pure-ftpd": "pure-ftpd",
 	"mysqld-auth": "mysqld",
 	"exim":        "exim", "exim-spam": "exim",
-	"asterisk": "asterisk", "named-refused": "named", "freeswitch": "freeswitch",
+	"asterisk": "asterisk", "named-refused": "named",
 	"dropbear": "dropbear", "openvpn": "openvpn", "xrdp": "xrdp",
 	"mongodb-auth": "mongod", "courier-auth": "imapd", "courier-smtp": "courieresmtpd",
 	"cyrus-imap": "imap", "sendmail-auth": "sm-mta", "sendmail-reject": "sm-mta",
@@ -536,7 +536,7 @@ var crowdsecLogTypes = map[string]string{
 	"syslog": "", "nginx": "", "apache2": "", "caddy": "", "traefik": "", "haproxy": "haproxy",
 	"modsecurity": "", "mysql": "mysqld", "mariadb": "mysqld", "postgres": "postgres",
 	"proftpd": "proftpd", "vsftpd": "vsftpd", "exim": "exim", "asterisk": "asterisk", "named": "named",
-	"freeswitch": "freeswitch", "mongodb": "mongod", "openvpn": "openvpn", "dropbear": "dropbear", "smb": "smbd",
+	"freeswitch": "", "mongodb": "mongod", "openvpn": "openvpn", "dropbear": "dropbear", "smb": "smbd",
 	// The self-hosted applications issue 10 names.
 	"Nextcloud": "", "gitea": "", "gitlab": "", "grafana": "", "Vaultwarden": "", "bitwarden": "",
 	"proxmox-backup-auth": "", "home-assistant": "", "jellyfin": "", "emby": "", "immich": "",
