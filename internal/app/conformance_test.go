@@ -208,7 +208,7 @@ var fail2banPrograms = map[string]string{
 	"postfix": "postfix/smtpd", "dovecot": "dovecot",
 	"vsftpd": "vsftpd", "proftpd": "proftpd", "pure-ftpd": "pure-ftpd",
 	"mysqld-auth": "mysqld",
-	"exim":        "exim", "exim-spam": "exim",
+	"exim":        "", "exim-spam": "",
 	"asterisk": "asterisk",
 	"dropbear": "dropbear", "openvpn": "openvpn", "xrdp": "xrdp",
 	"mongodb-auth": "mongod", "courier-auth": "imapd", "courier-smtp": "courieresmtpd",
@@ -535,7 +535,7 @@ func contains(list []string, s string) bool {
 var crowdsecLogTypes = map[string]string{
 	"syslog": "", "nginx": "", "apache2": "", "caddy": "", "traefik": "", "haproxy": "haproxy",
 	"modsecurity": "", "mysql": "mysqld", "mariadb": "mysqld", "postgres": "postgres",
-	"proftpd": "proftpd", "vsftpd": "vsftpd", "exim": "exim", "asterisk": "asterisk", "named": "",
+	"proftpd": "proftpd", "vsftpd": "vsftpd", "exim": "", "asterisk": "asterisk", "named": "",
 	"freeswitch": "", "mongodb": "mongod", "openvpn": "openvpn", "dropbear": "dropbear", "smb": "smbd",
 	// The self-hosted applications issue 10 names.
 	"Nextcloud": "", "gitea": "", "gitlab": "", "grafana": "", "Vaultwarden": "", "bitwarden": "",
