@@ -24,6 +24,7 @@ import (
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source/file"
@@ -136,10 +137,16 @@ type agent struct {
 	rep   *report.Reporter // nil when not reporting to a central API
 	queue *storeQueue      // the reporter's queue
 
-	mu  sync.Mutex // guards det, ref and b: followers share one detector
+	mu  sync.Mutex // guards det, ref, b and the bindings: followers share one detector
 	det *Detector
 	ref time.Time
 	b   batch
+
+	// bindings are the format families of the files followed, by path:
+	// configured, or detected from each file's first lines and then
+	// locked (format.go). stdinBind is standard input's.
+	bindings  map[string]*Binding
+	stdinBind Binding
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
@@ -349,16 +356,19 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	if sl != nil {
 		g.Go(func() error {
-			return sl.Run(gctx, func(line []byte) error { return a.live(gctx, line, "", slSrc) })
+			return sl.Run(gctx, func(line []byte) error { return a.live(gctx, line, &syslogBinding, "", slSrc) })
 		})
 	}
 	if o.Stdin != nil {
+		if o.StdinProgram != "" {
+			a.stdinBind = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
+		}
 		g.Go(func() error { return a.readStdin(gctx, o.Stdin, o.StdinProgram) })
 	}
 	for i, f := range followers {
-		hint := a.cfg.Sources[i].Program
+		src := &a.cfg.Sources[i]
 		g.Go(func() error {
-			return f.Run(gctx, func(l file.Line) error { return a.line(gctx, l, hint) })
+			return f.Run(gctx, func(l file.Line) error { return a.line(gctx, l, src) })
 		})
 	}
 	err = g.Wait()
@@ -527,7 +537,7 @@ func (a *agent) detector() (*Detector, error) {
 		}
 	}
 	a.ref = a.now()
-	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence)})
+	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
@@ -546,12 +556,16 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 		a.log.Warn("agent: no log files to follow (none of the default logs exists; name some under sources in herd.yaml)")
 	}
 	var fs []*file.Follower
+	a.bindings = map[string]*Binding{}
 	for _, src := range a.cfg.Sources {
+		if _, err := sourceBinding(&src); err != nil {
+			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
+		}
 		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Clock: a.now, Logger: a.log})
 		if err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
 		}
-		a.log.Info("agent: following", "files", src.Files, "program", src.Program)
+		a.log.Info("agent: following", "files", src.Files, "program", src.Program, "format", cmp.Or(src.Format, "detected per file"))
 		fs = append(fs, f)
 	}
 	return fs, nil
@@ -590,26 +604,85 @@ func (a *agent) entry(ctx context.Context, e journald.Entry) error {
 	if len(e.Cursor) > 0 {
 		a.b.cursor = append(a.b.cursor[:0], e.Cursor...)
 	}
-	return a.detect(ctx, e.Data, "", a.m.journal)
+	return a.detect(ctx, e.Data, &journalBinding, "", a.m.journal)
 }
 
-// line runs one line through the detector and adds what it gave to the
-// batch, committing the batch when it holds a decision or is full.
-func (a *agent) line(ctx context.Context, l file.Line, hint string) error {
+// The bindings of the sources whose format is fixed.
+var (
+	journalBinding = Binding{Family: parse.FamilyJournal, Locked: true, Configured: true}
+	syslogBinding  = Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
+)
+
+// maxBindings bounds the per-path bindings kept; paths beyond it are
+// detected again at each line.
+const maxBindings = 4096
+
+// line runs one line of a followed file of source src through the detector
+// and adds what it gave to the batch, committing the batch when it holds a
+// decision or is full.
+func (a *agent) line(ctx context.Context, l file.Line, src *config.Source) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.b.offsets[l.Path] = l.Pos
-	return a.detect(ctx, l.Data, hint, a.m.file(l.Path))
+	b := a.bindings[l.Path]
+	if b == nil {
+		nb, _ := sourceBinding(src) // checked by followers
+		b = &nb
+		if !b.Locked {
+			head, err := readHead(l.Path)
+			if err != nil {
+				a.log.Warn("agent: reading the start of a log to tell its format", "path", l.Path, "err", err)
+			}
+			switch {
+			case b.lock(a.det, head) && b.Unknown:
+				a.log.Warn("agent: log of no known format: its lines are not parsed (set format: of its source in herd.yaml)", "path", l.Path)
+			case b.Locked:
+				a.log.Info("agent: format of log", "path", l.Path, "format", b.String())
+			}
+		}
+		if b.Locked && len(a.bindings) < maxBindings {
+			a.bindings[l.Path] = b
+		}
+		if !b.Locked && l.Pos.Offset > int64(len(l.Data))+2 {
+			// The file's start could not be read (replaced since this
+			// line was read) and this line is not its first: it may be
+			// a continuation, so it must not choose the format. The
+			// start is read again at the next line.
+			a.det.Undetected()
+			m := a.m.file(l.Path)
+			m.Line(false)
+			a.m.refused(m, droppedUnknown)
+			a.b.lines++
+			return nil
+		}
+	}
+	return a.detect(ctx, l.Data, b, src.Program, a.m.file(l.Path))
 }
 
-// detect is line's and entry's work once the offset is noted. a.mu is held.
-func (a *agent) detect(ctx context.Context, data []byte, hint string, src *metrics.Source) error {
+// detect is line's and entry's work once the offset is noted: the line is
+// parsed as a line of b's format. A stream that has shown no line yet is
+// detected from this one, its first; the lines of a stream of unknown
+// format are counted and left. a.mu is held.
+func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string, src *metrics.Source) error {
 	now := a.now()
 	if now.Sub(a.ref) > time.Minute {
 		a.ref = now
 		a.det.SetReference(now)
 	}
-	res := a.det.Line(data, hint)
+	if !b.lock(a.det, data) || b.Unknown {
+		a.det.Undetected()
+		src.Line(false)
+		a.m.refused(src, droppedUnknown)
+		a.b.lines++
+		return nil
+	}
+	res := a.det.LineAs(data, b.Family, hint)
+	switch {
+	case res.Parse.Continuation:
+		a.m.refused(src, droppedContinuation)
+	case res.Parse.Doubt:
+		a.m.refused(src, droppedDoubt)
+	}
 	a.m.line(src, res)
 	for i := range res.Outcomes {
 		oc := &res.Outcomes[i]

@@ -49,6 +49,8 @@ type agentMetrics struct {
 
 	// Guarded by agent.mu (the lines' lock).
 	files       map[string]*metrics.Source
+	names       map[*metrics.Source]string // the label of each Source resolved through file or source
+	refusedC    map[refusedKey]interface{ Inc() }
 	lastEvicted uint64
 	buckets     atomic.Uint64 // live scenario buckets at the last sample
 
@@ -97,7 +99,8 @@ func (am *agentMetrics) watchSyslog(srv *syslog.Server) *metrics.Source {
 // newAgentMetrics builds the metric set of agent a. The live-decision
 // gauge reads a.set at each scrape.
 func newAgentMetrics(a *agent) *agentMetrics {
-	am := &agentMetrics{now: a.now, files: map[string]*metrics.Source{}, pending: map[netip.Prefix]time.Time{}}
+	am := &agentMetrics{now: a.now, files: map[string]*metrics.Source{}, pending: map[netip.Prefix]time.Time{},
+		names: map[*metrics.Source]string{}, refusedC: map[refusedKey]interface{ Inc() }{}}
 	kinds := make([]string, 0, 8)
 	for k := event.KindNone; k.String() != "invalid"; k++ {
 		kinds = append(kinds, k.String())
@@ -122,7 +125,56 @@ func (am *agentMetrics) file(path string) *metrics.Source {
 	}
 	s := am.m.Source(name)
 	am.files[path] = s
+	am.names[s] = name
 	return s
+}
+
+// source resolves the counters of a source other than a file (standard
+// input). a.mu is held.
+func (am *agentMetrics) source(name string) *metrics.Source {
+	s := am.m.Source(name)
+	am.names[s] = name
+	return s
+}
+
+// Reasons of LinesDropped for lines the detector left unparsed because of
+// their provenance (docs/sources.md).
+const (
+	droppedContinuation = "continuation"      // not a record of its file's format
+	droppedDoubt        = "identity_in_doubt" // a journal entry not from the program it names
+	droppedUnknown      = "unknown_format"    // a line of a file of no known format
+)
+
+type refusedKey struct {
+	src    *metrics.Source
+	reason string
+}
+
+// refused counts a line of src that the detector left for a reason of
+// provenance under LinesDropped{source, reason}. It allocates only the
+// first time a source meets a reason. a.mu is held.
+func (am *agentMetrics) refused(src *metrics.Source, reason string) {
+	k := refusedKey{src, reason}
+	c, ok := am.refusedC[k]
+	if !ok {
+		if len(am.refusedC) >= 3*maxMetricFiles {
+			k.src = nil // beyond the bound, one counter per reason
+			if c, ok = am.refusedC[k]; ok {
+				c.Inc()
+				return
+			}
+		}
+		name := am.names[k.src]
+		if k.src == am.journal && am.journal != nil {
+			name = journaldSource
+		}
+		if name == "" {
+			name = otherFiles
+		}
+		c = am.m.Dropped(name, reason)
+		am.refusedC[k] = c
+	}
+	c.Inc()
 }
 
 // line counts one line of src and what the detector made of it. It does not

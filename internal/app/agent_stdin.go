@@ -62,7 +62,9 @@ func (a *agent) readStdin(ctx context.Context, r io.Reader, hint string) error {
 		}
 	}()
 	n := 0
-	src := a.m.m.Source(stdinSource)
+	a.mu.Lock()
+	src := a.m.source(stdinSource)
+	a.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
@@ -76,7 +78,7 @@ func (a *agent) readStdin(ctx context.Context, r io.Reader, hint string) error {
 				return fmt.Errorf("agent: stdin: %w", res.err)
 			}
 			n++
-			if err := a.live(ctx, res.line, hint, src); err != nil {
+			if err := a.live(ctx, res.line, &a.stdinBind, hint, src); err != nil {
 				return err
 			}
 			done <- struct{}{}

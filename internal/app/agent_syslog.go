@@ -93,11 +93,11 @@ func (a *agent) syslogStats() syslog.Stats {
 // detector. Such lines are happening now: the detector's reference is set to
 // the agent's clock first, so that a line without a time gets the current
 // one and a year-less RFC 3164 stamp takes the current year.
-func (a *agent) live(ctx context.Context, data []byte, hint string, src *metrics.Source) error {
+func (a *agent) live(ctx context.Context, data []byte, b *Binding, hint string, src *metrics.Source) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
 	a.ref = now
 	a.det.SetReference(now)
-	return a.detect(ctx, data, hint, src)
+	return a.detect(ctx, data, b, hint, src)
 }

@@ -24,6 +24,9 @@ type DetectorOptions struct {
 	Simulate   bool           // alert without deciding
 	NeverBan   *ipx.NeverBan  // never decided against; nil = loopback only
 	MaxBuckets int            // bound on live scenario buckets; 0 = default
+	// JSONClientFields name the fields a JSON access log's client is read
+	// from (parse.Options.JSONClientFields); nil = the server's peer address.
+	JSONClientFields []string
 	// Evidence is the size in bytes of the ring of recent lines kept per
 	// source, from which each alert gets the lines behind it
 	// (Outcome.Lines); 0 keeps none. DefaultEvidence is the agent's.
@@ -62,13 +65,22 @@ type Result struct {
 
 // Counters are a Detector's running totals.
 type Counters struct {
-	Lines     uint64
-	Parsed    uint64            // lines a rule took
-	Events    uint64            // lines that gave an event of a kind other than none
-	BadTime   uint64            // lines a rule took whose timestamp was invalid
-	Unparsed  map[string]uint64 // per service ("ssh", "http", ...; "other" for programs no rule knows)
-	Alerts    uint64
-	Decisions uint64
+	Lines   uint64
+	Parsed  uint64 // lines a rule took
+	Events  uint64 // lines that gave an event of a kind other than none
+	BadTime uint64 // lines a rule took whose timestamp was invalid
+	// Continuations are lines that did not start a record of their
+	// source's format (parse.Result.Continuation): never parsed.
+	Continuations uint64
+	// Doubtful are journal entries whose sender is not the program they
+	// name (parse.Result.Doubt): "identity in doubt", never parsed.
+	Doubtful uint64
+	// Undetected are lines of a stream whose format could not be told yet
+	// (the stream's first lines, none a record of a known format).
+	Undetected uint64
+	Unparsed   map[string]uint64 // per service ("ssh", "http", ...; "other" for programs no rule knows)
+	Alerts     uint64
+	Decisions  uint64
 }
 
 // Detector runs log lines through parse, scenario and profile. It is not safe
@@ -103,7 +115,7 @@ func NewDetector(o DetectorOptions) (*Detector, error) {
 	if ref.IsZero() {
 		ref = time.Now()
 	}
-	p, err := parse.Compile(o.Rules.Parsers, parse.Options{Location: o.Location, Reference: ref})
+	p, err := parse.Compile(o.Rules.Parsers, parse.Options{Location: o.Location, Reference: ref, JSONClientFields: o.JSONClientFields})
 	if err != nil {
 		return nil, err
 	}
@@ -162,19 +174,40 @@ func (d *Detector) Rule(i int) *rules.ParserSpec { return d.parser.Rule(i) }
 // ScenarioStats returns the scenario engine's bucket statistics.
 func (d *Detector) ScenarioStats() scenario.Stats { return d.scen.Stats() }
 
-// Line runs one line through every stage. hint names the program of lines
-// that carry no envelope ("" to let rules for raw lines try). The result is
-// valid until the next call. Line does not allocate in steady state unless an
-// alert is raised.
+// Line is LineAs with parse.FamilyAny: no provenance (tests and corpora).
 func (d *Detector) Line(line []byte, hint string) *Result {
+	return d.LineAs(line, parse.FamilyAny, hint)
+}
+
+// Undetected counts a line left because its stream's format is not known.
+func (d *Detector) Undetected() {
+	d.c.Lines++
+	d.c.Undetected++
+}
+
+// Detect returns the format family of a file from its first lines
+// (parse.Parser.Detect).
+func (d *Detector) Detect(head []byte) (parse.Family, bool) { return d.parser.Detect(head) }
+
+// LineAs runs one line of a source bound to format family f through every
+// stage. hint names the program of lines that carry no envelope under
+// parse.FamilyMessage (and FamilyAny). The result is valid until the next
+// call. LineAs does not allocate in steady state unless an alert is raised.
+func (d *Detector) LineAs(line []byte, f parse.Family, hint string) *Result {
 	d.c.Lines++
 	r := &d.res
 	r.Poured = r.Poured[:0]
 	r.Outcomes = r.Outcomes[:0]
 	d.ev.Reset()
 	r.Event = &d.ev
-	r.Parse = d.parser.Parse(line, hint, &d.ev)
+	r.Parse = d.parser.ParseAs(line, f, hint, &d.ev)
 	switch {
+	case r.Parse.Continuation:
+		d.c.Continuations++
+		return r
+	case r.Parse.Doubt:
+		d.c.Doubtful++
+		return r
 	case r.Parse.BadTime:
 		d.c.BadTime++
 		d.countUnparsed(r.Parse.Program)

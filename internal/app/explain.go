@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/source/lines"
 	"github.com/herd-ips/herd/internal/termtext"
 )
@@ -17,6 +18,7 @@ type ExplainOptions struct {
 	Detector *Detector
 	Inputs   []Input
 	Hint     string
+	Format   string // as ReplayOptions.Format
 	JSON     bool
 	Out      io.Writer
 	MaxLine  int
@@ -24,10 +26,15 @@ type ExplainOptions struct {
 
 // Explain runs every line through the detector and says, for each, which
 // parser rule took it (or none), the event it gave and the scenarios it was
-// poured into. With JSON it writes one object per line that gave an event:
+// poured into. Each input is read as one format, detected from its first
+// lines unless Format (or Hint) says; the text output names it in a first
+// line per input ("# auth.log: format syslog (detected)") and says of each
+// line that is not parsed why (a continuation, an identity in doubt). With
+// JSON it writes one object per line that gave an event:
 //
 //	{"line":3,"file":"auth.log","parser":"sshd-failed-password","service":"ssh",
-//	 "kind":"auth_failure","source":"192.0.2.7","time":"…","scenarios":["ssh-bruteforce"]}
+//	 "kind":"auth_failure","source":"192.0.2.7","time":"…","scenarios":["ssh-bruteforce"],
+//	 "format":"syslog"}
 func Explain(ctx context.Context, o ExplainOptions) error {
 	w := bufio.NewWriterSize(o.Out, 64<<10)
 	var b []byte
@@ -37,7 +44,21 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 		} else {
 			o.Detector.SetReference(time.Now())
 		}
-		lr := lines.NewReader(in.R, o.MaxLine)
+		bind, r, err := inputBinding(o.Detector, o.Format, o.Hint, in.R)
+		if err != nil {
+			return fmt.Errorf("explain: %w", err)
+		}
+		if !o.JSON {
+			b = append(b[:0], "# "...)
+			b = append(b, in.Name...)
+			b = append(b, ": format "...)
+			b = append(b, bind.String()...)
+			b = append(b, '\n')
+			if _, err := w.Write(b); err != nil {
+				return fmt.Errorf("explain: writing output: %w", err)
+			}
+		}
+		lr := lines.NewReader(r, o.MaxLine)
 		for n := 1; ; n++ {
 			if n&0xfff == 0 && ctx.Err() != nil {
 				return ctx.Err()
@@ -49,9 +70,22 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 			if err != nil {
 				return fmt.Errorf("explain %s: %w", in.Name, err)
 			}
-			res := o.Detector.Line(line, o.Hint)
+			if !bind.lock(o.Detector, line) || bind.Unknown {
+				o.Detector.Undetected()
+				if !o.JSON {
+					b = append(b[:0], in.Name...)
+					b = append(b, ':')
+					b = strconv.AppendInt(b, int64(n), 10)
+					b = append(b, ": not parsed: the file's format is unknown\n"...)
+					if _, err := w.Write(b); err != nil {
+						return fmt.Errorf("explain: writing output: %w", err)
+					}
+				}
+				continue
+			}
+			res := o.Detector.LineAs(line, bind.Family, o.Hint)
 			if o.JSON {
-				b = o.appendJSON(b[:0], in.Name, n, res)
+				b = o.appendJSON(b[:0], in.Name, n, res, bind.Family)
 			} else {
 				b = o.appendText(b[:0], in.Name, n, res)
 			}
@@ -66,7 +100,7 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 	return nil
 }
 
-func (o *ExplainOptions) appendJSON(b []byte, file string, n int, r *Result) []byte {
+func (o *ExplainOptions) appendJSON(b []byte, file string, n int, r *Result, f parse.Family) []byte {
 	if !r.Parse.Event || !r.Event.Source.IsValid() {
 		return b
 	}
@@ -120,6 +154,8 @@ func (o *ExplainOptions) appendJSON(b []byte, file string, n int, r *Result) []b
 		}
 		b = append(b, ']')
 	}
+	b = append(b, `,"format":`...)
+	b = appendJSONString(b, f.String())
 	return append(b, "}\n"...)
 }
 
@@ -148,6 +184,12 @@ func (o *ExplainOptions) appendText(b []byte, file string, n int, r *Result) []b
 		b = termtext.Append(b, o.Detector.Rule(r.Parse.Rule).Name)
 		b = append(b, " matched but the timestamp is invalid\n"...)
 		return b
+	case r.Parse.Continuation:
+		return append(b, "not parsed: continuation (does not start a record of the file's format)\n"...)
+	case r.Parse.Doubt:
+		b = append(b, "not parsed: identity in doubt (journal entry naming program "...)
+		b = appendJSONString(b, r.Parse.Program)
+		return append(b, " from another process)\n"...)
 	case r.Parse.Rule < 0:
 		b = append(b, "no parser"...)
 		if len(r.Parse.Program) > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/profile"
 	"github.com/herd-ips/herd/internal/source/lines"
 	"github.com/herd-ips/herd/internal/termtext"
@@ -56,10 +57,13 @@ func OpenInputs(names []string, stdin io.Reader) ([]Input, []io.Closer, error) {
 type ReplayOptions struct {
 	Detector *Detector
 	Inputs   []Input
-	Hint     string    // program of envelope-less lines, "" for none
-	JSON     bool      // one JSON object per alert on Out
-	Out      io.Writer // alerts and decisions
-	Summary  io.Writer // the closing summary; nil for none
+	Hint     string // program of envelope-less lines, "" for none; implies format message unless Format is set
+	// Format is the format family of every input (ParseFormat); "" detects
+	// each input's from its first lines and locks it for that input.
+	Format  string
+	JSON    bool      // one JSON object per alert on Out
+	Out     io.Writer // alerts and decisions
+	Summary io.Writer // the closing summary; nil for none
 	// Progress, when non-nil, wraps each input for a progress display.
 	Progress func(in Input) io.Reader
 	Now      func() time.Time // wall clock for the elapsed time; nil = time.Now
@@ -71,6 +75,29 @@ type ReplayStats struct {
 	Counters
 	Truncated uint64
 	Elapsed   time.Duration
+	Formats   []InputFormat // per input, in order
+}
+
+// InputFormat is the format an input was read as.
+type InputFormat struct {
+	Name    string
+	Binding Binding
+}
+
+// inputBinding returns the binding of an input read through r, and the
+// reader to read it from: the configured format, message when hint names
+// a program, else the format detected from the input's first lines.
+func inputBinding(d *Detector, format, hint string, r io.Reader) (Binding, io.Reader, error) {
+	b, err := sourceBinding(&config.Source{Format: format, Program: hint})
+	if err != nil {
+		return Binding{}, r, err
+	}
+	if b.Locked {
+		return b, r, nil
+	}
+	head, r := peekHead(r)
+	b.lock(d, head)
+	return b, r, nil
 }
 
 // Replay runs every input through the detector as fast as it can, on the
@@ -94,6 +121,10 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 		if o.Progress != nil {
 			r = o.Progress(in)
 		}
+		b, r, err := inputBinding(o.Detector, o.Format, o.Hint, r)
+		if err != nil {
+			return st, fmt.Errorf("replay: %w", err)
+		}
 		lr := lines.NewReader(r, o.MaxLine)
 		for n := 0; ; n++ {
 			if n&0xffff == 0 && ctx.Err() != nil {
@@ -106,7 +137,11 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 			if err != nil {
 				return st, fmt.Errorf("replay %s: %w", in.Name, err)
 			}
-			res := o.Detector.Line(line, o.Hint)
+			if !b.lock(o.Detector, line) || b.Unknown {
+				o.Detector.Undetected()
+				continue
+			}
+			res := o.Detector.LineAs(line, b.Family, o.Hint)
 			for i := range res.Outcomes {
 				buf = AppendOutcome(buf[:0], &res.Outcomes[i], o.JSON)
 				if _, err := w.Write(buf); err != nil {
@@ -115,6 +150,7 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 			}
 		}
 		st.Truncated += lr.Truncated
+		st.Formats = append(st.Formats, InputFormat{Name: in.Name, Binding: b})
 	}
 	if err := w.Flush(); err != nil {
 		return st, fmt.Errorf("replay: writing output: %w", err)
@@ -221,6 +257,13 @@ func WriteSummary(w io.Writer, st ReplayStats) {
 			parts[i] = fmt.Sprintf("%s=%d", termtext.String(k), st.Unparsed[k])
 		}
 		fmt.Fprintf(w, "herd replay: unparsed per service: %s\n", strings.Join(parts, " "))
+	}
+	for _, f := range st.Formats {
+		fmt.Fprintf(w, "herd replay: %s: format %s\n", f.Name, f.Binding)
+	}
+	if st.Continuations > 0 || st.Doubtful > 0 || st.Undetected > 0 {
+		fmt.Fprintf(w, "herd replay: not parsed: %d continuation lines (not a record of their file's format), %d journal entries whose identity is in doubt, %d lines of a file of unknown format\n",
+			st.Continuations, st.Doubtful, st.Undetected)
 	}
 	if st.Truncated > 0 || st.BadTime > 0 {
 		fmt.Fprintf(w, "herd replay: %d overlong lines cut, %d lines with invalid timestamps\n", st.Truncated, st.BadTime)

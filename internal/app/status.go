@@ -17,6 +17,7 @@ import (
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/store"
 	"github.com/herd-ips/herd/internal/termtext"
 	"github.com/herd-ips/herd/internal/tlsfiles"
@@ -39,7 +40,11 @@ type Status struct {
 	Agent    AgentStatus    `json:"agent"`
 	Database DatabaseStatus `json:"database"`
 	Sources  []SourceStatus `json:"sources"`
-	Firewall FirewallStatus `json:"firewall"`
+	// Formats are the log formats the sources' files are read as
+	// (FileFormats); FormatsError says why they could not be told.
+	Formats      []FileFormat   `json:"formats"`
+	FormatsError string         `json:"formats_error,omitempty"`
+	Firewall     FirewallStatus `json:"firewall"`
 }
 
 // AgentStatus is what the agent's metrics endpoint told.
@@ -108,6 +113,12 @@ func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status 
 	s := Status{Config: cfg.File}
 	s.Agent = probeAgent(ctx, cfg.Metrics, now())
 	s.Database, s.Sources = storeStatus(ctx, cfg, now())
+	s.Formats = []FileFormat{}
+	if set, err := rules.Load(cfg.RulesDir); err != nil {
+		s.FormatsError = err.Error()
+	} else if s.Formats, err = FileFormats(cfg, set); err != nil {
+		s.FormatsError = err.Error()
+	}
 	s.Firewall = firewallStatus(cfg.Firewall, o.NetNS)
 	return s
 }
@@ -311,6 +322,23 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 			fmt.Fprintf(&b, "%s %s: %d bytes behind the end (at %d of %d)\n", head, termtext.String(src.Source), src.Behind, src.Offset, src.Size)
 		default:
 			fmt.Fprintf(&b, "%s %s: %s\n", head, termtext.String(src.Source), termtext.String(src.Note))
+		}
+	}
+	if s.FormatsError != "" {
+		fmt.Fprintf(&b, "formats    cannot tell: %s\n", s.FormatsError)
+	}
+	for i, ff := range s.Formats {
+		head := "formats   "
+		if i > 0 {
+			head = "          "
+		}
+		switch {
+		case ff.Error != "" && ff.Format == "":
+			fmt.Fprintf(&b, "%s %s: %s (%s)\n", head, ff.Path, ff.How, ff.Error)
+		case ff.Format == "":
+			fmt.Fprintf(&b, "%s %s: %s\n", head, ff.Path, ff.How)
+		default:
+			fmt.Fprintf(&b, "%s %s: %s (%s)\n", head, ff.Path, ff.Format, ff.How)
 		}
 	}
 	f := s.Firewall

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -23,6 +24,8 @@ type detectorFlags struct {
 	rulesDir string
 	tz       string
 	program  string
+	format   string
+	clients  []string
 	simulate bool
 	allow    []string
 	json     bool
@@ -33,12 +36,17 @@ func (f *detectorFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.rulesDir, "rules", "", "directory of user rule files (*.yaml) added to the embedded defaults")
 	c.Flags().BoolVar(&f.json, "json", false, "write JSON, one object per line")
 	c.Flags().StringVar(&f.tz, "tz", "", "time zone of timestamps that carry none (default: local)")
-	c.Flags().StringVar(&f.program, "program", "", "program name for lines without a syslog envelope (e.g. sshd for journal message bodies)")
+	c.Flags().StringVar(&f.program, "program", "", "program name for lines without a syslog envelope (e.g. sshd for journal message bodies); implies --format message")
+	c.Flags().StringVar(&f.format, "format", "", "read every FILE as this format ("+strings.Join(app.FormatNames(), ", ")+"); default: detected per file from its first lines")
+	c.Flags().StringSliceVar(&f.clients, "json-client-fields", nil, "fields of JSON access logs holding the client address, in order (KEY or request.KEY); default: remote_addr, request.remote_ip, request.remote_addr")
 	c.Flags().BoolVar(&f.simulate, "simulate", false, "alert without deciding")
 	c.Flags().StringSliceVar(&f.allow, "allow", nil, "addresses or prefixes never to ban (repeatable, comma-separated)")
 }
 
 func (f *detectorFlags) detector() (*app.Detector, error) {
+	if _, _, err := app.ParseFormat(f.format); err != nil {
+		return nil, usageError{fmt.Errorf("--format: %w", err)}
+	}
 	set, err := rules.Load(f.rulesDir)
 	if err != nil {
 		return nil, err
@@ -68,6 +76,8 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 		Simulate: f.simulate,
 		NeverBan: ipx.NewNeverBan(host, allow),
 		Evidence: ev,
+		// nil: the default fields
+		JSONClientFields: f.clients,
 	})
 }
 
@@ -92,10 +102,12 @@ func (e *env) replayCmd() *cobra.Command {
 	var f detectorFlags
 	var cpuprofile string
 	c := &cobra.Command{
-		Use:   "replay [--rules DIR] [--json] FILE...",
+		Use:   "replay [--rules DIR] [--json] [--format NAME] FILE...",
 		Short: "Run log files through the detection engine as fast as possible and print alerts and decisions",
 		Long: `replay reads each FILE ("-" for standard input) on the logs' own time, so a replayed
 file gives what the live agent would have given, and prints every alert with its decision.
+Each FILE is read as one log format, detected from its first lines (--format NAME forces
+one); lines that do not start a record of that format are continuations, never parsed.
 With --json it prints exactly one JSON object per alert on standard output; --lines adds
 the log lines behind each alert to it, as herd alerts inspect shows them (at some cost in
 speed). A summary goes to standard error.`,
@@ -124,6 +136,7 @@ speed). A summary goes to standard error.`,
 				Detector: d,
 				Inputs:   ins,
 				Hint:     f.program,
+				Format:   f.format,
 				JSON:     f.json,
 				Out:      e.stdout,
 				Summary:  e.stderr,
@@ -167,7 +180,7 @@ func (e *env) progress() func(app.Input) io.Reader {
 func (e *env) explainCmd() *cobra.Command {
 	var f detectorFlags
 	c := &cobra.Command{
-		Use:   "explain [--json] FILE...",
+		Use:   "explain [--json] [--format NAME] FILE...",
 		Short: "Show, for each log line, which parser took it, the event and the scenarios it fed",
 		Args:  argsAtLeast(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -177,7 +190,7 @@ func (e *env) explainCmd() *cobra.Command {
 			}
 			defer done()
 			return app.Explain(c.Context(), app.ExplainOptions{
-				Detector: d, Inputs: ins, Hint: f.program, JSON: f.json, Out: e.stdout,
+				Detector: d, Inputs: ins, Hint: f.program, Format: f.format, JSON: f.json, Out: e.stdout,
 			})
 		},
 	}

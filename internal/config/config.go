@@ -72,6 +72,12 @@ type Config struct {
 	Timezone string // zone of timestamps that carry none; "" = local
 	Hub      Hub
 
+	// JSONClientFields name the fields of JSON access logs that hold the
+	// client address, tried in order: a top-level key or request.KEY
+	// (Caddy). Nil = the server's own peer address only (remote_addr,
+	// request.remote_ip). YAML: json_client_fields.
+	JSONClientFields []string
+
 	// AlertLinesBytes is the memory, in bytes, of the ring of recent log
 	// lines from which each alert takes the lines behind it (at most 32);
 	// 0 means DefaultAlertLinesBytes. YAML: alert_lines_bytes, from
@@ -110,11 +116,20 @@ const DefaultHubKeyFile = "/var/lib/herd/hub.key"
 // Source is one group of log files read the same way.
 type Source struct {
 	Files []string // paths or globs
-	// Program names the program of lines without a syslog envelope ("" to
-	// let the rules for raw lines try).
+	// Program names the program of lines without a syslog envelope; it
+	// implies format message unless Format says otherwise.
 	Program string
-	Line    int // line of herd.yaml that defines it; 0 for defaults
+	// Format binds every file of the source to one log format (one of
+	// FormatNames; docs/sources.md). "" detects the format of each file from
+	// its first lines and locks it for that file.
+	Format string
+	Line   int // line of herd.yaml that defines it; 0 for defaults
 }
+
+// FormatNames are the values of a source's format: what internal/parse
+// calls format families, with the aliases common and combined (clf), json
+// (json-access) and journald (journal).
+var FormatNames = []string{"syslog", "journal", "journald", "message", "clf", "common", "combined", "vhost_combined", "json-access", "json", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot"}
 
 // Journald configures the systemd journal source (internal/source/journald),
 // read through journalctl's JSON output.
@@ -379,6 +394,12 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					d.mapping(n, "source", fields{
 						"files":   func(v *yaml.Node) { s.Files = d.strs(v, "source.files") },
 						"program": func(v *yaml.Node) { s.Program = d.str(v, "source.program") },
+						"format": func(v *yaml.Node) {
+							s.Format = d.str(v, "source.format")
+							if !slices.Contains(FormatNames, s.Format) {
+								d.errorf(v, "source.format: unknown format %q (known: %s)", clip(s.Format), strings.Join(FormatNames, ", "))
+							}
+						},
 					})
 					if len(s.Files) == 0 && n.Kind == yaml.MappingNode {
 						d.errorf(n, "source: needs files (a list of paths or globs)")
@@ -585,6 +606,18 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					}
 				} else if c.Hub.Receive && c.Hub.URL != "" {
 					d.errorf(v, "hub: receive needs public_key (the hub's blocklist-signing key, printed by herd hub serve)")
+				}
+			},
+			"json_client_fields": func(v *yaml.Node) {
+				c.JSONClientFields = d.strs(v, "json_client_fields")
+				if v.Kind == yaml.SequenceNode && len(c.JSONClientFields) == 0 {
+					d.errorf(v, "json_client_fields: empty; leave it out for the default (remote_addr, request.remote_ip)")
+				}
+				for _, f := range c.JSONClientFields {
+					name, _ := strings.CutPrefix(f, "request.")
+					if name == "" || name == "request" || strings.ContainsAny(name, ".\"\\ ") {
+						d.errorf(v, "json_client_fields: %q: want a key (remote_addr) or request.KEY (request.remote_ip)", clip(f))
+					}
 				}
 			},
 			"timezone": func(v *yaml.Node) {

@@ -152,3 +152,17 @@ type fixedEntry struct {
 	off int
 	loc *time.Location
 }
+
+// valid reports whether c's fields name a possible time (Feb 29 only in a
+// leap year when the year is known; any year allows it otherwise).
+func (c *civil) valid() bool {
+	if c.month < 1 || c.month > 12 || c.day < 1 || c.day > 31 ||
+		c.hour < 0 || c.hour > 23 || c.min < 0 || c.min > 59 || c.sec < 0 || c.sec > 59 ||
+		c.nsec < 0 || c.nsec > 999999999 {
+		return false
+	}
+	if c.noYear {
+		return c.day <= daysIn(c.month, 2000)
+	}
+	return c.year >= 1 && c.year <= maxYear && c.day <= daysIn(c.month, c.year)
+}

@@ -40,6 +40,22 @@ type Envelope struct {
 	Program []byte // "sshd", "postfix/smtpd", "sshd-session"; empty if none
 	PID     []byte // raw pid text, empty if none
 	Message []byte // the rest; for FormatNone the whole line (trailing \r\n stripped)
+	// Journal holds the fields journald itself sets on an entry: unlike
+	// SYSLOG_IDENTIFIER, which any local user chooses (`logger -t sshd`), a
+	// client cannot forge them. It is meaningful only when Format is
+	// FormatJournalJSON; Parse leaves it as it was for other lines.
+	Journal JournalFields
+}
+
+// JournalFields are the trusted fields of a journal entry, as journald
+// writes them; nil when the entry has none. Ident is the untrusted
+// SYSLOG_IDENTIFIER, kept apart so that callers can tell the two.
+type JournalFields struct {
+	Ident []byte // SYSLOG_IDENTIFIER (client-chosen)
+	Comm  []byte // _COMM: the process name the kernel knows (at most 15 bytes)
+	Exe   []byte // _EXE: the executable's path
+	Unit  []byte // _SYSTEMD_UNIT: the system unit the process runs in
+	UID   []byte // _UID: the process's user id, decimal
 }
 
 // Options configure a Parser.
@@ -103,12 +119,20 @@ func (p *Parser) Parse(line []byte, env *Envelope) bool {
 	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 		line = line[:len(line)-1]
 	}
-	*env = Envelope{Message: line}
+	env.reset(line)
 	if p.parse(line, env) {
 		return true
 	}
-	*env = Envelope{Message: line}
+	env.reset(line)
 	return false
+}
+
+// reset empties env but for Message and Journal, which only a journal
+// entry sets (and which is only meaningful then): clearing its five
+// slices for every syslog line would cost more than the rest.
+func (env *Envelope) reset(line []byte) {
+	env.Format, env.Time = FormatNone, time.Time{}
+	env.Host, env.Program, env.PID, env.Message = nil, nil, nil, line
 }
 
 func (p *Parser) parse(b []byte, env *Envelope) bool {

@@ -19,6 +19,7 @@ func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
 		p.scratch = nil // one huge line must not pin its size for good
 	}
 	p.scratch = p.scratch[:0]
+	env.Journal = JournalFields{}
 	env.Message = nil // a MESSAGE that is neither string, bytes nor null leaves it empty
 	var ident, comm, pid, spid []byte
 	var haveMsg, haveTime bool
@@ -86,6 +87,18 @@ func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
 			if comm == nil {
 				dst = &comm
 			}
+		case "_EXE":
+			if env.Journal.Exe == nil {
+				dst = &env.Journal.Exe
+			}
+		case "_SYSTEMD_UNIT":
+			if env.Journal.Unit == nil {
+				dst = &env.Journal.Unit
+			}
+		case "_UID":
+			if env.Journal.UID == nil {
+				dst = &env.Journal.UID
+			}
 		case "_PID":
 			if pid == nil {
 				dst = &pid
@@ -124,6 +137,7 @@ func (p *Parser) parseJSON(b []byte, env *Envelope) bool {
 		return false
 	}
 	env.Format = FormatJournalJSON
+	env.Journal.Ident, env.Journal.Comm = ident, comm
 	env.Program = ident
 	if len(env.Program) == 0 {
 		env.Program = comm

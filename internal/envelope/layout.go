@@ -566,3 +566,35 @@ func scanTAI64N(b []byte) (time.Time, bool) {
 	}
 	return time.Unix(int64(v[0]-tai64Epoch), int64(v[1])), true
 }
+
+// TimePrefix returns the length of the timestamp in layout l at the very
+// start of b, or 0 when b does not start with one. Only the layouts with a
+// fixed shape are supported (clf, iso8601, apache, nginx, rfc3164, mysql,
+// dmy); the calendar is checked (no Feb 30, no 25:00). It is how a line
+// shows that it starts a record of a log whose records all begin with a
+// time. It does not allocate.
+func TimePrefix(l Layout, b []byte) int {
+	var c civil
+	var end int
+	var ok bool
+	switch l {
+	case LayoutCLF:
+		end, ok = scanCLF(b, &c)
+	case LayoutISO8601:
+		end, ok = scanISO(b, 0, &c)
+	case LayoutApache:
+		end, ok = scanApache(b, &c)
+	case LayoutNginx:
+		end, ok = scanNginx(b, &c)
+	case LayoutRFC3164:
+		end, ok = scan3164(b, 0, &c)
+	case LayoutMySQL:
+		end, ok = scanMySQL(b, &c)
+	case LayoutDMY:
+		end, ok = scanDMY(b, &c)
+	}
+	if !ok || !c.valid() {
+		return 0
+	}
+	return end
+}

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bytes"
+	"net/netip"
 
 	"github.com/herd-ips/herd/internal/envelope"
 	"github.com/herd-ips/herd/internal/event"
@@ -20,12 +21,37 @@ import (
 // is not "METHOD target [HTTP/x]" leaves the method empty, puts the raw text
 // in the path and still yields source and status. The user may be quoted.
 func (p *Parser) decodeCLF(r *rule, msg []byte, ev *event.Event) decodeStatus {
+	return p.decodeCLFAs(r, msg, ev, p.fam)
+}
+
+// decodeCLFAs is decodeCLF for the layout family f declares: FamilyCLF reads
+// the client from the first field, FamilyVhost from the second (the first
+// is the virtual host, which a Host: header may choose, even as an
+// address). Lines whose layout no file declares (access lines sent through
+// syslog, FamilyAny) are read as vhost_combined when the second field is
+// an address, and as CLF only when the first is one and the second is not:
+// in CLF the second field is identd's answer ("-"), never an address, so a
+// virtual host written as an address can never be taken for the client.
+func (p *Parser) decodeCLFAs(r *rule, msg []byte, ev *event.Event, f Family) decodeStatus {
 	sp := bytes.IndexByte(msg, ' ')
 	if sp <= 0 {
 		return noMatch
 	}
 	var host []byte
-	src, ok := textmatch.ParseToken(msg[:sp])
+	var src netip.Addr
+	ok := false
+	switch f {
+	case FamilyCLF:
+		if src, ok = textmatch.ParseToken(msg[:sp]); !ok {
+			return noMatch
+		}
+	case FamilyVhost:
+	default:
+		src, ok = textmatch.ParseToken(msg[:sp])
+		if ok && secondIsAddr(msg[sp+1:]) {
+			ok = false // vhost_combined with an address for the vhost
+		}
+	}
 	rest := msg[sp+1:]
 	if !ok {
 		// vhost_combined: "host:port client ..."
@@ -180,4 +206,15 @@ func isDigits(b []byte) bool {
 		}
 	}
 	return len(b) > 0
+}
+
+// secondIsAddr reports whether the field that starts rest parses as an
+// address.
+func secondIsAddr(rest []byte) bool {
+	k := bytes.IndexByte(rest, ' ')
+	if k <= 0 {
+		return false
+	}
+	_, ok := textmatch.ParseToken(rest[:k])
+	return ok
 }

@@ -2,7 +2,11 @@ package parse
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -25,7 +29,7 @@ type jsonVal struct {
 
 // accessFields are the values decodeJSON looks for.
 type accessFields struct {
-	clientIP, remoteAddr, remoteIP     jsonVal
+	client                             [maxClientFields]jsonVal // per Options.JSONClientFields
 	timeLocal, timeISO, ts             jsonVal
 	request, method, uri, status, size jsonVal
 	ua, host                           jsonVal
@@ -52,19 +56,19 @@ func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
 		if !more {
 			break
 		}
+		if k := fieldIndex(p.jsonTop, key); k >= 0 {
+			if ok = s.scalar(&f.client[k]); !ok {
+				return noMatch
+			}
+			continue
+		}
 		switch string(key) {
 		case "request":
 			if s.peek() == '{' {
-				ok = s.caddyRequest(&f)
+				ok = s.caddyRequest(&f, p.jsonReq, len(p.jsonTop))
 			} else {
 				ok = s.scalar(&f.request)
 			}
-		case "remote_addr":
-			ok = s.scalar(&f.remoteAddr)
-		case "client_ip":
-			ok = s.scalar(&f.clientIP)
-		case "remote_ip":
-			ok = s.scalar(&f.remoteIP)
 		case "time_local":
 			ok = s.scalar(&f.timeLocal)
 		case "time_iso8601":
@@ -100,8 +104,8 @@ func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
 		a  netip.Addr
 		ok bool
 	}
-	for _, v := range []*jsonVal{&f.clientIP, &f.remoteAddr, &f.remoteIP} {
-		if v.set && v.str {
+	for _, k := range p.jsonOrder {
+		if v := &f.client[k]; v.set && v.str {
 			if a, ok := textmatch.ParseToken(p.text(v)); ok {
 				src.a, src.ok = a, true
 				break
@@ -362,7 +366,9 @@ func (s *jsonScanner) elem() (more, ok bool) {
 }
 
 // caddyRequest reads Caddy's "request" object.
-func (s *jsonScanner) caddyRequest(f *accessFields) bool {
+// Its keys named in client (the request.* entries of
+// Options.JSONClientFields) fill f.client from index base on.
+func (s *jsonScanner) caddyRequest(f *accessFields, client [][]byte, base int) bool {
 	if !s.open('{') {
 		return false
 	}
@@ -371,11 +377,13 @@ func (s *jsonScanner) caddyRequest(f *accessFields) bool {
 		if !ok || !more {
 			return ok
 		}
+		if k := fieldIndex(client, key); k >= 0 {
+			if !s.scalar(&f.client[base+k]) {
+				return false
+			}
+			continue
+		}
 		switch string(key) {
-		case "client_ip":
-			ok = s.scalar(&f.clientIP)
-		case "remote_ip", "remote_addr":
-			ok = s.scalar(&f.remoteIP)
 		case "method":
 			ok = s.scalar(&f.method)
 		case "uri":
@@ -503,4 +511,59 @@ func (s *jsonScanner) skip() bool {
 	}
 	var v jsonVal
 	return s.scalar(&v)
+}
+
+// fieldIndex returns the index of key in names, or -1.
+func fieldIndex(names [][]byte, key []byte) int {
+	for i, n := range names {
+		if string(n) == string(key) {
+			return i
+		}
+	}
+	return -1
+}
+
+// setClientFields compiles Options.JSONClientFields.
+func (p *Parser) setClientFields(names []string) error {
+	if names == nil {
+		names = DefaultJSONClientFields
+	}
+	if len(names) == 0 {
+		return errors.New("parse: json client fields: none given")
+	}
+	if len(names) > maxClientFields {
+		return fmt.Errorf("parse: json client fields: %d given, at most %d", len(names), maxClientFields)
+	}
+	var top, req []string
+	for _, n := range names {
+		name, nested := strings.CutPrefix(n, "request.")
+		switch {
+		case name == "" || strings.ContainsAny(name, ".\"\\ "):
+			return fmt.Errorf("parse: json client field %q: want a key (remote_addr) or request.KEY", n)
+		case !nested && name == "request":
+			return fmt.Errorf("parse: json client field %q: request is an object; name one of its keys (request.remote_ip)", n)
+		case nested && slices.Contains(req, name), !nested && slices.Contains(top, name):
+			return fmt.Errorf("parse: json client field %q: given twice", n)
+		}
+		if nested {
+			req = append(req, name)
+		} else {
+			top = append(top, name)
+		}
+	}
+	p.jsonTop, p.jsonReq, p.jsonOrder = nil, nil, nil
+	for _, n := range top {
+		p.jsonTop = append(p.jsonTop, []byte(n))
+	}
+	for _, n := range req {
+		p.jsonReq = append(p.jsonReq, []byte(n))
+	}
+	for _, n := range names {
+		if name, nested := strings.CutPrefix(n, "request."); nested {
+			p.jsonOrder = append(p.jsonOrder, int8(len(top)+slices.Index(req, name)))
+		} else {
+			p.jsonOrder = append(p.jsonOrder, int8(slices.Index(top, name)))
+		}
+	}
+	return nil
 }

@@ -32,7 +32,22 @@ type Options struct {
 	Location    *time.Location // zone for timestamps that carry none; nil = time.Local
 	Reference   time.Time      // "now" for year inference and for lines with no time; zero = time.Now() at Compile
 	MaxSessions int            // (program, pid) → source entries remembered; default 65536
+	// JSONClientFields name the fields a JSON access log's client address is
+	// read from, tried in order: a top-level key ("remote_addr") or a key of
+	// Caddy's request object ("request.remote_ip"). Nil means
+	// DefaultJSONClientFields: the server's own peer address only, never a
+	// field that a request header can fill (client_ip, X-Forwarded-For).
+	JSONClientFields []string
 }
+
+// DefaultJSONClientFields are the JSON access-log fields that hold the
+// peer address of the connection as the server saw it: nginx's
+// $remote_addr and Caddy's request.remote_ip (request.remote_addr in Caddy
+// before 2.5).
+var DefaultJSONClientFields = []string{"remote_addr", "request.remote_ip", "request.remote_addr"}
+
+// maxClientFields bounds Options.JSONClientFields.
+const maxClientFields = 8
 
 // Result says what Parse made of a line.
 type Result struct {
@@ -41,6 +56,14 @@ type Result struct {
 	Program   []byte // the envelope's program (or the hint); aliases the line or the Parser
 	Event     bool   // ev was filled with an event whose Kind != KindNone and whose Source is valid
 	BadTime   bool   // a rule matched but its timestamp was invalid (line counted as unparsed)
+	// Continuation: the line does not start a record of the family it was
+	// parsed as (ParseAs), so it continues the previous record and no rule
+	// saw it.
+	Continuation bool
+	// Doubt: a journal entry names a program whose rules exist, but the
+	// fields journald sets (_COMM, _EXE, _SYSTEMD_UNIT, _UID) do not show
+	// that program's process (`logger -t sshd ...`); no rule saw it.
+	Doubt bool
 }
 
 type format uint8
@@ -87,6 +110,12 @@ type Parser struct {
 	globs     []globRule           // rules with glob programs, for programs not in byProgram
 	learned   map[string]*dispatch // glob rules per program seen outside byProgram; bounded
 	raw       *dispatch
+	rawBy     [numFamilies]*dispatch // raw rules per raw family
+	fam       Family                 // the family of the line being parsed
+	probe     rule                   // a blank rule for Detect's trial decodes
+	jsonTop   [][]byte               // JSONClientFields at the top level, in order
+	jsonReq   [][]byte               // JSONClientFields in Caddy's request object
+	jsonOrder []int8                 // per JSONClientFields entry: index into client values
 
 	env      *envelope.Parser
 	ref      time.Time // the time of events whose line carries none
@@ -154,6 +183,9 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 		scratch:   make([]byte, 0, 4096),
 	}
 	p.SetReference(o.Reference)
+	if err := p.setClientFields(o.JSONClientFields); err != nil {
+		return nil, err
+	}
 	p.rules = make([]rule, len(p.specs))
 	needSessions := false
 	for i := range p.specs {
@@ -203,6 +235,18 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 		return cmp.Compare(boolInt(p.rules[a].format == formatNone), boolInt(p.rules[b].format == formatNone))
 	})
 	p.raw = newDispatch(p.rules, raw)
+	for f := range numFamilies {
+		if !f.raw() {
+			continue
+		}
+		var list []int32
+		for _, i := range raw {
+			if rawFamilies(&p.specs[i], &p.rules[i]).has(f) {
+				list = append(list, i)
+			}
+		}
+		p.rawBy[f] = newDispatch(p.rules, list)
+	}
 	if needSessions {
 		p.sessions = newSessionTable(o.MaxSessions)
 		sessionProgs := map[string]bool{}
@@ -409,37 +453,117 @@ func (p *Parser) SetReference(t time.Time) {
 	p.env.SetReference(t)
 }
 
-// Parse runs line through the rules and fills ev when a rule matches.
-//
-// The envelope comes first. A line with an envelope is offered to the rules
-// of its program (exact names, then '*' globs); a line without one, or any
-// line when hint is not empty, is offered to the raw rules too. hint names
-// the program of lines that carry none (journal message bodies, test
-// corpora). Within a program rules run in order, each skipped unless one of
-// its prefilter literals occurs in the message; the first matching pattern
-// wins. ev's time is the rule's %{time:...} capture, else the envelope's,
-// else (a line with no time) the Reference (SetReference); its byte fields alias line (or p's scratch space) and stay valid until the
-// next call. Parse does not allocate.
+// RawFamily returns the raw families rule i reads, by name; none for a
+// rule of programs, or a raw rule whose family could not be inferred.
+func (p *Parser) RawFamily(i int) []string {
+	if !p.specs[i].Raw {
+		return nil
+	}
+	set := rawFamilies(&p.specs[i], &p.rules[i])
+	var out []string
+	for f := range numFamilies {
+		if set.has(f) {
+			out = append(out, f.String())
+		}
+	}
+	return out
+}
+
+// Parse is ParseAs with FamilyAny: no provenance, every rule may see the
+// line and access-log layouts are guessed per line. herd's sources, replay
+// and explain use ParseAs; Parse is for tests and rule corpora.
 func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
+	return p.ParseAs(line, FamilyAny, hint, ev)
+}
+
+// ParseAs runs line, a line of a source bound to family f, through the
+// rules of f and fills ev when one matches.
+//
+// Lines of the envelope families (syslog, journal, message) are split into
+// envelope and message and offered to the rules of their program (exact
+// names, then '*' globs); under FamilyMessage, a line without an envelope is
+// a message of program hint. A syslog line needs a time and a program, and a
+// journal line must be an entry of `journalctl -o json`; any other line is a
+// continuation (Result.Continuation). A journal entry is only believed to
+// come from the program it names when the fields journald sets say so
+// (Result.Doubt otherwise; docs/sources.md). Lines of a raw family (access
+// logs, error logs, services' own logs) carry no envelope: a line that does
+// not start the way records of f start is a continuation, any other is
+// offered to the raw rules of f only, and access lines are read by the
+// field positions of f's layout.
+//
+// Under FamilyAny every line meets every rule: a line with an envelope
+// meets its program's rules, and one without (or any line when hint is not
+// empty) the raw rules too.
+//
+// Within a program rules run in order, each skipped unless one of its
+// prefilter literals occurs in the message; the first matching pattern
+// wins. ev's time is the rule's %{time:...} capture, else the envelope's,
+// else (a line with no time) the Reference (SetReference); its byte fields
+// alias line (or p's scratch space) and stay valid until the next call.
+// ParseAs does not allocate.
+func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Result {
 	res := Result{Rule: -1}
+	p.fam = f
 	env := &p.envl
+	if f.raw() {
+		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+			line = line[:len(line)-1]
+		}
+		// No envelope: only Time and PID are read by the rules' finish.
+		env.Format, env.Time, env.Host, env.Program, env.PID, env.Message = envelope.FormatNone, time.Time{}, nil, nil, nil, line
+		if !startsRecord(f, line) {
+			res.Continuation = true
+			return res
+		}
+		d := p.rawBy[f]
+		if d == nil {
+			return res
+		}
+		p.try(d.rules(line), line, nil, ev, &res)
+		return res
+	}
 	res.Enveloped = p.env.Parse(line, env)
+	switch f {
+	case FamilySyslog:
+		if !res.Enveloped || !syslogFormat(env.Format) {
+			res.Continuation = true
+			return res
+		}
+	case FamilyJournal:
+		if env.Format != envelope.FormatJournalJSON {
+			res.Continuation = true
+			return res
+		}
+	}
 	msg := env.Message
 	prog := env.Program
-	if len(prog) == 0 && hint != "" {
+	if len(prog) == 0 && hint != "" && (f == FamilyAny || f == FamilyMessage) {
 		prog = p.hintProgram(hint)
 	}
 	res.Program = prog
 	if len(prog) > 0 {
-		if d, ok := p.byProgram[string(prog)]; ok {
-			if p.try(d.rules(msg), msg, prog, ev, &res) {
+		d, ok := p.byProgram[string(prog)]
+		if !ok && len(p.globs) > 0 {
+			d = p.globRules(prog)
+		}
+		if d != nil && len(d.all) > 0 {
+			if env.Format == envelope.FormatJournalJSON && !trusted(&env.Journal, prog) {
+				res.Doubt = true
 				return res
 			}
-		} else if len(p.globs) > 0 && p.try(p.globRules(prog).all, msg, prog, ev, &res) {
-			return res
+			var list []int32
+			if ok {
+				list = d.rules(msg)
+			} else {
+				list = d.all
+			}
+			if p.try(list, msg, prog, ev, &res) {
+				return res
+			}
 		}
 	}
-	if !res.Enveloped || hint != "" {
+	if f == FamilyAny && (!res.Enveloped || hint != "") {
 		p.try(p.raw.rules(msg), msg, prog, ev, &res)
 	}
 	return res

@@ -422,6 +422,7 @@ func (d *decoder) parser(n *yaml.Node) ParserSpec {
 		},
 		"format":  func(v *yaml.Node) { p.Format = d.oneOf(v, "format", formats) },
 		"session": func(v *yaml.Node) { p.Session = d.oneOf(v, "session", sessionKeys) },
+		"family":  func(v *yaml.Node) { p.Family = d.oneOf(v, "family", RawFamilies) },
 		"set":     func(v *yaml.Node) { p.Set = d.setFields(v) },
 	})
 	if n.Kind != yaml.MappingNode {
@@ -442,6 +443,9 @@ func (d *decoder) parser(n *yaml.Node) ParserSpec {
 		d.errorf(n, "%s: needs programs (syslog program names) or raw: true", what)
 	case hasPrograms && has["programs"].Kind == yaml.SequenceNode && len(has["programs"].Content) == 0:
 		d.errorf(has["programs"], "%s: programs is empty", what)
+	}
+	if f, ok := has["family"]; ok && !p.Raw {
+		d.errorf(f, "%s: family applies to raw parsers only (raw: true)", what)
 	}
 	if _, ok := has["service"]; !ok {
 		d.errorf(n, "%s: service is required", what)

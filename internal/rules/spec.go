@@ -41,6 +41,11 @@ type ParserSpec struct {
 	Patterns  []string // templates (see docs/rules.md), tried in order
 	Regexps   []string // Go regular expressions with named groups, tried after Patterns
 	Format    string   // a built-in decoder instead of patterns: "clf" (common/combined/vhost), "json-access"
+	// Family names the log format a raw parser reads (RawFamilies), so that
+	// it only meets lines of files bound to that format. Empty: the parse
+	// package infers it from Format or from the time layout the patterns
+	// start with (docs/sources.md).
+	Family string
 	// Session names what keys a multi-line session ("pid"): an event with no
 	// source takes the source last seen for the same program and session key,
 	// and every matched line with a source records it.
@@ -48,6 +53,11 @@ type ParserSpec struct {
 	// Set gives constant field values, e.g. {"status": "401"}.
 	Set map[string]string
 }
+
+// RawFamilies are the log formats a raw parser may name in Family
+// (docs/sources.md): access logs by layout, web servers' error logs and
+// services' own log files.
+var RawFamilies = []string{"clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot"}
 
 // ScenarioSpec describes a behaviour to recognise per source.
 type ScenarioSpec struct {

@@ -223,6 +223,9 @@ func save(t *testing.T, fd int, prog string, args ...string) []byte {
 // Remove leaves nothing of herd's in iptables-save, ip6tables-save or ipset
 // list, and keeps what others put there.
 func TestRemoveLeavesNoTrace(t *testing.T) {
+	if ok, missing := Available(false); !ok {
+		t.Skipf("%s not found; install ipset and iptables to include this test", missing)
+	}
 	name, fd := herdtest.NewNetns(t)
 	herdtest.Exec(t, name, "iptables", "-w", "-A", "INPUT", "-s", "203.0.113.0/24", "-j", "ACCEPT")
 	herdtest.Exec(t, name, "ipset", "create", "theirs", "hash:ip")
