@@ -210,7 +210,7 @@ var fail2banPrograms = map[string]string{
 	"mysqld-auth": "mysqld",
 	"exim":        "", "exim-spam": "",
 	"asterisk": "asterisk",
-	"dropbear": "dropbear", "openvpn": "openvpn", "xrdp": "xrdp",
+	"dropbear": "dropbear", "openvpn": "openvpn", "xrdp": "xrdp-sesman",
 	"mongodb-auth": "mongod", "courier-auth": "imapd", "courier-smtp": "courieresmtpd",
 	"cyrus-imap": "imap", "sendmail-auth": "sm-mta", "sendmail-reject": "sm-mta",
 	"roundcube-auth": "roundcube", "sogo-auth": "sogod",
