@@ -41,10 +41,11 @@ const (
 	FamilyFreeswitch         // freeswitch.log: "2006-01-02 15:04:05.000000 [WARNING] file.c:N ..."
 	FamilyBind               // BIND's own log channels: "02-Jan-2006 15:04:05.000 ..."
 	FamilyRoundcube          // Roundcube's own logs: "[02-Jan-2006 15:04:05 +0000]: ..."
+	FamilyMongoDB            // mongod's structured log: {"t":{"$date":"..."},"s":...}
 	numFamilies
 )
 
-var familyNames = [numFamilies]string{"any", "syslog", "journal", "message", "clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot", "asterisk", "exim", "freeswitch", "bind", "roundcube"}
+var familyNames = [numFamilies]string{"any", "syslog", "journal", "message", "clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot", "asterisk", "exim", "freeswitch", "bind", "roundcube", "mongodb"}
 
 // String returns the family's name as herd.yaml and --format spell it.
 func (f Family) String() string {
@@ -187,6 +188,8 @@ func startsRecord(f Family, b []byte) bool {
 	case FamilyBind:
 		n := envelope.TimePrefix(envelope.LayoutDMY, b)
 		return n > 0 && n < len(b) && b[n] == ' '
+	case FamilyMongoDB:
+		return bytes.HasPrefix(b, []byte(`{"t":{"$date":"`))
 	case FamilyRoundcube:
 		if len(b) < 2 || b[0] != '[' {
 			return false
@@ -328,7 +331,7 @@ func firstLine(head []byte) ([]byte, bool) {
 // detectOrder is the order in which classify tries families: the shapes
 // that are hardest to mistake come first.
 var detectOrder = [...]Family{
-	FamilyJournal, FamilyJSONAccess, FamilyNginxError, FamilyApacheError, FamilyVsftpd,
+	FamilyJournal, FamilyMongoDB, FamilyJSONAccess, FamilyNginxError, FamilyApacheError, FamilyVsftpd,
 	FamilyAsterisk, FamilyRoundcube, FamilyFreeswitch, FamilyExim, FamilyMySQL,
 	FamilySyslog, FamilyBind, FamilyCLF, FamilyVhost, FamilyDovecot,
 }
