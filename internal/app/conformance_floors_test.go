@@ -13,6 +13,6 @@ const (
 	fail2banFalseFlagCeiling  = 1     // traefik-auth line 4: a 401 without a user name
 	sshguardRecallFloor       = 0.843 // 151/179
 	sshguardFalseFlagCeiling  = 0
-	crowdsecRecallFloor       = 0.203 // 56/275
+	crowdsecRecallFloor       = 0.21 // 58/275
 	crowdsecFalseAlertCeiling = 0
 )

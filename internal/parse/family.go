@@ -42,10 +42,11 @@ const (
 	FamilyBind               // BIND's own log channels: "02-Jan-2006 15:04:05.000 ..."
 	FamilyRoundcube          // Roundcube's own logs: "[02-Jan-2006 15:04:05 +0000]: ..."
 	FamilyMongoDB            // mongod's structured log: {"t":{"$date":"..."},"s":...}
+	FamilyPostgres           // PostgreSQL's own log: "2006-01-02 15:04:05.000 UTC [pid] ..." (log_line_prefix with %m)
 	numFamilies
 )
 
-var familyNames = [numFamilies]string{"any", "syslog", "journal", "message", "clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot", "asterisk", "exim", "freeswitch", "bind", "roundcube", "mongodb"}
+var familyNames = [numFamilies]string{"any", "syslog", "journal", "message", "clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot", "asterisk", "exim", "freeswitch", "bind", "roundcube", "mongodb", "postgres"}
 
 // String returns the family's name as herd.yaml and --format spell it.
 func (f Family) String() string {
@@ -190,6 +191,8 @@ func startsRecord(f Family, b []byte) bool {
 		return n > 0 && n < len(b) && b[n] == ' '
 	case FamilyMongoDB:
 		return bytes.HasPrefix(b, []byte(`{"t":{"$date":"`))
+	case FamilyPostgres:
+		return postgresRecord(b)
 	case FamilyRoundcube:
 		if len(b) < 2 || b[0] != '[' {
 			return false
@@ -211,6 +214,31 @@ func asteriskRecord(b []byte) bool {
 		n = envelope.TimePrefix(envelope.LayoutRFC3164, b[1:])
 	}
 	return n > 0 && len(b) > n+3 && b[1+n] == ']' && b[2+n] == ' ' && b[3+n] >= 'A' && b[3+n] <= 'Z'
+}
+
+// postgresRecord reports whether b starts a record of PostgreSQL's own log
+// as the common log_line_prefix values write it: an optional client
+// address (%h first), an ISO time with a fraction, a space, an upper-case
+// zone name (%m), then " [" (the pid) or ":".
+func postgresRecord(b []byte) bool {
+	if k := bytes.IndexByte(b, ' '); k > 0 {
+		if _, ok := textmatch.ParseToken(b[:k]); ok {
+			b = b[k+1:]
+		}
+	}
+	n := envelope.TimePrefix(envelope.LayoutISO8601, b)
+	if n < 20 || n >= len(b) || b[n] != ' ' || bytes.IndexByte(b[:n], '.') < 0 {
+		return false
+	}
+	rest := b[n+1:]
+	z := 0
+	for z < len(rest) && z < 6 && rest[z] >= 'A' && rest[z] <= 'Z' {
+		z++
+	}
+	if z < 1 || z >= len(rest) {
+		return false
+	}
+	return rest[z] == ':' || bytes.HasPrefix(rest[z:], []byte(" ["))
 }
 
 // eximRecord reports whether b starts a record of Exim's main log: a
@@ -332,7 +360,7 @@ func firstLine(head []byte) ([]byte, bool) {
 // that are hardest to mistake come first.
 var detectOrder = [...]Family{
 	FamilyJournal, FamilyMongoDB, FamilyJSONAccess, FamilyNginxError, FamilyApacheError, FamilyVsftpd,
-	FamilyAsterisk, FamilyRoundcube, FamilyFreeswitch, FamilyExim, FamilyMySQL,
+	FamilyAsterisk, FamilyRoundcube, FamilyFreeswitch, FamilyPostgres, FamilyExim, FamilyMySQL,
 	FamilySyslog, FamilyBind, FamilyCLF, FamilyVhost, FamilyDovecot,
 }
 

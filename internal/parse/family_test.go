@@ -50,6 +50,9 @@ var familyGolden = []struct {
 		`23-Nov-2026 08:00:06.330 general: info: zone example.ca/IN: loaded serial 1`},
 	{FamilyMongoDB, `{"t":{"$date":"2026-11-23T08:00:01.903+00:00"},"s":"I",  "c":"ACCESS",   "id":20249,   "ctx":"conn1","msg":"Authentication failed","attr":{"mechanism":"SCRAM-SHA-256","speculative":false,"principalName":"root","authenticationDatabase":"admin","remote":"192.0.2.47:4071","extraInfo":{},"error":"AuthenticationFailed: SCRAM authentication failed, storedKey mismatch"}}`, "192.0.2.47",
 		`{"t":{"$date":"2026-11-23T08:00:02.000+00:00"},"s":"I",  "c":"NETWORK",  "id":22943,   "ctx":"listener","msg":"Connection accepted","attr":{"remote":"192.0.2.1:50000","connectionId":1,"connectionCount":1}}`},
+	{FamilyPostgres, `2026-11-23 08:00:01.536 UTC [147] 192.0.2.48 someone@postgres FATAL:  password authentication failed for user "someone"`, "192.0.2.48",
+		`2026-11-23 08:00:00.001 UTC [1] LOG:  database system is ready to accept connections`},
+	{FamilyPostgres, `192.0.2.49 2026-11-23 08:00:02.425 UTC [53962] zysk@postgres FATAL:  password authentication failed for user "zysk"`, "192.0.2.49", ""},
 	{FamilyRoundcube, `[23-Nov-2026 08:00:17 +0000]: <4z506z6r> Failed login for admin@example.org from 192.0.2.46 in session 4z506z6rvddstv6k7jz08hxo27 (error: 0)`, "192.0.2.46",
 		`[23-Nov-2026 08:00:18 +0000]: <4z506z6r> Successful login for admin@example.org (ID: 1) from 192.0.2.1 in session 4z506z6r`},
 }
