@@ -16,6 +16,10 @@ import (
 
 const module = "github.com/herd-ips/herd/"
 
+// everyone lists the leaves that every package may import beyond its own
+// row in allowed.
+var everyone = []string{"internal/clock"}
+
 // allowed lists, for every package of the module, the module packages it may
 // import. A new package must be added here, which is the point: its place in
 // the data flow is decided, not drifted into.
@@ -26,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/config":          {},
 	"internal/decision":        {"internal/event", "internal/ipx"},
 	"internal/event":           {},
+	"internal/clock":           {},
 	"internal/ipx":             {},
 	"internal/textmatch":       {},
 	"internal/termtext":        {},
@@ -98,7 +103,7 @@ func TestImportsFollowTheDataFlow(t *testing.T) {
 				continue
 			}
 			dep := strings.TrimPrefix(p, module)
-			if !contains(ok, dep) {
+			if !contains(ok, dep) && !(contains(everyone, dep) && dep != pkg) {
 				t.Errorf("%s imports %s, which the data flow does not allow (allowed: %v)", path, dep, ok)
 			}
 		}
