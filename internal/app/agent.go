@@ -19,6 +19,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/decision"
+	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/client"
 	"github.com/herd-ips/herd/internal/ipx"
@@ -27,8 +28,10 @@ import (
 	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/rules"
+	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/file"
 	"github.com/herd-ips/herd/internal/source/journald"
+	"github.com/herd-ips/herd/internal/source/stdin"
 	"github.com/herd-ips/herd/internal/source/syslog"
 	"github.com/herd-ips/herd/internal/store"
 	"github.com/herd-ips/herd/internal/termtext"
@@ -120,19 +123,18 @@ type AgentOptions struct {
 
 // agent is one run of RunAgent.
 type agent struct {
-	o    AgentOptions
-	cfg  *config.Config
-	log  *slog.Logger
-	now  func() time.Time
-	out  io.Writer
-	st   *store.Store
-	set  *decision.Set
-	nb   *ipx.NeverBan
-	fw   firewall       // nil when dry
-	api  *lapi.Server   // nil when the API is off
-	hub  *client.Client // nil when no signals are shared (agent_hub.go)
-	m    *agentMetrics
-	outM sync.Mutex // serializes writes to out
+	o   AgentOptions
+	cfg *config.Config
+	log *slog.Logger
+	now func() time.Time
+	out io.Writer
+	st  *store.Store
+	set *decision.Set
+	nb  *ipx.NeverBan
+	enf *enforce.Loop  // feeds the firewall, or prints when dry
+	api *lapi.Server   // nil when the API is off
+	hub *client.Client // nil when no signals are shared (agent_hub.go)
+	m   *agentMetrics
 
 	rep   *report.Reporter // nil when not reporting to a central API
 	queue *storeQueue      // the reporter's queue
@@ -149,8 +151,6 @@ type agent struct {
 	stdinBind Binding
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
-
-	fwName string // the firewall backend in use (nftables, iptables, ...), for the logs
 
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 }
@@ -256,19 +256,14 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}
 	sub := a.set.Subscribe()
 	defer sub.Close()
-	a.openFirewall()
-	if a.fw != nil {
-		defer a.fw.Close()
-		t := a.now()
-		if err := a.fw.Reconcile(a.set.Live(), t); err != nil {
-			return fmt.Errorf("agent: restoring %d live decisions: %w", a.set.Len(), err)
-		}
-		a.log.Info("agent: live decisions restored in the firewall", "backend", a.fwName, "decisions", a.set.Len(), "took", a.now().Sub(t))
-	} else {
+	fw, fwName := a.openFirewall()
+	defer fw.Close()
+	if fwName == dryRun {
 		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
-		for _, d := range a.set.Live() {
-			a.printDecision("ban", d)
-		}
+	}
+	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: fwName, Changes: sub, Live: a.set.Live, Observer: enforceObserver{a.m}, Logger: a.log, Clock: a.now})
+	if err := a.enf.Restore(); err != nil {
+		return fmt.Errorf("agent: %w", err)
 	}
 	if o.Ready != nil {
 		o.Ready()
@@ -340,7 +335,7 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if o.Reload != nil {
 		g.Go(func() error { return a.reloadTLS(gctx) })
 	}
-	g.Go(func() error { return a.enforce(gctx, sub) })
+	g.Go(func() error { return a.enf.Run(gctx) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
 	g.Go(func() error { return a.tick(gctx) })
 	if bl != nil {
@@ -349,30 +344,13 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if a.hub != nil {
 		g.Go(func() error { return a.hub.Run(gctx) })
 	}
-	if jf != nil {
+	for _, in := range a.inputs(followers, jf, sl, slSrc) {
 		g.Go(func() error {
-			return jf.Run(gctx, func(e journald.Entry) error { return a.entry(gctx, e) })
-		})
-	}
-	if sl != nil {
-		g.Go(func() error {
-			return sl.Run(gctx, func(line []byte) error { return a.live(gctx, line, &syslogBinding, "", slSrc) })
-		})
-	}
-	if o.Stdin != nil {
-		if o.StdinProgram != "" {
-			a.stdinBind = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
-		}
-		g.Go(func() error { return a.readStdin(gctx, o.Stdin, o.StdinProgram) })
-	}
-	for i, f := range followers {
-		src := &a.cfg.Sources[i]
-		g.Go(func() error {
-			return f.Run(gctx, func(l file.Line) error { return a.line(gctx, l, src) })
+			return in.src.Lines(gctx, func(l *source.Line) error { return in.emit(gctx, l) })
 		})
 	}
 	err = g.Wait()
-	if errors.Is(err, errStdinEnd) {
+	if errors.Is(err, stdin.ErrEnd) {
 		err = nil
 	}
 	// Commit what the last lines did, even though ctx has ended.
@@ -382,7 +360,7 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err == nil {
 		err = ferr
 	}
-	a.settle(sub)
+	a.enf.Settle()
 	if sl != nil {
 		a.log.Info("agent: syslog stopped", "stats", fmt.Sprintf("%+v", sl.Stats()))
 	}
@@ -595,10 +573,61 @@ func (a *agent) journal(ctx context.Context) (*journald.Follower, error) {
 	return f, nil
 }
 
+// input is one source of lines and what is done with each.
+type input struct {
+	src  source.Source
+	emit func(context.Context, *source.Line) error
+}
+
+// inputs is the table of the agent's sources, in the order they start:
+// followed files, the journal, the syslog receiver, standard input.
+func (a *agent) inputs(files []*file.Follower, jf *journald.Follower, sl *syslog.Server, slSrc *metrics.Source) []input {
+	var in []input
+	for i, f := range files {
+		src := &a.cfg.Sources[i]
+		in = append(in, input{f, func(ctx context.Context, l *source.Line) error { return a.line(ctx, l, src) }})
+	}
+	if jf != nil {
+		in = append(in, input{jf, a.entry})
+	}
+	if sl != nil {
+		in = append(in, input{sl, func(ctx context.Context, l *source.Line) error {
+			return a.live(ctx, l.Data, &syslogBinding, "", slSrc)
+		}})
+	}
+	if a.o.Stdin != nil {
+		if a.o.StdinProgram != "" {
+			a.stdinBind = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
+		}
+		r := &stdin.Reader{R: a.o.Stdin}
+		a.mu.Lock()
+		m := a.m.source(stdinSource)
+		a.mu.Unlock()
+		in = append(in, input{stdinEnd{r, a.log}, func(ctx context.Context, l *source.Line) error {
+			return a.live(ctx, l.Data, &a.stdinBind, a.o.StdinProgram, m)
+		}})
+	}
+	return in
+}
+
+// stdinEnd logs the end of standard input.
+type stdinEnd struct {
+	r   *stdin.Reader
+	log *slog.Logger
+}
+
+func (s stdinEnd) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	err := s.r.Lines(ctx, emit)
+	if errors.Is(err, stdin.ErrEnd) {
+		s.log.Info("agent: end of standard input", "lines", s.r.Count())
+	}
+	return err
+}
+
 // entry runs one journal entry (its JSON line, which the envelope parser
 // reads) through the detector like a line of a file; its cursor is the
 // batch's journal offset.
-func (a *agent) entry(ctx context.Context, e journald.Entry) error {
+func (a *agent) entry(ctx context.Context, e *source.Line) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(e.Cursor) > 0 {
@@ -620,28 +649,28 @@ const maxBindings = 4096
 // line runs one line of a followed file of source src through the detector
 // and adds what it gave to the batch, committing the batch when it holds a
 // decision or is full.
-func (a *agent) line(ctx context.Context, l file.Line, src *config.Source) error {
+func (a *agent) line(ctx context.Context, l *source.Line, src *config.Source) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.b.offsets[l.Path] = l.Pos
-	b := a.bindings[l.Path]
+	a.b.offsets[l.Name] = l.Pos
+	b := a.bindings[l.Name]
 	if b == nil {
 		nb, _ := sourceBinding(src) // checked by followers
 		b = &nb
 		if !b.Locked {
-			head, err := readHead(l.Path)
+			head, err := readHead(l.Name)
 			if err != nil {
-				a.log.Warn("agent: reading the start of a log to tell its format", "path", l.Path, "err", err)
+				a.log.Warn("agent: reading the start of a log to tell its format", "path", l.Name, "err", err)
 			}
 			switch {
 			case b.lock(a.det, head) && b.Unknown:
-				a.log.Warn("agent: log of no known format: its lines are not parsed (set format: of its source in herd.yaml)", "path", l.Path)
+				a.log.Warn("agent: log of no known format: its lines are not parsed (set format: of its source in herd.yaml)", "path", l.Name)
 			case b.Locked:
-				a.log.Info("agent: format of log", "path", l.Path, "format", b.String())
+				a.log.Info("agent: format of log", "path", l.Name, "format", b.String())
 			}
 		}
 		if b.Locked && len(a.bindings) < maxBindings {
-			a.bindings[l.Path] = b
+			a.bindings[l.Name] = b
 		}
 		if !b.Locked && l.Pos.Offset > int64(len(l.Data))+2 {
 			// The file's start could not be read (replaced since this
@@ -649,14 +678,14 @@ func (a *agent) line(ctx context.Context, l file.Line, src *config.Source) error
 			// a continuation, so it must not choose the format. The
 			// start is read again at the next line.
 			a.det.Undetected()
-			m := a.m.file(l.Path)
+			m := a.m.file(l.Name)
 			m.Line(false)
 			a.m.refused(m, droppedUnknown)
 			a.b.lines++
 			return nil
 		}
 	}
-	return a.detect(ctx, l.Data, b, src.Program, a.m.file(l.Path))
+	return a.detect(ctx, l.Data, b, src.Program, a.m.file(l.Name))
 }
 
 // detect is line's and entry's work once the offset is noted: the line is
@@ -841,75 +870,6 @@ func (a *agent) poll(ctx context.Context, cursor int64) error {
 	}
 }
 
-// enforce is the one goroutine that owns the firewall: it applies the
-// set's changes in batches (every change pending when it wakes is one
-// netlink transaction). Without a firewall it prints them.
-func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
-	var retry <-chan time.Time
-	broken := false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-retry:
-			retry = nil
-			if err := a.fw.Reconcile(a.set.Live(), a.now()); err != nil {
-				a.m.m.FirewallError()
-				a.log.Error("agent: firewall reconcile failed; retrying", "backend", a.fwName, "err", err)
-				retry = time.After(time.Second)
-				continue
-			}
-			a.m.reconciled()
-			broken = false
-			a.log.Info("agent: firewall back in step", "backend", a.fwName)
-			continue
-		case <-sub.Ready():
-		}
-		c := sub.Take()
-		if c.Empty() {
-			continue
-		}
-		if a.fw == nil {
-			for _, p := range c.Delete {
-				a.printScope("unban", p)
-			}
-			for _, d := range c.Add {
-				a.printDecision("ban", d)
-			}
-			a.m.enforced(c.Add, c.Delete)
-			continue
-		}
-		if broken {
-			continue // the pending reconcile covers it
-		}
-		t := a.now()
-		if err := a.fw.Apply(c.Add, c.Delete, t); err != nil {
-			a.m.m.FirewallError()
-			a.log.Error("agent: firewall apply failed; reconciling", "backend", a.fwName, "err", err, "add", len(c.Add), "delete", len(c.Delete))
-			broken, retry = true, time.After(time.Second)
-			continue
-		}
-		a.m.enforced(c.Add, c.Delete)
-		a.log.Debug("agent: firewall updated", "backend", a.fwName, "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
-	}
-}
-
-func (a *agent) printDecision(verb string, d event.Decision) {
-	a.outM.Lock()
-	defer a.outM.Unlock()
-	until := "never"
-	if !d.Until.IsZero() {
-		until = d.Until.UTC().Format(time.RFC3339)
-	}
-	fmt.Fprintf(a.out, "%s %s until %s scenario=%s origin=%s\n", verb, d.Scope, until, termtext.String(d.Scenario), termtext.String(d.Origin))
-}
-
-func (a *agent) printScope(verb string, p netip.Prefix) {
-	a.outM.Lock()
-	defer a.outM.Unlock()
-	fmt.Fprintf(a.out, "%s %s\n", verb, p)
-}
-
 // ListDecisions writes the live decisions of the configured store, one per
 // line: id, scope, type, until, origin, scenario.
 func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
@@ -955,7 +915,7 @@ func AddDecision(ctx context.Context, cfg *config.Config, scope netip.Prefix, du
 	now := time.Now()
 	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
 		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
-		Scenario: reason, Origin: "cli",
+		Scenario: reason, Origin: event.OriginCLI,
 	}}})
 	return err
 }

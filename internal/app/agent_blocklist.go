@@ -26,7 +26,7 @@ import (
 const (
 	// CommunityOrigin is the origin of the decisions taken from the hub's
 	// community blocklist.
-	CommunityOrigin = "community"
+	CommunityOrigin = event.OriginCommunity
 	// CommunityScenario is their scenario.
 	CommunityScenario = "community-blocklist"
 	// CommunityDuration is how long a community decision lasts. While the

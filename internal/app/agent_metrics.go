@@ -344,3 +344,10 @@ func (a *agent) sourceGlobs() [][]string {
 	}
 	return gs
 }
+
+// enforceObserver passes what the enforce loop did to the agent's metrics.
+type enforceObserver struct{ am *agentMetrics }
+
+func (o enforceObserver) Enforced(add []event.Decision, del []netip.Prefix) { o.am.enforced(add, del) }
+func (o enforceObserver) Reconciled()                                       { o.am.reconciled() }
+func (o enforceObserver) Failed()                                           { o.am.m.FirewallError() }

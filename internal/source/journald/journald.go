@@ -26,6 +26,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/lines"
 )
 
@@ -64,6 +65,21 @@ type Entry struct {
 	// none (a cut line whose cursor came after the cut, a line that is not
 	// an object). Valid until the handler returns.
 	Cursor []byte
+}
+
+var _ source.Source = (*Follower)(nil)
+
+// Name is the provenance of the journal's lines (source.Line.Name).
+const Name = "journald"
+
+// Lines is Run for the source.Source contract: each entry is emitted as
+// its JSON line with its cursor.
+func (f *Follower) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	var sl source.Line
+	return f.Run(ctx, func(e Entry) error {
+		sl = source.Line{Data: e.Data, Name: Name, Cursor: e.Cursor}
+		return emit(&sl)
+	})
 }
 
 // Stats are counters of a Follower.

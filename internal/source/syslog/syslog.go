@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herd-ips/herd/internal/source"
 )
 
 // Defaults of Options.
@@ -57,6 +59,20 @@ type Options struct {
 	// stamps. nil = time.Local.
 	Location *time.Location
 	Logger   *slog.Logger // nil = discard
+}
+
+var _ source.Source = (*Server)(nil)
+
+// Name is the provenance of the received lines (source.Line.Name).
+const Name = "syslog"
+
+// Lines is Run for the source.Source contract.
+func (s *Server) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	var sl source.Line
+	return s.Run(ctx, func(line []byte) error {
+		sl = source.Line{Data: line, Name: Name}
+		return emit(&sl)
+	})
 }
 
 // Stats are a Server's running totals.
