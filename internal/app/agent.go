@@ -19,6 +19,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/decision"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/client"
@@ -45,7 +46,7 @@ const (
 	// decision is committed at once, without waiting.
 	FlushInterval = 200 * time.Millisecond
 	// FlushLines commits a batch early once it holds this many lines.
-	FlushLines = 4096
+	FlushLines = detect.FlushLines
 	// PollInterval is how often the agent reads the store's decision
 	// stream for decisions added or deleted by others (herd decisions).
 	PollInterval = time.Second
@@ -142,7 +143,9 @@ type agent struct {
 	mu  sync.Mutex // guards det, ref, b and the bindings: followers share one detector
 	det *Detector
 	ref time.Time
-	b   batch
+	b   detect.Batch
+	// commit is the store's form of b, its storage reused (guarded by mu).
+	commit store.Batch
 
 	// bindings are the format families of the files followed, by path:
 	// configured, or detected from each file's first lines and then
@@ -153,22 +156,6 @@ type agent struct {
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
-}
-
-// batch is what the lines read since the last commit produced.
-type batch struct {
-	alerts  []pendingAlert
-	offsets map[string]file.Position
-	cursor  []byte // journal cursor of the batch's last entry that had one
-	commit  store.Batch
-	lines   int
-	urgent  bool // holds a decision: commit now
-}
-
-type pendingAlert struct {
-	rec  store.AlertRecord
-	dec  *event.Decision // the decision the profiles took, nil for none
-	read time.Time       // when the line that raised it was read
 }
 
 // RunAgent runs the live agent until ctx ends: it follows the configured
@@ -273,7 +260,6 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	a.b.offsets = map[string]file.Position{}
 	jf, err := a.journal(ctx)
 	if err != nil {
 		return err
@@ -630,9 +616,7 @@ func (s stdinEnd) Lines(ctx context.Context, emit func(*source.Line) error) erro
 func (a *agent) entry(ctx context.Context, e *source.Line) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(e.Cursor) > 0 {
-		a.b.cursor = append(a.b.cursor[:0], e.Cursor...)
-	}
+	a.b.Mark(e)
 	return a.detect(ctx, e.Data, &journalBinding, "", a.m.journal)
 }
 
@@ -652,7 +636,7 @@ const maxBindings = 4096
 func (a *agent) line(ctx context.Context, l *source.Line, src *config.Source) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.b.offsets[l.Name] = l.Pos
+	a.b.Mark(l)
 	b := a.bindings[l.Name]
 	if b == nil {
 		nb, _ := sourceBinding(src) // checked by followers
@@ -681,7 +665,7 @@ func (a *agent) line(ctx context.Context, l *source.Line, src *config.Source) er
 			m := a.m.file(l.Name)
 			m.Line(false)
 			a.m.refused(m, droppedUnknown)
-			a.b.lines++
+			a.b.Skip()
 			return nil
 		}
 	}
@@ -702,7 +686,7 @@ func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string
 		a.det.Undetected()
 		src.Line(false)
 		a.m.refused(src, droppedUnknown)
-		a.b.lines++
+		a.b.Skip()
 		return nil
 	}
 	res := a.det.LineAs(data, b.Family, hint)
@@ -716,22 +700,12 @@ func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string
 	for i := range res.Outcomes {
 		oc := &res.Outcomes[i]
 		a.m.outcome(oc)
-		lines := oc.Lines // the detector's evidence: the lines behind the alert
-		if len(lines) == 0 {
-			lines = []string{string(data)}
-		}
-		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: lines}, read: now}
-		if oc.Decided() {
-			d := oc.Decision
-			pa.dec = &d
-			a.b.urgent = true
-		} else {
+		if !oc.Decided() {
 			a.log.Info("alert", "scenario", oc.Alert.Scenario, "source", oc.Alert.Source, "verdict", oc.Verdict.String())
 		}
-		a.b.alerts = append(a.b.alerts, pa)
 	}
-	a.b.lines++
-	if a.b.urgent || a.b.lines >= FlushLines {
+	a.b.Add(res, data, now)
+	if a.b.Due() {
 		return a.flush(ctx)
 	}
 	return nil
@@ -739,48 +713,52 @@ func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string
 
 // flush hands the batch's decisions to the set, which passes them to the
 // firewall, then commits the batch (alerts, decisions and offsets) in one
-// transaction. a.mu is held.
+// transaction (detect.Batch.Flush). a.mu is held.
 func (a *agent) flush(ctx context.Context) error {
-	b := &a.b
-	if len(b.alerts) == 0 && len(b.offsets) == 0 && len(b.cursor) == 0 {
-		return nil
-	}
-	// The commits are short; stopping must not split a batch between them.
-	ctx = context.WithoutCancel(ctx)
-	// Decisions reach the set (and the firewall) first, before the
-	// commit: a ban is in the kernel within the time of one netlink round
-	// trip of the line. Should the commit then fail, the agent stops; the
-	// lines are read again at the restart, whose Reconcile drops the ban
-	// that was never stored.
-	for i := range b.alerts {
-		if d := b.alerts[i].dec; d != nil {
-			a.m.deciding(d.Scope, b.alerts[i].read)
-			v := a.set.Add(*d)
-			a.m.decided(d.Scope, v, b.alerts[i].read)
-			a.share(*d)
-			a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
-		}
-	}
-	c := &b.commit
+	return a.b.Flush(ctx, (*batchSink)(a))
+}
+
+// batchSink is the agent as the batch's detect.Sink.
+type batchSink agent
+
+// Decide puts a decision in the set. Decisions reach the set (and the
+// firewall) before the commit: a ban is in the kernel within the time of
+// one netlink round trip of the line. Should the commit then fail, the
+// agent stops; the lines are read again at the restart, whose Reconcile
+// drops the ban that was never stored.
+func (s *batchSink) Decide(d event.Decision, read time.Time) {
+	a := (*agent)(s)
+	a.m.deciding(d.Scope, read)
+	v := a.set.Add(d)
+	a.m.decided(d.Scope, v, read)
+	a.share(d)
+	a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
+}
+
+// Commit stores the batch in one transaction (store.CommitBatch).
+func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
+	a := (*agent)(s)
+	c := &a.commit
 	c.Alerts, c.Offsets = c.Alerts[:0], c.Offsets[:0]
 	decided := false
-	for i := range b.alerts {
-		pa := &b.alerts[i]
-		ba := store.BatchAlert{Alert: pa.rec}
-		if pa.dec != nil {
-			ba.Decision = &store.DecisionRecord{Decision: *pa.dec}
+	for i := range b.Alerts {
+		pa := &b.Alerts[i]
+		ba := store.BatchAlert{Alert: store.AlertRecord{Alert: pa.Alert, Lines: pa.Lines}}
+		if pa.Decision != nil {
+			ba.Decision = &store.DecisionRecord{Decision: *pa.Decision}
 			decided = true
 		}
 		c.Alerts = append(c.Alerts, ba)
 	}
-	for _, p := range b.offsets {
+	for _, p := range b.Offsets {
 		c.Offsets = append(c.Offsets, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
 	}
-	if len(b.cursor) > 0 {
-		c.Offsets = append(c.Offsets, store.Offset{Source: journaldSource, Cursor: string(b.cursor)})
+	if len(b.Cursor) > 0 {
+		c.Offsets = append(c.Offsets, store.Offset{Source: journaldSource, Cursor: string(b.Cursor)})
 	}
 	t := a.now()
 	ids, err := a.st.CommitBatch(ctx, *c)
+	clear(c.Alerts) // drop the lines' references until the next batch
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -791,11 +769,6 @@ func (a *agent) flush(ctx context.Context) error {
 	if len(ids) > 0 {
 		a.alertsCommitted(ids[len(ids)-1])
 	}
-	clear(c.Alerts) // drop the lines' references until the next batch
-	clear(b.offsets)
-	b.cursor = b.cursor[:0]
-	b.alerts = b.alerts[:0]
-	b.lines, b.urgent = 0, false
 	return nil
 }
 
