@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/parse"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/rules"
 	"github.com/herd-ips/herd/internal/source"
@@ -35,7 +35,6 @@ import (
 	"github.com/herd-ips/herd/internal/source/stdin"
 	"github.com/herd-ips/herd/internal/source/syslog"
 	"github.com/herd-ips/herd/internal/store"
-	"github.com/herd-ips/herd/internal/termtext"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
@@ -55,14 +54,8 @@ const (
 	ExpireInterval = time.Second
 )
 
-// adminAllowSource is the name of the store row (in the offsets table, as
-// its Cursor) that keeps the address of the administrator who first started
-// the agent over SSH, so that every later start keeps it allowlisted.
-const adminAllowSource = "herd:allow:ssh-admin"
-
-// journaldSource is the name of the store row (in the offsets table) that
-// keeps the cursor of the last journal entry committed.
-const journaldSource = "journald"
+// journaldSource names the journal's lines in the metrics.
+const journaldSource = journald.Name
 
 // AgentOptions configures RunAgent.
 type AgentOptions struct {
@@ -204,7 +197,7 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if a.o.Getenv == nil {
 		a.o.Getenv = os.Getenv
 	}
-	st, err := OpenStore(ctx, a.cfg, a.now)
+	st, err := query.OpenStore(ctx, a.cfg, a.now)
 	if err != nil {
 		return err
 	}
@@ -420,17 +413,6 @@ func (a *agent) notifyAPI() {
 	}
 }
 
-// OpenStore opens the database the configuration names, creating the
-// directory of a SQLite file.
-func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) (*store.Store, error) {
-	if cfg.Database.Driver == "sqlite" || cfg.Database.Driver == "" {
-		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
-			return nil, fmt.Errorf("agent: database directory: %w", err)
-		}
-	}
-	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Clock: clock})
-}
-
 // allowlist returns the configured allowlist plus the SSH administrator's
 // address. On the first start (an empty database), the address of the SSH
 // client that started herd (SSH_CONNECTION or SSH_CLIENT) is allowlisted and
@@ -438,30 +420,26 @@ func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) 
 // them out; later starts read it back.
 func (a *agent) allowlist(ctx context.Context) ([]netip.Prefix, error) {
 	allow := append([]netip.Prefix(nil), a.cfg.Allow...)
-	offs, err := a.st.Offsets(ctx)
+	m, err := a.st.Marks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, off := range offs {
-		if off.Source == adminAllowSource {
-			if p, err := netip.ParsePrefix(off.Cursor); err == nil {
-				a.log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
-				return append(allow, p), nil
-			}
-		}
+	if p := m.Admin; p.IsValid() {
+		a.log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
+		return append(allow, p), nil
 	}
 	cur, err := a.st.Cursor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if cur != 0 || len(offs) != 0 {
+	if cur != 0 || !m.Empty() {
 		return allow, nil // not a first start
 	}
 	p, ok := sshClient(a.o.Getenv)
 	if !ok {
 		return allow, nil
 	}
-	if err := a.st.SaveOffsets(ctx, []store.Offset{{Source: adminAllowSource, Cursor: p.String()}}); err != nil {
+	if err := a.st.SaveAdmin(ctx, p); err != nil {
 		return nil, err
 	}
 	a.log.Warn("agent: first start over SSH: the client address is allowlisted and kept in the store for every later start", "prefix", p)
@@ -505,15 +483,12 @@ func (a *agent) detector() (*Detector, error) {
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
-	offs, err := a.st.Offsets(ctx)
+	m, err := a.st.Marks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	start := make(map[string]file.Position, len(offs))
-	for _, off := range offs {
-		if off.Cursor != "" {
-			continue
-		}
+	start := make(map[string]file.Position, len(m.Files))
+	for _, off := range m.Files {
 		start[off.Source] = file.Position{Path: off.Source, Inode: off.Inode, Dev: off.Dev, Offset: off.Offset, Fingerprint: off.Fingerprint}
 	}
 	if len(a.cfg.Sources) == 0 && !a.cfg.Journald.Enabled && !a.cfg.Syslog.Enabled() && a.o.Stdin == nil {
@@ -522,7 +497,7 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 	var fs []*file.Follower
 	a.bindings = map[string]*Binding{}
 	for _, src := range a.cfg.Sources {
-		if _, err := sourceBinding(&src); err != nil {
+		if _, err := detect.SourceBinding(src.Format, src.Program); err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
 		}
 		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Clock: a.now, Logger: a.log})
@@ -541,16 +516,11 @@ func (a *agent) journal(ctx context.Context) (*journald.Follower, error) {
 	if !a.cfg.Journald.Enabled {
 		return nil, nil
 	}
-	offs, err := a.st.Offsets(ctx)
+	m, err := a.st.Marks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var cursor string
-	for _, off := range offs {
-		if off.Source == journaldSource {
-			cursor = off.Cursor
-		}
-	}
+	cursor := m.Journal
 	f, err := journald.New(journald.Options{Command: a.o.JournalCommand, Units: a.cfg.Journald.Units, Cursor: cursor, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("agent: journald: %w", err)
@@ -639,15 +609,15 @@ func (a *agent) line(ctx context.Context, l *source.Line, src *config.Source) er
 	a.b.Mark(l)
 	b := a.bindings[l.Name]
 	if b == nil {
-		nb, _ := sourceBinding(src) // checked by followers
+		nb, _ := detect.SourceBinding(src.Format, src.Program) // checked by followers
 		b = &nb
 		if !b.Locked {
-			head, err := readHead(l.Name)
+			head, err := detect.ReadHead(l.Name)
 			if err != nil {
 				a.log.Warn("agent: reading the start of a log to tell its format", "path", l.Name, "err", err)
 			}
 			switch {
-			case b.lock(a.det, head) && b.Unknown:
+			case b.Lock(a.det, head) && b.Unknown:
 				a.log.Warn("agent: log of no known format: its lines are not parsed (set format: of its source in herd.yaml)", "path", l.Name)
 			case b.Locked:
 				a.log.Info("agent: format of log", "path", l.Name, "format", b.String())
@@ -682,7 +652,7 @@ func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string
 		a.ref = now
 		a.det.SetReference(now)
 	}
-	if !b.lock(a.det, data) || b.Unknown {
+	if !b.Lock(a.det, data) || b.Unknown {
 		a.det.Undetected()
 		src.Line(false)
 		a.m.refused(src, droppedUnknown)
@@ -754,7 +724,7 @@ func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
 		c.Offsets = append(c.Offsets, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
 	}
 	if len(b.Cursor) > 0 {
-		c.Offsets = append(c.Offsets, store.Offset{Source: journaldSource, Cursor: string(b.Cursor)})
+		c.Offsets = append(c.Offsets, store.JournalOffset(string(b.Cursor)))
 	}
 	t := a.now()
 	ids, err := a.st.CommitBatch(ctx, *c)
@@ -841,65 +811,4 @@ func (a *agent) poll(ctx context.Context, cursor int64) error {
 			}
 		}
 	}
-}
-
-// ListDecisions writes the live decisions of the configured store, one per
-// line: id, scope, type, until, origin, scenario.
-func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
-	st, err := OpenStore(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	live, err := st.LiveDecisions(ctx, time.Now())
-	if err != nil {
-		return err
-	}
-	for i := range live {
-		d := &live[i]
-		until := "never"
-		if !d.Until.IsZero() {
-			until = d.Until.UTC().Format(time.RFC3339)
-		}
-		sim := ""
-		if d.Simulated {
-			sim = " simulated"
-		}
-		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s%s\n", d.ID, d.Scope, d.Type, until, termtext.String(d.Origin), termtext.String(d.Scenario), sim); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// AddDecision stores a ban of scope for duration (origin "cli", reason as
-// its scenario). A running agent applies it at its next poll of the store.
-// A scope the never-ban set covers is refused.
-func AddDecision(ctx context.Context, cfg *config.Config, scope netip.Prefix, duration time.Duration, reason string) error {
-	host, _ := ipx.HostAddrs()
-	if ipx.NewNeverBan(host, cfg.Allow).Overlaps(scope) {
-		return fmt.Errorf("decisions add: %s covers loopback, a host address or the allowlist; refused", scope)
-	}
-	st, err := OpenStore(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	now := time.Now()
-	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
-		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
-		Scenario: reason, Origin: event.OriginCLI,
-	}}})
-	return err
-}
-
-// DeleteDecisions deletes the live decisions on scope from the configured
-// store and returns how many. A running agent lifts them at its next poll.
-func DeleteDecisions(ctx context.Context, cfg *config.Config, scope netip.Prefix) (int, error) {
-	st, err := OpenStore(ctx, cfg, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
-	return st.DeleteDecisions(ctx, store.DecisionFilter{Scope: scope.Masked()})
 }
