@@ -125,10 +125,19 @@ type agent struct {
 	st  *store.Store
 	set *decision.Set
 	nb  *ipx.NeverBan
-	enf *enforce.Loop  // feeds the firewall, or prints when dry
 	api *lapi.Server   // nil when the API is off
 	hub *client.Client // nil when no signals are shared (agent_hub.go)
 	m   *agentMetrics
+
+	// What the parts built, for the later parts (see parts).
+	cursor int64                  // the store's decision stream, read at start
+	stored []store.DecisionRecord // the live decisions at start
+	sub    *decision.Subscription // the enforcer's view of the set
+	enf    *enforce.Loop          // feeds the firewall, or prints when dry
+	files  []*file.Follower
+	jf     *journald.Follower // nil when the journal is not followed
+	slSrc  *metrics.Source    // the syslog lines' counters
+	jobs   []func(ctx context.Context) error
 
 	rep   *report.Reporter // nil when not reporting to a central API
 	queue *storeQueue      // the reporter's queue
@@ -178,6 +187,82 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 			err = nil // stopped while starting
 		}
 	}()
+	a := newAgent(o)
+	// Start every part in the table's order; when one fails, what the
+	// earlier ones opened is released, in reverse order, on the way out.
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	for _, p := range a.parts() {
+		stop, err := p.start(ctx)
+		if err != nil {
+			return err
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, j := range a.jobs {
+		g.Go(func() error { return j(gctx) })
+	}
+	err = g.Wait()
+	if errors.Is(err, stdin.ErrEnd) {
+		err = nil
+	}
+	// Commit what the last lines did, even though ctx has ended.
+	a.mu.Lock()
+	ferr := a.flush(context.WithoutCancel(ctx))
+	a.mu.Unlock()
+	if err == nil {
+		err = ferr
+	}
+	a.enf.Settle()
+	if a.syslog != nil {
+		a.log.Info("agent: syslog stopped", "stats", fmt.Sprintf("%+v", a.syslog.Stats()))
+	}
+	a.log.Info("agent: stopped", "live", a.set.Len())
+	return err
+}
+
+// part is one row of the agent's table of parts: start builds it (and
+// queues its jobs with a.run) and returns what releases it, or nil.
+type part struct {
+	name  string
+	start func(ctx context.Context) (stop func(), err error)
+}
+
+// parts is the agent's table of parts, in start order. The principle of
+// the order: every live ban is back in the kernel (enforcer) before a line
+// is read (sources), and the listeners open last.
+func (a *agent) parts() []part {
+	return []part{
+		{"store", a.startStore},
+		{"never-ban set", a.startNeverBan},
+		{"detector", a.startDetector},
+		{"decision set", a.startDecisions},
+		{"enforcer", a.startEnforcer},
+		{"ready", a.startReady},
+		{"files", a.startFiles},
+		{"journal", a.startJournal},
+		{"community blocklist", a.startBlocklist},
+		{"report", a.startReport},
+		{"local API", a.startAPI},
+		{"forward-auth", a.startForwardAuth},
+		{"syslog", a.startSyslog},
+		{"metrics", a.startMetrics},
+		{"hub", a.startHub},
+		{"jobs", a.startJobs},
+	}
+}
+
+// run queues a job to run once every part has started.
+func (a *agent) run(j func(ctx context.Context) error) { a.jobs = append(a.jobs, j) }
+
+func newAgent(o AgentOptions) *agent {
 	a := &agent{o: o, cfg: o.Config, log: o.Logger, now: o.Clock, out: o.Stdout}
 	if a.cfg == nil {
 		a.cfg = config.Default()
@@ -197,154 +282,181 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if a.o.Getenv == nil {
 		a.o.Getenv = os.Getenv
 	}
+	return a
+}
+
+func (a *agent) startStore(ctx context.Context) (func(), error) {
 	st, err := query.OpenStore(ctx, a.cfg, a.now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.st = st
-	defer st.Close()
+	return func() { st.Close() }, nil
+}
 
+func (a *agent) startNeverBan(ctx context.Context) (func(), error) {
 	allow, err := a.allowlist(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	host, err := ipx.HostAddrs()
 	if err != nil {
 		a.log.Warn("agent: host addresses unknown; only loopback and the allowlist are protected", "err", err)
 	}
 	a.nb = ipx.NewNeverBan(host, allow)
-	if a.det, err = a.detector(); err != nil {
-		return err
-	}
+	return nil, nil
+}
+
+func (a *agent) startDetector(context.Context) (func(), error) {
+	var err error
+	a.det, err = a.detector()
+	return nil, err
+}
+
+// startDecisions loads the live decisions into the set. The store's
+// cursor is read before them, so a change made in between is replayed by
+// the first poll, never missed.
+func (a *agent) startDecisions(ctx context.Context) (func(), error) {
 	a.set = decision.New(decision.Options{NeverBan: a.nb, Clock: a.now})
 	a.m = newAgentMetrics(a)
-
-	// The cursor is read before the live decisions, so a change made in
-	// between is replayed by the first poll, never missed.
-	cursor, err := st.Cursor(ctx)
-	if err != nil {
-		return err
+	var err error
+	if a.cursor, err = a.st.Cursor(ctx); err != nil {
+		return nil, err
 	}
-	live, err := st.LiveDecisions(ctx, a.now())
-	if err != nil {
-		return err
+	if a.stored, err = a.st.LiveDecisions(ctx, a.now()); err != nil {
+		return nil, err
 	}
-	for i := range live {
-		if v := a.set.Add(live[i].Decision); v == decision.Refused {
-			a.log.Warn("agent: stored decision not enforced: the scope is never banned", "scope", live[i].Scope)
+	for i := range a.stored {
+		if v := a.set.Add(a.stored[i].Decision); v == decision.Refused {
+			a.log.Warn("agent: stored decision not enforced: the scope is never banned", "scope", a.stored[i].Scope)
 		}
 	}
-	sub := a.set.Subscribe()
-	defer sub.Close()
-	fw, fwName := a.openFirewall()
-	defer fw.Close()
-	if fwName == dryRun {
+	a.sub = a.set.Subscribe()
+	return a.sub.Close, nil
+}
+
+// startEnforcer opens the firewall (or the dry-run printer) and puts every
+// live decision in it.
+func (a *agent) startEnforcer(context.Context) (func(), error) {
+	fw, name := a.openFirewall()
+	if name == dryRun {
 		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
 	}
-	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: fwName, Changes: sub, Live: a.set.Live, Observer: enforceObserver{a.m}, Logger: a.log, Clock: a.now})
+	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: enforceObserver{a.m}, Logger: a.log, Clock: a.now})
+	stop := func() { fw.Close() }
 	if err := a.enf.Restore(); err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return stop, fmt.Errorf("agent: %w", err)
 	}
-	if o.Ready != nil {
-		o.Ready()
-	}
+	a.run(a.enf.Run)
+	return stop, nil
+}
 
-	followers, err := a.followers(ctx)
-	if err != nil {
-		return err
+func (a *agent) startReady(context.Context) (func(), error) {
+	if a.o.Ready != nil {
+		a.o.Ready()
 	}
-	jf, err := a.journal(ctx)
-	if err != nil {
-		return err
-	}
-	bl, err := a.blocklist(ctx, live)
-	if err != nil {
-		return err
-	}
+	return nil, nil
+}
 
-	a.m.watch(followers, a.sourceGlobs(), jf)
+func (a *agent) startFiles(ctx context.Context) (func(), error) {
+	var err error
+	a.files, err = a.followers(ctx)
+	return nil, err
+}
 
-	var fol *report.Follower // the central's decisions (agent_central.go)
-	if a.rep, fol, err = a.reporter(ctx); err != nil {
-		return err
+func (a *agent) startJournal(ctx context.Context) (func(), error) {
+	var err error
+	if a.jf, err = a.journal(ctx); err != nil {
+		return nil, err
 	}
-	ln, err := a.listenAPI()
-	if err != nil {
-		return err
-	}
-	faLn, err := a.listenForwardAuth()
-	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
-		return err
-	}
-	sl, err := a.syslogServer()
-	if err != nil {
-		return err
-	}
-	var slSrc *metrics.Source
-	if sl != nil {
-		slSrc = a.m.watchSyslog(sl)
-	}
-	mln, err := a.listenMetrics()
-	if err != nil {
-		return err
-	}
-	if err := a.openHub(); err != nil {
-		return err
-	}
+	a.m.watch(a.files, a.sourceGlobs(), a.jf)
+	return nil, nil
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	if ln != nil {
-		g.Go(func() error { return a.api.Serve(gctx, ln) })
+func (a *agent) startBlocklist(ctx context.Context) (func(), error) {
+	bl, err := a.blocklist(ctx, a.stored)
+	if err != nil || bl == nil {
+		return nil, err
 	}
-	if faLn != nil {
-		g.Go(func() error { return a.api.ServeForwardAuth(gctx, faLn) })
+	a.run(bl.run)
+	return nil, nil
+}
+
+// startReport builds the reporter to a central API and the follower of
+// its decisions (agent_central.go) when the configuration asks for them.
+func (a *agent) startReport(ctx context.Context) (func(), error) {
+	rep, fol, err := a.reporter(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if mln != nil {
-		g.Go(func() error { return a.serveMetrics(gctx, mln) })
-	}
-	if a.rep != nil {
-		g.Go(func() error { return a.rep.Run(gctx) })
+	if a.rep = rep; rep != nil {
+		a.run(rep.Run)
 	}
 	if fol != nil {
-		g.Go(func() error { return fol.Run(gctx) })
+		a.run(fol.Run)
 	}
-	if o.Reload != nil {
-		g.Go(func() error { return a.reloadTLS(gctx) })
+	return nil, nil
+}
+
+func (a *agent) startAPI(context.Context) (func(), error) {
+	ln, err := a.listenAPI()
+	if err != nil || ln == nil {
+		return nil, err
 	}
-	g.Go(func() error { return a.enf.Run(gctx) })
-	g.Go(func() error { return a.poll(gctx, cursor) })
-	g.Go(func() error { return a.tick(gctx) })
-	if bl != nil {
-		g.Go(func() error { return bl.run(gctx) })
+	a.run(func(ctx context.Context) error { return a.api.Serve(ctx, ln) })
+	return func() { ln.Close() }, nil
+}
+
+func (a *agent) startForwardAuth(context.Context) (func(), error) {
+	ln, err := a.listenForwardAuth()
+	if err != nil || ln == nil {
+		return nil, err
 	}
-	if a.hub != nil {
-		g.Go(func() error { return a.hub.Run(gctx) })
+	a.run(func(ctx context.Context) error { return a.api.ServeForwardAuth(ctx, ln) })
+	return func() { ln.Close() }, nil
+}
+
+func (a *agent) startSyslog(context.Context) (func(), error) {
+	sl, err := a.syslogServer()
+	if err != nil || sl == nil {
+		return nil, err
 	}
-	for _, in := range a.inputs(followers, jf, sl, slSrc) {
-		g.Go(func() error {
-			return in.src.Lines(gctx, func(l *source.Line) error { return in.emit(gctx, l) })
+	a.slSrc = a.m.watchSyslog(sl)
+	// Run closes the listeners; until it runs they are ours to close.
+	return sl.Close, nil
+}
+
+func (a *agent) startMetrics(context.Context) (func(), error) {
+	ln, err := a.listenMetrics()
+	if err != nil || ln == nil {
+		return nil, err
+	}
+	a.run(func(ctx context.Context) error { return a.serveMetrics(ctx, ln) })
+	return func() { ln.Close() }, nil
+}
+
+func (a *agent) startHub(context.Context) (func(), error) {
+	if err := a.openHub(); err != nil || a.hub == nil {
+		return nil, err
+	}
+	a.run(a.hub.Run)
+	return nil, nil
+}
+
+// startJobs queues the agent's own jobs and one per source, which start
+// reading last.
+func (a *agent) startJobs(context.Context) (func(), error) {
+	if a.o.Reload != nil {
+		a.run(a.reloadTLS)
+	}
+	a.run(func(ctx context.Context) error { return a.poll(ctx, a.cursor) })
+	a.run(a.tick)
+	for _, in := range a.inputs(a.files, a.jf, a.syslog, a.slSrc) {
+		a.run(func(ctx context.Context) error {
+			return in.src.Lines(ctx, func(l *source.Line) error { return in.emit(ctx, l) })
 		})
 	}
-	err = g.Wait()
-	if errors.Is(err, stdin.ErrEnd) {
-		err = nil
-	}
-	// Commit what the last lines did, even though ctx has ended.
-	a.mu.Lock()
-	ferr := a.flush(context.WithoutCancel(ctx))
-	a.mu.Unlock()
-	if err == nil {
-		err = ferr
-	}
-	a.enf.Settle()
-	if sl != nil {
-		a.log.Info("agent: syslog stopped", "stats", fmt.Sprintf("%+v", sl.Stats()))
-	}
-	a.log.Info("agent: stopped", "live", a.set.Len())
-	return err
+	return nil, nil
 }
 
 // listenAPI builds the local API and its listener, or returns nil when the

@@ -132,6 +132,18 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
+// Close closes the listeners, which Run otherwise closes when it returns:
+// a server built but never run releases them so. Closing twice is
+// harmless.
+func (s *Server) Close() {
+	if s.o.UDP != nil {
+		s.o.UDP.Close()
+	}
+	if s.o.TCP != nil {
+		s.o.TCP.Close()
+	}
+}
+
 // Stats returns the running totals.
 func (s *Server) Stats() Stats {
 	return Stats{
