@@ -21,8 +21,8 @@ const module = "github.com/herd-ips/herd/"
 // the data flow is decided, not drifted into.
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
-	"internal/cli":             {"internal/app", "internal/query", "internal/connlimit", "internal/rules", "internal/ruletest", "internal/ipx", "internal/config", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext"},
-	"internal/app":             {"internal/query", "internal/detect", "internal/event", "internal/connlimit", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source", "internal/source/lines", "internal/source/stdin", "internal/enforce", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/enforce/nft", "internal/store", "internal/lapi", "internal/enforce/ipset", "internal/metrics", "internal/report", "internal/hub/blocklist", "internal/tlsfiles", "internal/hub/client", "internal/hub/wire", "internal/hub", "internal/hub/export", "internal/evidence", "internal/termtext"},
+	"internal/cli":             {"internal/app", "internal/query", "internal/config", "internal/rules", "internal/ruletest", "internal/ipx", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext"},
+	"internal/app":             {"internal/event", "internal/config", "internal/rules", "internal/ipx", "internal/connlimit", "internal/tlsfiles", "internal/source", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/source/stdin", "internal/parse", "internal/scenario", "internal/profile", "internal/detect", "internal/decision", "internal/enforce", "internal/enforce/nft", "internal/enforce/ipset", "internal/store", "internal/lapi", "internal/metrics", "internal/report", "internal/query", "internal/hub", "internal/hub/hubstore", "internal/hub/blocklist", "internal/hub/client", "internal/hub/wire", "internal/hub/export"},
 	"internal/detect":          {"internal/event", "internal/evidence", "internal/ipx", "internal/parse", "internal/profile", "internal/rules", "internal/scenario", "internal/source"},
 	"internal/query":           {"internal/config", "internal/detect", "internal/enforce/nft", "internal/event", "internal/ipx", "internal/lapi", "internal/metrics", "internal/parse", "internal/profile", "internal/rules", "internal/source/lines", "internal/store", "internal/termtext", "internal/tlsfiles"},
 	"internal/config":          {},
@@ -60,7 +60,7 @@ var allowed = map[string][]string{
 	"internal/hub/wire":        {},
 	"internal/hub/reputation":  {"internal/hub/wire"},
 	"internal/hub/hubstore":    {"internal/hub/wire", "internal/sqldb"},
-	"internal/hub/client":      {"internal/hub/wire"},
+	"internal/hub/client":      {"internal/hub/wire", "internal/tlsfiles"},
 	"internal/evidence":        {},
 	"tools/loggen":             {},
 	"tools/httpload":           {},

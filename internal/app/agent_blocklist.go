@@ -3,14 +3,11 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
 // The community blocklist as the agent applies it.
@@ -105,15 +103,11 @@ func hubClient(caFile string, dial func(ctx context.Context, network, addr strin
 		tr.DialContext = dial
 	}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		tc, err := tlsfiles.ClientConfig(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("agent: hub.ca_file: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("agent: hub.ca_file %s: no PEM certificate", caFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = tc
 	}
 	return &http.Client{Transport: tr}, nil
 }
