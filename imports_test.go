@@ -133,3 +133,68 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// lowest is the layer every package may build on: values that cross the
+// boundaries and small helpers that know no stage. They import nothing of
+// herd's but each other.
+var lowest = []string{"internal/event", "internal/ipx", "internal/textmatch", "internal/termtext", "internal/jsonstr"}
+
+// stages are the boxes of the data flow (docs/architecture.md). A stage
+// talks to another through event values and interfaces the consumer
+// declares, and never imports it: app, detect (which composes parse,
+// scenario and profile) and query wire them.
+var stages = []string{
+	"internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/source/stdin",
+	"internal/parse", "internal/scenario", "internal/profile",
+	"internal/decision", "internal/store", "internal/enforce/nft", "internal/enforce/ipset",
+	"internal/lapi", "internal/report", "internal/metrics",
+	"internal/hub", "internal/hub/client", "internal/hub/blocklist", "internal/hub/hubstore", "internal/hub/reputation", "internal/hub/export",
+}
+
+// stageImports are the stage-to-stage imports that remain, each with why;
+// the list may only shrink.
+var stageImports = map[string]string{
+	"internal/lapi → internal/store":         "the local API serves the store's decisions and keys; to be cut by an interface lapi declares",
+	"internal/hub → internal/hub/hubstore":   "the hub server and its database are one node",
+	"internal/hub → internal/hub/reputation": "the hub server runs the reputation engine under its listing lock",
+}
+
+// TestLayers checks the two rules the import table alone cannot state: the
+// lowest layer imports nothing above it, and no stage imports another stage
+// (but for the exceptions named in stageImports).
+func TestLayers(t *testing.T) {
+	isLowest := map[string]bool{}
+	for _, p := range lowest {
+		isLowest[p] = true
+		if _, ok := allowed[p]; !ok {
+			t.Errorf("lowest-layer package %s is not in the import table", p)
+		}
+	}
+	isStage := map[string]bool{}
+	for _, p := range stages {
+		isStage[p] = true
+		if _, ok := allowed[p]; !ok {
+			t.Errorf("stage %s is not in the import table", p)
+		}
+	}
+	used := map[string]bool{}
+	for pkg, deps := range allowed {
+		for _, d := range deps {
+			switch {
+			case isLowest[pkg] && !isLowest[d]:
+				t.Errorf("%s is of the lowest layer but may import %s", pkg, d)
+			case isStage[pkg] && isStage[d]:
+				k := pkg + " → " + d
+				if _, ok := stageImports[k]; !ok {
+					t.Errorf("stage %s may import stage %s: stages meet through event values and interfaces the consumer declares", pkg, d)
+				}
+				used[k] = true
+			}
+		}
+	}
+	for k := range stageImports {
+		if !used[k] {
+			t.Errorf("stageImports names %s, which the import table no longer allows: remove it", k)
+		}
+	}
+}

@@ -198,11 +198,12 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	}()
 	for _, p := range a.parts() {
 		stop, err := p.start(ctx)
-		if err != nil {
-			return err
-		}
 		if stop != nil {
 			stops = append(stops, stop)
+		}
+		if err != nil {
+			a.log.Debug("agent: a part failed to start; releasing the parts started", "part", p.name, "err", err)
+			return err
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -229,7 +230,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 }
 
 // part is one row of the agent's table of parts: start builds it (and
-// queues its jobs with a.run) and returns what releases it, or nil.
+// queues its jobs with a.run) and returns what releases it, or nil; it may
+// return both a release and an error when it failed after taking
+// something.
 type part struct {
 	name  string
 	start func(ctx context.Context) (stop func(), err error)
