@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -142,18 +141,11 @@ type agent struct {
 	rep   *report.Reporter // nil when not reporting to a central API
 	queue *storeQueue      // the reporter's queue
 
-	mu  sync.Mutex // guards det, ref, b and the bindings: followers share one detector
-	det *Detector
-	ref time.Time
-	b   detect.Batch
-	// commit is the store's form of b, its storage reused (guarded by mu).
+	det  *Detector
+	pipe *detect.Pipeline // every source's lines, serialized, through det
+	// commit is the store's form of a batch, its storage reused (the
+	// pipeline's lock is held while it is used).
 	commit store.Batch
-
-	// bindings are the format families of the files followed, by path:
-	// configured, or detected from each file's first lines and then
-	// locked (format.go). stdinBind is standard input's.
-	bindings  map[string]*Binding
-	stdinBind Binding
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
@@ -215,9 +207,7 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		err = nil
 	}
 	// Commit what the last lines did, even though ctx has ended.
-	a.mu.Lock()
-	ferr := a.flush(context.WithoutCancel(ctx))
-	a.mu.Unlock()
+	ferr := a.pipe.Flush(context.WithoutCancel(ctx))
 	if err == nil {
 		err = ferr
 	}
@@ -247,6 +237,7 @@ func (a *agent) parts() []part {
 		{"never-ban set", a.startNeverBan},
 		{"detector", a.startDetector},
 		{"decision set", a.startDecisions},
+		{"line pipeline", a.startPipeline},
 		{"enforcer", a.startEnforcer},
 		{"ready", a.startReady},
 		{"files", a.startFiles},
@@ -336,6 +327,17 @@ func (a *agent) startDecisions(ctx context.Context) (func(), error) {
 	}
 	a.sub = a.set.Subscribe()
 	return a.sub.Close, nil
+}
+
+// startPipeline builds the path every line takes: detector, batch, and
+// the commit through the agent (batchSink).
+func (a *agent) startPipeline(context.Context) (func(), error) {
+	a.pipe = detect.NewPipeline(detect.PipelineOptions{
+		Detector: a.det, Sink: (*batchSink)(a), Clock: a.now, Logger: a.log,
+		TallyFor: func(name string) detect.Tally { return a.m.tallyOf(a.m.file(name)) },
+		Outcome:  a.m.outcome,
+	})
+	return nil, nil
 }
 
 // startEnforcer opens the firewall (or the dry-run printer) and puts every
@@ -593,8 +595,7 @@ func (a *agent) detector() (*Detector, error) {
 			return nil, fmt.Errorf("agent: timezone: %w", err)
 		}
 	}
-	a.ref = a.now()
-	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
+	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
@@ -610,7 +611,6 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 		a.log.Warn("agent: no log files to follow (none of the default logs exists; name some under sources in herd.yaml)")
 	}
 	var fs []*file.Follower
-	a.bindings = map[string]*Binding{}
 	for _, src := range a.cfg.Sources {
 		if _, err := detect.SourceBinding(src.Format, src.Program); err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
@@ -656,26 +656,28 @@ func (a *agent) inputs(files []*file.Follower, jf *journald.Follower, sl *syslog
 	var in []input
 	for i, f := range files {
 		src := &a.cfg.Sources[i]
-		in = append(in, input{f, func(ctx context.Context, l *source.Line) error { return a.line(ctx, l, src) }})
+		bind, _ := detect.SourceBinding(src.Format, src.Program) // checked by followers
+		in = append(in, input{f, func(ctx context.Context, l *source.Line) error { return a.pipe.File(ctx, l, bind, src.Program) }})
 	}
 	if jf != nil {
-		in = append(in, input{jf, a.entry})
+		b := Binding{Family: parse.FamilyJournal, Locked: true, Configured: true}
+		t := a.m.tallyOf(a.m.journal)
+		in = append(in, input{jf, func(ctx context.Context, l *source.Line) error { return a.pipe.Stream(ctx, l, &b, "", false, t) }})
 	}
 	if sl != nil {
-		in = append(in, input{sl, func(ctx context.Context, l *source.Line) error {
-			return a.live(ctx, l.Data, &syslogBinding, "", slSrc)
-		}})
+		b := Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
+		t := a.m.tallyOf(slSrc)
+		in = append(in, input{sl, func(ctx context.Context, l *source.Line) error { return a.pipe.Stream(ctx, l, &b, "", true, t) }})
 	}
 	if a.o.Stdin != nil {
+		var b Binding // detected from the first line
 		if a.o.StdinProgram != "" {
-			a.stdinBind = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
+			b = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
 		}
+		t := a.m.tallyOf(a.m.source(stdinSource))
 		r := &stdin.Reader{R: a.o.Stdin}
-		a.mu.Lock()
-		m := a.m.source(stdinSource)
-		a.mu.Unlock()
 		in = append(in, input{stdinEnd{r, a.log}, func(ctx context.Context, l *source.Line) error {
-			return a.live(ctx, l.Data, &a.stdinBind, a.o.StdinProgram, m)
+			return a.pipe.Stream(ctx, l, &b, a.o.StdinProgram, true, t)
 		}})
 	}
 	return in
@@ -693,114 +695,6 @@ func (s stdinEnd) Lines(ctx context.Context, emit func(*source.Line) error) erro
 		s.log.Info("agent: end of standard input", "lines", s.r.Count())
 	}
 	return err
-}
-
-// entry runs one journal entry (its JSON line, which the envelope parser
-// reads) through the detector like a line of a file; its cursor is the
-// batch's journal offset.
-func (a *agent) entry(ctx context.Context, e *source.Line) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.b.Mark(e)
-	return a.detect(ctx, e.Data, &journalBinding, "", a.m.journal)
-}
-
-// The bindings of the sources whose format is fixed.
-var (
-	journalBinding = Binding{Family: parse.FamilyJournal, Locked: true, Configured: true}
-	syslogBinding  = Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
-)
-
-// maxBindings bounds the per-path bindings kept; paths beyond it are
-// detected again at each line.
-const maxBindings = 4096
-
-// line runs one line of a followed file of source src through the detector
-// and adds what it gave to the batch, committing the batch when it holds a
-// decision or is full.
-func (a *agent) line(ctx context.Context, l *source.Line, src *config.Source) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.b.Mark(l)
-	b := a.bindings[l.Name]
-	if b == nil {
-		nb, _ := detect.SourceBinding(src.Format, src.Program) // checked by followers
-		b = &nb
-		if !b.Locked {
-			head, err := detect.ReadHead(l.Name)
-			if err != nil {
-				a.log.Warn("agent: reading the start of a log to tell its format", "path", l.Name, "err", err)
-			}
-			switch {
-			case b.Lock(a.det, head) && b.Unknown:
-				a.log.Warn("agent: log of no known format: its lines are not parsed (set format: of its source in herd.yaml)", "path", l.Name)
-			case b.Locked:
-				a.log.Info("agent: format of log", "path", l.Name, "format", b.String())
-			}
-		}
-		if b.Locked && len(a.bindings) < maxBindings {
-			a.bindings[l.Name] = b
-		}
-		if !b.Locked && l.Pos.Offset > int64(len(l.Data))+2 {
-			// The file's start could not be read (replaced since this
-			// line was read) and this line is not its first: it may be
-			// a continuation, so it must not choose the format. The
-			// start is read again at the next line.
-			a.det.Undetected()
-			m := a.m.file(l.Name)
-			m.Line(false)
-			a.m.refused(m, droppedUnknown)
-			a.b.Skip()
-			return nil
-		}
-	}
-	return a.detect(ctx, l.Data, b, src.Program, a.m.file(l.Name))
-}
-
-// detect is line's and entry's work once the offset is noted: the line is
-// parsed as a line of b's format. A stream that has shown no line yet is
-// detected from this one, its first; the lines of a stream of unknown
-// format are counted and left. a.mu is held.
-func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string, src *metrics.Source) error {
-	now := a.now()
-	if now.Sub(a.ref) > time.Minute {
-		a.ref = now
-		a.det.SetReference(now)
-	}
-	if !b.Lock(a.det, data) || b.Unknown {
-		a.det.Undetected()
-		src.Line(false)
-		a.m.refused(src, droppedUnknown)
-		a.b.Skip()
-		return nil
-	}
-	res := a.det.LineAs(data, b.Family, hint)
-	switch {
-	case res.Parse.Continuation:
-		a.m.refused(src, droppedContinuation)
-	case res.Parse.Doubt:
-		a.m.refused(src, droppedDoubt)
-	}
-	a.m.line(src, res)
-	for i := range res.Outcomes {
-		oc := &res.Outcomes[i]
-		a.m.outcome(oc)
-		if !oc.Decided() {
-			a.log.Info("alert", "scenario", oc.Alert.Scenario, "source", oc.Alert.Source, "verdict", oc.Verdict.String())
-		}
-	}
-	a.b.Add(res, data, now)
-	if a.b.Due() {
-		return a.flush(ctx)
-	}
-	return nil
-}
-
-// flush hands the batch's decisions to the set, which passes them to the
-// firewall, then commits the batch (alerts, decisions and offsets) in one
-// transaction (detect.Batch.Flush). a.mu is held.
-func (a *agent) flush(ctx context.Context) error {
-	return a.b.Flush(ctx, (*batchSink)(a))
 }
 
 // batchSink is the agent as the batch's detect.Sink.
@@ -869,13 +763,10 @@ func (a *agent) tick(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-flush.C:
-			a.mu.Lock()
-			err := a.flush(ctx)
-			a.m.sample(a.det)
-			a.mu.Unlock()
-			if err != nil {
+			if err := a.pipe.Flush(ctx); err != nil {
 				return err
 			}
+			a.pipe.Locked(a.m.sample)
 		case <-expire.C:
 			if ended := a.set.Expire(); len(ended) > 0 {
 				a.log.Info("agent: decisions ended", "count", len(ended))
