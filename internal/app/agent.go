@@ -454,7 +454,10 @@ func (a *agent) startJobs(context.Context) (func(), error) {
 	if a.o.Reload != nil {
 		a.run(a.reloadTLS)
 	}
-	a.run(func(ctx context.Context) error { return a.poll(ctx, a.cursor) })
+	a.run(func(ctx context.Context) error {
+		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeStream{a.st}, Cursor: a.cursor, Every: PollInterval,
+			Logger: a.log, Changed: a.notifyAPI, Added: a.m.fromStore})
+	})
 	a.run(a.tick)
 	for _, in := range a.inputs(a.files, a.jf, a.syslog, a.slSrc) {
 		a.run(func(ctx context.Context) error {
@@ -780,41 +783,22 @@ func (a *agent) tick(ctx context.Context) error {
 	}
 }
 
-// poll follows the store's decision stream: decisions added by herd
-// decisions add (or by another agent sharing the database) enter the set,
-// deleted ones leave it.
-func (a *agent) poll(ctx context.Context, cursor int64) error {
-	t := time.NewTicker(PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		added, deleted, err := a.st.ChangesSince(ctx, cursor)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Error("agent: polling the decision stream", "err", err)
-			}
-			continue
-		}
-		cursor = store.NextCursor(cursor, added, deleted)
-		if len(added)+len(deleted) > 0 {
-			a.notifyAPI()
-		}
-		for i := range added {
-			d := added[i].Decision
-			v := a.set.Add(d)
-			a.m.fromStore(&d, v)
-			if v == decision.Added || v == decision.Extended || v == decision.Refused {
-				a.log.Info("decision from the store", "scope", d.Scope, "origin", d.Origin, "until", d.Until, "result", v.String())
-			}
-		}
-		for i := range deleted {
-			if a.set.DeleteEnding(deleted[i].Scope, deleted[i].Until) {
-				a.log.Info("decision deleted", "scope", deleted[i].Scope)
-			}
-		}
+// storeStream is the store's decision change stream as decision.Follow
+// declares it.
+type storeStream struct{ st *store.Store }
+
+func (s storeStream) Since(ctx context.Context, cursor int64) ([]event.Decision, []decision.Ended, int64, error) {
+	added, deleted, err := s.st.ChangesSince(ctx, cursor)
+	if err != nil {
+		return nil, nil, cursor, err
 	}
+	a := make([]event.Decision, len(added))
+	for i := range added {
+		a[i] = added[i].Decision
+	}
+	d := make([]decision.Ended, len(deleted))
+	for i := range deleted {
+		d[i] = decision.Ended{Scope: deleted[i].Scope, Until: deleted[i].Until}
+	}
+	return a, d, store.NextCursor(cursor, added, deleted), nil
 }
