@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/detect"
@@ -60,7 +61,10 @@ const journaldSource = journald.Name
 type AgentOptions struct {
 	Config *config.Config
 	Logger *slog.Logger     // nil = discard
-	Clock  func() time.Time // nil = time.Now
+	Clock  func() time.Time // nil = Time's, then the system clock
+	// Time is the agent's clock: its timers (flush, expiry, polling, the
+	// enforcer's retries) and its time. nil = Clock, then clock.Real.
+	Time clock.Clock
 	// DryRun decides without enforcing: decisions are printed on Stdout
 	// instead of reaching nftables. The agent also runs dry when it cannot
 	// program nftables (not root, no nf_tables), and says so.
@@ -119,7 +123,8 @@ type agent struct {
 	o   AgentOptions
 	cfg *config.Config
 	log *slog.Logger
-	now func() time.Time
+	clk clock.Clock
+	now func() time.Time // clk.Now
 	out io.Writer
 	st  *store.Store
 	set *decision.Set
@@ -267,9 +272,8 @@ func newAgent(o AgentOptions) *agent {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	if a.now == nil {
-		a.now = time.Now
-	}
+	a.clk = clock.Or(o.Time, o.Clock)
+	a.now = a.clk.Now
 	if a.out == nil {
 		a.out = io.Discard
 	}
@@ -311,7 +315,7 @@ func (a *agent) startDetector(context.Context) (func(), error) {
 // cursor is read before them, so a change made in between is replayed by
 // the first poll, never missed.
 func (a *agent) startDecisions(ctx context.Context) (func(), error) {
-	a.set = decision.New(decision.Options{NeverBan: a.nb, Clock: a.now})
+	a.set = decision.New(decision.Options{NeverBan: a.nb, Time: a.clk})
 	a.m = newAgentMetrics(a)
 	var err error
 	if a.cursor, err = a.st.Cursor(ctx); err != nil {
@@ -347,7 +351,8 @@ func (a *agent) startEnforcer(context.Context) (func(), error) {
 	if name == dryRun {
 		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
 	}
-	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: enforceObserver{a.m}, Logger: a.log, Clock: a.now})
+	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: enforceObserver{a.m}, Logger: a.log,
+		Clock: a.now, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
 	stop := func() { fw.Close() }
 	if err := a.enf.Restore(); err != nil {
 		return stop, fmt.Errorf("agent: %w", err)
@@ -456,7 +461,7 @@ func (a *agent) startJobs(context.Context) (func(), error) {
 	}
 	a.run(func(ctx context.Context) error {
 		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeStream{a.st}, Cursor: a.cursor, Every: PollInterval,
-			Logger: a.log, Changed: a.notifyAPI, Added: a.m.fromStore})
+			Logger: a.log, Changed: a.notifyAPI, Added: a.m.fromStore, Clock: a.clk})
 	})
 	a.run(a.tick)
 	for _, in := range a.inputs(a.files, a.jf, a.syslog, a.slSrc) {
@@ -757,20 +762,20 @@ func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
 // tick commits batches every FlushInterval and expires decisions every
 // ExpireInterval.
 func (a *agent) tick(ctx context.Context) error {
-	flush := time.NewTicker(FlushInterval)
+	flush := a.clk.NewTicker(FlushInterval)
 	defer flush.Stop()
-	expire := time.NewTicker(ExpireInterval)
+	expire := a.clk.NewTicker(ExpireInterval)
 	defer expire.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-flush.C:
+		case <-flush.C():
 			if err := a.pipe.Flush(ctx); err != nil {
 				return err
 			}
 			a.pipe.Locked(a.m.sample)
-		case <-expire.C:
+		case <-expire.C():
 			if ended := a.set.Expire(); len(ended) > 0 {
 				a.log.Info("agent: decisions ended", "count", len(ended))
 			}

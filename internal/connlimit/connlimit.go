@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // Back-off after an accept error: the first wait, doubled at each error in
@@ -58,6 +60,8 @@ type Options struct {
 	Priority []netip.Prefix
 	// Logger receives a warning when accepting fails; nil discards.
 	Logger *slog.Logger
+	// Time drives the backoff after a failed accept; nil means clock.Real.
+	Time clock.Clock
 }
 
 // Listener is a net.Listener whose Accept applies Limits and never returns
@@ -70,9 +74,7 @@ type Listener struct {
 	prio []netip.Prefix
 	name string
 	log  *slog.Logger
-	// wait sleeps d, or returns false at once when the listener closes;
-	// tests replace it.
-	wait func(d time.Duration) bool
+	clk  clock.Clock
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -92,13 +94,13 @@ func New(ln net.Listener, o Options) *Listener {
 		prio:     o.Priority,
 		name:     o.Name,
 		log:      o.Logger,
+		clk:      clock.Or(o.Time, nil),
 		done:     make(chan struct{}),
 		byAddr:   map[netip.Prefix]int{},
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
-	l.wait = l.sleep
 	return l
 }
 
@@ -124,7 +126,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			if delay == FirstBackoff || delay == MaxBackoff {
 				l.log.Warn("connlimit: accept failed; backing off", "listener", l.name, "wait", delay, "err", err)
 			}
-			if !l.wait(delay) {
+			if !l.sleep(delay) {
 				return nil, net.ErrClosed
 			}
 			continue
@@ -213,14 +215,7 @@ func (l *Listener) closed() bool {
 }
 
 func (l *Listener) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-l.done:
-		return false
-	}
+	return clock.Wait(l.clk, d, l.done)
 }
 
 // priority reports whether ip may use the reserve.

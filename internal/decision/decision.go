@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 )
@@ -50,7 +51,10 @@ type Options struct {
 	// set from any path (a profile, the command line, the store) against a
 	// protected address is refused. Nil protects loopback only.
 	NeverBan *ipx.NeverBan
-	// Clock gives the time for expiry (time.Now when nil).
+	// Time gives the time for expiry; nil means Clock, then clock.Real.
+	Time clock.Clock
+	// Clock, when Time is nil, gives the time. It is the older form of
+	// Time, kept for callers that hold a func() time.Time.
 	Clock func() time.Time
 }
 
@@ -67,11 +71,7 @@ type Set struct {
 
 // New returns an empty Set.
 func New(o Options) *Set {
-	s := &Set{nb: o.NeverBan, now: o.Clock, live: map[netip.Prefix]event.Decision{}}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	return s
+	return &Set{nb: o.NeverBan, now: clock.Or(o.Time, o.Clock).Now, live: map[netip.Prefix]event.Decision{}}
 }
 
 // Len returns how many scopes are live.

@@ -7,28 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 )
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-func pfx(s string) netip.Prefix              { return netip.MustParsePrefix(s) }
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func ban(scope string, d time.Duration) event.Decision {
 	return event.Decision{Type: event.Ban, Scope: pfx(scope), Duration: d, Until: t0.Add(d), Origin: "herd"}
 }
 
-func newSet() (*Set, *fakeClock) {
-	clk := &fakeClock{t: t0}
+func newSet() (*Set, *clock.Fake) {
+	clk := clock.NewFake(t0)
 	nb := ipx.NewNeverBan([]netip.Addr{netip.MustParseAddr("198.51.100.1")}, []netip.Prefix{pfx("203.0.113.0/28")})
-	return New(Options{NeverBan: nb, Clock: clk.now}), clk
+	return New(Options{NeverBan: nb, Time: clk}), clk
 }
 
 func TestAdd(t *testing.T) {
@@ -111,12 +105,12 @@ func TestSubscriptionMergesChanges(t *testing.T) {
 		t.Errorf("second Take = %+v", c)
 	}
 
-	clk.advance(31 * time.Minute)
+	clk.Advance(31 * time.Minute)
 	exp := s.Expire()
 	if len(exp) != 1 || exp[0].Scope != pfx("10.0.0.0/8") {
 		t.Errorf("Expire = %+v", exp)
 	}
-	clk.advance(30 * time.Minute) // 192.0.2.1 (1h) ends; 192.0.2.2 was extended to 3h
+	clk.Advance(30 * time.Minute) // 192.0.2.1 (1h) ends; 192.0.2.2 was extended to 3h
 	exp = s.Expire()
 	if len(exp) != 1 || exp[0].Scope != pfx("192.0.2.1/32") {
 		t.Errorf("Expire = %+v", exp)
@@ -202,7 +196,7 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	s.Expire()
 	close(stop)
 	rd.Wait()

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 )
 
@@ -39,6 +40,8 @@ type FollowOptions struct {
 	// Added, when set, is told of every added decision and the set's
 	// verdict (the agent's metrics).
 	Added func(d *event.Decision, v Verdict)
+	// Clock runs the ticker; nil = clock.Real.
+	Clock clock.Clock
 }
 
 // Follow keeps s in step with a store's decision stream until ctx ends:
@@ -54,13 +57,13 @@ func (s *Set) Follow(ctx context.Context, o FollowOptions) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cursor := o.Cursor
-	t := time.NewTicker(o.Every)
+	t := clock.Or(o.Clock, nil).NewTicker(o.Every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 		added, deleted, next, err := o.Stream.Since(ctx, cursor)
 		if err != nil {

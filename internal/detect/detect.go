@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/evidence"
 	"github.com/herd-ips/herd/internal/ipx"
@@ -22,7 +23,8 @@ import (
 type Options struct {
 	Rules      *rules.Set
 	Location   *time.Location // zone for timestamps without one; nil = local
-	Reference  time.Time      // "now" for year-less timestamps; zero = wall clock
+	Reference  time.Time      // "now" for year-less timestamps; zero = Clock's now
+	Clock      clock.Clock    // read once when Reference is zero; nil = clock.Real
 	Simulate   bool           // alert without deciding
 	NeverBan   *ipx.NeverBan  // never decided against; nil = loopback only
 	MaxBuckets int            // bound on live scenario buckets; 0 = default
@@ -115,7 +117,7 @@ func New(o Options) (*Detector, error) {
 	}
 	ref := o.Reference
 	if ref.IsZero() {
-		ref = time.Now()
+		ref = clock.Or(o.Clock, nil).Now()
 	}
 	p, err := parse.Compile(o.Rules.Parsers, parse.Options{Location: o.Location, Reference: ref, JSONClientFields: o.JSONClientFields})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/source"
 )
 
@@ -31,7 +32,7 @@ type Tally interface {
 type PipelineOptions struct {
 	Detector *Detector
 	Sink     Sink
-	Clock    func() time.Time // nil = time.Now
+	Clock    func() time.Time // nil = clock.Real
 	Logger   *slog.Logger     // nil = discard
 	// TallyFor returns the Tally of a followed file's lines, by its
 	// followed name; called with the pipeline's lock held.
@@ -59,9 +60,7 @@ type Pipeline struct {
 
 // NewPipeline returns a Pipeline.
 func NewPipeline(o PipelineOptions) *Pipeline {
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	o.Clock = clock.Or(nil, o.Clock).Now
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

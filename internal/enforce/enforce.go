@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/termtext"
 )
@@ -66,8 +67,8 @@ type Options struct {
 	Live     func() []event.Decision
 	Observer Observer         // nil = none
 	Logger   *slog.Logger     // nil = discard
-	Clock    func() time.Time // nil = time.Now
-	// After schedules a retry (time.After when nil); tests pass a fake.
+	Clock    func() time.Time // nil = clock.Real
+	// After schedules a retry (a timer of Clock when nil); tests pass a fake.
 	After func(time.Duration) <-chan time.Time
 	Retry time.Duration // 0 = DefaultRetry
 }
@@ -95,11 +96,10 @@ func New(o Options) *Loop {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	c := clock.Or(nil, o.Clock)
+	o.Clock = c.Now
 	if o.After == nil {
-		o.After = time.After
+		o.After = func(d time.Duration) <-chan time.Time { return c.NewTimer(d).C() }
 	}
 	if o.Retry <= 0 {
 		o.Retry = DefaultRetry

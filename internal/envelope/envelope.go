@@ -4,6 +4,8 @@ package envelope
 
 import (
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // Format says which kind of envelope a line carried.
@@ -61,13 +63,15 @@ type JournalFields struct {
 // Options configure a Parser.
 type Options struct {
 	Location  *time.Location // zone for timestamps that carry none; nil = time.Local
-	Reference time.Time      // "now" for year inference; zero = time.Now() at NewParser
+	Reference time.Time      // "now" for year inference; zero = Time's now at NewParser
+	Time      clock.Clock    // gives the reference when Reference is zero; nil = clock.Real
 }
 
 // Parser splits lines into envelopes. A Parser is not safe for concurrent
 // use: give each goroutine its own.
 type Parser struct {
 	loc      *time.Location
+	clk      clock.Clock
 	refLocal int64 // Reference as wall-clock seconds in loc (see localSeconds)
 	refYear  int
 	zone     zoneCache
@@ -80,7 +84,7 @@ type Parser struct {
 
 // NewParser returns a Parser configured by o.
 func NewParser(o Options) *Parser {
-	p := &Parser{loc: o.Location}
+	p := &Parser{loc: o.Location, clk: clock.Or(o.Time, nil)}
 	if p.loc == nil {
 		p.loc = time.Local
 	}
@@ -89,10 +93,11 @@ func NewParser(o Options) *Parser {
 }
 
 // SetReference sets the "now" that year inference works from; the zero time
-// means time.Now(). Replay sets it to the time of the logs being replayed.
+// means the now of Options.Time. Replay sets it to the time of the logs
+// being replayed.
 func (p *Parser) SetReference(t time.Time) {
 	if t.IsZero() {
-		t = time.Now()
+		t = p.clk.Now()
 	}
 	t = t.In(p.loc)
 	_, off := t.Zone()

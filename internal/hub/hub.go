@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 	"github.com/herd-ips/herd/internal/hub/reputation"
 	"github.com/herd-ips/herd/internal/hub/wire"
@@ -98,7 +99,8 @@ type Options struct {
 	NonceFloor int
 	// RecomputeEvery is the period of listing recomputation (default 1s).
 	RecomputeEvery time.Duration
-	Clock          func() time.Time // nil = time.Now
+	Time           clock.Clock      // drives recomputation and pruning; nil = Clock, then clock.Real
+	Clock          func() time.Time // when Time is nil, the time; the older form of Time
 	Logger         *slog.Logger     // nil = discard
 	// Blocklist and Exports, when set, are mounted at /v1/blocklist/ and
 	// /v1/export/.
@@ -145,6 +147,7 @@ type Stats struct {
 type Server struct {
 	o     Options
 	st    *hubstore.Store
+	clk   clock.Clock
 	now   func() time.Time
 	log   *slog.Logger
 	prot  *ipx.NeverBan
@@ -218,10 +221,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.RecomputeEvery <= 0 {
 		o.RecomputeEvery = DefaultRecomputeEvery
 	}
-	s := &Server{o: o, st: o.Store, now: o.Clock, log: o.Logger, nudge: make(chan struct{}, 1)}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &Server{o: o, st: o.Store, clk: clock.Or(o.Time, o.Clock), log: o.Logger, nudge: make(chan struct{}, 1)}
+	s.now = s.clk.Now
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -338,13 +339,13 @@ func (s *Server) catchUp(ctx context.Context, now time.Time) error {
 // turns and the change log gets no duplicate and no gap. It returns the
 // change log's version and calls Options.OnChange when that moved.
 func (s *Server) Recompute(ctx context.Context) (uint64, error) {
-	start := time.Now()
+	start := s.clk.Now()
 	v, changed, err := s.recompute(ctx)
 	if err != nil {
 		return 0, err
 	}
 	if s.o.OnRecompute != nil {
-		s.o.OnRecompute(time.Since(start))
+		s.o.OnRecompute(clock.Since(s.clk, start))
 	}
 	if changed && s.o.OnChange != nil {
 		s.o.OnChange(v)
@@ -380,7 +381,7 @@ func (s *Server) recompute(ctx context.Context) (uint64, bool, error) {
 // Run recomputes the listing every RecomputeEvery and soon after ingest,
 // and prunes signals older than the window every hour, until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	t := time.NewTicker(s.o.RecomputeEvery)
+	t := s.clk.NewTicker(s.o.RecomputeEvery)
 	defer t.Stop()
 	lastPrune := time.Time{}
 	// After an ingest, recompute soon but not more often than five times
@@ -391,17 +392,13 @@ func (s *Server) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		case <-s.nudge:
-			if wait := gap - time.Since(last); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(wait):
-				}
+			if clock.Sleep(ctx, s.clk, gap-clock.Since(s.clk, last)) != nil {
+				return nil
 			}
 		}
-		last = time.Now()
+		last = s.clk.Now()
 		if _, err := s.Recompute(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("hub: recompute", "err", err)
 		}

@@ -245,9 +245,9 @@ func TestForwardAuthListenerDuplicateHeaders(t *testing.T) {
 // push stream lives on past it (it has no read deadline, and each of its
 // writes gets a write deadline of its own).
 func TestTimeoutsCutSlowBodiesKeepStreams(t *testing.T) {
-	f, _ := newWatcherFixture(t, Options{KeepAlive: 50 * time.Millisecond})
-	f.srv.readTimeout, f.srv.writeTimeout = 300*time.Millisecond, 300*time.Millisecond
-	base := f.serve()
+	_, base := newWatcherFixtureWith(t, Options{KeepAlive: 50 * time.Millisecond}, func(s *Server) {
+		s.readTimeout, s.writeTimeout = 300*time.Millisecond, 300*time.Millisecond
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	resp, br := openStream(t, ctx, base, testKey)

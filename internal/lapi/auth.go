@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"net/netip"
 	"sync"
 
@@ -123,7 +124,9 @@ func (k *keyring) reload(bs []store.Bouncer) map[[sha256.Size]byte]string {
 		}
 	}
 	k.mu.Lock()
-	k.hashes = hashes
+	// A copy: verify adds keys found through lookup to k.hashes under the
+	// lock, while the caller reads the returned map without it.
+	k.hashes = maps.Clone(hashes)
 	for h, c := range k.cache {
 		if name, ok := hashes[c.digest]; !ok || name != c.name {
 			delete(k.cache, h)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // Limits of the dedicated forward-auth listener.
@@ -216,10 +218,8 @@ func (s *Server) ServeForwardAuth(ctx context.Context, ln net.Listener) error {
 			}
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			s.log.Debug("lapi: forward-auth: accept failed; backing off", "wait", delay, "err", err)
-			select {
-			case <-ctx.Done():
+			if clock.Sleep(ctx, s.clk, delay) != nil {
 				return nil
-			case <-time.After(delay):
 			}
 			continue
 		}

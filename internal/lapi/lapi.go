@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/store"
 )
@@ -80,7 +81,11 @@ const (
 type Options struct {
 	// Store holds the decisions and the bouncer keys. Required.
 	Store Store
-	// Clock gives the time; nil means time.Now.
+	// Time gives the time and drives the store and key refreshes and the
+	// push keep-alives; nil means Clock, then clock.Real.
+	Time clock.Clock
+	// Clock, when Time is nil, gives the time. It is the older form of
+	// Time, kept for callers that hold a func() time.Time.
 	Clock func() time.Time
 	// Logger receives errors and notable events; nil means slog.Default().
 	Logger *slog.Logger
@@ -140,6 +145,7 @@ type Options struct {
 // Server serves the local API. Its methods are safe for concurrent use.
 type Server struct {
 	st        Store
+	clk       clock.Clock
 	now       func() time.Time
 	log       *slog.Logger
 	trusted   []netip.Prefix
@@ -178,7 +184,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		st:       o.Store,
-		now:      o.Clock,
+		clk:      clock.Or(o.Time, o.Clock),
 		log:      o.Logger,
 		trusted:  o.TrustedProxies,
 		openFA:   o.OpenForwardAuth,
@@ -209,9 +215,7 @@ func New(o Options) (*Server, error) {
 	if s.maxBan <= 0 {
 		s.maxBan = DefaultMaxBanDuration
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s.now = s.clk.Now
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -346,19 +350,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // bouncer keys every Options.KeyRefresh (ending the push streams of deleted
 // bouncers). Serve runs it; a caller using Handler alone runs it itself.
 func (s *Server) Run(ctx context.Context) {
-	t := time.NewTicker(s.refresh)
+	t := s.clk.NewTicker(s.refresh)
 	defer t.Stop()
-	kt := time.NewTicker(s.keyEvery)
+	kt := s.clk.NewTicker(s.keyEvery)
 	defer kt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-kt.C:
+		case <-kt.C():
 			s.ReloadKeys(ctx)
 			continue
 		case <-s.notify:
-		case <-t.C:
+		case <-t.C():
 		}
 		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("lapi: sync", "err", err)

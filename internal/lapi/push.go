@@ -134,7 +134,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	snap = nil
 
-	t := time.NewTicker(s.keepAlive)
+	t := s.clk.NewTicker(s.keepAlive)
 	defer t.Stop()
 	for {
 		select {
@@ -148,7 +148,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 			if _, err := w.Write(ev); err != nil {
 				return
 			}
-		case <-t.C:
+		case <-t.C():
 			_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
 				return

@@ -25,6 +25,14 @@ const (
 // machine web1 registered and 203.0.113.0/24 allowlisted.
 func newWatcherFixture(t testing.TB, o Options) (*fixture, string) {
 	t.Helper()
+	return newWatcherFixtureWith(t, o, nil)
+}
+
+// newWatcherFixtureWith is newWatcherFixture with mod applied to the
+// server before it serves (its unexported timeouts, say): changed after,
+// they would race with Serve reading them.
+func newWatcherFixtureWith(t testing.TB, o Options, mod func(*Server)) (*fixture, string) {
+	t.Helper()
 	o.NeverBan = ipx.NewNeverBan(nil, []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")})
 	f := newFixture(t, o)
 	// The fixture's store exists only once newFixture ran: build the
@@ -35,6 +43,9 @@ func newWatcherFixture(t testing.TB, o Options) (*fixture, string) {
 		t.Fatal(err)
 	}
 	f.srv = srv
+	if mod != nil {
+		mod(srv)
+	}
 	if err := f.st.AddMachine(f.ctx, testMachine, HashKey(testPassword)); err != nil {
 		t.Fatal(err)
 	}

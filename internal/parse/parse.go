@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/envelope"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/rules"
@@ -30,7 +31,8 @@ const DefaultMaxSessions = 65536
 // Options configure a Parser.
 type Options struct {
 	Location    *time.Location // zone for timestamps that carry none; nil = time.Local
-	Reference   time.Time      // "now" for year inference and for lines with no time; zero = time.Now() at Compile
+	Reference   time.Time      // "now" for year inference and for lines with no time; zero = Time's now at Compile
+	Time        clock.Clock    // gives the reference when Reference is zero; nil = clock.Real
 	MaxSessions int            // (program, pid) → source entries remembered; default 65536
 	// JSONClientFields name the fields a JSON access log's client address is
 	// read from, tried in order: a top-level key ("remote_addr") or a key of
@@ -179,7 +181,7 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 		byProgram: map[string]*dispatch{},
 		learned:   map[string]*dispatch{},
 		opts:      o,
-		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference}),
+		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference, Time: o.Time}),
 		scratch:   make([]byte, 0, 4096),
 	}
 	p.SetReference(o.Reference)
@@ -444,10 +446,10 @@ func (p *Parser) NumRules() int { return len(p.specs) }
 // the time of an event whose line carries none (a journal message body with
 // no envelope time and no %{time} capture). Replay sets it to the time of the
 // logs being replayed; the live agent keeps it at the wall clock. The zero
-// time means time.Now().
+// time means the now of Options.Time.
 func (p *Parser) SetReference(t time.Time) {
 	if t.IsZero() {
-		t = time.Now()
+		t = clock.Or(p.opts.Time, nil).Now()
 	}
 	p.ref = t
 	p.env.SetReference(t)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 )
 
@@ -52,7 +53,8 @@ type FollowOptions struct {
 	// Client sends the request; it must have no Timeout (the stream lasts).
 	// Nil means one on http.DefaultTransport.
 	Client *http.Client
-	Clock  func() time.Time // nil means time.Now
+	Time   clock.Clock      // drives polling, backoff and the idle watch; nil means Clock, then clock.Real
+	Clock  func() time.Time // when Time is nil, the time; the older form of Time
 	Logger *slog.Logger     // nil discards
 	// Idle is the silence after which the stream is dropped and opened
 	// again; 0 means DefaultIdle.
@@ -77,6 +79,7 @@ type Follower struct {
 	url    string
 	base   string
 	client *http.Client
+	clk    clock.Clock
 	now    func() time.Time
 	log    *slog.Logger
 
@@ -99,13 +102,11 @@ func NewFollower(o FollowOptions) (*Follower, error) {
 	}
 	base := strings.TrimRight(o.URL, "/")
 	f := &Follower{o: o, base: base, url: base + "/v1/herd/stream", client: o.Client,
-		now: o.Clock, log: o.Logger, known: map[int64]event.Decision{}, scopes: map[netip.Prefix][]int64{}}
+		clk: clock.Or(o.Time, o.Clock), log: o.Logger, known: map[int64]event.Decision{}, scopes: map[netip.Prefix][]int64{}}
 	if f.client == nil {
 		f.client = &http.Client{}
 	}
-	if f.now == nil {
-		f.now = time.Now
-	}
+	f.now = f.clk.Now
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,10 +141,8 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		backoff = min(max(2*backoff, f.o.MinBackoff), f.o.MaxBackoff)
 		f.log.Warn("report: central decision stream lost; reconnecting", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, f.clk, backoff) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
 	}
 }
@@ -161,7 +160,7 @@ func (f *Follower) session(ctx context.Context) (synced bool, err error) {
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("User-Agent", "herd-report")
 	idle := errors.New("no data for " + f.o.Idle.String())
-	watch := time.AfterFunc(f.o.Idle, func() { cancel(idle) })
+	watch := f.clk.AfterFunc(f.o.Idle, func() { cancel(idle) })
 	defer watch.Stop()
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -191,7 +190,7 @@ func (f *Follower) session(ctx context.Context) (synced bool, err error) {
 // next ones the changes since the previous.
 func (f *Follower) poll(ctx context.Context) (synced bool, err error) {
 	f.log.Info("report: the central API has no push stream; polling its decision stream", "every", f.o.Poll)
-	t := time.NewTicker(f.o.Poll)
+	t := f.clk.NewTicker(f.o.Poll)
 	defer t.Stop()
 	for {
 		url := f.base + "/v1/decisions/stream"
@@ -214,7 +213,7 @@ func (f *Follower) poll(ctx context.Context) (synced bool, err error) {
 		select {
 		case <-ctx.Done():
 			return synced, ctx.Err()
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

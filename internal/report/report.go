@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 )
 
@@ -85,7 +86,8 @@ type Options struct {
 	Queue Queue
 	// Client sends the requests; nil means one with DefaultTimeout.
 	Client *http.Client
-	Clock  func() time.Time // nil means time.Now
+	Time   clock.Clock      // drives polling and backoff; nil means Clock, then clock.Real
+	Clock  func() time.Time // when Time is nil, the time; the older form of Time
 	Logger *slog.Logger     // nil discards
 	// Batch is the number of alerts per request; 0 means DefaultBatch.
 	Batch int
@@ -103,6 +105,7 @@ type Reporter struct {
 	o      Options
 	base   string
 	client *http.Client
+	clk    clock.Clock
 	now    func() time.Time
 	log    *slog.Logger
 	wake   chan struct{}
@@ -132,14 +135,12 @@ func New(o Options) (*Reporter, error) {
 	if !strings.HasPrefix(o.URL, "http://") && !strings.HasPrefix(o.URL, "https://") {
 		return nil, fmt.Errorf("report: new: url %q: want http:// or https://", o.URL)
 	}
-	r := &Reporter{o: o, base: strings.TrimRight(o.URL, "/"), client: o.Client, now: o.Clock, log: o.Logger,
+	r := &Reporter{o: o, base: strings.TrimRight(o.URL, "/"), client: o.Client, clk: clock.Or(o.Time, o.Clock), log: o.Logger,
 		wake: make(chan struct{}, 1)}
 	if r.client == nil {
 		r.client = &http.Client{Timeout: DefaultTimeout}
 	}
-	if r.now == nil {
-		r.now = time.Now
-	}
+	r.now = r.clk.Now
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -176,7 +177,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 	}
 	r.log.Info("report: reporting alerts", "url", r.base, "machine", r.o.Machine, "after", r.mark.Sent)
 	backoff := time.Duration(0)
-	t := time.NewTicker(r.o.Poll)
+	t := r.clk.NewTicker(r.o.Poll)
 	defer t.Stop()
 	for {
 		err := r.Flush(ctx)
@@ -187,10 +188,8 @@ func (r *Reporter) Run(ctx context.Context) error {
 			// A Notify during the wait does not shorten it.
 			backoff = min(max(2*backoff, r.o.MinBackoff), r.o.MaxBackoff)
 			r.log.Warn("report: central API unreachable or refusing; retrying", "err", err, "in", backoff)
-			select {
-			case <-ctx.Done():
+			if clock.Sleep(ctx, r.clk, backoff) != nil {
 				return nil
-			case <-time.After(backoff):
 			}
 			continue
 		}
@@ -199,7 +198,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-r.wake:
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/store"
@@ -264,6 +265,8 @@ func TestRejectedAlertIsSkipped(t *testing.T) {
 
 // TestRunWaitsForTheCentral: the central is down when the alert is
 // stored; Run retries with backoff and delivers it once the central is up.
+// The backoff runs on a fake clock: the test moves it past a few failed
+// attempts instead of sleeping.
 func TestRunWaitsForTheCentral(t *testing.T) {
 	st := newCentralStore(t)
 	// Take a free port, then leave it closed: the central is down.
@@ -275,8 +278,11 @@ func TestRunWaitsForTheCentral(t *testing.T) {
 	ln.Close()
 	q := &memQueue{}
 	q.add(alert("192.0.2.9", 60))
+	// The waits are 20, 40, 50 and 50 ms of failed attempts, then 50 ms to
+	// the attempt that delivers: starting 210 ms early, it sends at t0.
+	clk := clock.NewFake(t0.Add(-210 * time.Millisecond))
 	r, err := New(Options{URL: "http://" + addr, Machine: "web1", Password: password, Queue: q,
-		Clock: func() time.Time { return t0 }, MinBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Poll: time.Hour})
+		Time: clk, MinBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Poll: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,11 +295,17 @@ func TestRunWaitsForTheCentral(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	time.Sleep(150 * time.Millisecond) // a few failed attempts
+	backingOff := func(w []time.Duration) bool { return len(w) == 2 && w[0] < time.Hour } // the backoff and the poll ticker
+	for range 4 {                                                                         // a few failed attempts
+		waitWaits(t, clk, backingOff)
+		clk.Advance(clk.Waits()[0])
+	}
+	waitWaits(t, clk, backingOff)
 	if n := alertCount(t, st); n != 0 {
 		t.Fatalf("%d alerts while the central is down", n)
 	}
 	serve(t, st, addr)
+	clk.Advance(clk.Waits()[0])
 	deadline := time.Now().Add(10 * time.Second)
 	for alertCount(t, st) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -21,6 +21,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/sqldb"
 )
 
@@ -53,8 +54,12 @@ type Options struct {
 	// connection URL (postgres://user:pass@host:port/db?sslmode=...) or
 	// key=value string for PostgreSQL.
 	DSN string
-	// Clock gives the time stamped on rows whose caller left it zero
-	// (Created, deletion times). Nil means time.Now; app injects the clock.
+	// Time gives the time stamped on rows whose caller left it zero
+	// (Created, deletion times). Nil means Clock, then clock.Real; app
+	// injects the clock.
+	Time clock.Clock
+	// Clock, when Time is nil, gives the time. It is the older form of
+	// Time, kept for callers that hold a func() time.Time.
 	Clock func() time.Time
 	// MaxAlertLines bounds the log lines kept per alert (the first ones are
 	// kept); 0 means DefaultMaxAlertLines.
@@ -92,12 +97,9 @@ type Store struct {
 // at worst the last transactions are lost on a power failure.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{
-		now:          o.Clock,
+		now:          clock.Or(o.Time, o.Clock).Now,
 		maxLines:     o.MaxAlertLines,
 		maxLineBytes: o.MaxLineBytes,
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	if s.maxLines <= 0 {
 		s.maxLines = DefaultMaxAlertLines

@@ -14,6 +14,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // DefaultCheck is how often, at most, a Server looks at its files' mtime.
@@ -27,7 +29,8 @@ type Options struct {
 	// Check is how often, at most, the files' modification times are
 	// looked at during handshakes; 0 means DefaultCheck.
 	Check  time.Duration
-	Clock  func() time.Time // nil means time.Now
+	Time   clock.Clock      // nil means Clock, then clock.Real
+	Clock  func() time.Time // when Time is nil; the older form of Time
 	Logger *slog.Logger     // nil discards
 }
 
@@ -53,10 +56,7 @@ type stamp struct {
 // NewServer reads the certificate and key; it fails when they do not load
 // or do not match.
 func NewServer(o Options) (*Server, error) {
-	s := &Server{o: o, now: o.Clock, log: o.Logger}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &Server{o: o, now: clock.Or(o.Time, o.Clock).Now, log: o.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

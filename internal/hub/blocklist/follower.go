@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // Update is one verified change the Follower hands to its Apply function.
@@ -66,6 +68,7 @@ type FollowerOptions struct {
 	MinBackoff, MaxBackoff time.Duration // reconnect delays; defaults above
 	IdleTimeout            time.Duration // default DefaultIdleTimeout
 	Logger                 *slog.Logger  // nil = discard
+	Time                   clock.Clock   // drives backoff and the idle cut; nil = clock.Real
 }
 
 // Follower keeps a push stream to the hub open, verifies every message and
@@ -77,6 +80,7 @@ type Follower struct {
 	base    *url.URL
 	version uint64
 	log     *slog.Logger
+	clk     clock.Clock
 }
 
 // NewFollower returns a Follower for o.
@@ -106,7 +110,7 @@ func NewFollower(o FollowerOptions) (*Follower, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
-	f := &Follower{o: o, base: u, version: o.Version, log: o.Logger}
+	f := &Follower{o: o, base: u, version: o.Version, log: o.Logger, clk: clock.Or(o.Time, nil)}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -156,10 +160,8 @@ func (f *Follower) Run(ctx context.Context) error {
 			f.o.Connected(err)
 		}
 		f.log.Info("blocklist: stream ended; reconnecting", "version", f.version, "in", backoff, "err", err)
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, f.clk, backoff) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, f.o.MaxBackoff)
 	}
@@ -192,7 +194,7 @@ func (f *Follower) stream(ctx context.Context) error {
 	}
 	// A silent connection is cut: every frame, heartbeats included, resets
 	// the timer.
-	idle := time.AfterFunc(f.o.IdleTimeout, cancel)
+	idle := f.clk.AfterFunc(f.o.IdleTimeout, cancel)
 	defer idle.Stop()
 	br := bufio.NewReaderSize(resp.Body, 4096)
 	var hdr [4]byte

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // Log is the hub's versioned listing, the source of every snapshot and
@@ -60,7 +62,8 @@ type ServerOptions struct {
 	// subscriber that falls further behind is dropped and reconnects with
 	// its version. Default DefaultBuffer.
 	Buffer int
-	Clock  func() time.Time // issued-at times; time.Now when nil
+	Time   clock.Clock      // issued-at times, polling, heartbeats; nil = Clock, then clock.Real
+	Clock  func() time.Time // when Time is nil, issued-at times; the older form of Time
 	Logger *slog.Logger     // nil = discard
 }
 
@@ -71,6 +74,7 @@ type ServerOptions struct {
 type Server struct {
 	o   ServerOptions
 	log *slog.Logger
+	clk clock.Clock
 	now func() time.Time
 
 	notify chan struct{}
@@ -132,14 +136,12 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.Buffer <= 0 {
 		o.Buffer = DefaultBuffer
 	}
-	s := &Server{o: o, log: o.Logger, now: o.Clock, notify: make(chan struct{}, 1),
+	s := &Server{o: o, log: o.Logger, clk: clock.Or(o.Time, o.Clock), notify: make(chan struct{}, 1),
 		subs: map[*subscriber]struct{}{}, deltas: map[uint64]cached{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s.now = s.clk.Now
 	return s, nil
 }
 
@@ -187,14 +189,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.head = v
 	s.mu.Unlock()
-	t := time.NewTicker(s.o.PollInterval)
+	t := s.clk.NewTicker(s.o.PollInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			s.closeAll()
 			return nil
-		case <-t.C:
+		case <-t.C():
 		case <-s.notify:
 		}
 		if err := s.step(ctx); err != nil && ctx.Err() == nil {
@@ -451,14 +453,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if err := s.writeFrame(w, rc, lengthPrefixed(first)); err != nil {
 		return
 	}
-	hb := time.NewTicker(s.o.Heartbeat)
+	hb := s.clk.NewTicker(s.o.Heartbeat)
 	defer hb.Stop()
 	var zero [4]byte
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hb.C:
+		case <-hb.C():
 			if err := s.writeFrame(w, rc, zero[:]); err != nil {
 				return
 			}

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub/wire"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
@@ -54,7 +55,8 @@ type Options struct {
 	// ("herd" alone when empty). It must be an HTTP token (letters,
 	// digits and !#$%&'*+-.^_`|~).
 	Version string
-	Clock   func() time.Time // nil = time.Now
+	Time    clock.Clock      // drives flushes and backoff; nil = Clock, then clock.Real
+	Clock   func() time.Time // when Time is nil, the time; the older form of Time
 	Logger  *slog.Logger     // nil = discard
 }
 
@@ -69,6 +71,7 @@ type Client struct {
 	o    Options
 	ua   string
 	base *url.URL
+	clk  clock.Clock
 	now  func() time.Time
 	log  *slog.Logger
 
@@ -111,10 +114,8 @@ func New(o Options) (*Client, error) {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
-	c := &Client{o: o, ua: ua, base: u, now: o.Clock, log: o.Logger, wake: make(chan struct{}, 1)}
-	if c.now == nil {
-		c.now = time.Now
-	}
+	c := &Client{o: o, ua: ua, base: u, clk: clock.Or(o.Time, o.Clock), log: o.Logger, wake: make(chan struct{}, 1)}
+	c.now = c.clk.Now
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -173,15 +174,9 @@ func (c *Client) Run(ctx context.Context) error {
 	backoff := time.Second
 	retry := func() bool {
 		c.failed.Add(1)
-		t := time.NewTimer(backoff)
-		defer t.Stop()
+		d := backoff
 		backoff = min(2*backoff, c.o.MaxBackoff)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
+		return clock.Sleep(ctx, c.clk, d) == nil
 	}
 	for {
 		err := c.enroll(ctx)
@@ -194,13 +189,13 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 	}
 	backoff = time.Second
-	tick := time.NewTicker(c.o.FlushEvery)
+	tick := c.clk.NewTicker(c.o.FlushEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-tick.C():
 		case <-c.wake:
 		}
 		for {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub/wire"
 )
 
@@ -182,11 +183,14 @@ func TestExactBytes(t *testing.T) {
 }
 
 // TestQueueBoundAndRetry: a hub that fails keeps the batch queued (nothing
-// acknowledged is lost); a full queue drops and counts.
+// acknowledged is lost); a full queue drops and counts. It runs on a fake
+// clock: each retry happens when the test moves the clock, not after a
+// sleep.
 func TestQueueBoundAndRetry(t *testing.T) {
 	hub := startRawHub(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	c, err := New(Options{URL: "http://" + hub.ln.Addr().String(), Key: key, Queue: 3, FlushEvery: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	clk := clock.NewFake(epoch)
+	c, err := New(Options{URL: "http://" + hub.ln.Addr().String(), Key: key, Queue: 3, FlushEvery: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Time: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,27 +200,99 @@ func TestQueueBoundAndRetry(t *testing.T) {
 	if s := c.Stats(); s.Queued != 3 || s.Dropped != 2 {
 		t.Fatalf("stats %+v", s)
 	}
-	hub.mu.Lock()
-	hub.code = 503
-	hub.mu.Unlock()
+	hub.setCode(503)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- c.Run(ctx) }()
-	time.Sleep(300 * time.Millisecond)
-	if s := c.Stats(); s.Sent != 0 || s.Failures == 0 {
+	defer func() { cancel(); <-done }()
+	// Enroll fails, then a few sends: each waits its backoff on the clock.
+	for range 4 {
+		waitWaits(t, clk, func(w []time.Duration) bool { return len(w) > 0 && w[0] > 0 })
+		clk.Advance(clk.Waits()[0])
+	}
+	waitWaits(t, clk, func(w []time.Duration) bool { return len(w) > 0 })
+	if s := c.Stats(); s.Sent != 0 || s.Failures < 4 || s.Queued != 3 {
 		t.Fatalf("with a failing hub: %+v", s)
 	}
-	hub.mu.Lock()
-	hub.code = 200
-	hub.mu.Unlock()
+	hub.setCode(200)
 	for deadline := time.Now().Add(10 * time.Second); c.Stats().Sent < 3; {
 		if time.Now().After(deadline) {
 			t.Fatalf("not sent after recovery: %+v", c.Stats())
 		}
-		time.Sleep(10 * time.Millisecond)
+		if w := clk.Waits(); len(w) > 0 {
+			clk.Advance(w[0])
+		}
+		time.Sleep(time.Millisecond)
 	}
-	cancel()
-	<-done
+}
+
+// TestBackoffDoublesOnTheClock: after each failure the client waits
+// exactly its backoff, one second doubling up to MaxBackoff, and retries
+// neither sooner nor later; a success starts the backoff over, and a
+// failed send waits the same way with the flush ticker still running.
+func TestBackoffDoublesOnTheClock(t *testing.T) {
+	hub := startRawHub(t)
+	hub.setCode(503)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	clk := clock.NewFake(epoch)
+	c, err := New(Options{URL: "http://" + hub.ln.Addr().String(), Key: key, FlushEvery: time.Minute, MaxBackoff: 8 * time.Second, Time: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i, d := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+		waitWaits(t, clk, func(w []time.Duration) bool { return slices.Equal(w, []time.Duration{d}) })
+		if f := c.Stats().Failures; f != uint64(i+1) {
+			t.Fatalf("enroll attempt %d: %d failures counted", i+1, f)
+		}
+		clk.Advance(d - time.Nanosecond)
+		if w := clk.Waits(); !slices.Equal(w, []time.Duration{time.Nanosecond}) || c.Stats().Failures != uint64(i+1) {
+			t.Fatalf("retried before its backoff: waits %v, %d failures", w, c.Stats().Failures)
+		}
+		if i == 4 {
+			hub.setCode(200)
+		}
+		clk.Advance(time.Nanosecond)
+	}
+	// Enrolled: only the flush ticker waits.
+	waitWaits(t, clk, func(w []time.Duration) bool { return slices.Equal(w, []time.Duration{time.Minute}) })
+	hub.setCode(503)
+	c.Report(wire.Signal{Source: netip.MustParseAddr("192.0.2.7"), Class: wire.Portscan, Minute: 1})
+	clk.Advance(time.Minute)
+	// The send failed: the backoff starts over at one second.
+	waitWaits(t, clk, func(w []time.Duration) bool { return slices.Equal(w, []time.Duration{time.Second, time.Minute}) })
+	hub.setCode(200)
+	clk.Advance(time.Second)
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().Sent != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("not sent after the backoff: %+v", c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+var epoch = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+
+func (h *rawHub) setCode(code int) {
+	h.mu.Lock()
+	h.code = code
+	h.mu.Unlock()
+}
+
+// waitWaits waits (on the system clock, 10 s at most) until the fake
+// clock's pending waits satisfy ok: the goroutine under test has reached
+// the wait the test means to end.
+func waitWaits(t *testing.T, clk *clock.Fake, ok func([]time.Duration) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(clk.Waits()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("fake clock waits %v: not the expected wait", clk.Waits())
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestClassOf(t *testing.T) {

@@ -49,6 +49,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/lines"
 )
@@ -118,7 +119,12 @@ type Options struct {
 	// when zero). Longer lines are cut and the rest discarded, never split
 	// into new lines.
 	MaxLine int
-	// Clock gives the time (time.Now when nil).
+	// Time gives the time and drives polling; nil means Clock, then
+	// clock.Real.
+	Time clock.Clock
+	// Clock, when Time is nil, gives the time (polling then runs on the
+	// system clock). It is the older form of Time, kept for callers that
+	// hold a func() time.Time.
 	Clock func() time.Time
 	// Logger receives rotations, truncations and errors (discarded when nil).
 	Logger *slog.Logger
@@ -140,6 +146,7 @@ type Follower struct {
 	poll       time.Duration
 	rotateWait time.Duration
 	max        int
+	clk        clock.Clock
 	now        func() time.Time
 	log        *slog.Logger
 
@@ -176,7 +183,7 @@ func New(o Options) (*Follower, error) {
 		poll:       o.Poll,
 		rotateWait: o.RotateWait,
 		max:        o.MaxLine,
-		now:        o.Clock,
+		clk:        clock.Or(o.Time, o.Clock),
 		log:        o.Logger,
 		tails:      map[string]*tail{},
 		resumed:    map[string]bool{},
@@ -200,9 +207,7 @@ func New(o Options) (*Follower, error) {
 	if f.max <= 0 {
 		f.max = lines.DefaultMax
 	}
-	if f.now == nil {
-		f.now = time.Now
-	}
+	f.now = f.clk.Now
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -248,7 +253,7 @@ func (f *Follower) Run(ctx context.Context, h func(Line) error) error {
 	if f.started != nil {
 		f.started()
 	}
-	tick := time.NewTicker(f.poll)
+	tick := f.clk.NewTicker(f.poll)
 	defer tick.Stop()
 	for {
 		if ctx.Err() != nil {
@@ -271,7 +276,7 @@ func (f *Follower) Run(ctx context.Context, h func(Line) error) error {
 		rescan := false
 		if busy {
 			select {
-			case <-tick.C:
+			case <-tick.C():
 				rescan = true
 			default:
 			}
@@ -279,7 +284,7 @@ func (f *Follower) Run(ctx context.Context, h func(Line) error) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-tick.C:
+			case <-tick.C():
 				rescan = true
 			case ev := <-events:
 				rescan = ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename)

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/jsonstr"
 	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/lines"
@@ -53,6 +54,7 @@ type Options struct {
 	// produced entries.
 	Backoff, MaxBackoff time.Duration
 	Logger              *slog.Logger // nil = discard
+	Time                clock.Clock  // drives the backoff; nil = clock.Real
 }
 
 // Entry is one line of journalctl's output.
@@ -116,6 +118,7 @@ func New(o Options) (*Follower, error) {
 	if o.MaxLine <= 0 {
 		o.MaxLine = lines.DefaultMax
 	}
+	o.Time = clock.Or(o.Time, nil)
 	if o.Backoff <= 0 {
 		o.Backoff = DefaultBackoff
 	}
@@ -165,12 +168,8 @@ func (f *Follower) Run(ctx context.Context, h func(Entry) error) error {
 		if n > 0 {
 			wait = f.o.Backoff
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if clock.Sleep(ctx, f.o.Time, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 		wait = min(2*wait, f.o.MaxBackoff)
 	}

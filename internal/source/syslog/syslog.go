@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/source"
 )
 
@@ -49,10 +50,13 @@ type Options struct {
 	// reads wait (the senders slow down); a UDP datagram, which cannot
 	// wait, is dropped and counted in Stats.DroppedQueueFull.
 	Queue int
-	// Clock gives the receive time of messages that carry none, and the
-	// TCP read deadlines, which the kernel compares with the wall clock: it
-	// must follow the wall clock (a fixed clock makes every read time
-	// out). nil = time.Now.
+	// Time gives the receive time of messages that carry none and drives
+	// the accept backoff; nil means Clock, then clock.Real. TCP read
+	// deadlines, which the kernel compares with the system clock, are
+	// always taken from the system clock.
+	Time clock.Clock
+	// Clock, when Time is nil, gives the receive time. It is the older
+	// form of Time, kept for callers that hold a func() time.Time.
 	Clock func() time.Time
 	// Location is the zone in which a receive time is written on a message
 	// that carries none; it should be the agent's zone for zone-less
@@ -115,9 +119,8 @@ func New(o Options) (*Server, error) {
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	o.Time = clock.Or(o.Time, o.Clock)
+	o.Clock = o.Time.Now
 	if o.Location == nil {
 		o.Location = time.Local
 	}
@@ -319,10 +322,8 @@ func (s *Server) acceptTCP(ctx context.Context, wg *sync.WaitGroup) {
 			}
 			// Out of descriptors and the like: wait, do not spin.
 			s.log.Warn("syslog: tcp accept", "addr", s.o.TCP.Addr().String(), "err", err)
-			select {
-			case <-ctx.Done():
+			if clock.Sleep(ctx, s.o.Time, 100*time.Millisecond) != nil {
 				return
-			case <-time.After(100 * time.Millisecond):
 			}
 			continue
 		}
@@ -347,7 +348,7 @@ func (s *Server) serveTCP(ctx context.Context, c net.Conn) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	defer c.Close()
-	fr := NewFrameReader(&idleReader{c: c, idle: s.o.IdleTimeout, clock: s.o.Clock}, s.o.MaxMessage)
+	fr := NewFrameReader(&idleReader{c: c, idle: s.o.IdleTimeout}, s.o.MaxMessage)
 	for {
 		msg, err := fr.Next()
 		switch {
@@ -385,15 +386,16 @@ func (s *Server) serveTCP(ctx context.Context, c net.Conn) {
 }
 
 // idleReader reads from a connection with a deadline of idle from each
-// read's start.
+// read's start, on the system clock: the kernel compares deadlines with
+// it, so one taken from an injected clock would end every read at once (a
+// clock in the past) or never.
 type idleReader struct {
-	c     net.Conn
-	idle  time.Duration
-	clock func() time.Time
+	c    net.Conn
+	idle time.Duration
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
-	if err := r.c.SetReadDeadline(r.clock().Add(r.idle)); err != nil {
+	if err := r.c.SetReadDeadline(time.Now().Add(r.idle)); err != nil {
 		return 0, fmt.Errorf("syslog: tcp %s: %w", r.c.RemoteAddr(), err)
 	}
 	return r.c.Read(p)
