@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 // Figures of TestAgentHoldsSlowConnections; HERD_ABUSE_CONNS and
@@ -114,7 +114,7 @@ metrics:
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	key, err := app.AddBouncer(ctx, cfg, "fw")
+	key, err := query.AddBouncer(ctx, cfg, "fw")
 	if err != nil {
 		t.Fatal(err)
 	}

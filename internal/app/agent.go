@@ -10,28 +10,31 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/decision"
+	"github.com/herd-ips/herd/internal/detect"
+	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/client"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/parse"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/rules"
+	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/file"
 	"github.com/herd-ips/herd/internal/source/journald"
+	"github.com/herd-ips/herd/internal/source/stdin"
 	"github.com/herd-ips/herd/internal/source/syslog"
 	"github.com/herd-ips/herd/internal/store"
-	"github.com/herd-ips/herd/internal/termtext"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
@@ -42,7 +45,7 @@ const (
 	// decision is committed at once, without waiting.
 	FlushInterval = 200 * time.Millisecond
 	// FlushLines commits a batch early once it holds this many lines.
-	FlushLines = 4096
+	FlushLines = detect.FlushLines
 	// PollInterval is how often the agent reads the store's decision
 	// stream for decisions added or deleted by others (herd decisions).
 	PollInterval = time.Second
@@ -51,20 +54,17 @@ const (
 	ExpireInterval = time.Second
 )
 
-// adminAllowSource is the name of the store row (in the offsets table, as
-// its Cursor) that keeps the address of the administrator who first started
-// the agent over SSH, so that every later start keeps it allowlisted.
-const adminAllowSource = "herd:allow:ssh-admin"
-
-// journaldSource is the name of the store row (in the offsets table) that
-// keeps the cursor of the last journal entry committed.
-const journaldSource = "journald"
+// journaldSource names the journal's lines in the metrics.
+const journaldSource = journald.Name
 
 // AgentOptions configures RunAgent.
 type AgentOptions struct {
 	Config *config.Config
 	Logger *slog.Logger     // nil = discard
-	Clock  func() time.Time // nil = time.Now
+	Clock  func() time.Time // nil = Time's, then the system clock
+	// Time is the agent's clock: its timers (flush, expiry, polling, the
+	// enforcer's retries) and its time. nil = Clock, then clock.Real.
+	Time clock.Clock
 	// DryRun decides without enforcing: decisions are printed on Stdout
 	// instead of reaching nftables. The agent also runs dry when it cannot
 	// program nftables (not root, no nf_tables), and says so.
@@ -120,55 +120,41 @@ type AgentOptions struct {
 
 // agent is one run of RunAgent.
 type agent struct {
-	o    AgentOptions
-	cfg  *config.Config
-	log  *slog.Logger
-	now  func() time.Time
-	out  io.Writer
-	st   *store.Store
-	set  *decision.Set
-	nb   *ipx.NeverBan
-	fw   firewall       // nil when dry
-	api  *lapi.Server   // nil when the API is off
-	hub  *client.Client // nil when no signals are shared (agent_hub.go)
-	m    *agentMetrics
-	outM sync.Mutex // serializes writes to out
+	o   AgentOptions
+	cfg *config.Config
+	log *slog.Logger
+	clk clock.Clock
+	now func() time.Time // clk.Now
+	out io.Writer
+	st  *store.Store
+	set *decision.Set
+	nb  *ipx.NeverBan
+	api *lapi.Server   // nil when the API is off
+	hub *client.Client // nil when no signals are shared (agent_hub.go)
+	m   *agentMetrics
+
+	// What the parts built, for the later parts (see parts).
+	cursor int64                  // the store's decision stream, read at start
+	stored []store.DecisionRecord // the live decisions at start
+	sub    *decision.Subscription // the enforcer's view of the set
+	enf    *enforce.Loop          // feeds the firewall, or prints when dry
+	files  []*file.Follower
+	jf     *journald.Follower // nil when the journal is not followed
+	slSrc  *metrics.Source    // the syslog lines' counters
+	jobs   []func(ctx context.Context) error
 
 	rep   *report.Reporter // nil when not reporting to a central API
 	queue *storeQueue      // the reporter's queue
 
-	mu  sync.Mutex // guards det, ref, b and the bindings: followers share one detector
-	det *Detector
-	ref time.Time
-	b   batch
-
-	// bindings are the format families of the files followed, by path:
-	// configured, or detected from each file's first lines and then
-	// locked (format.go). stdinBind is standard input's.
-	bindings  map[string]*Binding
-	stdinBind Binding
+	det  *Detector
+	pipe *detect.Pipeline // every source's lines, serialized, through det
+	// commit is the store's form of a batch, its storage reused (the
+	// pipeline's lock is held while it is used).
+	commit store.Batch
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
-	fwName string // the firewall backend in use (nftables, iptables, ...), for the logs
-
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
-}
-
-// batch is what the lines read since the last commit produced.
-type batch struct {
-	alerts  []pendingAlert
-	offsets map[string]file.Position
-	cursor  []byte // journal cursor of the batch's last entry that had one
-	commit  store.Batch
-	lines   int
-	urgent  bool // holds a decision: commit now
-}
-
-type pendingAlert struct {
-	rec  store.AlertRecord
-	dec  *event.Decision // the decision the profiles took, nil for none
-	read time.Time       // when the line that raised it was read
 }
 
 // RunAgent runs the live agent until ctx ends: it follows the configured
@@ -198,6 +184,84 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 			err = nil // stopped while starting
 		}
 	}()
+	a := newAgent(o)
+	// Start every part in the table's order; when one fails, what the
+	// earlier ones opened is released, in reverse order, on the way out.
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	for _, p := range a.parts() {
+		stop, err := p.start(ctx)
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+		if err != nil {
+			a.log.Debug("agent: a part failed to start; releasing the parts started", "part", p.name, "err", err)
+			return err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, j := range a.jobs {
+		g.Go(func() error { return j(gctx) })
+	}
+	err = g.Wait()
+	if errors.Is(err, stdin.ErrEnd) {
+		err = nil
+	}
+	// Commit what the last lines did, even though ctx has ended.
+	ferr := a.pipe.Flush(context.WithoutCancel(ctx))
+	if err == nil {
+		err = ferr
+	}
+	a.enf.Settle()
+	if a.syslog != nil {
+		a.log.Info("agent: syslog stopped", "stats", fmt.Sprintf("%+v", a.syslog.Stats()))
+	}
+	a.log.Info("agent: stopped", "live", a.set.Len())
+	return err
+}
+
+// part is one row of the agent's table of parts: start builds it (and
+// queues its jobs with a.run) and returns what releases it, or nil; it may
+// return both a release and an error when it failed after taking
+// something.
+type part struct {
+	name  string
+	start func(ctx context.Context) (stop func(), err error)
+}
+
+// parts is the agent's table of parts, in start order. The principle of
+// the order: every live ban is back in the kernel (enforcer) before a line
+// is read (sources), and the listeners open last.
+func (a *agent) parts() []part {
+	return []part{
+		{"store", a.startStore},
+		{"never-ban set", a.startNeverBan},
+		{"detector", a.startDetector},
+		{"decision set", a.startDecisions},
+		{"line pipeline", a.startPipeline},
+		{"enforcer", a.startEnforcer},
+		{"ready", a.startReady},
+		{"files", a.startFiles},
+		{"journal", a.startJournal},
+		{"community blocklist", a.startBlocklist},
+		{"report", a.startReport},
+		{"local API", a.startAPI},
+		{"forward-auth", a.startForwardAuth},
+		{"syslog", a.startSyslog},
+		{"metrics", a.startMetrics},
+		{"hub", a.startHub},
+		{"jobs", a.startJobs},
+	}
+}
+
+// run queues a job to run once every part has started.
+func (a *agent) run(j func(ctx context.Context) error) { a.jobs = append(a.jobs, j) }
+
+func newAgent(o AgentOptions) *agent {
 	a := &agent{o: o, cfg: o.Config, log: o.Logger, now: o.Clock, out: o.Stdout}
 	if a.cfg == nil {
 		a.cfg = config.Default()
@@ -208,186 +272,204 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	if a.now == nil {
-		a.now = time.Now
-	}
+	a.clk = clock.Or(o.Time, o.Clock)
+	a.now = a.clk.Now
 	if a.out == nil {
 		a.out = io.Discard
 	}
 	if a.o.Getenv == nil {
 		a.o.Getenv = os.Getenv
 	}
-	st, err := OpenStore(ctx, a.cfg, a.now)
+	return a
+}
+
+func (a *agent) startStore(ctx context.Context) (func(), error) {
+	st, err := query.OpenStore(ctx, a.cfg, a.now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.st = st
-	defer st.Close()
+	return func() { st.Close() }, nil
+}
 
+func (a *agent) startNeverBan(ctx context.Context) (func(), error) {
 	allow, err := a.allowlist(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	host, err := ipx.HostAddrs()
 	if err != nil {
 		a.log.Warn("agent: host addresses unknown; only loopback and the allowlist are protected", "err", err)
 	}
 	a.nb = ipx.NewNeverBan(host, allow)
-	if a.det, err = a.detector(); err != nil {
-		return err
-	}
-	a.set = decision.New(decision.Options{NeverBan: a.nb, Clock: a.now})
+	return nil, nil
+}
+
+func (a *agent) startDetector(context.Context) (func(), error) {
+	var err error
+	a.det, err = a.detector()
+	return nil, err
+}
+
+// startDecisions loads the live decisions into the set. The store's
+// cursor is read before them, so a change made in between is replayed by
+// the first poll, never missed.
+func (a *agent) startDecisions(ctx context.Context) (func(), error) {
+	a.set = decision.New(decision.Options{NeverBan: a.nb, Time: a.clk})
 	a.m = newAgentMetrics(a)
+	var err error
+	if a.cursor, err = a.st.Cursor(ctx); err != nil {
+		return nil, err
+	}
+	if a.stored, err = a.st.LiveDecisions(ctx, a.now()); err != nil {
+		return nil, err
+	}
+	for i := range a.stored {
+		if v := a.set.Add(a.stored[i].Decision); v == decision.Refused {
+			a.log.Warn("agent: stored decision not enforced: the scope is never banned", "scope", a.stored[i].Scope)
+		}
+	}
+	a.sub = a.set.Subscribe()
+	return a.sub.Close, nil
+}
 
-	// The cursor is read before the live decisions, so a change made in
-	// between is replayed by the first poll, never missed.
-	cursor, err := st.Cursor(ctx)
-	if err != nil {
-		return err
-	}
-	live, err := st.LiveDecisions(ctx, a.now())
-	if err != nil {
-		return err
-	}
-	for i := range live {
-		if v := a.set.Add(live[i].Decision); v == decision.Refused {
-			a.log.Warn("agent: stored decision not enforced: the scope is never banned", "scope", live[i].Scope)
-		}
-	}
-	sub := a.set.Subscribe()
-	defer sub.Close()
-	a.openFirewall()
-	if a.fw != nil {
-		defer a.fw.Close()
-		t := a.now()
-		if err := a.fw.Reconcile(a.set.Live(), t); err != nil {
-			return fmt.Errorf("agent: restoring %d live decisions: %w", a.set.Len(), err)
-		}
-		a.log.Info("agent: live decisions restored in the firewall", "backend", a.fwName, "decisions", a.set.Len(), "took", a.now().Sub(t))
-	} else {
+// startPipeline builds the path every line takes: detector, batch, and
+// the commit through the agent (batchSink).
+func (a *agent) startPipeline(context.Context) (func(), error) {
+	a.pipe = detect.NewPipeline(detect.PipelineOptions{
+		Detector: a.det, Sink: (*batchSink)(a), Clock: a.now, Logger: a.log,
+		TallyFor: func(name string) detect.Tally { return a.m.tallyOf(a.m.file(name)) },
+		Outcome:  a.m.outcome,
+	})
+	return nil, nil
+}
+
+// startEnforcer opens the firewall (or the dry-run printer) and puts every
+// live decision in it.
+func (a *agent) startEnforcer(context.Context) (func(), error) {
+	fw, name := a.openFirewall()
+	if name == dryRun {
 		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
-		for _, d := range a.set.Live() {
-			a.printDecision("ban", d)
-		}
 	}
-	if o.Ready != nil {
-		o.Ready()
+	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: enforceObserver{a.m}, Logger: a.log,
+		Clock: a.now, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
+	stop := func() { fw.Close() }
+	if err := a.enf.Restore(); err != nil {
+		return stop, fmt.Errorf("agent: %w", err)
 	}
+	a.run(a.enf.Run)
+	return stop, nil
+}
 
-	followers, err := a.followers(ctx)
-	if err != nil {
-		return err
+func (a *agent) startReady(context.Context) (func(), error) {
+	if a.o.Ready != nil {
+		a.o.Ready()
 	}
-	a.b.offsets = map[string]file.Position{}
-	jf, err := a.journal(ctx)
-	if err != nil {
-		return err
-	}
-	bl, err := a.blocklist(ctx, live)
-	if err != nil {
-		return err
-	}
+	return nil, nil
+}
 
-	a.m.watch(followers, a.sourceGlobs(), jf)
+func (a *agent) startFiles(ctx context.Context) (func(), error) {
+	var err error
+	a.files, err = a.followers(ctx)
+	return nil, err
+}
 
-	var fol *report.Follower // the central's decisions (agent_central.go)
-	if a.rep, fol, err = a.reporter(ctx); err != nil {
-		return err
+func (a *agent) startJournal(ctx context.Context) (func(), error) {
+	var err error
+	if a.jf, err = a.journal(ctx); err != nil {
+		return nil, err
 	}
-	ln, err := a.listenAPI()
-	if err != nil {
-		return err
-	}
-	faLn, err := a.listenForwardAuth()
-	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
-		return err
-	}
-	sl, err := a.syslogServer()
-	if err != nil {
-		return err
-	}
-	var slSrc *metrics.Source
-	if sl != nil {
-		slSrc = a.m.watchSyslog(sl)
-	}
-	mln, err := a.listenMetrics()
-	if err != nil {
-		return err
-	}
-	if err := a.openHub(); err != nil {
-		return err
-	}
+	a.m.watch(a.files, a.sourceGlobs(), a.jf)
+	return nil, nil
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	if ln != nil {
-		g.Go(func() error { return a.api.Serve(gctx, ln) })
+func (a *agent) startBlocklist(ctx context.Context) (func(), error) {
+	bl, err := a.blocklist(ctx, a.stored)
+	if err != nil || bl == nil {
+		return nil, err
 	}
-	if faLn != nil {
-		g.Go(func() error { return a.api.ServeForwardAuth(gctx, faLn) })
+	a.run(bl.run)
+	return nil, nil
+}
+
+// startReport builds the reporter to a central API and the follower of
+// its decisions (agent_central.go) when the configuration asks for them.
+func (a *agent) startReport(ctx context.Context) (func(), error) {
+	rep, fol, err := a.reporter(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if mln != nil {
-		g.Go(func() error { return a.serveMetrics(gctx, mln) })
-	}
-	if a.rep != nil {
-		g.Go(func() error { return a.rep.Run(gctx) })
+	if a.rep = rep; rep != nil {
+		a.run(rep.Run)
 	}
 	if fol != nil {
-		g.Go(func() error { return fol.Run(gctx) })
+		a.run(fol.Run)
 	}
-	if o.Reload != nil {
-		g.Go(func() error { return a.reloadTLS(gctx) })
+	return nil, nil
+}
+
+func (a *agent) startAPI(context.Context) (func(), error) {
+	ln, err := a.listenAPI()
+	if err != nil || ln == nil {
+		return nil, err
 	}
-	g.Go(func() error { return a.enforce(gctx, sub) })
-	g.Go(func() error { return a.poll(gctx, cursor) })
-	g.Go(func() error { return a.tick(gctx) })
-	if bl != nil {
-		g.Go(func() error { return bl.run(gctx) })
+	a.run(func(ctx context.Context) error { return a.api.Serve(ctx, ln) })
+	return func() { ln.Close() }, nil
+}
+
+func (a *agent) startForwardAuth(context.Context) (func(), error) {
+	ln, err := a.listenForwardAuth()
+	if err != nil || ln == nil {
+		return nil, err
 	}
-	if a.hub != nil {
-		g.Go(func() error { return a.hub.Run(gctx) })
+	a.run(func(ctx context.Context) error { return a.api.ServeForwardAuth(ctx, ln) })
+	return func() { ln.Close() }, nil
+}
+
+func (a *agent) startSyslog(context.Context) (func(), error) {
+	sl, err := a.syslogServer()
+	if err != nil || sl == nil {
+		return nil, err
 	}
-	if jf != nil {
-		g.Go(func() error {
-			return jf.Run(gctx, func(e journald.Entry) error { return a.entry(gctx, e) })
+	a.slSrc = a.m.watchSyslog(sl)
+	// Run closes the listeners; until it runs they are ours to close.
+	return sl.Close, nil
+}
+
+func (a *agent) startMetrics(context.Context) (func(), error) {
+	ln, err := a.listenMetrics()
+	if err != nil || ln == nil {
+		return nil, err
+	}
+	a.run(func(ctx context.Context) error { return a.serveMetrics(ctx, ln) })
+	return func() { ln.Close() }, nil
+}
+
+func (a *agent) startHub(context.Context) (func(), error) {
+	if err := a.openHub(); err != nil || a.hub == nil {
+		return nil, err
+	}
+	a.run(a.hub.Run)
+	return nil, nil
+}
+
+// startJobs queues the agent's own jobs and one per source, which start
+// reading last.
+func (a *agent) startJobs(context.Context) (func(), error) {
+	if a.o.Reload != nil {
+		a.run(a.reloadTLS)
+	}
+	a.run(func(ctx context.Context) error {
+		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeStream{a.st}, Cursor: a.cursor, Every: PollInterval,
+			Logger: a.log, Changed: a.notifyAPI, Added: a.m.fromStore, Clock: a.clk})
+	})
+	a.run(a.tick)
+	for _, in := range a.inputs(a.files, a.jf, a.syslog, a.slSrc) {
+		a.run(func(ctx context.Context) error {
+			return in.src.Lines(ctx, func(l *source.Line) error { return in.emit(ctx, l) })
 		})
 	}
-	if sl != nil {
-		g.Go(func() error {
-			return sl.Run(gctx, func(line []byte) error { return a.live(gctx, line, &syslogBinding, "", slSrc) })
-		})
-	}
-	if o.Stdin != nil {
-		if o.StdinProgram != "" {
-			a.stdinBind = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
-		}
-		g.Go(func() error { return a.readStdin(gctx, o.Stdin, o.StdinProgram) })
-	}
-	for i, f := range followers {
-		src := &a.cfg.Sources[i]
-		g.Go(func() error {
-			return f.Run(gctx, func(l file.Line) error { return a.line(gctx, l, src) })
-		})
-	}
-	err = g.Wait()
-	if errors.Is(err, errStdinEnd) {
-		err = nil
-	}
-	// Commit what the last lines did, even though ctx has ended.
-	a.mu.Lock()
-	ferr := a.flush(context.WithoutCancel(ctx))
-	a.mu.Unlock()
-	if err == nil {
-		err = ferr
-	}
-	a.settle(sub)
-	if sl != nil {
-		a.log.Info("agent: syslog stopped", "stats", fmt.Sprintf("%+v", sl.Stats()))
-	}
-	a.log.Info("agent: stopped", "live", a.set.Len())
-	return err
+	return nil, nil
 }
 
 // listenAPI builds the local API and its listener, or returns nil when the
@@ -456,17 +538,6 @@ func (a *agent) notifyAPI() {
 	}
 }
 
-// OpenStore opens the database the configuration names, creating the
-// directory of a SQLite file.
-func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) (*store.Store, error) {
-	if cfg.Database.Driver == "sqlite" || cfg.Database.Driver == "" {
-		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
-			return nil, fmt.Errorf("agent: database directory: %w", err)
-		}
-	}
-	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Clock: clock})
-}
-
 // allowlist returns the configured allowlist plus the SSH administrator's
 // address. On the first start (an empty database), the address of the SSH
 // client that started herd (SSH_CONNECTION or SSH_CLIENT) is allowlisted and
@@ -474,30 +545,26 @@ func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) 
 // them out; later starts read it back.
 func (a *agent) allowlist(ctx context.Context) ([]netip.Prefix, error) {
 	allow := append([]netip.Prefix(nil), a.cfg.Allow...)
-	offs, err := a.st.Offsets(ctx)
+	m, err := a.st.Marks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, off := range offs {
-		if off.Source == adminAllowSource {
-			if p, err := netip.ParsePrefix(off.Cursor); err == nil {
-				a.log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
-				return append(allow, p), nil
-			}
-		}
+	if p := m.Admin; p.IsValid() {
+		a.log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
+		return append(allow, p), nil
 	}
 	cur, err := a.st.Cursor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if cur != 0 || len(offs) != 0 {
+	if cur != 0 || !m.Empty() {
 		return allow, nil // not a first start
 	}
 	p, ok := sshClient(a.o.Getenv)
 	if !ok {
 		return allow, nil
 	}
-	if err := a.st.SaveOffsets(ctx, []store.Offset{{Source: adminAllowSource, Cursor: p.String()}}); err != nil {
+	if err := a.st.SaveAdmin(ctx, p); err != nil {
 		return nil, err
 	}
 	a.log.Warn("agent: first start over SSH: the client address is allowlisted and kept in the store for every later start", "prefix", p)
@@ -536,29 +603,24 @@ func (a *agent) detector() (*Detector, error) {
 			return nil, fmt.Errorf("agent: timezone: %w", err)
 		}
 	}
-	a.ref = a.now()
-	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.ref, Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
+	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
-	offs, err := a.st.Offsets(ctx)
+	m, err := a.st.Marks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	start := make(map[string]file.Position, len(offs))
-	for _, off := range offs {
-		if off.Cursor != "" {
-			continue
-		}
+	start := make(map[string]file.Position, len(m.Files))
+	for _, off := range m.Files {
 		start[off.Source] = file.Position{Path: off.Source, Inode: off.Inode, Dev: off.Dev, Offset: off.Offset, Fingerprint: off.Fingerprint}
 	}
 	if len(a.cfg.Sources) == 0 && !a.cfg.Journald.Enabled && !a.cfg.Syslog.Enabled() && a.o.Stdin == nil {
 		a.log.Warn("agent: no log files to follow (none of the default logs exists; name some under sources in herd.yaml)")
 	}
 	var fs []*file.Follower
-	a.bindings = map[string]*Binding{}
 	for _, src := range a.cfg.Sources {
-		if _, err := sourceBinding(&src); err != nil {
+		if _, err := detect.SourceBinding(src.Format, src.Program); err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
 		}
 		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Clock: a.now, Logger: a.log})
@@ -577,16 +639,11 @@ func (a *agent) journal(ctx context.Context) (*journald.Follower, error) {
 	if !a.cfg.Journald.Enabled {
 		return nil, nil
 	}
-	offs, err := a.st.Offsets(ctx)
+	m, err := a.st.Marks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var cursor string
-	for _, off := range offs {
-		if off.Source == journaldSource {
-			cursor = off.Cursor
-		}
-	}
+	cursor := m.Journal
 	f, err := journald.New(journald.Options{Command: a.o.JournalCommand, Units: a.cfg.Journald.Units, Cursor: cursor, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("agent: journald: %w", err)
@@ -595,163 +652,107 @@ func (a *agent) journal(ctx context.Context) (*journald.Follower, error) {
 	return f, nil
 }
 
-// entry runs one journal entry (its JSON line, which the envelope parser
-// reads) through the detector like a line of a file; its cursor is the
-// batch's journal offset.
-func (a *agent) entry(ctx context.Context, e journald.Entry) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(e.Cursor) > 0 {
-		a.b.cursor = append(a.b.cursor[:0], e.Cursor...)
-	}
-	return a.detect(ctx, e.Data, &journalBinding, "", a.m.journal)
+// input is one source of lines and what is done with each.
+type input struct {
+	src  source.Source
+	emit func(context.Context, *source.Line) error
 }
 
-// The bindings of the sources whose format is fixed.
-var (
-	journalBinding = Binding{Family: parse.FamilyJournal, Locked: true, Configured: true}
-	syslogBinding  = Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
-)
-
-// maxBindings bounds the per-path bindings kept; paths beyond it are
-// detected again at each line.
-const maxBindings = 4096
-
-// line runs one line of a followed file of source src through the detector
-// and adds what it gave to the batch, committing the batch when it holds a
-// decision or is full.
-func (a *agent) line(ctx context.Context, l file.Line, src *config.Source) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.b.offsets[l.Path] = l.Pos
-	b := a.bindings[l.Path]
-	if b == nil {
-		nb, _ := sourceBinding(src) // checked by followers
-		b = &nb
-		if !b.Locked {
-			head, err := readHead(l.Path)
-			if err != nil {
-				a.log.Warn("agent: reading the start of a log to tell its format", "path", l.Path, "err", err)
-			}
-			switch {
-			case b.lock(a.det, head) && b.Unknown:
-				a.log.Warn("agent: log of no known format: its lines are not parsed (set format: of its source in herd.yaml)", "path", l.Path)
-			case b.Locked:
-				a.log.Info("agent: format of log", "path", l.Path, "format", b.String())
-			}
-		}
-		if b.Locked && len(a.bindings) < maxBindings {
-			a.bindings[l.Path] = b
-		}
-		if !b.Locked && l.Pos.Offset > int64(len(l.Data))+2 {
-			// The file's start could not be read (replaced since this
-			// line was read) and this line is not its first: it may be
-			// a continuation, so it must not choose the format. The
-			// start is read again at the next line.
-			a.det.Undetected()
-			m := a.m.file(l.Path)
-			m.Line(false)
-			a.m.refused(m, droppedUnknown)
-			a.b.lines++
-			return nil
-		}
+// inputs is the table of the agent's sources, in the order they start:
+// followed files, the journal, the syslog receiver, standard input.
+func (a *agent) inputs(files []*file.Follower, jf *journald.Follower, sl *syslog.Server, slSrc *metrics.Source) []input {
+	var in []input
+	for i, f := range files {
+		src := &a.cfg.Sources[i]
+		bind, _ := detect.SourceBinding(src.Format, src.Program) // checked by followers
+		in = append(in, input{f, func(ctx context.Context, l *source.Line) error { return a.pipe.File(ctx, l, bind, src.Program) }})
 	}
-	return a.detect(ctx, l.Data, b, src.Program, a.m.file(l.Path))
+	if jf != nil {
+		b := Binding{Family: parse.FamilyJournal, Locked: true, Configured: true}
+		t := a.m.tallyOf(a.m.journal)
+		in = append(in, input{jf, func(ctx context.Context, l *source.Line) error { return a.pipe.Stream(ctx, l, &b, "", false, t) }})
+	}
+	if sl != nil {
+		b := Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
+		t := a.m.tallyOf(slSrc)
+		in = append(in, input{sl, func(ctx context.Context, l *source.Line) error { return a.pipe.Stream(ctx, l, &b, "", true, t) }})
+	}
+	if a.o.Stdin != nil {
+		var b Binding // detected from the first line
+		if a.o.StdinProgram != "" {
+			b = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
+		}
+		t := a.m.tallyOf(a.m.source(stdinSource))
+		r := &stdin.Reader{R: a.o.Stdin}
+		in = append(in, input{stdinEnd{r, a.log}, func(ctx context.Context, l *source.Line) error {
+			return a.pipe.Stream(ctx, l, &b, a.o.StdinProgram, true, t)
+		}})
+	}
+	return in
 }
 
-// detect is line's and entry's work once the offset is noted: the line is
-// parsed as a line of b's format. A stream that has shown no line yet is
-// detected from this one, its first; the lines of a stream of unknown
-// format are counted and left. a.mu is held.
-func (a *agent) detect(ctx context.Context, data []byte, b *Binding, hint string, src *metrics.Source) error {
-	now := a.now()
-	if now.Sub(a.ref) > time.Minute {
-		a.ref = now
-		a.det.SetReference(now)
-	}
-	if !b.lock(a.det, data) || b.Unknown {
-		a.det.Undetected()
-		src.Line(false)
-		a.m.refused(src, droppedUnknown)
-		a.b.lines++
-		return nil
-	}
-	res := a.det.LineAs(data, b.Family, hint)
-	switch {
-	case res.Parse.Continuation:
-		a.m.refused(src, droppedContinuation)
-	case res.Parse.Doubt:
-		a.m.refused(src, droppedDoubt)
-	}
-	a.m.line(src, res)
-	for i := range res.Outcomes {
-		oc := &res.Outcomes[i]
-		a.m.outcome(oc)
-		lines := oc.Lines // the detector's evidence: the lines behind the alert
-		if len(lines) == 0 {
-			lines = []string{string(data)}
-		}
-		pa := pendingAlert{rec: store.AlertRecord{Alert: oc.Alert, Lines: lines}, read: now}
-		if oc.Decided() {
-			d := oc.Decision
-			pa.dec = &d
-			a.b.urgent = true
-		} else {
-			a.log.Info("alert", "scenario", oc.Alert.Scenario, "source", oc.Alert.Source, "verdict", oc.Verdict.String())
-		}
-		a.b.alerts = append(a.b.alerts, pa)
-	}
-	a.b.lines++
-	if a.b.urgent || a.b.lines >= FlushLines {
-		return a.flush(ctx)
-	}
-	return nil
+// stdinEnd logs the end of standard input.
+type stdinEnd struct {
+	r   *stdin.Reader
+	log *slog.Logger
 }
 
-// flush hands the batch's decisions to the set, which passes them to the
-// firewall, then commits the batch (alerts, decisions and offsets) in one
-// transaction. a.mu is held.
-func (a *agent) flush(ctx context.Context) error {
-	b := &a.b
-	if len(b.alerts) == 0 && len(b.offsets) == 0 && len(b.cursor) == 0 {
-		return nil
+func (s stdinEnd) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	err := s.r.Lines(ctx, emit)
+	if errors.Is(err, stdin.ErrEnd) {
+		s.log.Info("agent: end of standard input", "lines", s.r.Count())
 	}
-	// The commits are short; stopping must not split a batch between them.
-	ctx = context.WithoutCancel(ctx)
-	// Decisions reach the set (and the firewall) first, before the
-	// commit: a ban is in the kernel within the time of one netlink round
-	// trip of the line. Should the commit then fail, the agent stops; the
-	// lines are read again at the restart, whose Reconcile drops the ban
-	// that was never stored.
-	for i := range b.alerts {
-		if d := b.alerts[i].dec; d != nil {
-			a.m.deciding(d.Scope, b.alerts[i].read)
-			v := a.set.Add(*d)
-			a.m.decided(d.Scope, v, b.alerts[i].read)
-			a.share(*d, b.alerts[i].rec.Alert.Source)
-			a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
+	return err
+}
+
+// batchSink is the agent as the batch's detect.Sink.
+type batchSink agent
+
+// Decide puts a decision in the set. Decisions reach the set (and the
+// firewall) before the commit: a ban is in the kernel within the time of
+// one netlink round trip of the line. Should the commit then fail, the
+// agent stops; the lines are read again at the restart, whose Reconcile
+// drops the ban that was never stored.
+func (s *batchSink) Decide(d event.Decision, read time.Time) {
+	a := (*agent)(s)
+	a.m.deciding(d.Scope, read)
+	v := a.set.Add(d)
+	a.m.decided(d.Scope, v, read)
+	a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
+}
+
+// Commit stores the batch in one transaction (store.CommitBatch).
+func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
+	a := (*agent)(s)
+	// The hub learns of each decision here rather than in Decide, which
+	// sees the decision alone: a decision on an IPv6 /64 is shared as the
+	// address whose alert led to it.
+	for i := range b.Alerts {
+		if p := &b.Alerts[i]; p.Decision != nil {
+			a.share(*p.Decision, p.Alert.Source)
 		}
 	}
-	c := &b.commit
+	c := &a.commit
 	c.Alerts, c.Offsets = c.Alerts[:0], c.Offsets[:0]
 	decided := false
-	for i := range b.alerts {
-		pa := &b.alerts[i]
-		ba := store.BatchAlert{Alert: pa.rec}
-		if pa.dec != nil {
-			ba.Decision = &store.DecisionRecord{Decision: *pa.dec}
+	for i := range b.Alerts {
+		pa := &b.Alerts[i]
+		ba := store.BatchAlert{Alert: store.AlertRecord{Alert: pa.Alert, Lines: pa.Lines}}
+		if pa.Decision != nil {
+			ba.Decision = &store.DecisionRecord{Decision: *pa.Decision}
 			decided = true
 		}
 		c.Alerts = append(c.Alerts, ba)
 	}
-	for _, p := range b.offsets {
+	for _, p := range b.Offsets {
 		c.Offsets = append(c.Offsets, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
 	}
-	if len(b.cursor) > 0 {
-		c.Offsets = append(c.Offsets, store.Offset{Source: journaldSource, Cursor: string(b.cursor)})
+	if len(b.Cursor) > 0 {
+		c.Offsets = append(c.Offsets, store.JournalOffset(string(b.Cursor)))
 	}
 	t := a.now()
 	ids, err := a.st.CommitBatch(ctx, *c)
+	clear(c.Alerts) // drop the lines' references until the next batch
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -762,34 +763,26 @@ func (a *agent) flush(ctx context.Context) error {
 	if len(ids) > 0 {
 		a.alertsCommitted(ids[len(ids)-1])
 	}
-	clear(c.Alerts) // drop the lines' references until the next batch
-	clear(b.offsets)
-	b.cursor = b.cursor[:0]
-	b.alerts = b.alerts[:0]
-	b.lines, b.urgent = 0, false
 	return nil
 }
 
 // tick commits batches every FlushInterval and expires decisions every
 // ExpireInterval.
 func (a *agent) tick(ctx context.Context) error {
-	flush := time.NewTicker(FlushInterval)
+	flush := a.clk.NewTicker(FlushInterval)
 	defer flush.Stop()
-	expire := time.NewTicker(ExpireInterval)
+	expire := a.clk.NewTicker(ExpireInterval)
 	defer expire.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-flush.C:
-			a.mu.Lock()
-			err := a.flush(ctx)
-			a.m.sample(a.det)
-			a.mu.Unlock()
-			if err != nil {
+		case <-flush.C():
+			if err := a.pipe.Flush(ctx); err != nil {
 				return err
 			}
-		case <-expire.C:
+			a.pipe.Locked(a.m.sample)
+		case <-expire.C():
 			if ended := a.set.Expire(); len(ended) > 0 {
 				a.log.Info("agent: decisions ended", "count", len(ended))
 			}
@@ -802,171 +795,22 @@ func (a *agent) tick(ctx context.Context) error {
 	}
 }
 
-// poll follows the store's decision stream: decisions added by herd
-// decisions add (or by another agent sharing the database) enter the set,
-// deleted ones leave it.
-func (a *agent) poll(ctx context.Context, cursor int64) error {
-	t := time.NewTicker(PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		added, deleted, err := a.st.ChangesSince(ctx, cursor)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Error("agent: polling the decision stream", "err", err)
-			}
-			continue
-		}
-		cursor = store.NextCursor(cursor, added, deleted)
-		if len(added)+len(deleted) > 0 {
-			a.notifyAPI()
-		}
-		for i := range added {
-			d := added[i].Decision
-			v := a.set.Add(d)
-			a.m.fromStore(&d, v)
-			if v == decision.Added || v == decision.Extended || v == decision.Refused {
-				a.log.Info("decision from the store", "scope", d.Scope, "origin", d.Origin, "until", d.Until, "result", v.String())
-			}
-		}
-		for i := range deleted {
-			if a.set.DeleteEnding(deleted[i].Scope, deleted[i].Until) {
-				a.log.Info("decision deleted", "scope", deleted[i].Scope)
-			}
-		}
-	}
-}
+// storeStream is the store's decision change stream as decision.Follow
+// declares it.
+type storeStream struct{ st *store.Store }
 
-// enforce is the one goroutine that owns the firewall: it applies the
-// set's changes in batches (every change pending when it wakes is one
-// netlink transaction). Without a firewall it prints them.
-func (a *agent) enforce(ctx context.Context, sub *decision.Subscription) error {
-	var retry <-chan time.Time
-	broken := false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-retry:
-			retry = nil
-			if err := a.fw.Reconcile(a.set.Live(), a.now()); err != nil {
-				a.m.m.FirewallError()
-				a.log.Error("agent: firewall reconcile failed; retrying", "backend", a.fwName, "err", err)
-				retry = time.After(time.Second)
-				continue
-			}
-			a.m.reconciled()
-			broken = false
-			a.log.Info("agent: firewall back in step", "backend", a.fwName)
-			continue
-		case <-sub.Ready():
-		}
-		c := sub.Take()
-		if c.Empty() {
-			continue
-		}
-		if a.fw == nil {
-			for _, p := range c.Delete {
-				a.printScope("unban", p)
-			}
-			for _, d := range c.Add {
-				a.printDecision("ban", d)
-			}
-			a.m.enforced(c.Add, c.Delete)
-			continue
-		}
-		if broken {
-			continue // the pending reconcile covers it
-		}
-		t := a.now()
-		if err := a.fw.Apply(c.Add, c.Delete, t); err != nil {
-			a.m.m.FirewallError()
-			a.log.Error("agent: firewall apply failed; reconciling", "backend", a.fwName, "err", err, "add", len(c.Add), "delete", len(c.Delete))
-			broken, retry = true, time.After(time.Second)
-			continue
-		}
-		a.m.enforced(c.Add, c.Delete)
-		a.log.Debug("agent: firewall updated", "backend", a.fwName, "add", len(c.Add), "delete", len(c.Delete), "took", a.now().Sub(t))
-	}
-}
-
-func (a *agent) printDecision(verb string, d event.Decision) {
-	a.outM.Lock()
-	defer a.outM.Unlock()
-	until := "never"
-	if !d.Until.IsZero() {
-		until = d.Until.UTC().Format(time.RFC3339)
-	}
-	fmt.Fprintf(a.out, "%s %s until %s scenario=%s origin=%s\n", verb, d.Scope, until, termtext.String(d.Scenario), termtext.String(d.Origin))
-}
-
-func (a *agent) printScope(verb string, p netip.Prefix) {
-	a.outM.Lock()
-	defer a.outM.Unlock()
-	fmt.Fprintf(a.out, "%s %s\n", verb, p)
-}
-
-// ListDecisions writes the live decisions of the configured store, one per
-// line: id, scope, type, until, origin, scenario.
-func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
-	st, err := OpenStore(ctx, cfg, nil)
+func (s storeStream) Since(ctx context.Context, cursor int64) ([]event.Decision, []decision.Ended, int64, error) {
+	added, deleted, err := s.st.ChangesSince(ctx, cursor)
 	if err != nil {
-		return err
+		return nil, nil, cursor, err
 	}
-	defer st.Close()
-	live, err := st.LiveDecisions(ctx, time.Now())
-	if err != nil {
-		return err
+	a := make([]event.Decision, len(added))
+	for i := range added {
+		a[i] = added[i].Decision
 	}
-	for i := range live {
-		d := &live[i]
-		until := "never"
-		if !d.Until.IsZero() {
-			until = d.Until.UTC().Format(time.RFC3339)
-		}
-		sim := ""
-		if d.Simulated {
-			sim = " simulated"
-		}
-		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s%s\n", d.ID, d.Scope, d.Type, until, termtext.String(d.Origin), termtext.String(d.Scenario), sim); err != nil {
-			return err
-		}
+	d := make([]decision.Ended, len(deleted))
+	for i := range deleted {
+		d[i] = decision.Ended{Scope: deleted[i].Scope, Until: deleted[i].Until}
 	}
-	return nil
-}
-
-// AddDecision stores a ban of scope for duration (origin "cli", reason as
-// its scenario). A running agent applies it at its next poll of the store.
-// A scope the never-ban set covers is refused.
-func AddDecision(ctx context.Context, cfg *config.Config, scope netip.Prefix, duration time.Duration, reason string) error {
-	host, _ := ipx.HostAddrs()
-	if ipx.NewNeverBan(host, cfg.Allow).Overlaps(scope) {
-		return fmt.Errorf("decisions add: %s covers loopback, a host address or the allowlist; refused", scope)
-	}
-	st, err := OpenStore(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	now := time.Now()
-	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
-		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
-		Scenario: reason, Origin: "cli",
-	}}})
-	return err
-}
-
-// DeleteDecisions deletes the live decisions on scope from the configured
-// store and returns how many. A running agent lifts them at its next poll.
-func DeleteDecisions(ctx context.Context, cfg *config.Config, scope netip.Prefix) (int, error) {
-	st, err := OpenStore(ctx, cfg, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
-	return st.DeleteDecisions(ctx, store.DecisionFilter{Scope: scope.Masked()})
+	return a, d, store.NextCursor(cursor, added, deleted), nil
 }

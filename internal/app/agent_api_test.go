@@ -13,6 +13,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/lapi"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 // A bouncer polling the agent's local API learns of a ban the agent took
@@ -117,7 +118,7 @@ func TestAgentServesDecisionsToBouncers(t *testing.T) {
 	}
 }
 
-// `herd bouncers delete` (app.DeleteBouncer, another process's path: the
+// `herd bouncers delete` (query.DeleteBouncer, another process's path: the
 // store only) ends the deleted bouncer's open push stream on a running
 // agent within a second; a real HTTP client holds the stream.
 func TestAgentRevokesDeletedBouncerStream(t *testing.T) {
@@ -125,7 +126,7 @@ func TestAgentRevokesDeletedBouncerStream(t *testing.T) {
 	logPath := filepath.Join(dir, "auth.log")
 	appendLine(t, logPath, "")
 	cfg := testConfig(dir, logPath)
-	key, err := app.AddBouncer(context.Background(), cfg, "revoked")
+	key, err := query.AddBouncer(context.Background(), cfg, "revoked")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestAgentRevokesDeletedBouncerStream(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond) // the stream is being served
 	deleted := time.Now()
-	if err := app.DeleteBouncer(context.Background(), cfg, "revoked"); err != nil {
+	if err := query.DeleteBouncer(context.Background(), cfg, "revoked"); err != nil {
 		t.Fatal(err)
 	}
 	select {

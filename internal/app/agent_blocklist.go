@@ -3,16 +3,11 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,13 +15,14 @@ import (
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
 // The community blocklist as the agent applies it.
 const (
 	// CommunityOrigin is the origin of the decisions taken from the hub's
 	// community blocklist.
-	CommunityOrigin = "community"
+	CommunityOrigin = event.OriginCommunity
 	// CommunityScenario is their scenario.
 	CommunityScenario = "community-blocklist"
 	// CommunityDuration is how long a community decision lasts. While the
@@ -42,11 +38,6 @@ const (
 	// duration, less one renewal period). Older, it takes a snapshot.
 	communityResume = CommunityDuration/2 - 2*communityRenew
 )
-
-// communitySource is the name of the store row (in the offsets table, as
-// its Cursor) that keeps the version of the blocklist the agent holds and
-// when it was last in step with the hub: "VERSION UNIXSECONDS".
-const communitySource = "hub:blocklist"
 
 // community applies the hub's blocklist to the agent's decisions.
 type community struct {
@@ -82,16 +73,12 @@ func (a *agent) blocklist(ctx context.Context, live []store.DecisionRecord) (*co
 			c.listed[live[i].Scope] = append(c.listed[live[i].Scope], live[i].ID)
 		}
 	}
-	offs, err := a.st.Offsets(ctx)
+	m, err := a.st.Marks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var synced time.Time
-	for _, off := range offs {
-		if off.Source == communitySource {
-			c.version, synced = parseCommunityCursor(off.Cursor)
-		}
-	}
+	c.version = m.Community.Version
+	synced := m.Community.Synced
 	if c.version != 0 && a.now().Sub(synced) > communityResume {
 		a.log.Info("agent: community blocklist held is too old to resume; taking a snapshot", "version", c.version, "synced", synced)
 		c.version = 0
@@ -116,27 +103,13 @@ func hubClient(caFile string, dial func(ctx context.Context, network, addr strin
 		tr.DialContext = dial
 	}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		tc, err := tlsfiles.ClientConfig(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("agent: hub.ca_file: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("agent: hub.ca_file %s: no PEM certificate", caFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = tc
 	}
 	return &http.Client{Transport: tr}, nil
-}
-
-func parseCommunityCursor(s string) (uint64, time.Time) {
-	v, t, _ := strings.Cut(s, " ")
-	ver, err1 := strconv.ParseUint(v, 10, 64)
-	sec, err2 := strconv.ParseInt(t, 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, time.Time{}
-	}
-	return ver, time.Unix(sec, 0)
 }
 
 // run follows the hub and renews the listed decisions until ctx ends.
@@ -273,8 +246,7 @@ func (c *community) store(ctx context.Context, recs []store.DecisionRecord, vers
 		}
 		c.listed[p] = append(held, id)
 	}
-	cursor := strconv.FormatUint(version, 10) + " " + strconv.FormatInt(now.Unix(), 10)
-	if err := c.a.st.SaveOffsets(ctx, []store.Offset{{Source: communitySource, Cursor: cursor}}); err != nil {
+	if err := c.a.st.SaveHubMark(ctx, store.HubMark{Version: version, Synced: now}); err != nil {
 		return fmt.Errorf("agent: community blocklist: %w", err)
 	}
 	return nil

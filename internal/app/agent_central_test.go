@@ -18,6 +18,7 @@ import (
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/lapi"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/store"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
@@ -109,7 +110,7 @@ func testAgentsShare(t *testing.T, backend string) {
 		t.Fatal(err)
 	}
 	reporter := func(name, dir string, allow []netip.Prefix) (*agentRun, *config.Config, string) {
-		pw, err := app.AddMachine(ctx, ccfg, name)
+		pw, err := query.AddMachine(ctx, ccfg, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +166,7 @@ func testAgentsShare(t *testing.T, backend string) {
 	}
 
 	// herd decisions delete on the central lifts the ban on web2.
-	n, err := app.DeleteDecisions(ctx, ccfg, netip.MustParsePrefix("192.0.2.7/32"))
+	n, err := query.DeleteDecisions(ctx, ccfg, netip.MustParsePrefix("192.0.2.7/32"))
 	if err != nil || n != 1 {
 		t.Fatalf("decisions delete on the central: %d, %v", n, err)
 	}
@@ -185,15 +186,15 @@ func testAgentsShare(t *testing.T, backend string) {
 		}
 		return l
 	}
-	if err := app.AddDecision(ctx, cfg2, netip.MustParsePrefix("192.0.2.50/32"), 10*time.Minute, "web2-own"); err != nil {
+	if err := query.AddDecision(ctx, cfg2, netip.MustParsePrefix("192.0.2.50/32"), 10*time.Minute, "web2-own"); err != nil {
 		t.Fatal(err)
 	}
 	wait("web2's own ban", func() bool { return strings.Contains(last("192.0.2.50/32"), "scenario=web2-own") })
-	if err := app.AddDecision(ctx, ccfg, netip.MustParsePrefix("192.0.2.50/32"), time.Hour, "central"); err != nil {
+	if err := query.AddDecision(ctx, ccfg, netip.MustParsePrefix("192.0.2.50/32"), time.Hour, "central"); err != nil {
 		t.Fatal(err)
 	}
 	wait("the central's longer ban on web2", func() bool { return strings.Contains(last("192.0.2.50/32"), "scenario=central") })
-	if _, err := app.DeleteDecisions(ctx, ccfg, netip.MustParsePrefix("192.0.2.50/32")); err != nil {
+	if _, err := query.DeleteDecisions(ctx, ccfg, netip.MustParsePrefix("192.0.2.50/32")); err != nil {
 		t.Fatal(err)
 	}
 	wait("web2's own ban back", func() bool {

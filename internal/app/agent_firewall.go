@@ -3,64 +3,49 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/enforce/ipset"
 	"github.com/herd-ips/herd/internal/enforce/nft"
-	"github.com/herd-ips/herd/internal/event"
 )
 
-// firewall is what the agent needs of an enforcer backend: nftables
-// (internal/enforce/nft) or iptables with ipsets (internal/enforce/ipset).
-type firewall interface {
-	// Reconcile makes the kernel hold exactly the bans of live.
-	Reconcile(live []event.Decision, now time.Time) error
-	// Apply deletes then adds, in one batch.
-	Apply(add []event.Decision, del []netip.Prefix, now time.Time) error
-	// Remove deletes everything the backend created in the kernel.
-	Remove() error
-	// Close releases the backend's handles; what it created stays.
-	Close() error
-}
-
-type nftFirewall struct{ *nft.Firewall }
-
-func (f nftFirewall) Apply(add []event.Decision, del []netip.Prefix, now time.Time) error {
-	return f.Firewall.Apply(nft.Change{Add: add, Delete: del}, now)
-}
-
-type ipsetFirewall struct{ *ipset.Firewall }
-
-func (f ipsetFirewall) Apply(add []event.Decision, del []netip.Prefix, now time.Time) error {
-	return f.Firewall.Apply(ipset.Change{Add: add, Delete: del}, now)
-}
-
-// openFirewall sets a.fw when the decisions can be enforced, with the
+// openFirewall returns the enforcer of the decisions and its name: the
 // configured backend; auto takes nftables when netlink answers, else
-// iptables+ipset when the tools are installed, else runs dry and says why.
-func (a *agent) openFirewall() {
+// iptables+ipset when the tools are installed, else the dry-run printer,
+// saying why.
+func (a *agent) openFirewall() (enforce.Enforcer, string) {
+	fw, name := a.firewallBackend()
+	if fw == nil {
+		return enforce.NewPrinter(a.out), dryRun
+	}
+	return fw, name
+}
+
+// dryRun is the name of the printing enforcer, for the logs.
+const dryRun = "dry-run"
+
+func (a *agent) firewallBackend() (enforce.Enforcer, string) {
 	switch {
 	case a.o.DryRun:
 		a.log.Info("agent: --dry-run")
-		return
+		return nil, ""
 	case !a.cfg.Firewall.Enabled:
 		a.log.Info("agent: firewall disabled in the configuration")
-		return
+		return nil, ""
 	case os.Geteuid() != 0:
 		a.log.Info("agent: not root")
-		return
+		return nil, ""
 	}
 	fw, backend, err := openBackend(a.cfg.Firewall, a.o.NetNS)
 	if err != nil {
 		a.log.Warn("agent: no firewall backend usable; running dry", "backend", backendName(a.cfg.Firewall.Backend), "err", err)
-		return
+		return nil, ""
 	}
 	a.log.Info("agent: firewall backend", "backend", backend)
-	a.fw, a.fwName = fw, backend
+	return fw, backend
 }
 
 func backendName(b string) string {
@@ -72,21 +57,21 @@ func backendName(b string) string {
 
 // openBackend opens the backend fc names in namespace netns (0: the
 // current one) and returns it with its name.
-func openBackend(fc config.Firewall, netns int) (firewall, string, error) {
-	openNft := func() (firewall, error) {
+func openBackend(fc config.Firewall, netns int) (enforce.Enforcer, string, error) {
+	openNft := func() (enforce.Enforcer, error) {
 		f, err := nft.New(nft.Options{Table: fc.Table, Forward: fc.Forward, NetNS: netns})
 		if err != nil {
 			return nil, err
 		}
-		return nftFirewall{f}, nil
+		return f, nil
 	}
 	// The system's iptables first; where it fails (iptables-nft on a
 	// kernel without nf_tables), iptables-legacy.
-	openIpset := func() (firewall, string, error) {
+	openIpset := func() (enforce.Enforcer, string, error) {
 		o := ipset.Options{Name: fc.Table, Forward: fc.Forward, NetNS: netns}
 		f, err := ipset.New(o)
 		if err == nil {
-			return ipsetFirewall{f}, config.BackendIptables, nil
+			return f, config.BackendIptables, nil
 		}
 		if ok, _ := ipset.Available(true); !ok {
 			return nil, "", err
@@ -96,7 +81,7 @@ func openBackend(fc config.Firewall, netns int) (firewall, string, error) {
 		if lerr != nil {
 			return nil, "", fmt.Errorf("%w; iptables-legacy: %w", err, lerr)
 		}
-		return ipsetFirewall{f}, config.BackendIptables + "-legacy", nil
+		return f, config.BackendIptables + "-legacy", nil
 	}
 	switch backendName(fc.Backend) {
 	case config.BackendNftables:

@@ -16,6 +16,7 @@ import (
 	"github.com/herd-ips/herd/internal/enforce/ipset"
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/herdtest"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 func skipWithoutIpset(t *testing.T) {
@@ -64,14 +65,14 @@ func TestAgentIptablesBackend(t *testing.T) {
 	// A ban added and deleted through the store (herd decisions add/delete)
 	// reaches the kernel and leaves it.
 	by := netip.MustParsePrefix("198.18.2.2/32")
-	if err := app.AddDecision(context.Background(), cfg, by, time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, by, time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the added ban in herd-ban4", 10*time.Second, func() bool { return view.holds(by) })
 	if err := herdtest.Dial(lab.by, lab.toBy, 500*time.Millisecond); err == nil {
 		t.Error("the source banned with decisions add still connects")
 	}
-	if n, err := app.DeleteDecisions(context.Background(), cfg, by); err != nil || n != 1 {
+	if n, err := query.DeleteDecisions(context.Background(), cfg, by); err != nil || n != 1 {
 		t.Fatalf("delete: %d, %v", n, err)
 	}
 	waitFor(t, "the ban lifted", 10*time.Second, func() bool { return !view.holds(by) })
@@ -166,7 +167,7 @@ func TestAgentBackendUnusableRunsDry(t *testing.T) {
 	if !strings.Contains(logs, "no firewall backend usable; running dry") || !strings.Contains(logs, "not found") {
 		t.Fatalf("no clear message about the unusable backend:\n%s", logs)
 	}
-	if err := app.AddDecision(context.Background(), cfg, netip.MustParsePrefix("192.0.2.99/32"), time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, netip.MustParsePrefix("192.0.2.99/32"), time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the dry-run print", 5*time.Second, func() bool { return strings.Contains(r.out.String(), "ban 192.0.2.99/32 ") })

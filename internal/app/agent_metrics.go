@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/decision"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/source/file"
@@ -51,6 +52,7 @@ type agentMetrics struct {
 	files       map[string]*metrics.Source
 	names       map[*metrics.Source]string // the label of each Source resolved through file or source
 	refusedC    map[refusedKey]interface{ Inc() }
+	tallies     map[*metrics.Source]*tally
 	lastEvicted uint64
 	buckets     atomic.Uint64 // live scenario buckets at the last sample
 
@@ -100,7 +102,7 @@ func (am *agentMetrics) watchSyslog(srv *syslog.Server) *metrics.Source {
 // gauge reads a.set at each scrape.
 func newAgentMetrics(a *agent) *agentMetrics {
 	am := &agentMetrics{now: a.now, files: map[string]*metrics.Source{}, pending: map[netip.Prefix]time.Time{},
-		names: map[*metrics.Source]string{}, refusedC: map[refusedKey]interface{ Inc() }{}}
+		names: map[*metrics.Source]string{}, refusedC: map[refusedKey]interface{ Inc() }{}, tallies: map[*metrics.Source]*tally{}}
 	kinds := make([]string, 0, 8)
 	for k := event.KindNone; k.String() != "invalid"; k++ {
 		kinds = append(kinds, k.String())
@@ -114,7 +116,7 @@ func newAgentMetrics(a *agent) *agentMetrics {
 	return am
 }
 
-// file returns the counters of a followed path. a.mu is held.
+// file returns the counters of a followed path. the pipeline's lock is held.
 func (am *agentMetrics) file(path string) *metrics.Source {
 	if s, ok := am.files[path]; ok {
 		return s
@@ -130,20 +132,12 @@ func (am *agentMetrics) file(path string) *metrics.Source {
 }
 
 // source resolves the counters of a source other than a file (standard
-// input). a.mu is held.
+// input). the pipeline's lock is held.
 func (am *agentMetrics) source(name string) *metrics.Source {
 	s := am.m.Source(name)
 	am.names[s] = name
 	return s
 }
-
-// Reasons of LinesDropped for lines the detector left unparsed because of
-// their provenance (docs/sources.md).
-const (
-	droppedContinuation = "continuation"      // not a record of its file's format
-	droppedDoubt        = "identity_in_doubt" // a journal entry not from the program it names
-	droppedUnknown      = "unknown_format"    // a line of a file of no known format
-)
 
 type refusedKey struct {
 	src    *metrics.Source
@@ -152,7 +146,7 @@ type refusedKey struct {
 
 // refused counts a line of src that the detector left for a reason of
 // provenance under LinesDropped{source, reason}. It allocates only the
-// first time a source meets a reason. a.mu is held.
+// first time a source meets a reason. the pipeline's lock is held.
 func (am *agentMetrics) refused(src *metrics.Source, reason string) {
 	k := refusedKey{src, reason}
 	c, ok := am.refusedC[k]
@@ -275,7 +269,7 @@ func (am *agentMetrics) watch(fs []*file.Follower, globs [][]string, jf *journal
 	}
 }
 
-// sample reads the counters the stages keep themselves. a.mu is held.
+// sample reads the counters the stages keep themselves. the pipeline's lock is held.
 func (am *agentMetrics) sample(det *Detector) {
 	st := det.ScenarioStats()
 	am.buckets.Store(st.Live)
@@ -343,4 +337,38 @@ func (a *agent) sourceGlobs() [][]string {
 		gs[i] = s.Files
 	}
 	return gs
+}
+
+// enforceObserver passes what the enforce loop did to the agent's metrics.
+type enforceObserver struct{ am *agentMetrics }
+
+func (o enforceObserver) Enforced(add []event.Decision, del []netip.Prefix) { o.am.enforced(add, del) }
+func (o enforceObserver) Reconciled()                                       { o.am.reconciled() }
+func (o enforceObserver) Failed()                                           { o.am.m.FirewallError() }
+
+// tally is a source's counters as the pipeline's detect.Tally.
+type tally struct {
+	am  *agentMetrics
+	src *metrics.Source
+}
+
+func (t *tally) Line(res *detect.Result) {
+	if res == nil {
+		t.src.Line(false)
+		return
+	}
+	t.am.line(t.src, res)
+}
+
+func (t *tally) Left(reason string) { t.am.refused(t.src, reason) }
+
+// tallyOf returns src's tally, made once. The pipeline's lock is held, or
+// the agent is starting.
+func (am *agentMetrics) tallyOf(src *metrics.Source) *tally {
+	if t, ok := am.tallies[src]; ok {
+		return t
+	}
+	t := &tally{am, src}
+	am.tallies[src] = t
+	return t
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 // TestAgentMetrics runs the agent dry with its metrics endpoint, feeds it
@@ -138,7 +139,7 @@ func TestAgentMetricsAndStatusWithNftables(t *testing.T) {
 	if n := s.Sum(metrics.FirewallErrors); n != 0 {
 		t.Errorf("%v firewall errors", n)
 	}
-	st := app.GetStatus(t.Context(), cfg, app.StatusOptions{NetNS: fd})
+	st := query.GetStatus(t.Context(), cfg, query.StatusOptions{NetNS: fd})
 	if !st.Agent.Running || st.Agent.LinesRead != 6 {
 		t.Errorf("agent status %+v", st.Agent)
 	}

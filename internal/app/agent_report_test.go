@@ -20,6 +20,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/lapi"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/store"
 )
 
@@ -95,7 +96,7 @@ func testAgentReports(t *testing.T, backend string) {
 	ccfg := testConfig(cdir, clog)
 	ccfg.Database = centralDatabase(t, backend, cdir)
 	ccfg.Allow = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
-	password, err := app.AddMachine(ctx, ccfg, "web1")
+	password, err := query.AddMachine(ctx, ccfg, "web1")
 	if err != nil {
 		t.Fatal(err)
 	}

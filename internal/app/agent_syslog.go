@@ -1,9 +1,7 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"github.com/herd-ips/herd/internal/metrics"
 	"net"
 	"net/netip"
 	"time"
@@ -87,17 +85,4 @@ func (a *agent) syslogStats() syslog.Stats {
 		return syslog.Stats{}
 	}
 	return a.syslog.Stats()
-}
-
-// live runs one line of a source without offsets (syslog, stdin) through the
-// detector. Such lines are happening now: the detector's reference is set to
-// the agent's clock first, so that a line without a time gets the current
-// one and a year-less RFC 3164 stamp takes the current year.
-func (a *agent) live(ctx context.Context, data []byte, b *Binding, hint string, src *metrics.Source) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.now()
-	a.ref = now
-	a.det.SetReference(now)
-	return a.detect(ctx, data, b, hint, src)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/herdtest"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/store"
 )
 
@@ -230,15 +231,15 @@ func TestAgentDecisionsFromStore(t *testing.T) {
 	cfg := testConfig(dir, logPath)
 	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true})
 	scope := netip.MustParsePrefix("203.0.113.0/24")
-	if err := app.AddDecision(context.Background(), cfg, scope, time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, scope, time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the added decision", 5*time.Second, func() bool { return strings.Contains(r.out.String(), "ban 203.0.113.0/24 ") })
-	if n, err := app.DeleteDecisions(context.Background(), cfg, scope); err != nil || n != 1 {
+	if n, err := query.DeleteDecisions(context.Background(), cfg, scope); err != nil || n != 1 {
 		t.Fatalf("delete: %d, %v", n, err)
 	}
 	waitFor(t, "the deletion", 5*time.Second, func() bool { return strings.Contains(r.out.String(), "unban 203.0.113.0/24") })
-	if err := app.AddDecision(context.Background(), cfg, netip.MustParsePrefix("127.0.0.1/32"), time.Hour, "test"); err == nil {
+	if err := query.AddDecision(context.Background(), cfg, netip.MustParsePrefix("127.0.0.1/32"), time.Hour, "test"); err == nil {
 		t.Error("a ban of loopback was accepted")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
@@ -46,7 +47,7 @@ func TestAgentMetricsOverTLS(t *testing.T) {
 	if _, err := metrics.Fetch(t.Context(), &http.Client{Timeout: 10 * time.Second}, "http://"+ln.Addr().String()+"/metrics"); err == nil {
 		t.Error("plain HTTP scrape of the TLS port succeeded")
 	}
-	st := app.GetStatus(t.Context(), cfg, app.StatusOptions{})
+	st := query.GetStatus(t.Context(), cfg, query.StatusOptions{})
 	if !st.Agent.Running || st.Agent.Metrics != "https://"+ln.Addr().String()+"/metrics" {
 		t.Errorf("status over TLS: %+v", st.Agent)
 	}

@@ -1,17 +1,18 @@
 package app_test
 
-// Floors of the conformance scores (see conformance_test.go). They record the
-// scores herd reached when they were last raised; a change that lowers a score
-// below its floor, or flags more innocent lines, fails. The issue's targets
-// are 99% (fail2ban, sshguard) and 95% (crowdsec hub) with no false flags;
-// where herd stays below them, the closing notes and docs/rules.md say why
-// (suites that contradict each other, host names herd never resolves,
-// thresholds that protect users who mistype).
+// Floors of the conformance scores (see conformance_test.go), measured on the
+// peers' whole suites: every fail2ban filter in its normal mode, every
+// sshguard case, every CrowdSec hub test of a text log a Linux host writes.
+// They record the scores herd reached when they were last raised; a change
+// that lowers a score below its floor, or flags more innocent lines, fails.
+// The targets of issue 10 are 95% (fail2ban), 99% (sshguard) and 90%
+// (crowdsec hub) with no false flags; what is not scored is listed, with its
+// reason, in testdata/conformance-exclusions.tsv.
 const (
-	fail2banRecallFloor       = 0.889 // 420/472
-	fail2banFalseFlagCeiling  = 6
-	sshguardRecallFloor       = 0.981 // 107/109
+	fail2banRecallFloor       = 0.692 // 555/802
+	fail2banFalseFlagCeiling  = 1     // traefik-auth line 4: a 401 without a user name
+	sshguardRecallFloor       = 0.843 // 151/179
 	sshguardFalseFlagCeiling  = 0
-	crowdsecRecallFloor       = 0.81 // 39/48
+	crowdsecRecallFloor       = 0.21 // 58/275
 	crowdsecFalseAlertCeiling = 0
 )

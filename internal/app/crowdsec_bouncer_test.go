@@ -17,6 +17,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/enforce/ipset"
 	"github.com/herd-ips/herd/internal/herdtest"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 // bouncerConfig is the Debian package's shipped crowdsec-firewall-bouncer
@@ -111,7 +112,7 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	key, err := app.AddBouncer(context.Background(), cfg, "firewall")
+	key, err := query.AddBouncer(context.Background(), cfg, "firewall")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 	// A ban live before the bouncer starts reaches it in its startup=true
 	// answer; the others in later polls.
 	early := netip.MustParsePrefix("203.0.113.9/32")
-	if err := app.AddDecision(context.Background(), cfg, early, time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, early, time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -172,7 +173,7 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 		bans = append(bans, netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:66::/64"))
 	}
 	for _, p := range bans {
-		if err := app.AddDecision(context.Background(), cfg, p, time.Hour, "test"); err != nil {
+		if err := query.AddDecision(context.Background(), cfg, p, time.Hour, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +187,7 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 		}
 		return true
 	})
-	if n, err := app.DeleteDecisions(context.Background(), cfg, bans[0]); err != nil || n != 1 {
+	if n, err := query.DeleteDecisions(context.Background(), cfg, bans[0]); err != nil || n != 1 {
 		t.Fatalf("delete: %d, %v", n, err)
 	}
 	waitFor(t, "the deleted ban out of the bouncer's set", 10*time.Second, func() bool {

@@ -1,193 +1,21 @@
 package app
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"strings"
-
-	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/parse"
-	"github.com/herd-ips/herd/internal/rules"
 )
 
-// HeadBytes is how much of a file's start format detection reads.
-const HeadBytes = 64 << 10
+// The format names are internal/detect's; these keep app's callers
+// unchanged.
+type Binding = detect.Binding
 
-// ParseFormat returns the format family called name (a source's format:
-// in herd.yaml, --format of replay and explain); "" means detect. "any"
-// is refused: provenance cannot be turned off outside tests.
-func ParseFormat(name string) (f parse.Family, detect bool, err error) {
-	if name == "" {
-		return parse.FamilyAny, true, nil
-	}
-	f, ok := parse.FamilyByName(name)
-	if !ok || f == parse.FamilyAny {
-		return parse.FamilyAny, false, fmt.Errorf("unknown format %q (known: %s)", name, strings.Join(FormatNames(), ", "))
-	}
-	return f, false, nil
+// HeadBytes is detect.HeadBytes.
+const HeadBytes = detect.HeadBytes
+
+// ParseFormat is detect.ParseFormat.
+func ParseFormat(name string) (f parse.Family, detecting bool, err error) {
+	return detect.ParseFormat(name)
 }
 
-// FormatNames lists the format names ParseFormat accepts, aliases left out.
-func FormatNames() []string {
-	var out []string
-	for _, n := range parse.FamilyNames() {
-		if n != "any" {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// Binding is the format family a stream of lines (a file, standard input)
-// is read as: configured, or detected from its first lines and then locked.
-type Binding struct {
-	Family     parse.Family
-	Locked     bool // false while the stream has shown no line
-	Configured bool // set by herd.yaml or --format, not detected
-	// Unknown: the stream's first line is a record of no known format, so
-	// none of its lines is parsed (parse.Parser.Detect).
-	Unknown bool
-}
-
-// String says "nginx-error (detected)", "clf (configured)", "unknown" or
-// "undetected" (nothing read yet).
-func (b Binding) String() string {
-	switch {
-	case !b.Locked:
-		return "undetected"
-	case b.Unknown:
-		return "unknown (detected)"
-	case b.Configured:
-		return b.Family.String() + " (configured)"
-	}
-	return b.Family.String() + " (detected)"
-}
-
-// sourceBinding returns the binding a source's configuration imposes: its
-// format, else message when it names a program; unlocked when the format
-// is to be detected.
-func sourceBinding(src *config.Source) (Binding, error) {
-	f, detect, err := ParseFormat(src.Format)
-	if err != nil {
-		return Binding{}, err
-	}
-	if detect && src.Program != "" {
-		return Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}, nil
-	}
-	return Binding{Family: f, Locked: !detect, Configured: !detect}, nil
-}
-
-// lock detects b's family from head, the start of its stream, when b is
-// not locked yet, and locks it once head shows a line: the first line
-// decides (parse.Parser.Detect), and a first line of no known format locks
-// b as Unknown. It reports whether b is locked.
-func (b *Binding) lock(d detector, head []byte) bool {
-	if b.Locked {
-		return true
-	}
-	if !parse.HeadLines(head) {
-		return false
-	}
-	f, ok := d.Detect(head)
-	b.Family, b.Locked, b.Unknown = f, true, !ok
-	return true
-}
-
-// detector tells a file's format from its head: *Detector, *parse.Parser.
-type detector interface {
-	Detect(head []byte) (parse.Family, bool)
-}
-
-// maxStatusFiles bounds the files FileFormats reports.
-const maxStatusFiles = 256
-
-// FileFormat is the format a followed file is read as.
-type FileFormat struct {
-	Path   string `json:"path"`
-	Format string `json:"format"` // a family name, "" when undetected
-	How    string `json:"how"`    // "configured", "detected", "undetected" (empty file), "unknown" (a format herd does not know), "fixed"
-	Error  string `json:"error,omitempty"`
-}
-
-// FileFormats returns the format of every file cfg's sources match, as the
-// agent derives it: the source's format when configured, else detected
-// from the file's first lines as they are now (the agent locks what it
-// detected when it first read the file; a file replaced since may differ).
-// The journal and the syslog listener have fixed formats.
-func FileFormats(cfg *config.Config, set *rules.Set) ([]FileFormat, error) {
-	p, err := parse.Compile(set.Parsers, parse.Options{JSONClientFields: cfg.JSONClientFields})
-	if err != nil {
-		return nil, err
-	}
-	var out []FileFormat
-	for i := range cfg.Sources {
-		src := &cfg.Sources[i]
-		for _, g := range src.Files {
-			paths, _ := filepath.Glob(g)
-			for _, path := range paths {
-				if len(out) >= maxStatusFiles {
-					return out, nil
-				}
-				ff := FileFormat{Path: path}
-				b, err := sourceBinding(src)
-				if err != nil {
-					ff.Error = err.Error()
-					out = append(out, ff)
-					continue
-				}
-				if !b.Locked {
-					head, err := readHead(path)
-					if err != nil {
-						ff.Error = err.Error()
-					}
-					b.lock(p, head)
-				}
-				switch {
-				case !b.Locked:
-					ff.How = "undetected"
-				case b.Unknown:
-					ff.How = "unknown"
-				case b.Configured:
-					ff.Format, ff.How = b.Family.String(), "configured"
-				default:
-					ff.Format, ff.How = b.Family.String(), "detected"
-				}
-				out = append(out, ff)
-			}
-		}
-	}
-	if cfg.Journald.Enabled {
-		out = append(out, FileFormat{Path: "journald", Format: parse.FamilyJournal.String(), How: "fixed"})
-	}
-	if cfg.Syslog.Enabled() {
-		out = append(out, FileFormat{Path: "syslog listener", Format: parse.FamilySyslog.String(), How: "fixed"})
-	}
-	return out, nil
-}
-
-// readHead returns up to HeadBytes of the start of the file at path.
-func readHead(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b := make([]byte, HeadBytes)
-	n, err := io.ReadFull(f, b)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return b[:n], nil
-}
-
-// peekHead returns up to HeadBytes of what r will give, without consuming
-// it, and the reader to read from instead of r.
-func peekHead(r io.Reader) ([]byte, io.Reader) {
-	br := bufio.NewReaderSize(r, HeadBytes)
-	head, _ := br.Peek(HeadBytes) // a shorter input gives what there is
-	return head, br
-}
+// FormatNames is detect.FormatNames.
+func FormatNames() []string { return detect.FormatNames() }

@@ -17,6 +17,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/rules"
 )
 
@@ -100,16 +101,16 @@ func TestAgentFormatPerFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ff, err := app.FileFormats(cfg, set)
+	ff, err := query.FileFormats(cfg, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []app.FileFormat{{Path: errLog, Format: "nginx-error", How: "detected"}, {Path: authLog, Format: "syslog", How: "detected"}}
+	want := []query.FileFormat{{Path: errLog, Format: "nginx-error", How: "detected"}, {Path: authLog, Format: "syslog", How: "detected"}}
 	if !slices.Equal(ff, want) {
 		t.Errorf("FileFormats = %+v, want %+v", ff, want)
 	}
 	var out bytes.Buffer
-	if err := app.WriteStatus(&out, app.GetStatus(context.Background(), cfg, app.StatusOptions{}), false); err != nil {
+	if err := query.WriteStatus(&out, query.GetStatus(context.Background(), cfg, query.StatusOptions{}), false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), errLog+": nginx-error (detected)") {
@@ -168,15 +169,15 @@ func TestReplayFormat(t *testing.T) {
 	for i := range 4 {
 		errLog.WriteString(phpStderr(i))
 	}
-	run := func(format string) (app.ReplayStats, string) {
+	run := func(format string) (query.ReplayStats, string) {
 		d, err := app.NewDetector(app.DetectorOptions{Rules: set, Location: time.UTC})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		st, err := app.Replay(context.Background(), app.ReplayOptions{
+		st, err := query.Replay(context.Background(), query.ReplayOptions{
 			Detector: d, Format: format, Out: &out,
-			Inputs: []app.Input{{Name: "error.log", R: strings.NewReader(errLog.String()), Size: -1}},
+			Inputs: []query.Input{{Name: "error.log", R: strings.NewReader(errLog.String()), Size: -1}},
 		})
 		if err != nil {
 			t.Fatal(err)

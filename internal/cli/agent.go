@@ -15,6 +15,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/termtext"
 )
 
@@ -127,7 +128,7 @@ deleted decisions within a second (it polls the database's decision stream).`,
 			if err != nil {
 				return err
 			}
-			return app.ListDecisions(c.Context(), cfg, e.stdout)
+			return query.ListDecisions(c.Context(), cfg, e.stdout)
 		},
 	})
 	var ip, rng, reason string
@@ -165,7 +166,7 @@ deleted decisions within a second (it polls the database's decision stream).`,
 			if err != nil {
 				return err
 			}
-			if err := app.AddDecision(c.Context(), cfg, p, dur, reason); err != nil {
+			if err := query.AddDecision(c.Context(), cfg, p, dur, reason); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "ban %s for %s added\n", p, dur)
@@ -189,7 +190,7 @@ deleted decisions within a second (it polls the database's decision stream).`,
 			if err != nil {
 				return err
 			}
-			n, err := app.DeleteDecisions(c.Context(), cfg, p)
+			n, err := query.DeleteDecisions(c.Context(), cfg, p)
 			if err != nil {
 				return err
 			}

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 func (e *env) bouncersCmd() *cobra.Command {
@@ -25,7 +25,7 @@ func (e *env) bouncersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			key, err := app.AddBouncer(c.Context(), cfg, args[0])
+			key, err := query.AddBouncer(c.Context(), cfg, args[0])
 			if err != nil {
 				return err
 			}
@@ -42,7 +42,7 @@ func (e *env) bouncersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.ListBouncers(c.Context(), cfg, e.stdout)
+			return query.ListBouncers(c.Context(), cfg, e.stdout)
 		},
 	}
 	del := &cobra.Command{
@@ -54,7 +54,7 @@ func (e *env) bouncersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.DeleteBouncer(c.Context(), cfg, args[0])
+			return query.DeleteBouncer(c.Context(), cfg, args[0])
 		},
 	}
 	c.AddCommand(add, list, del)

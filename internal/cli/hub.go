@@ -1,16 +1,11 @@
 package cli
 
 import (
-	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,10 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/herd-ips/herd/internal/app"
-	"github.com/herd-ips/herd/internal/connlimit"
 	"github.com/herd-ips/herd/internal/hub"
 	"github.com/herd-ips/herd/internal/hub/export"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
@@ -96,95 +89,12 @@ func (e *env) hubServeCmd() *cobra.Command {
 					return usageError{fmt.Errorf("--metrics-listen %s is not loopback; add --metrics-allow-remote to serve it beyond this host", ap)}
 				}
 			}
-			key, err := hub.LoadOrCreateKey(keyPath)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			st, err := hubstore.Open(ctx, o)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			log := slog.New(slog.NewTextHandler(termtext.Lines(e.stderr), nil))
-			node, err := app.NewHub(ctx, app.HubOptions{
-				Hub: hub.Options{Store: st, Protected: prot, AllowDocumentation: allowDocs, Logger: log},
-				Key: key,
+			return app.ServeHub(c.Context(), app.ServeHubOptions{
+				DB: o, KeyFile: keyPath, Listen: listen, TLSCert: cert, TLSKey: tlsKey,
+				Protected: prot, AllowDocumentation: allowDocs, MetricsListen: metricsListen,
+				MaxConns: maxConns, MaxConnsPerAddr: maxConnsPerAddr,
+				Logger: slog.New(slog.NewTextHandler(termtext.Lines(e.stderr), nil)), Stdout: e.stdout,
 			})
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return err
-			}
-			// The hub's listeners are guarded as the agent's are: caps
-			// per client and in total, and accept errors back off.
-			lim := connlimit.FromFileLimit(connlimit.FileLimit(), 1)
-			if maxConns > 0 {
-				lim.Total = maxConns
-			}
-			if maxConnsPerAddr > 0 {
-				lim.PerAddr = maxConnsPerAddr
-			}
-			gln := connlimit.New(ln, connlimit.Options{Limits: lim, Name: "hub", Logger: log})
-			node.WatchListener("hub", gln)
-			ln = gln
-			fmt.Fprintf(e.stdout, "hub listening on %s (%s)\npublic key (hub.public_key): %s\n", ln.Addr(), map[bool]string{true: "TLS", false: "plain HTTP"}[cert != ""],
-				base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
-			var mln net.Listener
-			if metricsListen != "" {
-				if mln, err = net.Listen("tcp", metricsListen); err != nil {
-					ln.Close()
-					return fmt.Errorf("hub: metrics: %w", err)
-				}
-				gmln := connlimit.New(mln, connlimit.Options{Limits: connlimit.Limits{Total: 64, PerAddr: 16}, Name: "hub-metrics", Logger: log})
-				node.WatchListener("hub-metrics", gmln)
-				mln = gmln
-				fmt.Fprintf(e.stdout, "hub metrics on http://%s/metrics\n", mln.Addr())
-			}
-			srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-			g, gctx := errgroup.WithContext(ctx)
-			// run ends with gctx: once node.Run returns, every blocklist
-			// stream is closed, and only then does Shutdown wait for the
-			// requests still active (a stream ends only when closed).
-			runDone := make(chan struct{})
-			g.Go(func() error { defer close(runDone); return node.Run(gctx) })
-			g.Go(func() error {
-				var err error
-				if cert != "" {
-					err = srv.ServeTLS(ln, cert, tlsKey)
-				} else {
-					err = srv.Serve(ln)
-				}
-				if errors.Is(err, http.ErrServerClosed) {
-					return nil
-				}
-				return err
-			})
-			if mln != nil {
-				mux := http.NewServeMux()
-				mux.Handle("GET /metrics", node.MetricsHandler())
-				msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-				g.Go(func() error {
-					if err := msrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-						return fmt.Errorf("hub: metrics: %w", err)
-					}
-					return nil
-				})
-				g.Go(func() error {
-					<-gctx.Done()
-					return msrv.Close()
-				})
-			}
-			g.Go(func() error {
-				<-gctx.Done()
-				<-runDone
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-				defer cancel()
-				return srv.Shutdown(sctx)
-			})
-			return g.Wait()
 		},
 	}
 	f := c.Flags()

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 func (e *env) statusCmd() *cobra.Command {
@@ -28,7 +28,7 @@ and reads herd's nftables table without changing it (root needed).`,
 			if err != nil {
 				return err
 			}
-			return app.WriteStatus(e.stdout, app.GetStatus(c.Context(), cfg, app.StatusOptions{}), asJSON)
+			return query.WriteStatus(e.stdout, query.GetStatus(c.Context(), cfg, query.StatusOptions{}), asJSON)
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
@@ -44,7 +44,7 @@ func (e *env) alertsCmd() *cobra.Command {
 	}
 	c.PersistentFlags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
 
-	var o app.AlertsOptions
+	var o query.AlertsOptions
 	var source string
 	list := &cobra.Command{
 		Use:   "list [--since 24h] [--scenario S] [--source ADDR] [--limit N] [--json]",
@@ -65,7 +65,7 @@ func (e *env) alertsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.ListAlerts(c.Context(), cfg, o, e.stdout)
+			return query.ListAlerts(c.Context(), cfg, o, e.stdout)
 		},
 	}
 	list.Flags().DurationVar(&o.Since, "since", 24*time.Hour, "alerts created within this long (0 = any time)")
@@ -88,7 +88,7 @@ func (e *env) alertsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.InspectAlert(c.Context(), cfg, id, asJSON, e.stdout)
+			return query.InspectAlert(c.Context(), cfg, id, asJSON, e.stdout)
 		},
 	}
 	inspect.Flags().BoolVar(&asJSON, "json", false, "one JSON object")

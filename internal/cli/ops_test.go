@@ -15,6 +15,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/store"
 )
 
@@ -229,7 +230,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.AddBouncer(context.Background(), cfg, "fw"); err != nil {
+	if _, err := query.AddBouncer(context.Background(), cfg, "fw"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/rules"
 )
 
@@ -83,11 +84,11 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 
 // open builds the detector and opens the inputs replay and explain read;
 // done closes the files.
-func (f *detectorFlags) open(args []string, stdin io.Reader) (d *app.Detector, ins []app.Input, done func(), err error) {
+func (f *detectorFlags) open(args []string, stdin io.Reader) (d *app.Detector, ins []query.Input, done func(), err error) {
 	if d, err = f.detector(); err != nil {
 		return nil, nil, nil, err
 	}
-	ins, closers, err := app.OpenInputs(args, stdin)
+	ins, closers, err := query.OpenInputs(args, stdin)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -132,7 +133,7 @@ speed). A summary goes to standard error.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			_, err = app.Replay(c.Context(), app.ReplayOptions{
+			_, err = query.Replay(c.Context(), query.ReplayOptions{
 				Detector: d,
 				Inputs:   ins,
 				Hint:     f.program,
@@ -156,12 +157,12 @@ speed). A summary goes to standard error.`,
 const progressMin = 32 << 20
 
 // progress returns a progress wrapper when standard error is a terminal.
-func (e *env) progress() func(app.Input) io.Reader {
+func (e *env) progress() func(query.Input) io.Reader {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return func(in app.Input) io.Reader {
+	return func(in query.Input) io.Reader {
 		if in.Size < progressMin {
 			return in.R
 		}
@@ -189,7 +190,7 @@ func (e *env) explainCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			return app.Explain(c.Context(), app.ExplainOptions{
+			return query.Explain(c.Context(), query.ExplainOptions{
 				Detector: d, Inputs: ins, Hint: f.program, Format: f.format, JSON: f.json, Out: e.stdout,
 			})
 		},

@@ -129,7 +129,7 @@ type Source struct {
 // FormatNames are the values of a source's format: what internal/parse
 // calls format families, with the aliases common and combined (clf), json
 // (json-access) and journald (journal).
-var FormatNames = []string{"syslog", "journal", "journald", "message", "clf", "common", "combined", "vhost_combined", "json-access", "json", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot"}
+var FormatNames = []string{"syslog", "journal", "journald", "message", "clf", "common", "combined", "vhost_combined", "json-access", "json", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot", "asterisk", "exim", "freeswitch", "bind", "roundcube", "mongodb", "postgres"}
 
 // Journald configures the systemd journal source (internal/source/journald),
 // read through journalctl's JSON output.

@@ -21,17 +21,8 @@ import (
 	"github.com/herd-ips/herd/internal/ipx"
 )
 
-// Change is a batched diff of the live set, in the order an enforcer
-// applies it: every Delete first, then every Add. A scope in both is a
-// replacement (a longer ban), which an enforcer must delete and add again
-// since some kernels keep the old expiry of an element already present.
-type Change struct {
-	Add    []event.Decision
-	Delete []netip.Prefix
-}
-
-// Empty reports whether c changes nothing.
-func (c Change) Empty() bool { return len(c.Add) == 0 && len(c.Delete) == 0 }
+// Change is the batched diff a subscriber takes (event.Change).
+type Change = event.Change
 
 // Verdict says what Add did with one decision.
 type Verdict uint8

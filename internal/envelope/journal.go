@@ -3,7 +3,8 @@ package envelope
 import (
 	"bytes"
 	"time"
-	"unicode/utf8"
+
+	"github.com/herd-ips/herd/internal/jsonstr"
 )
 
 // maxKeptScratch bounds the scratch buffer a Parser keeps between lines.
@@ -213,79 +214,10 @@ func (p *Parser) jsonString(b []byte, i int) ([]byte, int, bool) {
 		return b[s:e], next, true
 	}
 	n := len(p.scratch)
-	if !p.unescape(b[s:e]) {
+	if p.scratch, ok = jsonstr.Unescape(p.scratch, b[s:e]); !ok {
 		return nil, 0, false
 	}
 	return p.scratch[n:], next, true
-}
-
-// unescape appends the unescaped form of the raw JSON string contents r to
-// p.scratch. Lone surrogates become U+FFFD.
-func (p *Parser) unescape(r []byte) bool {
-	for i := 0; i < len(r); i++ {
-		ch := r[i]
-		if ch != '\\' {
-			p.scratch = append(p.scratch, ch)
-			continue
-		}
-		i++
-		if i >= len(r) {
-			return false
-		}
-		switch r[i] {
-		case '"', '\\', '/':
-			p.scratch = append(p.scratch, r[i])
-		case 'b':
-			p.scratch = append(p.scratch, '\b')
-		case 'f':
-			p.scratch = append(p.scratch, '\f')
-		case 'n':
-			p.scratch = append(p.scratch, '\n')
-		case 'r':
-			p.scratch = append(p.scratch, '\r')
-		case 't':
-			p.scratch = append(p.scratch, '\t')
-		case 'u':
-			c, ok := hex4(r, i+1)
-			if !ok {
-				return false
-			}
-			i += 4
-			if c >= 0xd800 && c < 0xdc00 && i+6 < len(r) && r[i+1] == '\\' && r[i+2] == 'u' {
-				if lo, ok := hex4(r, i+3); ok && lo >= 0xdc00 && lo < 0xe000 {
-					c = 0x10000 + (c-0xd800)<<10 + (lo - 0xdc00)
-					i += 6
-				}
-			}
-			if c >= 0xd800 && c < 0xe000 {
-				c = utf8.RuneError
-			}
-			p.scratch = utf8.AppendRune(p.scratch, c)
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func hex4(b []byte, i int) (rune, bool) {
-	if i+4 > len(b) {
-		return 0, false
-	}
-	var v rune
-	for _, ch := range b[i : i+4] {
-		switch {
-		case ch >= '0' && ch <= '9':
-			v = v<<4 | rune(ch-'0')
-		case ch >= 'a' && ch <= 'f':
-			v = v<<4 | rune(ch-'a'+10)
-		case ch >= 'A' && ch <= 'F':
-			v = v<<4 | rune(ch-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return v, true
 }
 
 // byteArray reads a JSON array of byte values (journald's form for binary

@@ -21,7 +21,7 @@ const (
 	LayoutRFC3164          // "Oct 11 14:32:52" (year inferred), "Oct  1 14:32:52", "Oct 11 2000 14:32:52", optional fraction
 	LayoutUnix             // "1700000000" or "1700000000.123" (seconds since the epoch, UTC instant)
 	LayoutMySQL            // "190501 12:00:00", "190501  2:00:00", "2019-05-01 12:00:00", " 2019-05-01  2:00:00"
-	LayoutDMY              // "11-06-2013 02:09:40 +0300" (fail2ban, 3proxy; zone optional)
+	LayoutDMY              // "11-06-2013 02:09:40 +0300" (fail2ban, 3proxy; zone optional), "11-Aug-2013 03:36:11.372" (BIND)
 	LayoutTAI64N           // "@4000000053b2c8a60b1a2c3d" (daemontools/s6 labels, UTC instant)
 	LayoutUnixMilli        // "1700000000123" (milliseconds since the epoch, JSON loggers)
 	numLayouts
@@ -466,16 +466,24 @@ func scanMySQL(b []byte, c *civil) (int, bool) {
 // scanDMY reads "dd-mm-yyyy hh:mm:ss" with an optional " +hhmm" zone.
 func scanDMY(b []byte, c *civil) (int, bool) {
 	var ok bool
-	if c.day, ok = digits(b, 0, 2); !ok || len(b) < 11 || b[2] != '-' || b[5] != '-' || b[10] != ' ' {
+	if c.day, ok = digits(b, 0, 2); !ok || len(b) < 11 || b[2] != '-' {
 		return 0, false
 	}
+	// The month is two digits or, as BIND writes it, a three-letter name.
+	i := 5
 	if c.month, ok = digits(b, 3, 2); !ok {
+		if c.month, ok = month(b, 3); !ok {
+			return 0, false
+		}
+		i = 6
+	}
+	if len(b) < i+6 || b[i] != '-' || b[i+5] != ' ' {
 		return 0, false
 	}
-	if c.year, ok = digits(b, 6, 4); !ok {
+	if c.year, ok = digits(b, i+1, 4); !ok {
 		return 0, false
 	}
-	j, ok := scanClock(b, 11, c, false)
+	j, ok := scanClock(b, i+6, c, false)
 	if !ok {
 		return 0, false
 	}

@@ -8,6 +8,18 @@ import (
 	"time"
 )
 
+// The origins of decisions (Decision.Origin). The store keeps them as they
+// are spelled here; the local API and herd status show them.
+const (
+	// OriginHerd marks a decision a profile took from local detections,
+	// or one a machine reported through the local API.
+	OriginHerd = "herd"
+	// OriginCommunity marks a decision taken from a hub's blocklist.
+	OriginCommunity = "community"
+	// OriginCLI marks a decision added with herd decisions add.
+	OriginCLI = "cli"
+)
+
 // Kind classifies what an event says about its source.
 type Kind uint8
 
@@ -134,6 +146,19 @@ type Decision struct {
 	Duration  time.Duration
 	Until     time.Time
 	Scenario  string
-	Origin    string // "herd" for local detections, "community", "cli"
+	Origin    string // who took it: one of the Origin constants
 	Simulated bool   // taken in simulation mode: reported, never enforced
 }
+
+// Change is a batched diff of the live decisions, in the order an enforcer
+// applies it: every Delete first, then every Add. A scope in both is a
+// replacement (a longer ban), which an enforcer must delete and add again
+// since some kernels keep the old expiry of an element already present.
+// The slices belong to the receiver once handed over.
+type Change struct {
+	Add    []Decision
+	Delete []netip.Prefix
+}
+
+// Empty reports whether c changes nothing.
+func (c Change) Empty() bool { return len(c.Add) == 0 && len(c.Delete) == 0 }

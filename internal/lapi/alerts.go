@@ -35,7 +35,7 @@ const (
 
 // RemoteDecisionOrigin is the origin of every decision a machine reports,
 // whatever origin it sent: a machine cannot pose as cli or community.
-const RemoteDecisionOrigin = "herd"
+const RemoteDecisionOrigin = event.OriginHerd
 
 // The wire shape of POST /v1/alerts: CrowdSec's alert model, of which herd
 // reads these fields. Other fields (message, capacity, leakspeed, labels,

@@ -36,10 +36,17 @@ const (
 	FamilyVsftpd             // vsftpd's own log: "Mon Jan  2 15:04:05 2006 [pid N] ..."
 	FamilyMySQL              // MySQL/MariaDB error log
 	FamilyDovecot            // dovecot's own log_path: "Jan 02 15:04:05 imap-login: ..." (no host)
+	FamilyAsterisk           // Asterisk's own log: "[2006-01-02 15:04:05] NOTICE[1] ..." or "[Jan  2 15:04:05] ..."
+	FamilyExim               // Exim's main log: "2006-01-02 15:04:05 [pid] ..." (no host, no "process:")
+	FamilyFreeswitch         // freeswitch.log: "2006-01-02 15:04:05.000000 [WARNING] file.c:N ..."
+	FamilyBind               // BIND's own log channels: "02-Jan-2006 15:04:05.000 ..."
+	FamilyRoundcube          // Roundcube's own logs: "[02-Jan-2006 15:04:05 +0000]: ..."
+	FamilyMongoDB            // mongod's structured log: {"t":{"$date":"..."},"s":...}
+	FamilyPostgres           // PostgreSQL's own log: "2006-01-02 15:04:05.000 UTC [pid] ..." (log_line_prefix with %m)
 	numFamilies
 )
 
-var familyNames = [numFamilies]string{"any", "syslog", "journal", "message", "clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot"}
+var familyNames = [numFamilies]string{"any", "syslog", "journal", "message", "clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot", "asterisk", "exim", "freeswitch", "bind", "roundcube", "mongodb", "postgres"}
 
 // String returns the family's name as herd.yaml and --format spell it.
 func (f Family) String() string {
@@ -77,7 +84,7 @@ func FamilyNames() []string { return familyNames[:] }
 func (f Family) raw() bool { return f >= FamilyCLF }
 
 // familySet is a set of families, one bit each.
-type familySet uint16
+type familySet uint32
 
 func (s familySet) has(f Family) bool { return s&(1<<f) != 0 }
 
@@ -173,8 +180,118 @@ func startsRecord(f Family, b []byte) bool {
 			n = envelope.TimePrefix(envelope.LayoutISO8601, b)
 		}
 		return n > 0 && n < len(b) && b[n] == ' '
+	case FamilyAsterisk:
+		return asteriskRecord(b)
+	case FamilyExim:
+		return eximRecord(b)
+	case FamilyFreeswitch:
+		return freeswitchRecord(b)
+	case FamilyBind:
+		n := envelope.TimePrefix(envelope.LayoutDMY, b)
+		return n > 0 && n < len(b) && b[n] == ' '
+	case FamilyMongoDB:
+		return bytes.HasPrefix(b, []byte(`{"t":{"$date":"`))
+	case FamilyPostgres:
+		return postgresRecord(b)
+	case FamilyRoundcube:
+		if len(b) < 2 || b[0] != '[' {
+			return false
+		}
+		n := envelope.TimePrefix(envelope.LayoutDMY, b[1:])
+		return n > 0 && bytes.HasPrefix(b[1+n:], []byte("]: "))
 	}
 	return false
+}
+
+// asteriskRecord reports whether b starts a record of Asterisk's own log:
+// a bracketed ISO or RFC 3164 time, then an upper-case level.
+func asteriskRecord(b []byte) bool {
+	if len(b) < 2 || b[0] != '[' {
+		return false
+	}
+	n := envelope.TimePrefix(envelope.LayoutISO8601, b[1:])
+	if n == 0 {
+		n = envelope.TimePrefix(envelope.LayoutRFC3164, b[1:])
+	}
+	return n > 0 && len(b) > n+3 && b[1+n] == ']' && b[2+n] == ' ' && b[3+n] >= 'A' && b[3+n] <= 'Z'
+}
+
+// postgresRecord reports whether b starts a record of PostgreSQL's own log
+// as the common log_line_prefix values write it: an optional client
+// address (%h first), an ISO time with a fraction, a space, an upper-case
+// zone name (%m), then " [" (the pid) or ":".
+func postgresRecord(b []byte) bool {
+	if k := bytes.IndexByte(b, ' '); k > 0 {
+		if _, ok := textmatch.ParseToken(b[:k]); ok {
+			b = b[k+1:]
+		}
+	}
+	n := envelope.TimePrefix(envelope.LayoutISO8601, b)
+	if n < 20 || n >= len(b) || b[n] != ' ' || bytes.IndexByte(b[:n], '.') < 0 {
+		return false
+	}
+	rest := b[n+1:]
+	z := 0
+	for z < len(rest) && z < 6 && rest[z] >= 'A' && rest[z] <= 'Z' {
+		z++
+	}
+	if z < 1 || z >= len(rest) {
+		return false
+	}
+	return rest[z] == ':' || bytes.HasPrefix(rest[z:], []byte(" ["))
+}
+
+// eximRecord reports whether b starts a record of Exim's main log: a
+// "2006-01-02 15:04:05" time (optionally with a zone), a space, then
+// either a bracketed process id or a word that is neither a "process:"
+// label (which dovecot's own log writes there) nor a number (MariaDB's
+// thread id).
+func eximRecord(b []byte) bool {
+	if len(b) < 20 || b[10] != ' ' {
+		return false
+	}
+	n := envelope.TimePrefix(envelope.LayoutISO8601, b)
+	if n == 0 || n >= len(b) || b[n] != ' ' {
+		return false
+	}
+	rest := b[n+1:]
+	if len(rest) > 0 && rest[0] == '[' {
+		k := bytes.IndexByte(rest, ']')
+		return k > 1 && isDigits(rest[1:k])
+	}
+	word := rest
+	if k := bytes.IndexByte(rest, ' '); k >= 0 {
+		word = rest[:k]
+	}
+	// A number there is MariaDB's thread id, a "process:" label dovecot's.
+	return len(word) > 0 && word[len(word)-1] != ':' && !isDigits(word)
+}
+
+// freeswitchRecord reports whether b starts a record of freeswitch.log: an
+// ISO time with a fraction, an optional CPU idle figure ("96.80% "), a
+// bracketed level and a "file.c:N" source position.
+func freeswitchRecord(b []byte) bool {
+	n := envelope.TimePrefix(envelope.LayoutISO8601, b)
+	if n == 0 || n >= len(b) || b[n] != ' ' {
+		return false
+	}
+	rest := b[n+1:]
+	if k := bytes.IndexByte(rest, ' '); k > 1 && rest[k-1] == '%' {
+		rest = rest[k+1:]
+	}
+	if len(rest) < 3 || rest[0] != '[' {
+		return false
+	}
+	k := bytes.IndexByte(rest, ']')
+	if k < 2 || k+2 > len(rest) || rest[k+1] != ' ' {
+		return false
+	}
+	pos := rest[k+2:]
+	if j := bytes.IndexByte(pos, ' '); j >= 0 {
+		pos = pos[:j]
+	}
+	c := bytes.Index(pos, []byte(".c:"))
+	return c > 0 && c+3 < len(pos) && isDigits(pos[c+3:])
 }
 
 // syslogFormat reports whether an envelope of format ef starts a record of a
@@ -242,8 +359,9 @@ func firstLine(head []byte) ([]byte, bool) {
 // detectOrder is the order in which classify tries families: the shapes
 // that are hardest to mistake come first.
 var detectOrder = [...]Family{
-	FamilyJournal, FamilyJSONAccess, FamilyNginxError, FamilyApacheError, FamilyVsftpd,
-	FamilyMySQL, FamilySyslog, FamilyCLF, FamilyVhost, FamilyDovecot,
+	FamilyJournal, FamilyMongoDB, FamilyJSONAccess, FamilyNginxError, FamilyApacheError, FamilyVsftpd,
+	FamilyAsterisk, FamilyRoundcube, FamilyFreeswitch, FamilyPostgres, FamilyExim, FamilyMySQL,
+	FamilySyslog, FamilyBind, FamilyCLF, FamilyVhost, FamilyDovecot,
 }
 
 // classify returns the family line is a record of.

@@ -39,6 +39,22 @@ var familyGolden = []struct {
 		`261123  8:00:02 [Warning] Access denied for user 'admin'@'192.0.2.15' (using password: NO)`},
 	{FamilyDovecot, `2026-11-23 08:05:00 imap-login: Info: Disconnected (auth failed, 1 attempts in 2 secs): user=<test>, method=PLAIN, rip=192.0.2.30, lip=192.0.2.1, TLS, session=<1MyTfu0USIqsFQAB>`, "192.0.2.30",
 		`2026-11-23 08:05:02 auth-worker(default): Info: pam(username,198.51.100.30): pam_authenticate() failed: Authentication failure (password mismatch?)`},
+	{FamilyAsterisk, `[2026-11-23 08:00:01] NOTICE[1638] chan_sip.c: Registration from '<sip:301@example.org>' failed for '192.0.2.40' - Wrong password`, "192.0.2.40",
+		`[Nov 23 08:00:02] VERBOSE[1638] pbx.c: Executing [s@default:1] Answer("SIP/301", "") in new stack`},
+	{FamilyExim, `2026-11-23 08:00:01 [7513] SMTP protocol error in "AUTH LOGIN" H=(ylmf-pc) [192.0.2.41]:60723 I=[192.0.2.1]:587 AUTH command used when not advertised`, "192.0.2.41",
+		`2026-11-23 08:00:02 exim 4.96 daemon started: pid=1, -q30m, listening for SMTP on port 25 (IPv4)`},
+	{FamilyExim, `2026-11-23 08:00:03 login authenticator failed for (helo) [192.0.2.42]: 535 Incorrect authentication data (set_id=bob)`, "192.0.2.42", ""},
+	{FamilyFreeswitch, `2026-11-23 08:00:01.385000 96.03% [WARNING] sofia_reg.c:3223 Can't find user [2501@192.0.2.1] from 192.0.2.43`, "192.0.2.43",
+		`2026-11-23 08:00:02.767815 [DEBUG] sofia.c:7954 IP 192.0.2.44 Rejected by acl "domains". Falling back to Digest auth.`},
+	{FamilyBind, `23-Nov-2026 08:00:05.330 client @0x7f4e45c07a48 192.0.2.45#55956 (example.ca): zone transfer 'example.ca/AXFR/IN' denied`, "192.0.2.45",
+		`23-Nov-2026 08:00:06.330 general: info: zone example.ca/IN: loaded serial 1`},
+	{FamilyMongoDB, `{"t":{"$date":"2026-11-23T08:00:01.903+00:00"},"s":"I",  "c":"ACCESS",   "id":20249,   "ctx":"conn1","msg":"Authentication failed","attr":{"mechanism":"SCRAM-SHA-256","speculative":false,"principalName":"root","authenticationDatabase":"admin","remote":"192.0.2.47:4071","extraInfo":{},"error":"AuthenticationFailed: SCRAM authentication failed, storedKey mismatch"}}`, "192.0.2.47",
+		`{"t":{"$date":"2026-11-23T08:00:02.000+00:00"},"s":"I",  "c":"NETWORK",  "id":22943,   "ctx":"listener","msg":"Connection accepted","attr":{"remote":"192.0.2.1:50000","connectionId":1,"connectionCount":1}}`},
+	{FamilyPostgres, `2026-11-23 08:00:01.536 UTC [147] 192.0.2.48 someone@postgres FATAL:  password authentication failed for user "someone"`, "192.0.2.48",
+		`2026-11-23 08:00:00.001 UTC [1] LOG:  database system is ready to accept connections`},
+	{FamilyPostgres, `192.0.2.49 2026-11-23 08:00:02.425 UTC [53962] zysk@postgres FATAL:  password authentication failed for user "zysk"`, "192.0.2.49", ""},
+	{FamilyRoundcube, `[23-Nov-2026 08:00:17 +0000]: <4z506z6r> Failed login for admin@example.org from 192.0.2.46 in session 4z506z6rvddstv6k7jz08hxo27 (error: 0)`, "192.0.2.46",
+		`[23-Nov-2026 08:00:18 +0000]: <4z506z6r> Successful login for admin@example.org (ID: 1) from 192.0.2.1 in session 4z506z6r`},
 }
 
 func defaultParser(t testing.TB, o Options) *Parser {
@@ -186,6 +202,7 @@ func TestDetect(t *testing.T) {
 	}{
 		{"Nov 23 08:05:04 auth(info@example.com,198.51.100.32,sasl:plain)<CvN+E95Uf4e7eEnk>: Info: sql: Password mismatch\n", FamilyDovecot},
 		{"Nov 23 08:05:04 imap-login: Info: Login: user=<u>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2\n", FamilyDovecot},
+		{"2026-11-23 08:00:01 0 [Note] Starting MariaDB 10.11.6 as process 1\n", FamilyMySQL},
 		{"240101 12:00:00 mysqld_safe Starting mariadbd daemon with databases from /var/lib/mysql\n", FamilyMySQL},
 		{"2024-01-01T00:00:00.123456Z 0 [System] [MY-010116] [Server] /usr/sbin/mysqld (mysqld 8.0.36) starting as process 1\n", FamilyMySQL},
 		{"2024-01-01T00:00:00.123456+00:00 web sshd[1]: Server listening on 0.0.0.0 port 22.\n", FamilySyslog},

@@ -8,10 +8,10 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herd-ips/herd/internal/envelope"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/jsonstr"
 	"github.com/herd-ips/herd/internal/textmatch"
 )
 
@@ -195,74 +195,8 @@ func (p *Parser) text(v *jsonVal) []byte {
 		return v.raw
 	}
 	start := len(p.scratch)
-	p.scratch = unescapeJSON(p.scratch, v.raw)
+	p.scratch = jsonstr.UnescapeLenient(p.scratch, v.raw)
 	return p.scratch[start:len(p.scratch):len(p.scratch)]
-}
-
-// unescapeJSON appends the unescaped form of a JSON string body to dst. It
-// also decodes nginx's \xHH; an invalid escape is copied as written.
-func unescapeJSON(dst, b []byte) []byte {
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c != '\\' || i+1 == len(b) {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		switch b[i] {
-		case '"', '\\', '/':
-			dst = append(dst, b[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			if r, ok := hexN(b[i+1:], 4); ok {
-				dst = utf8.AppendRune(dst, rune(r))
-				i += 4
-				continue
-			}
-			dst = append(dst, '\\', 'u')
-		case 'x':
-			if r, ok := hexN(b[i+1:], 2); ok {
-				dst = append(dst, byte(r))
-				i += 2
-				continue
-			}
-			dst = append(dst, '\\', 'x')
-		default:
-			dst = append(dst, '\\', b[i])
-		}
-	}
-	return dst
-}
-
-func hexN(b []byte, n int) (int, bool) {
-	if len(b) < n {
-		return 0, false
-	}
-	v := 0
-	for _, c := range b[:n] {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | int(d)
-	}
-	return v, true
 }
 
 // jsonScanner walks a JSON text without building values. Methods return

@@ -31,7 +31,7 @@ const (
 )
 
 // Origin is the Decision.Origin of decisions taken by profiles.
-const Origin = "herd"
+const Origin = event.OriginHerd
 
 // Options tunes Profiles.
 type Options struct {

@@ -83,10 +83,7 @@ func TestHTTPAttackClasses(t *testing.T) {
 		{"basic-auth guessing with no user in the log", every(200, 200*time.Millisecond, httpReq("GET", "/", 401, "curl/8.5.0")), []string{"http-unauthorized-flood"}},
 		{"ssh banner grabs", every(6, 5*time.Second, event.Event{Service: "ssh", Kind: event.KindAbuse, Reason: "banner_grab", Bytes: -1}), []string{"ssh-banner-grab"}},
 		{"a monitor checking the SSH port every minute for an hour", every(60, time.Minute, event.Event{Service: "ssh", Kind: event.KindAbuse, Reason: "banner_grab", Bytes: -1}), nil},
-		{"slow guessing across SSH accounts", seq2(6, 30*time.Minute, func(i int) event.Event { return sshFail("invalid_user", "user"+strconv.Itoa(i)) }), []string{"ssh-slow-user-enum"}},
 		{"a script with a stale password all day", every(96, 15*time.Minute, sshFail("failed_password", "backup")), nil},
-		{"regreSSHion's timeouts", every(4, 30*time.Second, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "timeout", Bytes: -1}), []string{"ssh-regresshion"}},
-		{"a client on a bad link timing out twice", every(2, 10*time.Minute, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "timeout", Bytes: -1}), nil},
 		{"censys", every(2, 10*time.Second, httpReq("GET", "/", 200, "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)")), []string{"http-bad-user-agent"}},
 		{"l9scan", every(2, 10*time.Second, httpReq("GET", "/.git/config", 404, "Mozilla/5.0 (l9scan/2.0.; +https://leakix.net)")), []string{"http-bad-user-agent"}},
 	}

@@ -93,6 +93,14 @@ func TestDefaultScenarioThresholds(t *testing.T) {
 	for i, u := range []string{"admin", "test", "oracle", "postgres", "ubuntu", "pi"} {
 		users = append(users, timed{time.Duration(i) * time.Minute, sshFail("invalid_user", u)})
 	}
+	var slowUsers []timed
+	for i, u := range []string{"root", "mysql", "oracle", "postgres"} {
+		slowUsers = append(slowUsers, timed{time.Duration(i) * 30 * time.Minute, sshFail("invalid_user", u)})
+	}
+	var dailyUsers []timed
+	for i, u := range []string{"jdoe", "john", "johnd", "j.doe"} {
+		dailyUsers = append(dailyUsers, timed{time.Duration(i) * 6 * time.Hour, sshFail("invalid_user", u)})
+	}
 	var probe []timed
 	for i := range 11 {
 		probe = append(probe, timed{time.Duration(i) * 200 * time.Millisecond, httpReq("GET", "/admin"+strconv.Itoa(i)+".php", 404, browser)})
@@ -107,7 +115,12 @@ func TestDefaultScenarioThresholds(t *testing.T) {
 		{"5 failures stay below", every(5, time.Second, sshFail("failed_password", "root")), nil},
 		{"3 failures a minute for 10 minutes", every(30, 20*time.Second, sshFail("failed_password", "root")), []string{"ssh-slow-bruteforce"}},
 		{"an admin's typos", typos, nil},
-		{"6 user names in 6 minutes", users, []string{"ssh-slow-user-enum", "ssh-user-enum"}},
+		{"6 user names in 6 minutes", users, []string{"ssh-invalid-users-slow", "ssh-user-enum"}},
+		{"4 invalid user names over 90 minutes", slowUsers, []string{"ssh-invalid-users-slow"}},
+		{"4 invalid user names a day", dailyUsers, nil},
+		{"a stale password every 10 minutes for 5 hours", every(30, 10*time.Minute, sshFail("failed_password", "backup")), nil},
+		{"4 grace timeouts in 90 seconds", every(4, 30*time.Second, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "timeout", Bytes: -1}), []string{"ssh-grace-timeouts"}},
+		{"a forgotten password prompt every 5 minutes", every(24, 5*time.Minute, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "timeout", Bytes: -1}), nil},
 		{"a health check a minute for an hour", every(60, time.Minute, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "preauth_disconnect", Bytes: -1}), nil},
 		{"scanner burst", every(6, time.Second, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "kex_error", Bytes: -1}), []string{"ssh-scanner"}},
 		{"single-page application", spa, nil},

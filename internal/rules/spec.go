@@ -57,7 +57,7 @@ type ParserSpec struct {
 // RawFamilies are the log formats a raw parser may name in Family
 // (docs/sources.md): access logs by layout, web servers' error logs and
 // services' own log files.
-var RawFamilies = []string{"clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot"}
+var RawFamilies = []string{"clf", "vhost_combined", "json-access", "nginx-error", "apache-error", "vsftpd", "mysql", "dovecot", "asterisk", "exim", "freeswitch", "bind", "roundcube", "mongodb", "postgres"}
 
 // ScenarioSpec describes a behaviour to recognise per source.
 type ScenarioSpec struct {

@@ -63,7 +63,7 @@ var refTimeRE = map[string]*regexp.Regexp{
 	"rfc3164": regexp.MustCompile(`^[A-Za-z]{3} {1,2}\d{1,2} (\d{4} )?\d{2}:\d{2}:\d{2}(\.\d{1,9})?`),
 	"unix":    regexp.MustCompile(`^\d{1,19}(\.\d{1,9})?`),
 	"mysql":   regexp.MustCompile(`^ ?(\d{6}|\d{4}-\d{2}-\d{2}) {1,2}\d{1,2}:\d{2}:\d{2}`),
-	"dmy":     regexp.MustCompile(`^\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}( [+-]\d{4})?`),
+	"dmy":     regexp.MustCompile(`^\d{2}-(\d{2}|[A-Za-z]{3})-\d{4} \d{2}:\d{2}:\d{2}(\.\d{1,9})?( [+-]\d{4})?`),
 	"tai64n":  regexp.MustCompile(`^@[0-9a-fA-F]{24}`),
 }
 

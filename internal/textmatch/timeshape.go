@@ -241,14 +241,19 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 		s.digits(2, 2)
 		s.lit(':')
 		s.digits(2, 2)
-	case tlDMY: // 11-06-2013 02:09:40 +0300
+	case tlDMY: // 11-06-2013 02:09:40 +0300, 11-Aug-2013 03:36:11.372
 		s.digits(2, 2)
 		s.lit('-')
-		s.digits(2, 2)
+		if s.ok && s.i < len(msg) && isLetter(msg[s.i]) {
+			s.letters(3)
+		} else {
+			s.digits(2, 2)
+		}
 		s.lit('-')
 		s.digits(4, 4)
 		s.lit(' ')
 		s.clock()
+		s.frac()
 		s.numZone()
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
 		s.lit('@')

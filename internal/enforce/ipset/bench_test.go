@@ -58,7 +58,7 @@ func BenchmarkApplyOne(b *testing.B) {
 			binary.BigEndian.PutUint32(a[:], 172<<24|16<<16+uint32(i))
 			d := []event.Decision{{Type: event.Ban, Scope: netip.PrefixFrom(netip.AddrFrom4(a), 32), Until: now.Add(time.Hour)}}
 			start := time.Now()
-			if err := f.Apply(Change{Add: d}, now); err != nil {
+			if err := f.Apply(event.Change{Add: d}, now); err != nil {
 				b.Fatal(err)
 			}
 			all = append(all, time.Since(start))

@@ -49,6 +49,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 )
@@ -106,13 +107,7 @@ type Options struct {
 	Legacy bool
 }
 
-// Change is a batched diff of the live decisions. Deletes are applied before
-// adds, so deleting and adding the same prefix in one Change replaces its
-// expiry.
-type Change struct {
-	Add    []event.Decision
-	Delete []netip.Prefix
-}
+var _ enforce.Enforcer = (*Firewall)(nil)
 
 // Firewall programs herd's ipsets. Its methods are safe for concurrent use.
 type Firewall struct {
@@ -247,7 +242,7 @@ func ruleSet(dump []byte) map[string]bool {
 //
 // ipset applies a script line by line: on error, the lines before the
 // failing one are applied. The agent reconciles after a failed Apply.
-func (f *Firewall) Apply(c Change, now time.Time) error {
+func (f *Firewall) Apply(c event.Change, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b := &f.buf

@@ -101,7 +101,7 @@ func testBanExpires(t *testing.T, v6 bool, scope string) {
 	l.mustReach(t, "bystander")
 
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban(scope, now.Add(2*time.Second))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban(scope, now.Add(2*time.Second))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustBeDropped(t)
@@ -138,16 +138,16 @@ func TestDeleteLiftsBan(t *testing.T) {
 	l := newLab(t, false)
 	f := newFirewall(t, l.victim, Options{})
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour)), ban("192.0.2.0/24", time.Time{})}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour)), ban("192.0.2.0/24", time.Time{})}}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustBeDropped(t)
-	if err := f.Apply(Change{Delete: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/32")}}, now); err != nil {
+	if err := f.Apply(event.Change{Delete: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/32")}}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustBeDropped(t) // the /24 still holds it
 	del := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("203.0.113.9/32"), netip.MustParsePrefix("10.0.0.0/8")}
-	if err := f.Apply(Change{Delete: del}, now); err != nil {
+	if err := f.Apply(event.Change{Delete: del}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustReach(t, "attacker")
@@ -159,7 +159,7 @@ func TestReconcileReplacesSets(t *testing.T) {
 	_, fd := herdtest.NewNetns(t)
 	f := newFirewall(t, fd, Options{})
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban("203.0.113.1/32", now.Add(time.Hour)), ban("10.0.0.0/8", now.Add(time.Hour))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("203.0.113.1/32", now.Add(time.Hour)), ban("10.0.0.0/8", now.Add(time.Hour))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	sim := ban("203.0.113.7/32", now.Add(time.Hour))
@@ -231,7 +231,7 @@ func TestRemoveLeavesNoTrace(t *testing.T) {
 	herdtest.Exec(t, name, "ipset", "create", "theirs", "hash:ip")
 	f := newFirewall(t, fd, Options{Forward: true})
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.9/32", now.Add(time.Hour)), ban("2001:db8::/64", now.Add(time.Hour))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("192.0.2.9/32", now.Add(time.Hour)), ban("2001:db8::/64", now.Add(time.Hour))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Remove(); err != nil {
@@ -341,7 +341,7 @@ func TestAddAgainReplacesTimeout(t *testing.T) {
 	f := newFirewall(t, fd, Options{})
 	now := time.Now()
 	for _, until := range []time.Time{now.Add(time.Second), now.Add(time.Hour)} {
-		if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.5/32", until), ban("198.51.100.0/24", until)}}, now); err != nil {
+		if err := f.Apply(event.Change{Add: []event.Decision{ban("192.0.2.5/32", until), ban("198.51.100.0/24", until)}}, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -361,7 +361,7 @@ func TestLegacyDropsAttacker(t *testing.T) {
 	l := newLab(t, false)
 	f := newFirewall(t, l.victim, Options{Legacy: true})
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustBeDropped(t)

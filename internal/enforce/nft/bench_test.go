@@ -41,7 +41,7 @@ func BenchmarkLoad1M(b *testing.B) {
 		f := newFirewall(b, fd, Options{})
 		b.StartTimer()
 		cpu0 := cpuTime()
-		if err := f.Apply(Change{Add: ds}, now); err != nil {
+		if err := f.Apply(event.Change{Add: ds}, now); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
@@ -81,7 +81,7 @@ func BenchmarkReconcile1M(b *testing.B) {
 				_, fd := herdtest.NewNetns(b)
 				f := newFirewall(b, fd, Options{})
 				if full {
-					if err := f.Apply(Change{Add: ds}, now); err != nil {
+					if err := f.Apply(event.Change{Add: ds}, now); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -135,7 +135,7 @@ func BenchmarkApplyOne(b *testing.B) {
 				_, fd := herdtest.NewNetns(b)
 				f := newFirewall(b, fd, Options{})
 				if pre > 0 {
-					if err := f.Apply(Change{Add: decisions(pre, now)}, now); err != nil {
+					if err := f.Apply(event.Change{Add: decisions(pre, now)}, now); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -145,7 +145,7 @@ func BenchmarkApplyOne(b *testing.B) {
 					binary.BigEndian.PutUint32(a[:], 172<<24|16<<16+uint32(i))
 					d := []event.Decision{{Type: event.Ban, Scope: netip.PrefixFrom(netip.AddrFrom4(a), 32), Until: now.Add(time.Hour)}}
 					start := time.Now()
-					if err := f.Apply(Change{Add: d}, now); err != nil {
+					if err := f.Apply(event.Change{Add: d}, now); err != nil {
 						b.Fatal(err)
 					}
 					all = append(all, time.Since(start))

@@ -45,6 +45,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 )
@@ -108,13 +109,7 @@ type Options struct {
 	NetNS   int    // fd of a network namespace to program (0 = current); tests use it
 }
 
-// Change is a batched diff of the live decisions. Deletes are applied before
-// adds, so deleting and adding the same prefix in one Change replaces its
-// expiry.
-type Change struct {
-	Add    []event.Decision
-	Delete []netip.Prefix
-}
+var _ enforce.Enforcer = (*Firewall)(nil)
 
 // Firewall programs herd's nftables table. Its methods are safe for
 // concurrent use; each holds the Firewall for one netlink round trip.
@@ -342,7 +337,7 @@ func (f *Firewall) hasChain(name string) (bool, error) {
 //
 // On kernels before 6.10, adding an address already in a set leaves its
 // expiry as it was; delete and add it in one Change to replace it.
-func (f *Firewall) Apply(c Change, now time.Time) error {
+func (f *Firewall) Apply(c event.Change, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.split = true

@@ -109,7 +109,7 @@ func testBanExpires(t *testing.T, v6 bool) {
 	l.mustReach(t, "bystander")
 
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban(attackerAddr(v6), now.Add(2*time.Second))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban(attackerAddr(v6), now.Add(2*time.Second))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustBeDropped(t)
@@ -153,7 +153,7 @@ func TestDeleteUnbans(t *testing.T) {
 			}
 			f.destroy = destroy
 			now := time.Now()
-			c := Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour)), ban("203.0.113.5/32", now.Add(50*time.Millisecond))}}
+			c := event.Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour)), ban("203.0.113.5/32", now.Add(50*time.Millisecond))}}
 			if err := f.Apply(c, now); err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestDeleteUnbans(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // 203.0.113.5 expires
 			// Deleting twice, deleting what expired or what was never
 			// there is not an error.
-			del := Change{Delete: prefixes("192.0.2.2/32", "203.0.113.5/32", "203.0.113.9/32", "2001:db8::9/128")}
+			del := event.Change{Delete: prefixes("192.0.2.2/32", "203.0.113.5/32", "203.0.113.9/32", "2001:db8::9/128")}
 			for range 2 {
 				if err := f.Apply(del, time.Now()); err != nil {
 					t.Fatal(err)
@@ -173,10 +173,10 @@ func TestDeleteUnbans(t *testing.T) {
 			}
 			// Delete and add in one Change replaces the expiry.
 			now = time.Now()
-			if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour))}}, now); err != nil {
+			if err := f.Apply(event.Change{Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Hour))}}, now); err != nil {
 				t.Fatal(err)
 			}
-			c = Change{Delete: prefixes("192.0.2.2/32"), Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Second))}}
+			c = event.Change{Delete: prefixes("192.0.2.2/32"), Add: []event.Decision{ban("192.0.2.2/32", now.Add(time.Second))}}
 			if err := f.Apply(c, now); err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +192,7 @@ func TestRangeBanMergesOverlaps(t *testing.T) {
 	f := newFirewall(t, l.victim, Options{})
 	now := time.Now()
 	hour := now.Add(time.Hour)
-	c := Change{Add: []event.Decision{
+	c := event.Change{Add: []event.Decision{
 		ban("192.0.2.0/24", hour),
 		ban("192.0.2.0/25", hour),                   // inside the /24
 		ban("192.0.2.128/26", now.Add(2*time.Hour)), // inside, expires later
@@ -211,7 +211,7 @@ func TestRangeBanMergesOverlaps(t *testing.T) {
 	}
 
 	// Deleting the /24 leaves the rest of the overlapping bans in force.
-	if err := f.Apply(Change{Delete: prefixes("192.0.2.0/24", "10.0.0.0/8")}, now); err != nil {
+	if err := f.Apply(event.Change{Delete: prefixes("192.0.2.0/24", "10.0.0.0/8")}, now); err != nil {
 		t.Fatal(err)
 	}
 	want = prefixes("10.1.2.0/24", "192.0.2.0/25", "192.0.2.128/26", "192.0.3.0/24") // one range, two prefixes
@@ -220,13 +220,13 @@ func TestRangeBanMergesOverlaps(t *testing.T) {
 	}
 	l.mustBeDropped(t) // 192.0.2.2 is in the /25
 
-	if err := f.Apply(Change{Delete: prefixes("192.0.2.0/25")}, now); err != nil {
+	if err := f.Apply(event.Change{Delete: prefixes("192.0.2.0/25")}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustReach(t, "attacker")
 
 	// IPv6 prefixes go to their own interval set.
-	if err := f.Apply(Change{Add: []event.Decision{ban("2001:db8::/32", hour), ban("2001:db8:1::/48", hour), ban("::/0", hour)}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("2001:db8::/32", hour), ban("2001:db8:1::/48", hour), ban("::/0", hour)}}, now); err != nil {
 		t.Fatal(err)
 	}
 	want = prefixes("::/0", "10.1.2.0/24", "192.0.2.128/26", "192.0.3.0/24")
@@ -240,7 +240,7 @@ func TestRangeBanExpires(t *testing.T) {
 	l := newLab(t, false)
 	f := newFirewall(t, l.victim, Options{})
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.0/24", now.Add(time.Second))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("192.0.2.0/24", now.Add(time.Second))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	l.mustBeDropped(t)
@@ -256,7 +256,7 @@ func TestReconcileListRemove(t *testing.T) {
 	f := newFirewall(t, fd, Options{Forward: true})
 	now := time.Now()
 	// Something stale that Reconcile must drop.
-	if err := f.Apply(Change{Add: []event.Decision{ban("203.0.113.1/32", now.Add(time.Hour)), ban("203.0.113.128/25", now.Add(time.Hour))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("203.0.113.1/32", now.Add(time.Hour)), ban("203.0.113.128/25", now.Add(time.Hour))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	live := []event.Decision{
@@ -388,7 +388,7 @@ func TestFarFutureUntil(t *testing.T) {
 	f := newFirewall(t, fd, Options{})
 	now := time.Now()
 	far := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-	c := Change{Add: []event.Decision{ban("192.0.2.1/32", far), ban("2001:db8::1/128", now.Add(200*365*24*time.Hour)), ban("198.51.100.0/24", far)}}
+	c := event.Change{Add: []event.Decision{ban("192.0.2.1/32", far), ban("2001:db8::1/128", now.Add(200*365*24*time.Hour)), ban("198.51.100.0/24", far)}}
 	if err := f.Apply(c, now); err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +409,7 @@ func TestLargeChangeSpansTransactions(t *testing.T) {
 	n := commitChunk*2 + 100
 	ds := decisions(n, now)
 	stale := ban("203.0.113.7/32", now.Add(time.Hour))
-	if err := f.Apply(Change{Add: append(ds[:n:n], stale)}, now); err != nil {
+	if err := f.Apply(event.Change{Add: append(ds[:n:n], stale)}, now); err != nil {
 		t.Fatal(err)
 	}
 	has := func(p netip.Prefix) bool {
@@ -442,7 +442,7 @@ func TestLargeChangeSpansTransactions(t *testing.T) {
 	for i, d := range ds {
 		del[i] = d.Scope
 	}
-	if err := f.Apply(Change{Delete: del}, now); err != nil {
+	if err := f.Apply(event.Change{Delete: del}, now); err != nil {
 		t.Fatal(err)
 	}
 	for _, i := range probe {

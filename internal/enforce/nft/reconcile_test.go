@@ -46,7 +46,7 @@ func TestLargeReconcileNeverLapses(t *testing.T) {
 	}
 	before = append(before, stale...)
 	before = append(before, ban("203.0.113.0/24", now.Add(time.Hour)))
-	if err := f.Apply(Change{Add: before}, now); err != nil {
+	if err := f.Apply(event.Change{Add: before}, now); err != nil {
 		t.Fatal(err)
 	}
 
@@ -222,7 +222,7 @@ func TestNewDeletesLeftoverSet(t *testing.T) {
 	_, fd := herdtest.NewNetns(t)
 	f := newFirewall(t, fd, Options{})
 	now := time.Now()
-	if err := f.Apply(Change{Add: []event.Decision{ban("192.0.2.7/32", now.Add(time.Hour))}}, now); err != nil {
+	if err := f.Apply(event.Change{Add: []event.Decision{ban("192.0.2.7/32", now.Add(time.Hour))}}, now); err != nil {
 		t.Fatal(err)
 	}
 	leftover(t, fd, setBan4Alt)

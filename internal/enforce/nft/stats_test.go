@@ -29,7 +29,7 @@ func TestReadStats(t *testing.T) {
 
 	f := newFirewall(t, fd, Options{})
 	until := time.Now().Add(time.Hour)
-	if err := f.Apply(Change{Add: []event.Decision{
+	if err := f.Apply(event.Change{Add: []event.Decision{
 		ban("192.0.2.1/32", until), ban("192.0.2.2/32", until), ban("2001:db8::1/128", until),
 		ban("198.51.100.0/24", until), ban("2001:db8:1::/48", until), ban("2001:db8:2::/48", until),
 	}}, time.Now()); err != nil {

@@ -8,15 +8,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub/wire"
+	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
 var errUnauthorized = errors.New("unauthorized")
@@ -131,18 +129,11 @@ func NewHTTPClient(caFile string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableCompression = true
 	tr.Proxy = nil
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("hub client: ca file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("hub client: ca file %s: no certificate", caFile)
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	tc, err := tlsfiles.ClientConfig(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("hub client: %w", err)
 	}
+	tr.TLSClientConfig = tc
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go4.org/netipx"
+
+	"github.com/herd-ips/herd/internal/event"
 )
 
 // Format is one export format. The zero Format is invalid.
@@ -96,7 +98,7 @@ const (
 	DefaultNftTable   = "herd_blocklist"
 	DefaultNftSetV4   = "blocklist4"
 	DefaultNftSetV6   = "blocklist6"
-	DefaultOrigin     = "community"
+	DefaultOrigin     = event.OriginCommunity
 	DefaultScenario   = "herd/community-blocklist"
 	DefaultDuration   = 24 * time.Hour
 	ipsetTempSuffix   = "-tmp"

@@ -50,6 +50,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/herd-ips/herd/internal/clock"
+	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/lines"
 )
 
@@ -67,19 +68,8 @@ const (
 	readBudget = 1 << 20  // bytes read from one file before the others get a turn
 )
 
-// Position is how far a file has been read. It identifies the file by inode
-// and by a fingerprint of its first bytes, so that it is found again after a
-// rename and not mistaken for a new file that reuses the inode.
-type Position struct {
-	Path   string // the followed name (not the rotated name the file may have now)
-	Inode  uint64
-	Dev    uint64
-	Offset int64 // bytes from the start of the file; always just after a newline
-	// Fingerprint is the FNV-1a 64-bit hash of the file's first
-	// min(Offset, 256) bytes, the part already read, which an appending
-	// writer never changes.
-	Fingerprint uint64
-}
+// Position is how far a file has been read (source.Position).
+type Position = source.Position
 
 // Line is one complete line of a followed file.
 type Line struct {
@@ -90,6 +80,18 @@ type Line struct {
 	// Pos is the position just after this line: saving it means "this line
 	// is done".
 	Pos Position
+}
+
+var _ source.Source = (*Follower)(nil)
+
+// Lines is Run for the source.Source contract: each line is emitted with
+// its followed name and the position just after it.
+func (f *Follower) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	var sl source.Line
+	return f.Run(ctx, func(l Line) error {
+		sl = source.Line{Data: l.Data, Name: l.Path, Pos: l.Pos}
+		return emit(&sl)
+	})
 }
 
 // Options configure a Follower.

@@ -23,10 +23,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/herd-ips/herd/internal/clock"
+	"github.com/herd-ips/herd/internal/jsonstr"
+	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/lines"
 )
 
@@ -66,6 +66,21 @@ type Entry struct {
 	// none (a cut line whose cursor came after the cut, a line that is not
 	// an object). Valid until the handler returns.
 	Cursor []byte
+}
+
+var _ source.Source = (*Follower)(nil)
+
+// Name is the provenance of the journal's lines (source.Line.Name).
+const Name = "journald"
+
+// Lines is Run for the source.Source contract: each entry is emitted as
+// its JSON line with its cursor.
+func (f *Follower) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	var sl source.Line
+	return f.Run(ctx, func(e Entry) error {
+		sl = source.Line{Data: e.Data, Name: Name, Cursor: e.Cursor}
+		return emit(&sl)
+	})
 }
 
 // Stats are counters of a Follower.
@@ -275,7 +290,7 @@ func Cursor(dst, line []byte) ([]byte, bool) {
 				return dst, false
 			}
 			start := len(dst)
-			out, ok := unescape(dst, line[vs:ve])
+			out, ok := jsonstr.Unescape(dst, line[vs:ve])
 			if !ok || ve == vs || !validCursor(out[start:]) {
 				return dst, false
 			}
@@ -383,79 +398,6 @@ func skipValue(b []byte, i, depth int) int {
 		}
 		return j
 	}
-}
-
-// unescape appends the JSON string content s, unescaped, to dst.
-func unescape(dst, s []byte) ([]byte, bool) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		if i++; i >= len(s) {
-			return dst, false
-		}
-		switch s[i] {
-		case '"', '\\', '/':
-			dst = append(dst, s[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(s, i+1)
-			if !ok {
-				return dst, false
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+2 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-					if v, ok := hex4(s, i+3); ok {
-						r2 = v
-					}
-				}
-				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-					r = d
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default:
-			return dst, false
-		}
-	}
-	return dst, true
-}
-
-func hex4(s []byte, i int) (rune, bool) {
-	if i+4 > len(s) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // tailBuffer keeps the last max bytes written (journalctl's stderr).

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/clock"
+	"github.com/herd-ips/herd/internal/source"
 )
 
 // Defaults of Options.
@@ -62,6 +63,20 @@ type Options struct {
 	// stamps. nil = time.Local.
 	Location *time.Location
 	Logger   *slog.Logger // nil = discard
+}
+
+var _ source.Source = (*Server)(nil)
+
+// Name is the provenance of the received lines (source.Line.Name).
+const Name = "syslog"
+
+// Lines is Run for the source.Source contract.
+func (s *Server) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	var sl source.Line
+	return s.Run(ctx, func(line []byte) error {
+		sl = source.Line{Data: line, Name: Name}
+		return emit(&sl)
+	})
 }
 
 // Stats are a Server's running totals.
@@ -118,6 +133,18 @@ func New(o Options) (*Server, error) {
 	// handler: the free list can hold them all, so none is ever lost.
 	s.free = make(chan *[]byte, o.Queue+o.MaxConns+2)
 	return s, nil
+}
+
+// Close closes the listeners, which Run otherwise closes when it returns:
+// a server built but never run releases them so. Closing twice is
+// harmless.
+func (s *Server) Close() {
+	if s.o.UDP != nil {
+		s.o.UDP.Close()
+	}
+	if s.o.TCP != nil {
+		s.o.TCP.Close()
+	}
 }
 
 // Stats returns the running totals.

@@ -1,4 +1,4 @@
-package app_test
+package detect_test
 
 import (
 	"fmt"
@@ -8,22 +8,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/evidence"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/rules"
 )
 
-func newEvidenceDetector(t testing.TB, ref time.Time) *app.Detector {
+func newDetector(t testing.TB, loc *time.Location, ref time.Time) *detect.Detector {
 	t.Helper()
 	set, err := rules.Defaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := app.NewDetector(app.DetectorOptions{
+	d, err := detect.New(detect.Options{
+		Rules: set, Location: loc, Reference: ref,
+		NeverBan: ipx.NewNeverBan(nil, nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func newEvidenceDetector(t testing.TB, ref time.Time) *detect.Detector {
+	t.Helper()
+	set, err := rules.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := detect.New(detect.Options{
 		Rules: set, Location: time.UTC, Reference: ref,
-		NeverBan: ipx.NewNeverBan(nil, nil), Evidence: app.DefaultEvidence,
+		NeverBan: ipx.NewNeverBan(nil, nil), Evidence: detect.DefaultEvidence,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,8 +136,8 @@ func TestAlertLinesAreBounded(t *testing.T) {
 
 // herd.yaml's alert_lines_bytes states the evidence ring's bounds.
 func TestAlertLinesBytesBounds(t *testing.T) {
-	if config.DefaultAlertLinesBytes != app.DefaultEvidence || config.MinAlertLinesBytes != evidence.MinBytes {
+	if config.DefaultAlertLinesBytes != detect.DefaultEvidence || config.MinAlertLinesBytes != evidence.MinBytes {
 		t.Errorf("config says %d (min %d), the evidence ring %d (min %d)",
-			config.DefaultAlertLinesBytes, config.MinAlertLinesBytes, app.DefaultEvidence, evidence.MinBytes)
+			config.DefaultAlertLinesBytes, config.MinAlertLinesBytes, detect.DefaultEvidence, evidence.MinBytes)
 	}
 }

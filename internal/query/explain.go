@@ -1,4 +1,4 @@
-package app
+package query
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/source/lines"
 	"github.com/herd-ips/herd/internal/termtext"
@@ -15,7 +16,7 @@ import (
 
 // ExplainOptions configures Explain.
 type ExplainOptions struct {
-	Detector *Detector
+	Detector *detect.Detector
 	Inputs   []Input
 	Hint     string
 	Format   string // as ReplayOptions.Format
@@ -70,7 +71,7 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 			if err != nil {
 				return fmt.Errorf("explain %s: %w", in.Name, err)
 			}
-			if !bind.lock(o.Detector, line) || bind.Unknown {
+			if !bind.Lock(o.Detector, line) || bind.Unknown {
 				o.Detector.Undetected()
 				if !o.JSON {
 					b = append(b[:0], in.Name...)
@@ -100,7 +101,7 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 	return nil
 }
 
-func (o *ExplainOptions) appendJSON(b []byte, file string, n int, r *Result, f parse.Family) []byte {
+func (o *ExplainOptions) appendJSON(b []byte, file string, n int, r *detect.Result, f parse.Family) []byte {
 	if !r.Parse.Event || !r.Event.Source.IsValid() {
 		return b
 	}
@@ -173,7 +174,7 @@ func appendField(b []byte, name string, v []byte) []byte {
 // service, reason and scenario names come from the operator's command line
 // and rule files, which may have been downloaded; escaping costs nothing.
 // The fields taken from the line are quoted by appendJSONString.
-func (o *ExplainOptions) appendText(b []byte, file string, n int, r *Result) []byte {
+func (o *ExplainOptions) appendText(b []byte, file string, n int, r *detect.Result) []byte {
 	b = termtext.Append(b, file)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, int64(n), 10)

@@ -1,4 +1,4 @@
-package app_test
+package detect_test
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/detect"
 )
 
 // benchLines returns n realistic lines of one kind ("sshd" or "nginx"),
@@ -60,7 +60,7 @@ func BenchmarkDetectorNginxEvidence(b *testing.B) { benchDetector(b, "nginx", tr
 func benchDetector(b *testing.B, kind string, evidence bool) {
 	lines := benchLines(kind, 1<<16)
 	ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	var d *app.Detector
+	var d *detect.Detector
 	if evidence {
 		d = newEvidenceDetector(b, ref)
 	} else {
@@ -83,7 +83,7 @@ func TestDetectorLineDoesNotAllocate(t *testing.T) {
 		kind, evidence := strings.CutSuffix(kind, "+evidence")
 		lines := benchLines(kind, 1024)
 		ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-		var d *app.Detector
+		var d *detect.Detector
 		if evidence {
 			d = newEvidenceDetector(t, ref)
 		} else {

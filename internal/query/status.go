@@ -1,4 +1,4 @@
-package app
+package query
 
 import (
 	"context"
@@ -69,6 +69,7 @@ type DatabaseStatus struct {
 	ByOrigin      []OriginCount `json:"live_by_origin_scenario,omitempty"`
 	Alerts24h     int           `json:"alerts_24h"`
 	Bouncers      int           `json:"bouncers"`
+	Marks         MarksStatus   `json:"marks"`
 }
 
 // OriginCount is how many live decisions share an origin and scenario.
@@ -78,7 +79,17 @@ type OriginCount struct {
 	N        int    `json:"count"`
 }
 
-// SourceStatus is a source with a saved offset.
+// MarksStatus is what the store keeps besides the files' offsets, each for
+// what it is.
+type MarksStatus struct {
+	JournalCursor bool   `json:"journal_cursor"`          // the journal's cursor is saved
+	Admin         string `json:"admin_allowed,omitempty"` // the first start's SSH administrator, allowlisted
+	ReportSent    int64  `json:"report_sent,omitempty"`   // the highest alert id the central accepted
+	HubVersion    uint64 `json:"hub_version,omitempty"`   // the hub blocklist version held
+	HubSynced     string `json:"hub_synced,omitempty"`    // when it was last in step with the hub (RFC 3339)
+}
+
+// SourceStatus is a followed file with a saved offset.
 type SourceStatus struct {
 	Source string `json:"source"`
 	Offset int64  `json:"offset,omitempty"`
@@ -210,20 +221,20 @@ func storeStatus(ctx context.Context, cfg *config.Config, now time.Time) (Databa
 		errs = append(errs, err)
 	}
 	ds.Bouncers = len(bs)
-	offs, err := st.Offsets(ctx)
+	m, err := st.Marks(ctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	srcs := []SourceStatus{}
-	for _, off := range offs {
-		switch {
-		case off.Source == adminAllowSource:
-			continue
-		case off.Cursor != "":
-			srcs = append(srcs, SourceStatus{Source: off.Source, Behind: -1, Note: "journal cursor saved"})
-		default:
-			srcs = append(srcs, fileStatus(off))
-		}
+	for _, off := range m.Files {
+		srcs = append(srcs, fileStatus(off))
+	}
+	ds.Marks = MarksStatus{JournalCursor: m.Journal != "", ReportSent: m.Report.Sent, HubVersion: m.Community.Version}
+	if m.Admin.IsValid() {
+		ds.Marks.Admin = m.Admin.String()
+	}
+	if !m.Community.Synced.IsZero() {
+		ds.Marks.HubSynced = m.Community.Synced.UTC().Format(time.RFC3339)
 	}
 	if len(errs) > 0 {
 		ds.Error = errors.Join(errs...).Error()
@@ -323,6 +334,18 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 		default:
 			fmt.Fprintf(&b, "%s %s: %s\n", head, termtext.String(src.Source), termtext.String(src.Note))
 		}
+	}
+	if mk := d.Marks; mk.JournalCursor {
+		b.WriteString("journal    cursor saved\n")
+	}
+	if mk := d.Marks; mk.Admin != "" {
+		fmt.Fprintf(&b, "admin      %s allowlisted (SSH client of the first start)\n", mk.Admin)
+	}
+	if mk := d.Marks; mk.ReportSent != 0 {
+		fmt.Fprintf(&b, "report     central accepted alerts up to id %d\n", mk.ReportSent)
+	}
+	if mk := d.Marks; mk.HubVersion != 0 {
+		fmt.Fprintf(&b, "hub        blocklist version %d, in step at %s\n", mk.HubVersion, mk.HubSynced)
 	}
 	if s.FormatsError != "" {
 		fmt.Fprintf(&b, "formats    cannot tell: %s\n", s.FormatsError)

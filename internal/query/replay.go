@@ -1,4 +1,4 @@
-package app
+package query
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/profile"
 	"github.com/herd-ips/herd/internal/source/lines"
 	"github.com/herd-ips/herd/internal/termtext"
@@ -55,7 +55,7 @@ func OpenInputs(names []string, stdin io.Reader) ([]Input, []io.Closer, error) {
 
 // ReplayOptions configures Replay.
 type ReplayOptions struct {
-	Detector *Detector
+	Detector *detect.Detector
 	Inputs   []Input
 	Hint     string // program of envelope-less lines, "" for none; implies format message unless Format is set
 	// Format is the format family of every input (ParseFormat); "" detects
@@ -72,7 +72,7 @@ type ReplayOptions struct {
 
 // ReplayStats is what a replay counted.
 type ReplayStats struct {
-	Counters
+	detect.Counters
 	Truncated uint64
 	Elapsed   time.Duration
 	Formats   []InputFormat // per input, in order
@@ -81,22 +81,22 @@ type ReplayStats struct {
 // InputFormat is the format an input was read as.
 type InputFormat struct {
 	Name    string
-	Binding Binding
+	Binding detect.Binding
 }
 
 // inputBinding returns the binding of an input read through r, and the
 // reader to read it from: the configured format, message when hint names
 // a program, else the format detected from the input's first lines.
-func inputBinding(d *Detector, format, hint string, r io.Reader) (Binding, io.Reader, error) {
-	b, err := sourceBinding(&config.Source{Format: format, Program: hint})
+func inputBinding(d *detect.Detector, format, hint string, r io.Reader) (detect.Binding, io.Reader, error) {
+	b, err := detect.SourceBinding(format, hint)
 	if err != nil {
-		return Binding{}, r, err
+		return detect.Binding{}, r, err
 	}
 	if b.Locked {
 		return b, r, nil
 	}
-	head, r := peekHead(r)
-	b.lock(d, head)
+	head, r := detect.PeekHead(r)
+	b.Lock(d, head)
 	return b, r, nil
 }
 
@@ -137,7 +137,7 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 			if err != nil {
 				return st, fmt.Errorf("replay %s: %w", in.Name, err)
 			}
-			if !b.lock(o.Detector, line) || b.Unknown {
+			if !b.Lock(o.Detector, line) || b.Unknown {
 				o.Detector.Undetected()
 				continue
 			}
@@ -172,8 +172,8 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 // "decision" is null when no decision was taken; "verdict" says why
 // (decided, allowlisted, simulated, no_remedy). When the detector keeps
 // evidence, "lines" follows "verdict": the log lines behind the alert,
-// oldest first (Outcome.Lines).
-func AppendOutcome(b []byte, o *Outcome, asJSON bool) []byte {
+// oldest first (detect.Outcome.Lines).
+func AppendOutcome(b []byte, o *detect.Outcome, asJSON bool) []byte {
 	a := &o.Alert
 	if !asJSON {
 		b = a.Last.AppendFormat(b, time.RFC3339)

@@ -1,0 +1,89 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/store"
+	"github.com/herd-ips/herd/internal/termtext"
+)
+
+// OpenStore opens the database the configuration names, creating the
+// directory of a SQLite file.
+func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) (*store.Store, error) {
+	if cfg.Database.Driver == "sqlite" || cfg.Database.Driver == "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
+			return nil, fmt.Errorf("agent: database directory: %w", err)
+		}
+	}
+	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Clock: clock})
+}
+
+// ListDecisions writes the live decisions of the configured store, one per
+// line: id, scope, type, until, origin, scenario.
+func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	live, err := st.LiveDecisions(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	for i := range live {
+		d := &live[i]
+		until := "never"
+		if !d.Until.IsZero() {
+			until = d.Until.UTC().Format(time.RFC3339)
+		}
+		sim := ""
+		if d.Simulated {
+			sim = " simulated"
+		}
+		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s%s\n", d.ID, d.Scope, d.Type, until, termtext.String(d.Origin), termtext.String(d.Scenario), sim); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddDecision stores a ban of scope for duration (origin "cli", reason as
+// its scenario). A running agent applies it at its next poll of the store.
+// A scope the never-ban set covers is refused.
+func AddDecision(ctx context.Context, cfg *config.Config, scope netip.Prefix, duration time.Duration, reason string) error {
+	host, _ := ipx.HostAddrs()
+	if ipx.NewNeverBan(host, cfg.Allow).Overlaps(scope) {
+		return fmt.Errorf("decisions add: %s covers loopback, a host address or the allowlist; refused", scope)
+	}
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
+		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
+		Scenario: reason, Origin: event.OriginCLI,
+	}}})
+	return err
+}
+
+// DeleteDecisions deletes the live decisions on scope from the configured
+// store and returns how many. A running agent lifts them at its next poll.
+func DeleteDecisions(ctx context.Context, cfg *config.Config, scope netip.Prefix) (int, error) {
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return st.DeleteDecisions(ctx, store.DecisionFilter{Scope: scope.Masked()})
+}
