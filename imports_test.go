@@ -21,7 +21,7 @@ const module = "github.com/herd-ips/herd/"
 // the data flow is decided, not drifted into.
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
-	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext"},
+	"internal/cli":             {"internal/app", "internal/rules", "internal/ipx", "internal/config", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext", "internal/hub/predict", "internal/hub/simulate"},
 	"internal/app":             {"internal/event", "internal/rules", "internal/ipx", "internal/parse", "internal/scenario", "internal/profile", "internal/source/lines", "internal/config", "internal/decision", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/enforce/nft", "internal/store", "internal/lapi", "internal/enforce/ipset", "internal/metrics", "internal/report", "internal/hub/blocklist", "internal/tlsfiles", "internal/hub/client", "internal/hub/wire", "internal/hub", "internal/hub/export", "internal/evidence", "internal/termtext"},
 	"internal/config":          {},
 	"internal/decision":        {"internal/event", "internal/ipx"},
@@ -52,6 +52,8 @@ var allowed = map[string][]string{
 	"internal/hub":             {"internal/hub/hubstore", "internal/hub/reputation", "internal/hub/wire", "internal/ipx"},
 	"internal/hub/wire":        {},
 	"internal/hub/reputation":  {"internal/hub/wire"},
+	"internal/hub/predict":     {"internal/hub/reputation", "internal/hub/wire"},
+	"internal/hub/simulate":    {"internal/hub/predict", "internal/hub/reputation", "internal/hub/wire"},
 	"internal/hub/hubstore":    {"internal/hub/wire", "internal/sqldb"},
 	"internal/hub/client":      {"internal/hub/wire"},
 	"internal/evidence":        {},
