@@ -173,6 +173,83 @@ type sighting struct {
 	trust  float64
 }
 
+// recentState is the trusted sightings of one address within Sweep, one
+// per network (its most trusted reporter's), with their trust's sum.
+type recentState struct {
+	s       []sighting
+	idx     map[uint32]int32 // network → index in s, past indexFrom sightings
+	support float64
+	minMin  uint32 // no sighting is older
+}
+
+const indexFrom = 16
+
+// prune drops the sightings older than old.
+func (st *recentState) prune(old uint32) {
+	if st.minMin >= old {
+		return
+	}
+	kept := st.s[:0]
+	st.support, st.minMin = 0, ^uint32(0)
+	for _, x := range st.s {
+		if x.minute >= old {
+			kept = append(kept, x)
+			st.support += x.trust
+			st.minMin = min(st.minMin, x.minute)
+		}
+	}
+	st.s = kept
+	if len(kept) == 0 {
+		st.minMin = old
+	}
+	st.idx = nil
+	if len(kept) > indexFrom {
+		st.idx = make(map[uint32]int32, len(kept))
+		for i, x := range kept {
+			st.idx[x.net] = int32(i)
+		}
+	}
+}
+
+// add records a sighting by network nw at minute m by a reporter of trust
+// t.
+func (st *recentState) add(nw, m uint32, t float64) {
+	i := -1
+	if st.idx != nil {
+		if j, ok := st.idx[nw]; ok {
+			i = int(j)
+		}
+	} else {
+		for j := range st.s {
+			if st.s[j].net == nw {
+				i = j
+				break
+			}
+		}
+	}
+	if i >= 0 {
+		x := &st.s[i]
+		x.minute = max(x.minute, m)
+		if t > x.trust {
+			st.support += t - x.trust
+			x.trust = t
+		}
+		return
+	}
+	st.s = append(st.s, sighting{nw, m, t})
+	st.support += t
+	st.minMin = min(st.minMin, m)
+	switch n := len(st.s); {
+	case n == indexFrom+1:
+		st.idx = make(map[uint32]int32, 2*n)
+		for j, x := range st.s {
+			st.idx[x.net] = int32(j)
+		}
+	case n > indexFrom+1:
+		st.idx[nw] = int32(n - 1)
+	}
+}
+
 type listedAddr struct {
 	a      netip.Addr
 	minute uint32
@@ -191,7 +268,7 @@ type Engine struct {
 
 	listedAt map[netip.Addr]uint32         // minute each address was last seen listed
 	nets     map[netip.Prefix][]listedAddr // listed addresses per /24 (/48)
-	recent   map[netip.Addr][]sighting     // trusted sightings within Sweep, one per network
+	recent   map[netip.Addr]*recentState   // trusted sightings within Sweep
 	active   map[netip.Prefix]*Prediction
 	blocks   map[netip.Prefix]netip.Prefix // /24 (/48) → its predicted block
 }
@@ -203,7 +280,7 @@ func New(rules Rules, rep *reputation.Engine, protected, noise Ranges) *Engine {
 		rules: rules.WithDefaults(rep.Rules()), rep: rep, protected: protected, noise: noise,
 		listedAt: map[netip.Addr]uint32{},
 		nets:     map[netip.Prefix][]listedAddr{},
-		recent:   map[netip.Addr][]sighting{},
+		recent:   map[netip.Addr]*recentState{},
 		active:   map[netip.Prefix]*Prediction{},
 		blocks:   map[netip.Prefix]netip.Prefix{},
 	}
@@ -373,34 +450,17 @@ func (p *Engine) Observe(r uint32, s wire.Signal, now time.Time) (Prediction, bo
 	}
 	_, nw := p.rep.Network(r)
 	m := minuteOf(now)
-	// Record the sighting, one per network (its most trusted reporter),
-	// within Sweep.
-	old := p.oldest(m, p.rules.Sweep)
-	ss := p.recent[a]
-	kept := ss[:0]
-	seen := false
-	support := 0.0
-	for _, x := range ss {
-		if x.minute < old {
-			continue
-		}
-		if x.net == nw {
-			x.minute = max(x.minute, m)
-			x.trust = max(x.trust, t)
-			seen = true
-		}
-		support += x.trust
-		kept = append(kept, x)
+	st := p.recent[a]
+	if st == nil {
+		st = &recentState{minMin: m}
+		p.recent[a] = st
 	}
-	if !seen {
-		kept = append(kept, sighting{nw, m, t})
-		support += t
-	}
-	p.recent[a] = kept
+	st.prune(p.oldest(m, p.rules.Sweep))
+	st.add(nw, m, t)
 	if p.rep.Listed(a) {
 		return Prediction{}, false
 	}
-	networks := len(kept)
+	networks, support := len(st.s), st.support
 	mass := p.rep.Mass()
 	share := 0.0
 	if mass > 0 {
@@ -445,17 +505,10 @@ func (p *Engine) Expire(now time.Time) []Prediction {
 	}
 	m := minuteOf(now)
 	oldS := p.oldest(m, p.rules.Sweep)
-	for a, ss := range p.recent {
-		kept := ss[:0]
-		for _, x := range ss {
-			if x.minute >= oldS {
-				kept = append(kept, x)
-			}
-		}
-		if len(kept) == 0 {
+	for a, st := range p.recent {
+		st.prune(oldS)
+		if len(st.s) == 0 {
 			delete(p.recent, a)
-		} else {
-			p.recent[a] = kept
 		}
 	}
 	oldM := p.oldest(m, p.rules.Memory)
@@ -528,10 +581,12 @@ func (p *Engine) Explain(a netip.Addr, now time.Time) Explanation {
 	m := minuteOf(now)
 	x := Explanation{Rules: p.rules}
 	old := p.oldest(m, p.rules.Sweep)
-	for _, s := range p.recent[a] {
-		if s.minute >= old {
-			x.Networks++
-			x.Support += s.trust
+	if st := p.recent[a]; st != nil {
+		for _, s := range st.s {
+			if s.minute >= old {
+				x.Networks++
+				x.Support += s.trust
+			}
 		}
 	}
 	if mass := p.rep.Mass(); mass > 0 {
