@@ -46,12 +46,15 @@ type Rules struct {
 	// addresses were listed.
 	BlockListed int
 	BlockSpan   int
-	// MinTrust is the trust a reporter needs for its signals to count;
-	// Quorum is the share of the community's trust mass a sweep needs, and
-	// MinNetworks the distinct networks (defaults: the reputation rules').
-	MinTrust    float64
-	Quorum      float64
-	MinNetworks int
+	// MinTrust is the trust a reporter needs for its signals to count, and
+	// Quorum the share of the community's trust mass a sweep needs
+	// (defaults: the reputation rules'). SweepNetworks is the distinct
+	// trusted networks a sweep needs besides (default 4: honest false
+	// positives of a legitimate service that touches three members must
+	// not be predicted, see docs/hub.md).
+	MinTrust      float64
+	Quorum        float64
+	SweepNetworks int
 	// TrustAnyone, when positive, predicts any source that this many
 	// distinct trusted reporter networks report within Sweep, whatever
 	// their share of the trust mass. It is off by default because a
@@ -63,15 +66,16 @@ type Rules struct {
 
 // Defaults of Rules.
 const (
-	DefaultTTL         = 24 * time.Hour
-	DefaultMemory      = 7 * 24 * time.Hour
-	DefaultSweep       = 24 * time.Hour
-	DefaultBlockListed = 2
-	DefaultBlockSpan   = 8
+	DefaultTTL           = 24 * time.Hour
+	DefaultMemory        = 7 * 24 * time.Hour
+	DefaultSweep         = 24 * time.Hour
+	DefaultBlockListed   = 2
+	DefaultBlockSpan     = 8
+	DefaultSweepNetworks = 4
 )
 
 // WithDefaults returns r with its zero fields set to the defaults, taking
-// MinTrust, Quorum and MinNetworks from rep.
+// MinTrust and Quorum from rep, and SweepNetworks at least its MinNetworks.
 func (r Rules) WithDefaults(rep reputation.Rules) Rules {
 	rep = rep.WithDefaults()
 	if r.TTL <= 0 {
@@ -95,8 +99,8 @@ func (r Rules) WithDefaults(rep reputation.Rules) Rules {
 	if r.Quorum <= 0 {
 		r.Quorum = rep.Quorum
 	}
-	if r.MinNetworks <= 0 {
-		r.MinNetworks = rep.MinNetworks
+	if r.SweepNetworks <= 0 {
+		r.SweepNetworks = max(DefaultSweepNetworks, rep.MinNetworks)
 	}
 	return r
 }
@@ -471,7 +475,7 @@ func (p *Engine) Observe(r uint32, s wire.Signal, now time.Time) (Prediction, bo
 	switch lm, ok := p.listedAt[a]; {
 	case ok && lm >= p.oldest(m, p.rules.Memory):
 		kind, lastListed = Recidivist, timeOf(lm)
-	case networks >= p.rules.MinNetworks && mass > 0 && share >= p.rules.Quorum:
+	case networks >= p.rules.SweepNetworks && mass > 0 && share >= p.rules.Quorum:
 		kind = Sweep
 	case p.rules.TrustAnyone > 0 && networks >= p.rules.TrustAnyone:
 		kind = TrustAnyone
@@ -622,7 +626,7 @@ func (p *Engine) Explain(a netip.Addr, now time.Time) Explanation {
 		x.Reason = "a recidivist: predicted at its next trusted report"
 	default:
 		x.Reason = fmt.Sprintf("reported by %d trusted networks holding %.0f%% of the trust mass within the sweep window (a sweep needs %d and %.0f%%)",
-			x.Networks, 100*x.Support, p.rules.MinNetworks, 100*p.rules.Quorum)
+			x.Networks, 100*x.Support, p.rules.SweepNetworks, 100*p.rules.Quorum)
 	}
 	return x
 }
