@@ -49,7 +49,7 @@ var allowed = map[string][]string{
 	"internal/hub/export":      {},
 	"internal/hub/blocklist":   {},
 	"internal/tlsfiles":        {},
-	"internal/hub":             {"internal/hub/hubstore", "internal/hub/reputation", "internal/hub/wire", "internal/ipx"},
+	"internal/hub":             {"internal/hub/hubstore", "internal/hub/reputation", "internal/hub/wire", "internal/ipx", "internal/hub/predict"},
 	"internal/hub/wire":        {},
 	"internal/hub/reputation":  {"internal/hub/wire"},
 	"internal/hub/predict":     {"internal/hub/reputation", "internal/hub/wire"},

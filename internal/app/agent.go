@@ -276,7 +276,11 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	bl, err := a.blocklist(ctx, live)
+	bl, err := a.blocklist(ctx, live, communityList)
+	if err != nil {
+		return err
+	}
+	pl, err := a.blocklist(ctx, live, predictedList)
 	if err != nil {
 		return err
 	}
@@ -336,6 +340,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 	g.Go(func() error { return a.enforce(gctx, sub) })
 	g.Go(func() error { return a.poll(gctx, cursor) })
 	g.Go(func() error { return a.tick(gctx) })
+	if pl != nil {
+		g.Go(func() error { return pl.run(gctx) })
+	}
 	if bl != nil {
 		g.Go(func() error { return bl.run(gctx) })
 	}
