@@ -221,3 +221,41 @@ func writeSummary(w io.Writer, s simulate.Summary, innocents bool) {
 		fmt.Fprintf(w, "innocent addresses covered: %d (community %d, predicted %d)\n", s.InnocentsCovered, s.InnocentsCommunity, s.InnocentsPredic)
 	}
 }
+
+// predictionJSON is the "prediction" member of herd hub explain --json.
+func predictionJSON(x predict.Explanation, on bool) any {
+	type pj struct {
+		Enabled    bool       `json:"enabled"`
+		Predicted  bool       `json:"predicted"`
+		Prefix     string     `json:"prefix,omitempty"`
+		Kind       string     `json:"kind,omitempty"`
+		Until      *time.Time `json:"until,omitempty"`
+		Reason     string     `json:"reason"`
+		Networks   int        `json:"networks"`
+		Support    float64    `json:"support"`
+		Listed     int        `json:"listed_in_network"`
+		LastListed *time.Time `json:"last_listed,omitempty"`
+	}
+	out := pj{Enabled: on, Predicted: x.Predicted, Reason: x.Reason, Networks: x.Networks, Support: x.Support, Listed: x.Listed}
+	if x.Predicted {
+		u := x.Prediction.Until
+		out.Prefix, out.Kind, out.Until = x.Prediction.Prefix.String(), x.Prediction.Kind.String(), &u
+	}
+	if !x.LastListed.IsZero() {
+		l := x.LastListed
+		out.LastListed = &l
+	}
+	return out
+}
+
+// writePrediction prints the prediction part of herd hub explain.
+func writePrediction(w io.Writer, x predict.Explanation, on bool) {
+	switch {
+	case !on:
+		fmt.Fprintln(w, "prediction: predictions are off")
+	case x.Predicted:
+		fmt.Fprintf(w, "prediction: PREDICTED %s (%s) until %s\n  reason: %s\n", x.Prediction.Prefix, x.Prediction.Kind, x.Prediction.Until.UTC().Format(time.RFC3339), x.Reason)
+	default:
+		fmt.Fprintf(w, "prediction: not predicted: %s\n", x.Reason)
+	}
+}

@@ -159,6 +159,7 @@ type Sim struct {
 	local     map[pairKey]time.Time // local ban until
 
 	lastRecompute time.Time
+	lastObserved  time.Time // the time of the last row the hub has
 	dirty         bool
 	hubListed     map[netip.Addr]struct{} // the hub's listing
 	queue         []pending               // changes on their way to agents
@@ -301,8 +302,14 @@ func (s *Sim) emit(c Change) error {
 // advance brings agents and the hub to t: due changes reach agents,
 // predictions expire, and the hub recomputes when its period has passed.
 func (s *Sim) advance(t time.Time) error {
+	if s.lastRecompute.IsZero() {
+		s.recompute(t) // the grid of recomputations starts at the first row
+	}
 	for {
-		// The earliest of: a queued change due, a prediction expiring.
+		// The earliest of: a queued change due, a prediction expiring, a
+		// recomputation due (the hub recomputes every period; one that
+		// would see no new row changes nothing but expiry, so only the
+		// first after a row, and one an hour, are run).
 		var next time.Time
 		which := 0
 		if len(s.queue) > 0 && !s.queue[0].at.After(t) {
@@ -311,31 +318,49 @@ func (s *Sim) advance(t time.Time) error {
 		if len(s.expiry) > 0 && !s.expiry[0].until.After(t) && (which == 0 || s.expiry[0].until.Before(next)) {
 			next, which = s.expiry[0].until, 2
 		}
-		if which == 0 {
-			break
+		if rc, ok := s.recomputeDue(t); ok && (which == 0 || rc.Before(next)) {
+			next, which = rc, 3
 		}
-		if which == 1 {
+		switch which {
+		case 0:
+			return nil
+		case 1:
 			p := s.queue[0]
 			s.queue = s.queue[1:]
 			if err := s.apply(p); err != nil {
 				return err
 			}
-			continue
-		}
-		it := heap.Pop(&s.expiry).(expItem)
-		ap := s.agentPred[it.p]
-		if ap == nil || !ap.until.Equal(it.until) {
-			continue // renewed or already removed
-		}
-		s.endPrediction(it.p, ap)
-		if err := s.emit(Change{Time: it.until, Prefix: it.p, List: Predicted}); err != nil {
-			return err
+		case 2:
+			it := heap.Pop(&s.expiry).(expItem)
+			ap := s.agentPred[it.p]
+			if ap == nil || !ap.until.Equal(it.until) {
+				continue // renewed or already removed
+			}
+			s.endPrediction(it.p, ap)
+			if err := s.emit(Change{Time: it.until, Prefix: it.p, List: Predicted}); err != nil {
+				return err
+			}
+		case 3:
+			s.recompute(next)
 		}
 	}
-	if s.lastRecompute.IsZero() || (s.dirty && t.Sub(s.lastRecompute) >= s.o.Recompute) || t.Sub(s.lastRecompute) >= time.Hour {
-		s.recompute(t)
+}
+
+// recomputeDue returns the time of the next recomputation to run before a
+// row at t: the first of the grid after the last row when rows came since
+// the last one, or the last of the grid before t when an hour passed
+// without any.
+func (s *Sim) recomputeDue(t time.Time) (time.Time, bool) {
+	p := s.o.Recompute
+	if s.dirty {
+		k := (s.lastObserved.Sub(s.lastRecompute) + p - 1) / p
+		at := s.lastRecompute.Add(max(k, 1) * p)
+		return at, !at.After(t)
 	}
-	return nil
+	if t.Sub(s.lastRecompute) >= time.Hour {
+		return s.lastRecompute.Add(t.Sub(s.lastRecompute) / p * p), true
+	}
+	return time.Time{}, false
 }
 
 // predictedAt returns the agents' prediction covering a: its own or a
@@ -491,7 +516,7 @@ func (s *Sim) Row(row Row) error {
 	}
 	sig := wire.Signal{Source: a, Class: row.Class, Minute: uint32(row.Time.Unix() / 60)}
 	s.rep.Observe(r, sig)
-	s.dirty = true
+	s.dirty, s.lastObserved = true, row.Time
 	if s.pred != nil {
 		if pr, ok := s.pred.Observe(r, sig, row.Time); ok {
 			s.queue = append(s.queue, pending{at: row.Time.Add(s.o.Delay), prefix: pr.Prefix, list: Predicted, add: true, until: pr.Until, reason: pr.Reason()})
