@@ -24,7 +24,8 @@ func (e *env) hubSimulateCmd() *cobra.Command {
 		reportersFile, innocentsFile, measureFrom string
 		asJSON, noPredict                         bool
 		delay, recompute, localBan, ttl           time.Duration
-		trustAnyone                               int
+		memory, sweep                             time.Duration
+		trustAnyone, sweepNetworks                int
 		protect, explain                          []string
 	)
 	c := &cobra.Command{
@@ -39,7 +40,7 @@ before its own effect) and one per change of what agents block; a summary goes t
 		RunE: func(c *cobra.Command, args []string) error {
 			o := simulate.Options{
 				NoPredictions: noPredict, Delay: delay, Recompute: recompute, LocalBan: localBan,
-				Predict: predict.Rules{TTL: ttl, TrustAnyone: trustAnyone},
+				Predict: predict.Rules{TTL: ttl, Memory: memory, Sweep: sweep, SweepNetworks: sweepNetworks, TrustAnyone: trustAnyone},
 			}
 			var prot []netip.Prefix
 			for _, p := range protect {
@@ -166,6 +167,9 @@ before its own effect) and one per change of what agents block; a summary goes t
 	f.DurationVar(&recompute, "recompute", simulate.DefaultRecompute, "period of the hub's recomputation on the simulated clock")
 	f.DurationVar(&localBan, "local-ban", simulate.DefaultLocalBan, "how long a reporter bans a source it alerted on")
 	f.DurationVar(&ttl, "ttl", predict.DefaultTTL, "lifetime of a prediction after its last renewal")
+	f.DurationVar(&memory, "memory", predict.DefaultMemory, "how long a listing vouches for its address and block")
+	f.DurationVar(&sweep, "sweep", predict.DefaultSweep, "window in which reports of several networks make a sweep")
+	f.IntVar(&sweepNetworks, "sweep-networks", predict.DefaultSweepNetworks, "distinct trusted networks a sweep needs")
 	f.IntVar(&trustAnyone, "trust-anyone", 0, "also predict any source this many trusted networks report within the sweep window (poisonable; for comparison)")
 	f.StringArrayVar(&protect, "protect", nil, "protected ranges beside the shipped ones (repeatable)")
 	f.StringArrayVar(&explain, "explain", nil, "after the replay, say why ADDRESS is predicted or not (repeatable)")
