@@ -221,6 +221,11 @@ func writeSummary(w io.Writer, s simulate.Summary, innocents bool) {
 	fmt.Fprintf(w, "community list: max %d, mean %.0f entries; %d adds, %d removes\n", s.MaxCommunity, s.MeanCommunity, s.CommunityAdds, s.CommunityRemoves)
 	fmt.Fprintf(w, "predicted: max %d, mean %.0f entries; %d adds, %d removes; %d of %d predictions (%.1f%%) blocked a first hit before expiring\n",
 		s.MaxPredicted, s.MeanPredicted, s.PredictedAdds, s.PredictedRemoves, s.PredictionsHit, s.Predictions, pct(s.PredictionsHit, s.Predictions))
+	for k := predict.Recidivist; k <= predict.TrustAnyone; k++ {
+		if b := s.ByKind[k]; b.Predictions > 0 {
+			fmt.Fprintf(w, "  %s: %d predictions, %d first hits pre-blocked (%.1f%%)\n", k, b.Predictions, b.PreBlocked, pct(b.PreBlocked, s.FirstHits))
+		}
+	}
 	if innocents {
 		fmt.Fprintf(w, "innocent addresses covered: %d (community %d, predicted %d)\n", s.InnocentsCovered, s.InnocentsCommunity, s.InnocentsPredic)
 	}

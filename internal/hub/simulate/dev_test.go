@@ -161,6 +161,11 @@ func TestDevelopmentSplit(t *testing.T) {
 			pct(s.ByCommunity, s.Measured), pct(s.ByPredicted, s.Measured), pct(s.ByLocal+s.ByCommunity+s.ByPredicted, s.Measured),
 			s.MaxCommunity, s.MeanCommunity, s.CommunityAdds, s.CommunityRemoves, s.MaxPredicted, s.MeanPredicted, s.PredictedAdds, s.PredictedRemoves,
 			s.PredictionsHit, s.Predictions, pct(s.PredictionsHit, s.Predictions), s.InnocentsCovered, s.InnocentsCommunity, s.InnocentsPredic, s.Elapsed.Round(time.Millisecond))
+		for k, b := range s.ByKind {
+			if b.Predictions > 0 {
+				t.Logf("  %s: %d predictions, %d first hits pre-blocked (%.1f%%)", predict.Kind(k), b.Predictions, b.PreBlocked, pct(b.PreBlocked, s.FirstHits))
+			}
+		}
 		switch {
 		case v.o.Predict.SweepNetworks != 0:
 			// Shown for the record: the legitimate services three members

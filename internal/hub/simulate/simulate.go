@@ -144,8 +144,12 @@ type Summary struct {
 	Predictions, PredictionsHit         int // measured predictions expired or alive at the end, and those that blocked a first hit
 	InnocentsCovered                    int // distinct innocent addresses any entry covered
 	InnocentsCommunity, InnocentsPredic int
-	Days                                float64 // length of the measured period
-	Elapsed                             time.Duration
+	// ByKind counts, per kind of prediction (index predict.Kind), the
+	// measured predictions made and the first hits pre-blocked by a
+	// prediction of that kind and not by the community list.
+	ByKind  [5]struct{ Predictions, PreBlocked int }
+	Days    float64 // length of the measured period
+	Elapsed time.Duration
 }
 
 // Sim is a simulation in progress.
@@ -189,9 +193,11 @@ type pending struct {
 	add    bool
 	until  time.Time // predictions
 	reason string
+	kind   predict.Kind
 }
 
 type agentPred struct {
+	kind  predict.Kind
 	until time.Time
 	since time.Time
 	hit   bool
@@ -409,7 +415,10 @@ func (s *Sim) apply(p pending) error {
 		}
 		return nil
 	}
-	s.agentPred[p.prefix] = &agentPred{until: p.until, since: p.at}
+	s.agentPred[p.prefix] = &agentPred{until: p.until, since: p.at, kind: p.kind}
+	if s.measured(p.at) && int(p.kind) < len(s.sum.ByKind) {
+		s.sum.ByKind[p.kind].Predictions++
+	}
 	heap.Push(&s.expiry, expItem{p.until, p.prefix})
 	return s.emit(Change{Time: p.at, Prefix: p.prefix, List: Predicted, Add: true, Reason: p.reason})
 }
@@ -439,7 +448,7 @@ func (s *Sim) recompute(t time.Time) {
 	s.hubListed = wantSet
 	if s.pred != nil {
 		for _, pr := range s.pred.Listed(want, t) {
-			s.queue = append(s.queue, pending{at: at, prefix: pr.Prefix, list: Predicted, add: true, until: pr.Until, reason: pr.Reason()})
+			s.queue = append(s.queue, pending{at: at, prefix: pr.Prefix, list: Predicted, add: true, until: pr.Until, reason: pr.Reason(), kind: pr.Kind})
 		}
 		s.pred.Expire(t)
 	}
@@ -495,6 +504,9 @@ func (s *Sim) Row(row Row) error {
 				s.sum.PreBlocked++
 				if !inComm {
 					s.sum.PreBlockedPredicted++
+					if int(ap.kind) < len(s.sum.ByKind) {
+						s.sum.ByKind[ap.kind].PreBlocked++
+					}
 				}
 			}
 		}
@@ -519,7 +531,7 @@ func (s *Sim) Row(row Row) error {
 	s.dirty, s.lastObserved = true, row.Time
 	if s.pred != nil {
 		if pr, ok := s.pred.Observe(r, sig, row.Time); ok {
-			s.queue = append(s.queue, pending{at: row.Time.Add(s.o.Delay), prefix: pr.Prefix, list: Predicted, add: true, until: pr.Until, reason: pr.Reason()})
+			s.queue = append(s.queue, pending{at: row.Time.Add(s.o.Delay), prefix: pr.Prefix, list: Predicted, add: true, until: pr.Until, reason: pr.Reason(), kind: pr.Kind})
 		}
 	}
 	return nil
