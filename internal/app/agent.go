@@ -247,7 +247,7 @@ func (a *agent) parts() []part {
 		{"ready", a.startReady},
 		{"files", a.startFiles},
 		{"journal", a.startJournal},
-		{"community blocklist", a.startBlocklist},
+		{"hub lists (community blocklist, predictions)", a.startBlocklist},
 		{"report", a.startReport},
 		{"local API", a.startAPI},
 		{"forward-auth", a.startForwardAuth},
@@ -383,12 +383,18 @@ func (a *agent) startJournal(ctx context.Context) (func(), error) {
 	return nil, nil
 }
 
+// startBlocklist follows the hub's community blocklist and, unless turned
+// off, its predictions (agent_blocklist.go).
 func (a *agent) startBlocklist(ctx context.Context) (func(), error) {
-	bl, err := a.blocklist(ctx, a.stored)
-	if err != nil || bl == nil {
-		return nil, err
+	for _, list := range []followedList{communityList, predictedList} {
+		bl, err := a.blocklist(ctx, a.stored, list)
+		if err != nil {
+			return nil, err
+		}
+		if bl != nil {
+			a.run(bl.run)
+		}
 	}
-	a.run(bl.run)
 	return nil, nil
 }
 

@@ -39,10 +39,36 @@ const (
 	communityResume = CommunityDuration/2 - 2*communityRenew
 )
 
-// community applies the hub's blocklist to the agent's decisions.
+// The hub's predictions as the agent applies them: the same machinery as
+// the community blocklist (renewal while in step, lapse when cut off), a
+// list and an origin of their own.
+const (
+	// PredictedOrigin is the origin of decisions taken from the hub's
+	// predictions.
+	PredictedOrigin = event.OriginPredicted
+	// PredictedScenario is their scenario.
+	PredictedScenario = "hub-prediction"
+)
+
+// followedList says which of the hub's lists a community follower takes.
+type followedList struct {
+	name     string // for logs
+	path     string // under the hub's URL
+	origin   string
+	scenario string
+	mark     store.HubList // where the version held is saved
+}
+
+var (
+	communityList = followedList{"community blocklist", "v1/blocklist/", CommunityOrigin, CommunityScenario, store.HubCommunity}
+	predictedList = followedList{"predictions", "v1/predicted/", PredictedOrigin, PredictedScenario, store.HubPredicted}
+)
+
+// community applies one of the hub's lists to the agent's decisions.
 type community struct {
-	a *agent
-	f *blocklist.Follower
+	a    *agent
+	f    *blocklist.Follower
+	list followedList
 
 	mu        sync.Mutex
 	listed    map[netip.Prefix][]int64 // listed scope → store ids of its live community decisions (nil: refused)
@@ -51,12 +77,12 @@ type community struct {
 	lostAt    time.Time // when the stream last failed, while not connected
 }
 
-// blocklist returns the community blocklist follower, or nil when the
-// configuration does not receive one. live are the decisions loaded at
-// start: their community ones are what the agent holds of the listing.
-func (a *agent) blocklist(ctx context.Context, live []store.DecisionRecord) (*community, error) {
+// blocklist returns the follower of one of the hub's lists, or nil when
+// the configuration does not receive it. live are the decisions loaded at
+// start: those of the list's origin are what the agent holds of it.
+func (a *agent) blocklist(ctx context.Context, live []store.DecisionRecord, list followedList) (*community, error) {
 	h := a.cfg.Hub
-	if h.URL == "" || !h.Receive {
+	if h.URL == "" || !h.Receive || (list.origin == PredictedOrigin && !h.Predictions) {
 		return nil, nil
 	}
 	pub, err := base64.StdEncoding.DecodeString(h.PublicKey)
@@ -67,9 +93,9 @@ func (a *agent) blocklist(ctx context.Context, live []store.DecisionRecord) (*co
 	if err != nil {
 		return nil, err
 	}
-	c := &community{a: a, listed: map[netip.Prefix][]int64{}, lostAt: a.now()}
+	c := &community{a: a, list: list, listed: map[netip.Prefix][]int64{}, lostAt: a.now()}
 	for i := range live {
-		if live[i].Origin == CommunityOrigin {
+		if live[i].Origin == list.origin {
 			c.listed[live[i].Scope] = append(c.listed[live[i].Scope], live[i].ID)
 		}
 	}
@@ -77,20 +103,24 @@ func (a *agent) blocklist(ctx context.Context, live []store.DecisionRecord) (*co
 	if err != nil {
 		return nil, err
 	}
-	c.version = m.Community.Version
-	synced := m.Community.Synced
+	held := m.Community
+	if list.mark == store.HubPredicted {
+		held = m.Predicted
+	}
+	c.version = held.Version
+	synced := held.Synced
 	if c.version != 0 && a.now().Sub(synced) > communityResume {
-		a.log.Info("agent: community blocklist held is too old to resume; taking a snapshot", "version", c.version, "synced", synced)
+		a.log.Info("agent: "+list.name+" held too old to resume; taking a snapshot", "version", c.version, "synced", synced)
 		c.version = 0
 	}
 	c.f, err = blocklist.NewFollower(blocklist.FollowerOptions{
-		URL: h.URL, PublicKey: pub, Client: client, Version: c.version,
+		URL: h.URL, Path: list.path, PublicKey: pub, Client: client, Version: c.version,
 		Apply: c.apply, Connected: c.connectedTo, Logger: a.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	a.log.Info("agent: following the community blocklist", "hub", h.URL, "version", c.version, "held", len(c.listed))
+	a.log.Info("agent: following the hub's "+list.name, "hub", h.URL, "version", c.version, "held", len(c.listed))
 	return c, nil
 }
 
@@ -145,13 +175,13 @@ func (c *community) connectedTo(err error) {
 		c.lostAt = c.a.now()
 	}
 	c.connected = false
-	c.a.log.Warn("agent: community blocklist stream failed", "err", err)
+	c.a.log.Warn("agent: "+c.list.name+" stream failed", "err", err)
 }
 
-// decision returns the community decision on scope, from now.
-func communityDecision(scope netip.Prefix, now time.Time) event.Decision {
+// decision returns the list's decision on scope, from now.
+func (c *community) decision(scope netip.Prefix, now time.Time) event.Decision {
 	return event.Decision{Type: event.Ban, Scope: scope, Duration: CommunityDuration, Until: now.Add(CommunityDuration),
-		Scenario: CommunityScenario, Origin: CommunityOrigin}
+		Scenario: c.list.scenario, Origin: c.list.origin}
 }
 
 // apply takes one verified update: unlisted scopes lose their community
@@ -189,13 +219,13 @@ func (c *community) apply(ctx context.Context, u blocklist.Update) error {
 		}
 		ids = append(ids, held...)
 		delete(c.listed, p)
-		if d, ok := a.set.Get(p); ok && d.Origin == CommunityOrigin {
+		if d, ok := a.set.Get(p); ok && d.Origin == c.list.origin {
 			a.set.Delete(p)
 		}
 	}
 	if len(ids) > 0 {
-		if _, err := a.st.DeleteDecisions(ctx, store.DecisionFilter{IDs: ids, Origin: CommunityOrigin}); err != nil {
-			return fmt.Errorf("agent: community blocklist: %w", err)
+		if _, err := a.st.DeleteDecisions(ctx, store.DecisionFilter{IDs: ids, Origin: c.list.origin}); err != nil {
+			return fmt.Errorf("agent: %s: %w", c.list.name, err)
 		}
 	}
 	var recs []store.DecisionRecord
@@ -204,14 +234,14 @@ func (c *community) apply(ctx context.Context, u blocklist.Update) error {
 		if _, held := c.listed[p]; held {
 			continue
 		}
-		d := communityDecision(p, now)
+		d := c.decision(p, now)
 		switch v := a.set.Add(d); v {
 		case decision.Refused:
 			refused++
-			a.log.Warn("agent: community blocklist lists a protected address; not banned", "scope", p)
+			a.log.Warn("agent: "+c.list.name+" entry for a protected address; not banned", "scope", p)
 			c.listed[p] = nil
 		case decision.Invalid:
-			a.log.Warn("agent: community blocklist entry not usable", "scope", p)
+			a.log.Warn("agent: "+c.list.name+" entry not usable", "scope", p)
 		default:
 			c.listed[p] = nil
 			recs = append(recs, store.DecisionRecord{Decision: d, Created: now})
@@ -224,7 +254,7 @@ func (c *community) apply(ctx context.Context, u blocklist.Update) error {
 		a.notifyAPI()
 	}
 	c.version = u.Version
-	a.log.Info("agent: community blocklist", "version", u.Version, "snapshot", u.Snapshot,
+	a.log.Info("agent: "+c.list.name, "version", u.Version, "snapshot", u.Snapshot,
 		"banned", len(recs), "refused", refused, "unlisted", len(removed), "listed", len(c.listed))
 	return nil
 }
@@ -234,7 +264,7 @@ func (c *community) apply(ctx context.Context, u blocklist.Update) error {
 func (c *community) store(ctx context.Context, recs []store.DecisionRecord, version uint64, now time.Time) error {
 	ids, err := c.a.st.AddDecisions(ctx, recs)
 	if err != nil {
-		return fmt.Errorf("agent: community blocklist: %w", err)
+		return fmt.Errorf("agent: %s: %w", c.list.name, err)
 	}
 	for i, id := range ids {
 		p := recs[i].Scope
@@ -246,8 +276,8 @@ func (c *community) store(ctx context.Context, recs []store.DecisionRecord, vers
 		}
 		c.listed[p] = append(held, id)
 	}
-	if err := c.a.st.SaveHubMark(ctx, store.HubMark{Version: version, Synced: now}); err != nil {
-		return fmt.Errorf("agent: community blocklist: %w", err)
+	if err := c.a.st.SaveHubMark(ctx, c.list.mark, store.HubMark{Version: version, Synced: now}); err != nil {
+		return fmt.Errorf("agent: %s: %w", c.list.name, err)
 	}
 	return nil
 }
@@ -267,10 +297,10 @@ func (c *community) renew(ctx context.Context) error {
 		if ids == nil {
 			continue // refused
 		}
-		if d, ok := c.a.set.Get(p); ok && d.Origin == CommunityOrigin && d.Until.Sub(now) > CommunityDuration/2 {
+		if d, ok := c.a.set.Get(p); ok && d.Origin == c.list.origin && d.Until.Sub(now) > CommunityDuration/2 {
 			continue
 		}
-		d := communityDecision(p, now)
+		d := c.decision(p, now)
 		if v := c.a.set.Add(d); v == decision.Refused || v == decision.Invalid {
 			continue
 		}
@@ -281,7 +311,7 @@ func (c *community) renew(ctx context.Context) error {
 	}
 	if len(recs) > 0 {
 		c.a.notifyAPI()
-		c.a.log.Info("agent: community decisions renewed", "count", len(recs))
+		c.a.log.Info("agent: "+c.list.name+" decisions renewed", "count", len(recs))
 	}
 	return nil
 }

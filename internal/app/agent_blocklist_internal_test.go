@@ -42,7 +42,7 @@ func communityUnderTest(t *testing.T) (*community, *fakeClock) {
 	t.Cleanup(func() { st.Close() })
 	a := &agent{cfg: config.Default(), log: slog.New(slog.DiscardHandler), now: clk.now, st: st,
 		set: decision.New(decision.Options{NeverBan: ipx.NewNeverBan(nil, nil), Clock: clk.now})}
-	return &community{a: a, listed: map[netip.Prefix][]int64{}, connected: true, lostAt: clk.now()}, clk
+	return &community{a: a, list: communityList, listed: map[netip.Prefix][]int64{}, connected: true, lostAt: clk.now()}, clk
 }
 
 func (c *community) liveRows(t *testing.T, p netip.Prefix) int {

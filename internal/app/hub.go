@@ -40,8 +40,13 @@ type HubOptions struct {
 type Hub struct {
 	srv *hub.Server
 	bl  *blocklist.Server
+	pbl *blocklist.Server // the predictions' (nil: off)
 	m   *hubMetrics
 }
+
+// predictedHistory is how many changes of the predictions a hub node keeps
+// for deltas.
+const predictedHistory = 1 << 16
 
 // NewHub builds a hub node from o. Nothing runs before Run.
 func NewHub(ctx context.Context, o HubOptions) (*Hub, error) {
@@ -70,13 +75,36 @@ func NewHub(ctx context.Context, o HubOptions) (*Hub, error) {
 		}
 	}
 	ho.Exports = export.Handler(lg.Snapshot, o.Export)
+	// The predictions: a list apart, in this node's memory, pushed by a
+	// blocklist server of their own at /v1/predicted/.
+	var pl *blocklist.MemLog
+	var pbl *blocklist.Server
+	if !ho.NoPredict {
+		pl = blocklist.NewMemLogAt(uint64(time.Now().UnixNano()))
+		po := o.Blocklist
+		po.Log, po.Key, po.Logger = pl, o.Key, o.Hub.Logger
+		if pbl, err = blocklist.NewServer(po); err != nil {
+			return nil, fmt.Errorf("hub: predictions: %w", err)
+		}
+		ho.Predicted = pbl
+		userPred := o.Hub.OnPredict
+		ho.OnPredict = func(added, removed []netip.Prefix) {
+			pl.List(added...)
+			v := pl.Unlist(removed...)
+			pl.Forget(v - predictedHistory) // followers further behind take a snapshot
+			pbl.Notify()
+			if userPred != nil {
+				userPred(added, removed)
+			}
+		}
+	}
 	srv, err := hub.New(ctx, ho)
 	if err != nil {
 		return nil, err
 	}
 	lg.l = srv.Log()
 	m.reg.MustRegister(newHubCollector(srv, bl))
-	return &Hub{srv: srv, bl: bl, m: m}, nil
+	return &Hub{srv: srv, bl: bl, pbl: pbl, m: m}, nil
 }
 
 // Server returns the hub node, for Explain, Stats and its Log.
@@ -96,6 +124,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return h.srv.Run(gctx) })
 	g.Go(func() error { return h.bl.Run(gctx) })
+	if h.pbl != nil {
+		g.Go(func() error { return h.pbl.Run(gctx) })
+	}
 	return g.Wait()
 }
 

@@ -28,6 +28,7 @@ const (
 	HubSubscribersDropped = "herd_hub_blocklist_subscribers_dropped_total"
 	HubBlocklistBytes     = "herd_hub_blocklist_bytes_total"
 	HubReplayCache        = "herd_hub_replay_cache_entries"
+	HubPredicted          = "herd_hub_predicted_entries"
 )
 
 // hubMetrics is a hub node's metric set in a registry of its own: the
@@ -62,7 +63,7 @@ type hubCollector struct {
 	sigRefused, reqRefused                  *prometheus.Desc
 	listed, version                         *prometheus.Desc
 	subs, dropped, bytes                    *prometheus.Desc
-	nonces                                  *prometheus.Desc
+	nonces, predicted                       *prometheus.Desc
 }
 
 func newHubCollector(srv *hub.Server, bl *blocklist.Server) *hubCollector {
@@ -81,12 +82,13 @@ func newHubCollector(srv *hub.Server, bl *blocklist.Server) *hubCollector {
 		subs:       d(HubSubscribers, "Blocklist push streams connected to this node."),
 		dropped:    d(HubSubscribersDropped, "Blocklist stream subscribers dropped for falling behind (they reconnect)."),
 		bytes:      d(HubBlocklistBytes, "Blocklist bytes written to agents, per kind (snapshot, delta, stream).", "kind"),
+		predicted:  d(HubPredicted, "Predicted entries this node holds after its last recomputation."),
 		nonces:     d(HubReplayCache, "(Reporter, nonce) pairs this node's replay cache holds: one per accepted signal request of the last 4 to 8 minutes."),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.enrolled, c.batches, c.accepted, c.recomputes, c.sigRefused, c.reqRefused, c.listed, c.version, c.subs, c.dropped, c.bytes, c.nonces} {
+	for _, d := range []*prometheus.Desc{c.enrolled, c.batches, c.accepted, c.recomputes, c.sigRefused, c.reqRefused, c.listed, c.version, c.subs, c.dropped, c.bytes, c.nonces, c.predicted} {
 		ch <- d
 	}
 }
@@ -125,6 +127,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.listed, st.Listed)
 	gauge(c.version, st.Version)
 	gauge(c.nonces, st.Nonces)
+	gauge(c.predicted, st.Predicted)
 	bs := c.bl.Stats()
 	gauge(c.subs, uint64(bs.Subscribers))
 	counter(c.dropped, bs.Dropped)

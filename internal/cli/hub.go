@@ -44,7 +44,7 @@ func (e *env) hubCmd() *cobra.Command {
 		Use:   "hub",
 		Short: "Run or query a herd hub: the community server agents share signals with (docs/hub.md)",
 	}
-	c.AddCommand(e.hubServeCmd(), e.hubExplainCmd(), e.hubExportCmd())
+	c.AddCommand(e.hubServeCmd(), e.hubExplainCmd(), e.hubExportCmd(), e.hubSimulateCmd())
 	return c
 }
 
@@ -153,6 +153,7 @@ func (e *env) hubExplainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			px, predOn := s.ExplainPrediction(a)
 			if asJSON {
 				type ev struct {
 					Reporter string    `json:"reporter"`
@@ -180,8 +181,9 @@ func (e *env) hubExplainCmd() *cobra.Command {
 					MinReporters int     `json:"min_reporters"`
 					MinNetworks  int     `json:"min_networks"`
 					Evidence     []ev    `json:"evidence"`
+					Prediction   any     `json:"prediction"`
 				}{a.String(), x.Listed, x.Qualifies, x.Protected, x.Noise, x.Reason, x.Reporters, x.Networks, x.Support, x.Mass, x.Score,
-					x.Rules.Quorum, x.Rules.MinReporters, x.Rules.MinNetworks, []ev{}}
+					x.Rules.Quorum, x.Rules.MinReporters, x.Rules.MinNetworks, []ev{}, predictionJSON(px, predOn)}
 				for _, v := range x.Evidence {
 					out.Evidence = append(out.Evidence, ev{v.Reporter.String(), v.Network.String(), v.Enrolled, v.Trust, v.Class.String(), v.Last, v.Weight, v.Counted})
 				}
@@ -200,6 +202,7 @@ func (e *env) hubExplainCmd() *cobra.Command {
 			if x.Noise {
 				fmt.Fprintln(w, "research scanner range (noise class): never listed")
 			}
+			writePrediction(w, px, predOn)
 			for _, v := range x.Evidence {
 				counted := ""
 				if !v.Counted {

@@ -100,6 +100,11 @@ type Hub struct {
 	// Receive applies the hub's signed community blocklist as decisions of
 	// origin "community". Default true when URL is set.
 	Receive bool
+	// Predictions applies the hub's predictions (short-lived entries for
+	// attackers expected soon, a list apart from the community's) as
+	// decisions of origin "predicted". Default true when Receive is on;
+	// the never-ban set and allowlists win over them as over any decision.
+	Predictions bool
 	// PublicKey is the hub's ed25519 blocklist-signing public key, base64
 	// (standard encoding, 32 bytes); snapshots and deltas not signed by it
 	// are refused. Required when Receive is on.
@@ -583,7 +588,7 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 				c.AlertLinesBytes = d.integer(v, "alert_lines_bytes", MinAlertLinesBytes, MaxAlertLinesBytes)
 			},
 			"hub": func(v *yaml.Node) {
-				c.Hub = Hub{KeyFile: DefaultHubKeyFile, Share: true, Receive: true, Line: v.Line}
+				c.Hub = Hub{KeyFile: DefaultHubKeyFile, Share: true, Receive: true, Predictions: true, Line: v.Line}
 				d.mapping(v, "hub", fields{
 					"url": func(v *yaml.Node) {
 						c.Hub.URL = d.str(v, "hub.url")
@@ -591,11 +596,12 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 							d.errorf(v, "hub.url: %q is not an http(s) URL", clip(c.Hub.URL))
 						}
 					},
-					"key_file":   func(v *yaml.Node) { c.Hub.KeyFile = d.str(v, "hub.key_file") },
-					"share":      func(v *yaml.Node) { c.Hub.Share = d.boolean(v, "hub.share") },
-					"receive":    func(v *yaml.Node) { c.Hub.Receive = d.boolean(v, "hub.receive") },
-					"public_key": func(v *yaml.Node) { c.Hub.PublicKey = d.str(v, "hub.public_key") },
-					"ca_file":    func(v *yaml.Node) { c.Hub.CAFile = d.str(v, "hub.ca_file") },
+					"key_file":    func(v *yaml.Node) { c.Hub.KeyFile = d.str(v, "hub.key_file") },
+					"share":       func(v *yaml.Node) { c.Hub.Share = d.boolean(v, "hub.share") },
+					"receive":     func(v *yaml.Node) { c.Hub.Receive = d.boolean(v, "hub.receive") },
+					"predictions": func(v *yaml.Node) { c.Hub.Predictions = d.boolean(v, "hub.predictions") },
+					"public_key":  func(v *yaml.Node) { c.Hub.PublicKey = d.str(v, "hub.public_key") },
+					"ca_file":     func(v *yaml.Node) { c.Hub.CAFile = d.str(v, "hub.ca_file") },
 				})
 				if c.Hub.URL == "" && v.Kind == yaml.MappingNode {
 					d.errorf(v, "hub: needs url")

@@ -187,8 +187,12 @@ func TestHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Hub.URL != "https://hub.example:8443/" || !c.Hub.Share || !c.Hub.Receive || c.Hub.KeyFile != DefaultHubKeyFile || c.Hub.Line == 0 {
+	if c.Hub.URL != "https://hub.example:8443/" || !c.Hub.Share || !c.Hub.Receive || !c.Hub.Predictions || c.Hub.KeyFile != DefaultHubKeyFile || c.Hub.Line == 0 {
 		t.Errorf("hub = %+v", c.Hub)
+	}
+	c, err = Parse("herd.yaml", []byte("hub:\n  url: https://hub.example:8443/\n  public_key: "+key+"\n  predictions: false\n"))
+	if err != nil || !c.Hub.Receive || c.Hub.Predictions {
+		t.Errorf("predictions: false: %+v %v", c.Hub, err)
 	}
 	if c, err := Parse("herd.yaml", []byte("sources: []\n")); err != nil || c.Hub.URL != "" {
 		t.Errorf("no hub key: %+v %v", c, err)
@@ -199,6 +203,7 @@ func TestHub(t *testing.T) {
 		"hub:\n  url: https://h/\n",
 		"hub:\n  url: https://h/\n  public_key: AAAA\n",
 		"hub:\n  url: https://h/\n  receive: false\n  colour: red\n",
+		"hub:\n  url: https://h/\n  receive: false\n  predictions: maybe\n",
 	} {
 		if _, err := Parse("herd.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "herd.yaml:") {
 			t.Errorf("%q: err = %v, want a herd.yaml:line error", bad, err)

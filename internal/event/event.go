@@ -18,6 +18,9 @@ const (
 	OriginCommunity = "community"
 	// OriginCLI marks a decision added with herd decisions add.
 	OriginCLI = "cli"
+	// OriginPredicted marks a decision taken from a hub's predictions:
+	// short-lived bans of attackers expected soon (docs/hub.md).
+	OriginPredicted = "predicted"
 )
 
 // Kind classifies what an event says about its source.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
+	"github.com/herd-ips/herd/internal/hub/predict"
 	"github.com/herd-ips/herd/internal/hub/reputation"
 	"github.com/herd-ips/herd/internal/hub/wire"
 	"github.com/herd-ips/herd/internal/ipx"
@@ -113,6 +114,18 @@ type Options struct {
 	// next poll. It is called without locks held, from the goroutine that
 	// ran Recompute, and must not block for long.
 	OnChange func(version uint64)
+	// Predict are the prediction rules (zero fields: defaults); NoPredict
+	// turns the predictor off.
+	Predict   predict.Rules
+	NoPredict bool
+	// Predicted, when set, is mounted at /v1/predicted/: the blocklist
+	// server of the predictions, a list apart from the community's.
+	Predicted http.Handler
+	// OnPredict, when set, is called after a recomputation with the
+	// predicted prefixes added and removed since the previous call (the
+	// predictions' change log goes here). It is called without locks
+	// held, in order, and must not block for long.
+	OnPredict func(added, removed []netip.Prefix)
 	// OnRecompute, when set, is called with the time each successful
 	// recomputation took (the metrics' histogram goes here). It is called
 	// without locks held and must not block.
@@ -138,9 +151,11 @@ type Stats struct {
 	Nonces         uint64
 	EnrollNetworks uint64
 	// Listed and Version are the addresses listed and the change log's
-	// version after this node's last recomputation (0 before the first).
-	Listed  uint64
-	Version uint64
+	// version after this node's last recomputation (0 before the first);
+	// Predicted the predictions this node holds.
+	Listed    uint64
+	Version   uint64
+	Predicted uint64
 }
 
 // Server is a hub node. It is safe for concurrent use.
@@ -162,17 +177,21 @@ type Server struct {
 	nudge   chan struct{}
 	bufs    sync.Pool
 
-	mu      sync.Mutex // guards eng, cursor and version
-	eng     *reputation.Engine
-	cursor  int64  // last signal id the engine has read
-	version uint64 // the change log's version as this node last saw it
+	mu   sync.Mutex // guards eng, pred, predicted, cursor and version
+	eng  *reputation.Engine
+	pred *predict.Engine // nil: predictions off
+	// predicted is the set of predicted prefixes last reported to
+	// OnPredict.
+	predicted map[netip.Prefix]struct{}
+	cursor    int64  // last signal id the engine has read
+	version   uint64 // the change log's version as this node last saw it
 
 	stats struct {
 		enrolled, batches, signals                                   atomic.Uint64
 		refused                                                      [numRefusals]atomic.Uint64
 		bad, badSig, stale, replay, limited, unknown, recomputations atomic.Uint64
 		noncesFull                                                   atomic.Uint64
-		listed, version                                              atomic.Uint64
+		listed, version, predicted                                   atomic.Uint64
 	}
 }
 
@@ -229,6 +248,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.prot = ipx.NewNeverBan(nil, append(ProtectedRanges(), o.Protected...))
 	s.noise = ipx.NewNeverBan(nil, NoiseRanges())
 	s.eng = reputation.New(o.Rules, s.prot, s.noise)
+	if !o.NoPredict {
+		s.pred = predict.New(o.Predict, s.eng, s.prot, s.noise)
+		s.predicted = map[netip.Prefix]struct{}{}
+	}
 	s.nonces = newNonceCache(o.MaxNonces, o.NonceQuota, o.NonceFloor, 2*o.ClockSkew)
 	s.signalL = newLimiter[wire.ReporterID](o.SignalRate, o.SignalBurst, 1<<20)
 	s.reqL = newLimiter[wire.ReporterID](o.RequestRate, o.RequestBurst, 1<<20)
@@ -261,7 +284,38 @@ func (s *Server) load(ctx context.Context) error {
 	}
 	s.version = v
 	s.eng.SetListed(addrsOf(cur), now)
-	return s.catchUp(ctx, now)
+	if err := s.catchUp(ctx, now); err != nil {
+		return err
+	}
+	return s.warmPredictor(ctx, now)
+}
+
+// warmPredictor rebuilds the predictor's state from the database: the
+// listing's history within its memory, then every signal of the window
+// replayed with the trust the reputation engine computes now (predictions
+// live in memory only, so a restarted node, or herd hub explain, starts
+// from what the signals support). s.mu is held.
+func (s *Server) warmPredictor(ctx context.Context, now time.Time) error {
+	if s.pred == nil {
+		return nil
+	}
+	past, err := s.st.ListedSince(ctx, now.Add(-s.pred.Rules().Memory))
+	if err != nil {
+		return err
+	}
+	s.pred.Listed(past, now)
+	s.eng.Recompute(now) // trust as of now; the listing is not changed
+	oldest := minuteOf(now.Add(-s.pred.Rules().Sweep))
+	err = s.st.Signals(ctx, 0, s.cursor, oldest, func(sg hubstore.StoredSignal) {
+		if r, ok := s.eng.Reporter(sg.Reporter); ok {
+			s.pred.Observe(r, sg.Signal, time.Unix(int64(sg.Minute)*60, 0))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.pred.Expire(now)
+	return nil
 }
 
 func (s *Server) loadReporters(ctx context.Context) error {
@@ -311,6 +365,9 @@ func (s *Server) catchUp(ctx context.Context, now time.Time) error {
 			return
 		}
 		s.eng.Observe(r, sg.Signal)
+		if s.pred != nil {
+			s.pred.Observe(r, sg.Signal, time.Unix(int64(sg.Minute)*60, 0))
+		}
 	})
 	if err != nil {
 		return err
@@ -324,6 +381,9 @@ func (s *Server) catchUp(ctx context.Context, now time.Time) error {
 		err = s.st.Signals(ctx, s.cursor, upTo, oldest, func(sg hubstore.StoredSignal) {
 			if r, ok := s.eng.Reporter(sg.Reporter); ok {
 				s.eng.Observe(r, sg.Signal)
+				if s.pred != nil {
+					s.pred.Observe(r, sg.Signal, time.Unix(int64(sg.Minute)*60, 0))
+				}
 			}
 		})
 		if err != nil {
@@ -340,9 +400,12 @@ func (s *Server) catchUp(ctx context.Context, now time.Time) error {
 // change log's version and calls Options.OnChange when that moved.
 func (s *Server) Recompute(ctx context.Context) (uint64, error) {
 	start := s.clk.Now()
-	v, changed, err := s.recompute(ctx)
+	v, changed, added, removed, err := s.recompute(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if (len(added) > 0 || len(removed) > 0) && s.o.OnPredict != nil {
+		s.o.OnPredict(added, removed)
 	}
 	if s.o.OnRecompute != nil {
 		s.o.OnRecompute(clock.Since(s.clk, start))
@@ -353,12 +416,12 @@ func (s *Server) Recompute(ctx context.Context) (uint64, error) {
 	return v, nil
 }
 
-func (s *Server) recompute(ctx context.Context) (uint64, bool, error) {
+func (s *Server) recompute(ctx context.Context) (v uint64, changed bool, added, removed []netip.Prefix, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	var want []netip.Addr
-	v, err := s.st.UpdateListing(ctx, now, func(cur []netip.Addr) ([]netip.Addr, error) {
+	v, err = s.st.UpdateListing(ctx, now, func(cur []netip.Addr) ([]netip.Addr, error) {
 		if err := s.catchUp(ctx, now); err != nil {
 			return nil, err
 		}
@@ -367,15 +430,42 @@ func (s *Server) recompute(ctx context.Context) (uint64, bool, error) {
 		return want, nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("hub: recompute: %w", err)
+		return 0, false, nil, nil, fmt.Errorf("hub: recompute: %w", err)
 	}
 	s.eng.SetListed(want, now)
 	s.stats.recomputations.Add(1)
 	s.stats.listed.Store(uint64(len(want)))
 	s.stats.version.Store(v)
-	changed := v != s.version
+	changed = v != s.version
 	s.version = v
-	return v, changed, nil
+	if s.pred != nil {
+		added, removed = s.predictions(want, now)
+	}
+	return v, changed, added, removed, nil
+}
+
+// predictions tells the predictor the listing, expires what is due, and
+// returns the predicted prefixes added and removed since the last call.
+// s.mu is held.
+func (s *Server) predictions(listed []netip.Addr, now time.Time) (added, removed []netip.Prefix) {
+	s.pred.Listed(listed, now)
+	s.pred.Expire(now)
+	act := s.pred.Active()
+	cur := make(map[netip.Prefix]struct{}, len(act))
+	for _, p := range act {
+		cur[p.Prefix] = struct{}{}
+		if _, ok := s.predicted[p.Prefix]; !ok {
+			added = append(added, p.Prefix)
+		}
+	}
+	for p := range s.predicted {
+		if _, ok := cur[p]; !ok {
+			removed = append(removed, p)
+		}
+	}
+	s.predicted = cur
+	s.stats.predicted.Store(uint64(len(cur)))
+	return added, removed
 }
 
 // Run recomputes the listing every RecomputeEvery and soon after ingest,
@@ -411,6 +501,26 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// ExplainPrediction says why a is or is not predicted by this node.
+func (s *Server) ExplainPrediction(a netip.Addr) (predict.Explanation, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pred == nil {
+		return predict.Explanation{Reason: "predictions are off"}, false
+	}
+	return s.pred.Explain(a, s.now()), true
+}
+
+// Predictions returns the predictions this node holds, sorted by prefix.
+func (s *Server) Predictions() []predict.Prediction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pred == nil {
+		return nil
+	}
+	return s.pred.Active()
+}
+
 // Explain says why a is or is not listed, from every committed signal.
 func (s *Server) Explain(ctx context.Context, a netip.Addr) (reputation.Explanation, error) {
 	s.mu.Lock()
@@ -435,6 +545,7 @@ func (s *Server) Stats() Stats {
 		Replays: s.stats.replay.Load(), RateLimited: s.stats.limited.Load(), UnknownKeys: s.stats.unknown.Load(),
 		NoncesFull: s.stats.noncesFull.Load(), Nonces: uint64(s.nonces.len()), EnrollNetworks: uint64(s.enrollL.len()),
 		Recomputes: s.stats.recomputations.Load(), Listed: s.stats.listed.Load(), Version: s.stats.version.Load(),
+		Predicted: s.stats.predicted.Load(),
 	}
 	for i := range st.Refused {
 		st.Refused[i] = s.stats.refused[i].Load()
@@ -471,6 +582,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.o.Exports != nil {
 		mux.Handle("/v1/export/", s.o.Exports)
+	}
+	if s.o.Predicted != nil {
+		mux.Handle("/v1/predicted/", s.o.Predicted)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")

@@ -17,6 +17,15 @@ const (
 	markAdmin     = "herd:allow:ssh-admin" // first-start fact: the SSH administrator's address
 	markReport    = "herd:report"          // the reporter's mark in the central's queue
 	markCommunity = "hub:blocklist"        // the hub blocklist version held
+	markPredicted = "hub:predicted"        // the hub predictions' version held
+)
+
+// HubList names one of the hub's signed lists the agent follows.
+type HubList uint8
+
+const (
+	HubCommunity HubList = iota // the community blocklist
+	HubPredicted                // the hub's predictions
 )
 
 // Marks is everything the agent saved of how far it got, each for what it
@@ -30,6 +39,7 @@ type Marks struct {
 	Admin     netip.Prefix
 	Report    ReportMark
 	Community HubMark
+	Predicted HubMark
 	// Unknown are rows of no known kind (written by a newer herd); kept,
 	// never interpreted.
 	Unknown []Offset
@@ -66,6 +76,8 @@ func (s *Store) Marks(ctx context.Context) (Marks, error) {
 			m.Report = ReportMark{Instance: o.Cursor, Sent: o.Offset}
 		case o.Source == markCommunity:
 			m.Community = parseHubMark(o.Cursor)
+		case o.Source == markPredicted:
+			m.Predicted = parseHubMark(o.Cursor)
 		case strings.HasPrefix(o.Source, "/") || o.Cursor == "":
 			m.Files = append(m.Files, o)
 		default:
@@ -92,11 +104,15 @@ func (s *Store) SaveReportMark(ctx context.Context, m ReportMark) error {
 	return s.SaveOffsets(ctx, []Offset{{Source: markReport, Cursor: m.Instance, Offset: m.Sent}})
 }
 
-// SaveHubMark saves the hub blocklist version held and when it was synced
-// (to the second).
-func (s *Store) SaveHubMark(ctx context.Context, m HubMark) error {
+// SaveHubMark saves the version of the hub's list l held and when it was
+// synced (to the second).
+func (s *Store) SaveHubMark(ctx context.Context, l HubList, m HubMark) error {
 	cursor := strconv.FormatUint(m.Version, 10) + " " + strconv.FormatInt(m.Synced.Unix(), 10)
-	return s.SaveOffsets(ctx, []Offset{{Source: markCommunity, Cursor: cursor}})
+	row := markCommunity
+	if l == HubPredicted {
+		row = markPredicted
+	}
+	return s.SaveOffsets(ctx, []Offset{{Source: row, Cursor: cursor}})
 }
 
 // parseHubMark reads "VERSION UNIXSECONDS"; anything else is no mark.
@@ -113,5 +129,5 @@ func parseHubMark(s string) HubMark {
 // Empty reports whether no mark at all was saved (a first start).
 func (m *Marks) Empty() bool {
 	return len(m.Files) == 0 && m.Journal == "" && !m.Admin.IsValid() && m.Report == (ReportMark{}) &&
-		m.Community == (HubMark{}) && len(m.Unknown) == 0
+		m.Community == (HubMark{}) && m.Predicted == (HubMark{}) && len(m.Unknown) == 0
 }

@@ -36,7 +36,7 @@ func TestMarksEachForWhatItIs(t *testing.T) {
 		if err := s.SaveReportMark(ctx, ReportMark{Instance: "tok", Sent: 41}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveHubMark(ctx, HubMark{Version: 12, Synced: synced}); err != nil {
+		if err := s.SaveHubMark(ctx, HubCommunity, HubMark{Version: 12, Synced: synced}); err != nil {
 			t.Fatal(err)
 		}
 		if m, err = s.Marks(ctx); err != nil {

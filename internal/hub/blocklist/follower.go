@@ -45,8 +45,11 @@ const (
 // FollowerOptions configures a Follower.
 type FollowerOptions struct {
 	// URL is the hub's base URL (https://hub.example:8443/); the follower
-	// reads URL + "v1/blocklist/stream".
+	// reads URL + Path + "stream".
 	URL string
+	// Path is the list's path under URL (default "v1/blocklist/"; the
+	// hub's predictions are at "v1/predicted/").
+	Path string
 	// PublicKey verifies every message; messages it did not sign are
 	// refused and the connection is dropped.
 	PublicKey ed25519.PublicKey
@@ -100,6 +103,12 @@ func NewFollower(o FollowerOptions) (*Follower, error) {
 	}
 	if o.Client == nil {
 		o.Client = http.DefaultClient
+	}
+	if o.Path == "" {
+		o.Path = "v1/blocklist/"
+	}
+	if !strings.HasSuffix(o.Path, "/") || strings.HasPrefix(o.Path, "/") {
+		return nil, fmt.Errorf("blocklist: follower: path %q must be relative and end in /", o.Path)
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = DefaultMinBackoff
@@ -169,7 +178,7 @@ func (f *Follower) Run(ctx context.Context) error {
 
 func (f *Follower) endpoint(name string, from uint64) string {
 	u := *f.base
-	u.Path += "v1/blocklist/" + name
+	u.Path += f.o.Path + name
 	if name != "snapshot" {
 		u.RawQuery = "from=" + strconv.FormatUint(from, 10)
 	}

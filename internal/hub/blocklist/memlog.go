@@ -27,6 +27,14 @@ type memChange struct {
 // NewMemLog returns an empty MemLog at version 0.
 func NewMemLog() *MemLog { return &MemLog{listed: map[netip.Prefix]bool{}} }
 
+// NewMemLogAt returns an empty MemLog at version base. A log kept in one
+// process's memory starts at a base of its own (the start time in
+// nanoseconds, say), so that a follower holding a version of another
+// process's log gets a snapshot rather than wrong deltas.
+func NewMemLogAt(base uint64) *MemLog {
+	return &MemLog{listed: map[netip.Prefix]bool{}, version: base, base: base}
+}
+
 // List adds ps to the listing, one version per prefix that was not listed,
 // and returns the new version.
 func (l *MemLog) List(ps ...netip.Prefix) uint64 {
@@ -87,8 +95,8 @@ func (l *MemLog) Snapshot(context.Context) (uint64, []netip.Prefix, error) {
 func (l *MemLog) Since(_ context.Context, from uint64) (uint64, []netip.Prefix, []netip.Prefix, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if from < l.base {
-		return 0, nil, nil, fmt.Errorf("memlog: since %d, history from %d: %w", from, l.base, ErrTooOld)
+	if from < l.base || from > l.version {
+		return 0, nil, nil, fmt.Errorf("memlog: since %d, history from %d to %d: %w", from, l.base, l.version, ErrTooOld)
 	}
 	if from >= l.version {
 		return l.version, nil, nil, nil

@@ -164,6 +164,7 @@ type Engine struct {
 	lastSeen  map[netip.Addr]uint32 // minute an address was last listed
 
 	// scratch, reused between Recompute calls
+	mass     float64
 	trust    []float64
 	agreed   []int32
 	disputed []int32
@@ -387,6 +388,7 @@ func (e *Engine) prepare(now time.Time) (mass float64) {
 	for _, n := range e.touched {
 		mass += e.netMax[n]
 	}
+	e.mass = mass
 	return mass
 }
 
@@ -575,3 +577,28 @@ func (e *Engine) Explain(a netip.Addr, now time.Time) Explanation {
 
 // Len returns the number of addresses with evidence.
 func (e *Engine) Len() int { return len(e.addrs) }
+
+// Trust returns reporter r's trust as of the last Recompute or Explain, 0
+// before the first or for an unknown index. The predictor weighs its
+// evidence with it, so that predictions and listing share one idea of trust.
+func (e *Engine) Trust(r uint32) float64 {
+	if int(r) >= len(e.trust) {
+		return 0
+	}
+	return e.trust[r]
+}
+
+// Network returns the network (/24 or /48) reporter r enrolled from, and an
+// index that is the same for every reporter of that network.
+func (e *Engine) Network(r uint32) (netip.Prefix, uint32) {
+	if int(r) >= len(e.reporters) {
+		return netip.Prefix{}, math.MaxUint32
+	}
+	n := e.netOf[r]
+	return e.networks[n], n
+}
+
+// Mass returns the community's trust mass as of the last Recompute or
+// Explain: the sum over networks of their most trusted active reporter's
+// trust, which the quorum is a share of.
+func (e *Engine) Mass() float64 { return e.mass }
