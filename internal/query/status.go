@@ -87,6 +87,10 @@ type MarksStatus struct {
 	ReportSent    int64  `json:"report_sent,omitempty"`   // the highest alert id the central accepted
 	HubVersion    uint64 `json:"hub_version,omitempty"`   // the hub blocklist version held
 	HubSynced     string `json:"hub_synced,omitempty"`    // when it was last in step with the hub (RFC 3339)
+	// PredictedVersion and PredictedSynced are the same for the hub's
+	// predictions.
+	PredictedVersion uint64 `json:"hub_predicted_version,omitempty"`
+	PredictedSynced  string `json:"hub_predicted_synced,omitempty"`
 }
 
 // SourceStatus is a followed file with a saved offset.
@@ -236,6 +240,10 @@ func storeStatus(ctx context.Context, cfg *config.Config, now time.Time) (Databa
 	if !m.Community.Synced.IsZero() {
 		ds.Marks.HubSynced = m.Community.Synced.UTC().Format(time.RFC3339)
 	}
+	ds.Marks.PredictedVersion = m.Predicted.Version
+	if !m.Predicted.Synced.IsZero() {
+		ds.Marks.PredictedSynced = m.Predicted.Synced.UTC().Format(time.RFC3339)
+	}
 	if len(errs) > 0 {
 		ds.Error = errors.Join(errs...).Error()
 	}
@@ -346,6 +354,9 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 	}
 	if mk := d.Marks; mk.HubVersion != 0 {
 		fmt.Fprintf(&b, "hub        blocklist version %d, in step at %s\n", mk.HubVersion, mk.HubSynced)
+	}
+	if mk := d.Marks; mk.PredictedVersion != 0 {
+		fmt.Fprintf(&b, "hub        predictions version %d, in step at %s\n", mk.PredictedVersion, mk.PredictedSynced)
 	}
 	if s.FormatsError != "" {
 		fmt.Fprintf(&b, "formats    cannot tell: %s\n", s.FormatsError)

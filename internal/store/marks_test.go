@@ -39,6 +39,9 @@ func TestMarksEachForWhatItIs(t *testing.T) {
 		if err := s.SaveHubMark(ctx, HubCommunity, HubMark{Version: 12, Synced: synced}); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.SaveHubMark(ctx, HubPredicted, HubMark{Version: 7, Synced: synced.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
 		if m, err = s.Marks(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +49,8 @@ func TestMarksEachForWhatItIs(t *testing.T) {
 			t.Errorf("files %+v, want only %+v", m.Files, file)
 		}
 		if m.Journal != "s=abc;i=1" || m.Admin != admin || m.Report != (ReportMark{"tok", 41}) ||
-			m.Community.Version != 12 || !m.Community.Synced.Equal(synced) || len(m.Unknown) != 0 || m.Empty() {
+			m.Community.Version != 12 || !m.Community.Synced.Equal(synced) ||
+			m.Predicted.Version != 7 || !m.Predicted.Synced.Equal(synced.Add(time.Minute)) || len(m.Unknown) != 0 || m.Empty() {
 			t.Errorf("marks %+v", m)
 		}
 	})
