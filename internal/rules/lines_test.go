@@ -1,13 +1,10 @@
 package rules_test
 
 import (
-	"bufio"
 	"fmt"
 	"net/netip"
-	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/rules"
+	"github.com/herd-ips/herd/internal/ruletest"
 	"github.com/herd-ips/herd/internal/textmatch"
 )
 
@@ -34,104 +32,23 @@ type goldenCase struct {
 	want   map[string]string // expected fields
 }
 
+// readGolden reads testdata/lines/*.log with the injection check's
+// reader (ruletest.ReadCases), the one parser of the annotation format.
 func readGolden(t *testing.T) []goldenCase {
 	t.Helper()
 	paths, err := filepath.Glob("testdata/lines/*.log")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no golden line files: %v", err)
 	}
-	var cases []goldenCase
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		var pending *goldenCase
-		n := 0
-		for sc.Scan() {
-			n++
-			l := sc.Text()
-			if exp, ok := strings.CutPrefix(l, "#> "); ok {
-				if pending != nil {
-					t.Fatalf("%s:%d: expectation without a line", p, pending.line)
-				}
-				c, err := parseExpectation(exp)
-				if err != nil {
-					t.Fatalf("%s:%d: %v", p, n, err)
-				}
-				c.file, c.line = p, n+1
-				pending = &c
-				continue
-			}
-			if l == "" || strings.HasPrefix(l, "#") {
-				continue
-			}
-			if pending == nil {
-				t.Fatalf("%s:%d: line without expectation", p, n)
-			}
-			pending.text = l
-			cases = append(cases, *pending)
-			pending = nil
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
-		}
+	cs, err := ruletest.ReadCaseFiles(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := make([]goldenCase, len(cs))
+	for i, c := range cs {
+		cases[i] = goldenCase{file: c.File, line: c.Line, text: c.Text, parser: c.Parser, want: c.Want}
 	}
 	return cases
-}
-
-func parseExpectation(s string) (goldenCase, error) {
-	var c goldenCase
-	c.want = map[string]string{}
-	fields, err := splitQuoted(s)
-	if err != nil || len(fields) == 0 {
-		return c, fmt.Errorf("bad expectation %q: %v", s, err)
-	}
-	if fields[0] != "none" {
-		c.parser = fields[0]
-	}
-	for _, f := range fields[1:] {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			return c, fmt.Errorf("bad expectation field %q", f)
-		}
-		c.want[k] = v
-	}
-	return c, nil
-}
-
-// splitQuoted splits s on spaces, keeping key="a b" together and unquoting it.
-func splitQuoted(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	inQuote := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && inQuote && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-		case c == '"':
-			inQuote = !inQuote
-		case c == ' ' && !inQuote:
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	if inQuote {
-		return nil, fmt.Errorf("unterminated quote")
-	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out, nil
 }
 
 // refParser is a slow reference matcher for the default rules, written from
