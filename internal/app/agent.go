@@ -21,6 +21,7 @@ import (
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/hub/client"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
@@ -384,15 +385,15 @@ func (a *agent) startJournal(ctx context.Context) (func(), error) {
 }
 
 // startBlocklist follows the hub's community blocklist and, unless turned
-// off, its predictions (agent_blocklist.go).
+// off, its predictions (blocklist.Holder, agent_blocklist.go).
 func (a *agent) startBlocklist(ctx context.Context) (func(), error) {
-	for _, list := range []followedList{communityList, predictedList} {
-		bl, err := a.blocklist(ctx, a.stored, list)
+	for _, list := range []blocklist.List{blocklist.Community, blocklist.Predicted} {
+		h, err := a.holder(ctx, a.stored, list)
 		if err != nil {
 			return nil, err
 		}
-		if bl != nil {
-			a.run(bl.run)
+		if h != nil {
+			a.run(h.Run)
 		}
 	}
 	return nil, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/enforce/nft"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/hub"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
@@ -330,7 +331,7 @@ func communityIn(tb testing.TB, st *store.Store) map[netip.Prefix]int {
 	}
 	out := map[netip.Prefix]int{}
 	for _, d := range live {
-		if d.Origin == app.CommunityOrigin {
+		if d.Origin == event.OriginCommunity {
 			out[d.Scope]++
 		}
 	}
