@@ -5,10 +5,10 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"github.com/herd-ips/herd/internal/storeview"
 	"net"
 	"net/http"
 	"net/netip"
-	"time"
 
 	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/event"
@@ -59,7 +59,7 @@ func (a *agent) holderOptions(list blocklist.List, live []store.DecisionRecord) 
 			held[live[i].Scope] = append(held[live[i].Scope], live[i].ID)
 		}
 	}
-	return blocklist.HolderOptions{List: list, Held: held, Set: listSet{a.set}, Store: listStore{a.st, mark},
+	return blocklist.HolderOptions{List: list, Held: held, Set: listSet{a.set}, Store: storeview.HubList{St: a.st, Mark: mark},
 		Clock: a.clk, Logger: a.log, Changed: a.notifyAPI}
 }
 
@@ -89,28 +89,4 @@ func (v listSet) Delete(p netip.Prefix) bool                { return v.s.Delete(
 func (v listSet) Put(d event.Decision) (refused, invalid bool) {
 	verdict := v.s.Add(d)
 	return verdict == decision.Refused, verdict == decision.Invalid
-}
-
-// listStore is the store as blocklist.Holder declares it, saving the
-// version held under mark.
-type listStore struct {
-	st   *store.Store
-	mark store.HubList
-}
-
-func (s listStore) AddDecisions(ctx context.Context, ds []event.Decision, created time.Time) ([]int64, error) {
-	recs := make([]store.DecisionRecord, len(ds))
-	for i := range ds {
-		recs[i] = store.DecisionRecord{Decision: ds[i], Created: created}
-	}
-	return s.st.AddDecisions(ctx, recs)
-}
-
-func (s listStore) DeleteDecisions(ctx context.Context, ids []int64, origin string) error {
-	_, err := s.st.DeleteDecisions(ctx, store.DecisionFilter{IDs: ids, Origin: origin})
-	return err
-}
-
-func (s listStore) SaveVersion(ctx context.Context, version uint64, synced time.Time) error {
-	return s.st.SaveHubMark(ctx, s.mark, store.HubMark{Version: version, Synced: synced})
 }

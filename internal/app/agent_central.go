@@ -76,6 +76,6 @@ func (a *agent) centralSink() *report.SetSink {
 			}
 			return out, err
 		},
-		Changed: func(d *event.Decision) { a.m.m.Decision(d.Scenario, d.Origin) },
+		Changed: func(d *event.Decision) { a.m.Metrics().Decision(d.Scenario, d.Origin) },
 	}
 }
