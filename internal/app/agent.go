@@ -14,9 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -273,7 +271,7 @@ func newAgent(o AgentOptions) *agent {
 		a.cfg = config.Default()
 	}
 	if o.Stdin != nil {
-		a.cfg = stdinOnly(a.cfg)
+		a.cfg = a.cfg.StdinOnly()
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -299,7 +297,7 @@ func (a *agent) startStore(ctx context.Context) (func(), error) {
 }
 
 func (a *agent) startNeverBan(ctx context.Context) (func(), error) {
-	allow, err := a.allowlist(ctx)
+	allow, err := storeview.Allowlist(ctx, a.st, a.cfg.Allow, a.o.Getenv, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -469,7 +467,7 @@ func (a *agent) startHub(context.Context) (func(), error) {
 // reading last.
 func (a *agent) startJobs(context.Context) (func(), error) {
 	if a.o.Reload != nil {
-		a.run(a.reloadTLS)
+		a.run(func(ctx context.Context) error { return tlsfiles.ReloadOn(ctx, a.o.Reload, a.tlsServers, a.log) })
 	}
 	a.run(func(ctx context.Context) error {
 		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeview.Stream{St: a.st}, Cursor: a.cursor, Every: PollInterval,
@@ -553,54 +551,6 @@ func (a *agent) notifyAPI() {
 	}
 }
 
-// allowlist returns the configured allowlist plus the SSH administrator's
-// address. On the first start (an empty database), the address of the SSH
-// client that started herd (SSH_CONNECTION or SSH_CLIENT) is allowlisted and
-// kept in the store, so that a mistyped password of the owner never locks
-// them out; later starts read it back.
-func (a *agent) allowlist(ctx context.Context) ([]netip.Prefix, error) {
-	allow := append([]netip.Prefix(nil), a.cfg.Allow...)
-	m, err := a.st.Marks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if p := m.Admin; p.IsValid() {
-		a.log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
-		return append(allow, p), nil
-	}
-	cur, err := a.st.Cursor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if cur != 0 || !m.Empty() {
-		return allow, nil // not a first start
-	}
-	p, ok := sshClient(a.o.Getenv)
-	if !ok {
-		return allow, nil
-	}
-	if err := a.st.SaveAdmin(ctx, p); err != nil {
-		return nil, err
-	}
-	a.log.Warn("agent: first start over SSH: the client address is allowlisted and kept in the store for every later start", "prefix", p)
-	return append(allow, p), nil
-}
-
-// sshClient returns the SSH client address of SSH_CONNECTION or SSH_CLIENT.
-func sshClient(getenv func(string) string) (netip.Prefix, bool) {
-	for _, name := range []string{"SSH_CONNECTION", "SSH_CLIENT"} {
-		f := strings.Fields(getenv(name))
-		if len(f) == 0 {
-			continue
-		}
-		if ad, err := netip.ParseAddr(f[0]); err == nil {
-			ad = ad.Unmap().WithZone("")
-			return netip.PrefixFrom(ad, ad.BitLen()), true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
 func (a *agent) detector() (*detect.Detector, error) {
 	dir := a.cfg.RulesDir
 	if dir == config.DefaultRulesDir {
@@ -612,11 +562,9 @@ func (a *agent) detector() (*detect.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	loc := time.Local
-	if a.cfg.Timezone != "" {
-		if loc, err = time.LoadLocation(a.cfg.Timezone); err != nil {
-			return nil, fmt.Errorf("agent: timezone: %w", err)
-		}
+	loc, err := a.cfg.Location()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return detect.New(detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
 }
@@ -698,26 +646,12 @@ func (a *agent) inputs(files []*file.Follower, jf *journald.Follower, sl *syslog
 			b = detect.Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
 		}
 		t := a.m.Tally(a.m.Source(agentmetrics.StdinSource))
-		r := &stdin.Reader{R: a.o.Stdin}
-		in = append(in, input{stdinEnd{r, a.log}, func(ctx context.Context, l *source.Line) error {
+		r := &stdin.Reader{R: a.o.Stdin, Log: a.log}
+		in = append(in, input{r, func(ctx context.Context, l *source.Line) error {
 			return a.pipe.Stream(ctx, l, &b, a.o.StdinProgram, true, t)
 		}})
 	}
 	return in
-}
-
-// stdinEnd logs the end of standard input.
-type stdinEnd struct {
-	r   *stdin.Reader
-	log *slog.Logger
-}
-
-func (s stdinEnd) Lines(ctx context.Context, emit func(*source.Line) error) error {
-	err := s.r.Lines(ctx, emit)
-	if errors.Is(err, stdin.ErrEnd) {
-		s.log.Info("agent: end of standard input", "lines", s.r.Count())
-	}
-	return err
 }
 
 // batchSink is the agent as the batch's detect.Sink.

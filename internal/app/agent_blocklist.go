@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 
-	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/store"
@@ -59,7 +58,7 @@ func (a *agent) holderOptions(list blocklist.List, live []store.DecisionRecord) 
 			held[live[i].Scope] = append(held[live[i].Scope], live[i].ID)
 		}
 	}
-	return blocklist.HolderOptions{List: list, Held: held, Set: listSet{a.set}, Store: storeview.HubList{St: a.st, Mark: mark},
+	return blocklist.HolderOptions{List: list, Held: held, Set: storeview.ListSet{S: a.set}, Store: storeview.HubList{St: a.st, Mark: mark},
 		Clock: a.clk, Logger: a.log, Changed: a.notifyAPI}
 }
 
@@ -79,14 +78,4 @@ func hubClient(caFile string, dial func(ctx context.Context, network, addr strin
 		tr.TLSClientConfig = tc
 	}
 	return &http.Client{Transport: tr}, nil
-}
-
-// listSet is the decision set as blocklist.Holder declares it.
-type listSet struct{ s *decision.Set }
-
-func (v listSet) Get(p netip.Prefix) (event.Decision, bool) { return v.s.Get(p) }
-func (v listSet) Delete(p netip.Prefix) bool                { return v.s.Delete(p) }
-func (v listSet) Put(d event.Decision) (refused, invalid bool) {
-	verdict := v.s.Add(d)
-	return verdict == decision.Refused, verdict == decision.Invalid
 }

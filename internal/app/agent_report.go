@@ -1,13 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 
+	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/storeview"
 )
@@ -30,7 +28,7 @@ func (a *agent) reporter(ctx context.Context) (*report.Reporter, *report.Followe
 	}
 	pw := rc.Password
 	if rc.PasswordFile != "" {
-		if pw, err = readSecretFile("password_file", rc.PasswordFile); err != nil {
+		if pw, err = config.ReadSecretFile("password_file", rc.PasswordFile); err != nil {
 			return nil, nil, fmt.Errorf("agent: report at %s:%d: %w", a.cfg.File, rc.Line, err)
 		}
 	}
@@ -57,31 +55,4 @@ func (a *agent) alertsCommitted(id int64) {
 		a.queue.Ready(id)
 		a.rep.Notify()
 	}
-}
-
-// readSecretFile reads a file holding a secret (a machine password, a
-// bouncer key), refusing one that users other than its owner and group may
-// read; what names its configuration key in errors.
-func readSecretFile(what, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return "", fmt.Errorf("%s %s is readable by every user (mode %v); chmod o-r it", what, path, fi.Mode().Perm())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 4096))
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	pw := string(bytes.TrimSpace(b))
-	if pw == "" {
-		return "", fmt.Errorf("%s %s is empty", what, path)
-	}
-	return pw, nil
 }

@@ -1,4 +1,5 @@
-// Package storeview is the agent's store as each part declares it: the
+// Package storeview is the agent's store and decision set as each part
+// declares them: the
 // report queue (report.Queue), the decision change stream (decision.Follow),
 // the holders of the hub's lists (blocklist.Store), and the commit of a
 // detector's batch. Each view converts between the store's rows and the
@@ -7,6 +8,9 @@ package storeview
 
 import (
 	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -169,4 +173,87 @@ func (w *Writer) Commit(ctx context.Context, b *detect.Batch) (ids []int64, deci
 	ids, err = w.St.CommitBatch(ctx, *c)
 	clear(c.Alerts) // drop the lines' references until the next batch
 	return ids, decided, err
+}
+
+// Allowlist returns allow and the administrator's address of the first
+// start: the one kept in st's marks, or, at a first start (an empty store)
+// over SSH, the SSH client's address found by getenv, which it keeps in st
+// for every later start.
+func Allowlist(ctx context.Context, st *store.Store, allow []netip.Prefix, getenv func(string) string, log *slog.Logger) ([]netip.Prefix, error) {
+	allow = append([]netip.Prefix(nil), allow...)
+	m, err := st.Marks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p := m.Admin; p.IsValid() {
+		log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
+		return append(allow, p), nil
+	}
+	cur, err := st.Cursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur != 0 || !m.Empty() {
+		return allow, nil // not a first start
+	}
+	p, ok := sshClient(getenv)
+	if !ok {
+		return allow, nil
+	}
+	if err := st.SaveAdmin(ctx, p); err != nil {
+		return nil, err
+	}
+	log.Warn("agent: first start over SSH: the client address is allowlisted and kept in the store for every later start", "prefix", p)
+	return append(allow, p), nil
+}
+
+// sshClient returns the client address of the SSH session getenv shows.
+func sshClient(getenv func(string) string) (netip.Prefix, bool) {
+	for _, name := range []string{"SSH_CONNECTION", "SSH_CLIENT"} {
+		f := strings.Fields(getenv(name))
+		if len(f) == 0 {
+			continue
+		}
+		if ad, err := netip.ParseAddr(f[0]); err == nil {
+			ad = ad.Unmap().WithZone("")
+			return netip.PrefixFrom(ad, ad.BitLen()), true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// Own returns report.Own over st: this host's own live decisions at now().
+func Own(st *store.Store, now func() time.Time) func(ctx context.Context) ([]event.Decision, error) {
+	return func(ctx context.Context) ([]event.Decision, error) {
+		live, err := st.LiveDecisions(ctx, now())
+		out := make([]event.Decision, len(live))
+		for i := range live {
+			out[i] = live[i].Decision
+		}
+		return out, err
+	}
+}
+
+// SetView is the decision set as report.SetSink declares it.
+type SetView struct{ S *decision.Set }
+
+func (v SetView) Get(p netip.Prefix) (event.Decision, bool) { return v.S.Get(p) }
+
+func (v SetView) Put(d event.Decision) (changed, refused bool) {
+	verdict := v.S.Add(d)
+	return verdict == decision.Added || verdict == decision.Extended, verdict == decision.Refused
+}
+
+func (v SetView) DeleteEnding(p netip.Prefix, until time.Time) bool {
+	return v.S.DeleteEnding(p, until)
+}
+
+// ListSet is the decision set as blocklist.Holder declares it.
+type ListSet struct{ S *decision.Set }
+
+func (v ListSet) Get(p netip.Prefix) (event.Decision, bool) { return v.S.Get(p) }
+func (v ListSet) Delete(p netip.Prefix) bool                { return v.S.Delete(p) }
+func (v ListSet) Put(d event.Decision) (refused, invalid bool) {
+	verdict := v.S.Add(d)
+	return verdict == decision.Refused, verdict == decision.Invalid
 }
