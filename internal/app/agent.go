@@ -1,3 +1,7 @@
+// Package app is herd's composition root: it builds every part of the
+// agent from rules and configuration, in the order of the data flow (line →
+// event → alert → decision → kernel), starts and stops them, and closes
+// what it opened when a later part fails (the table in parts()).
 package app
 
 import (
@@ -5,12 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herd-ips/herd/internal/agentmetrics"
+	"github.com/herd-ips/herd/internal/storeview"
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -20,7 +24,9 @@ import (
 	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/enforce"
+	"github.com/herd-ips/herd/internal/enforce/backend"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/hub/client"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
@@ -44,8 +50,6 @@ const (
 	// of the lines read since the last commit. A line that leads to a
 	// decision is committed at once, without waiting.
 	FlushInterval = 200 * time.Millisecond
-	// FlushLines commits a batch early once it holds this many lines.
-	FlushLines = detect.FlushLines
 	// PollInterval is how often the agent reads the store's decision
 	// stream for decisions added or deleted by others (herd decisions).
 	PollInterval = time.Second
@@ -131,7 +135,7 @@ type agent struct {
 	nb  *ipx.NeverBan
 	api *lapi.Server   // nil when the API is off
 	hub *client.Client // nil when no signals are shared (agent_hub.go)
-	m   *agentMetrics
+	m   *agentmetrics.Agent
 
 	// What the parts built, for the later parts (see parts).
 	cursor int64                  // the store's decision stream, read at start
@@ -144,13 +148,13 @@ type agent struct {
 	jobs   []func(ctx context.Context) error
 
 	rep   *report.Reporter // nil when not reporting to a central API
-	queue *storeQueue      // the reporter's queue
+	queue *storeview.Queue // the reporter's queue
 
-	det  *Detector
+	det  *detect.Detector
 	pipe *detect.Pipeline // every source's lines, serialized, through det
-	// commit is the store's form of a batch, its storage reused (the
-	// pipeline's lock is held while it is used).
-	commit store.Batch
+	// writer commits the batches (the pipeline's lock is held while it
+	// is used).
+	writer storeview.Writer
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
@@ -267,7 +271,7 @@ func newAgent(o AgentOptions) *agent {
 		a.cfg = config.Default()
 	}
 	if o.Stdin != nil {
-		a.cfg = stdinOnly(a.cfg)
+		a.cfg = a.cfg.StdinOnly()
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -288,12 +292,12 @@ func (a *agent) startStore(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	a.st = st
+	a.st, a.writer.St = st, st
 	return func() { st.Close() }, nil
 }
 
 func (a *agent) startNeverBan(ctx context.Context) (func(), error) {
-	allow, err := a.allowlist(ctx)
+	allow, err := storeview.Allowlist(ctx, a.st, a.cfg.Allow, a.o.Getenv, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +320,7 @@ func (a *agent) startDetector(context.Context) (func(), error) {
 // the first poll, never missed.
 func (a *agent) startDecisions(ctx context.Context) (func(), error) {
 	a.set = decision.New(decision.Options{NeverBan: a.nb, Time: a.clk})
-	a.m = newAgentMetrics(a)
+	a.m = agentmetrics.New(a.clk, a.set.Len)
 	var err error
 	if a.cursor, err = a.st.Cursor(ctx); err != nil {
 		return nil, err
@@ -338,8 +342,8 @@ func (a *agent) startDecisions(ctx context.Context) (func(), error) {
 func (a *agent) startPipeline(context.Context) (func(), error) {
 	a.pipe = detect.NewPipeline(detect.PipelineOptions{
 		Detector: a.det, Sink: (*batchSink)(a), Clock: a.now, Logger: a.log,
-		TallyFor: func(name string) detect.Tally { return a.m.tallyOf(a.m.file(name)) },
-		Outcome:  a.m.outcome,
+		TallyFor: func(name string) detect.Tally { return a.m.Tally(a.m.File(name)) },
+		Outcome:  a.m.Outcome,
 	})
 	return nil, nil
 }
@@ -347,11 +351,11 @@ func (a *agent) startPipeline(context.Context) (func(), error) {
 // startEnforcer opens the firewall (or the dry-run printer) and puts every
 // live decision in it.
 func (a *agent) startEnforcer(context.Context) (func(), error) {
-	fw, name := a.openFirewall()
-	if name == dryRun {
+	fw, name := backend.Open(backend.Options{DryRun: a.o.DryRun, Firewall: a.cfg.Firewall, NetNS: a.o.NetNS, Out: a.out, Logger: a.log})
+	if name == backend.DryRun {
 		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
 	}
-	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: enforceObserver{a.m}, Logger: a.log,
+	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: a.m.Observer(), Logger: a.log,
 		Clock: a.now, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
 	stop := func() { fw.Close() }
 	if err := a.enf.Restore(); err != nil {
@@ -379,20 +383,20 @@ func (a *agent) startJournal(ctx context.Context) (func(), error) {
 	if a.jf, err = a.journal(ctx); err != nil {
 		return nil, err
 	}
-	a.m.watch(a.files, a.sourceGlobs(), a.jf)
+	a.m.Watch(a.files, a.sourceGlobs(), a.jf)
 	return nil, nil
 }
 
 // startBlocklist follows the hub's community blocklist and, unless turned
-// off, its predictions (agent_blocklist.go).
+// off, its predictions (blocklist.Holder, agent_blocklist.go).
 func (a *agent) startBlocklist(ctx context.Context) (func(), error) {
-	for _, list := range []followedList{communityList, predictedList} {
-		bl, err := a.blocklist(ctx, a.stored, list)
+	for _, list := range []blocklist.List{blocklist.Community, blocklist.Predicted} {
+		h, err := a.holder(ctx, a.stored, list)
 		if err != nil {
 			return nil, err
 		}
-		if bl != nil {
-			a.run(bl.run)
+		if h != nil {
+			a.run(h.Run)
 		}
 	}
 	return nil, nil
@@ -437,7 +441,7 @@ func (a *agent) startSyslog(context.Context) (func(), error) {
 	if err != nil || sl == nil {
 		return nil, err
 	}
-	a.slSrc = a.m.watchSyslog(sl)
+	a.slSrc = a.m.WatchSyslog(sl)
 	// Run closes the listeners; until it runs they are ours to close.
 	return sl.Close, nil
 }
@@ -463,13 +467,16 @@ func (a *agent) startHub(context.Context) (func(), error) {
 // reading last.
 func (a *agent) startJobs(context.Context) (func(), error) {
 	if a.o.Reload != nil {
-		a.run(a.reloadTLS)
+		a.run(func(ctx context.Context) error { return tlsfiles.ReloadOn(ctx, a.o.Reload, a.tlsServers, a.log) })
 	}
 	a.run(func(ctx context.Context) error {
-		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeStream{a.st}, Cursor: a.cursor, Every: PollInterval,
-			Logger: a.log, Changed: a.notifyAPI, Added: a.m.fromStore, Clock: a.clk})
+		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeview.Stream{St: a.st}, Cursor: a.cursor, Every: PollInterval,
+			Logger: a.log, Changed: a.notifyAPI, Added: a.m.FromStore, Clock: a.clk})
 	})
-	a.run(a.tick)
+	a.run(func(ctx context.Context) error { return a.pipe.FlushEvery(ctx, a.clk, FlushInterval, a.m.Sample) })
+	a.run(func(ctx context.Context) error {
+		return a.set.ExpireEvery(ctx, decision.ExpireOptions{Every: ExpireInterval, Store: a.st, Clock: a.clk, Changed: a.notifyAPI, Logger: a.log})
+	})
 	for _, in := range a.inputs(a.files, a.jf, a.syslog, a.slSrc) {
 		a.run(func(ctx context.Context) error {
 			return in.src.Lines(ctx, func(l *source.Line) error { return in.emit(ctx, l) })
@@ -544,55 +551,7 @@ func (a *agent) notifyAPI() {
 	}
 }
 
-// allowlist returns the configured allowlist plus the SSH administrator's
-// address. On the first start (an empty database), the address of the SSH
-// client that started herd (SSH_CONNECTION or SSH_CLIENT) is allowlisted and
-// kept in the store, so that a mistyped password of the owner never locks
-// them out; later starts read it back.
-func (a *agent) allowlist(ctx context.Context) ([]netip.Prefix, error) {
-	allow := append([]netip.Prefix(nil), a.cfg.Allow...)
-	m, err := a.st.Marks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if p := m.Admin; p.IsValid() {
-		a.log.Info("agent: allowlisting the administrator's SSH address of the first start", "prefix", p)
-		return append(allow, p), nil
-	}
-	cur, err := a.st.Cursor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if cur != 0 || !m.Empty() {
-		return allow, nil // not a first start
-	}
-	p, ok := sshClient(a.o.Getenv)
-	if !ok {
-		return allow, nil
-	}
-	if err := a.st.SaveAdmin(ctx, p); err != nil {
-		return nil, err
-	}
-	a.log.Warn("agent: first start over SSH: the client address is allowlisted and kept in the store for every later start", "prefix", p)
-	return append(allow, p), nil
-}
-
-// sshClient returns the SSH client address of SSH_CONNECTION or SSH_CLIENT.
-func sshClient(getenv func(string) string) (netip.Prefix, bool) {
-	for _, name := range []string{"SSH_CONNECTION", "SSH_CLIENT"} {
-		f := strings.Fields(getenv(name))
-		if len(f) == 0 {
-			continue
-		}
-		if ad, err := netip.ParseAddr(f[0]); err == nil {
-			ad = ad.Unmap().WithZone("")
-			return netip.PrefixFrom(ad, ad.BitLen()), true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
-func (a *agent) detector() (*Detector, error) {
+func (a *agent) detector() (*detect.Detector, error) {
 	dir := a.cfg.RulesDir
 	if dir == config.DefaultRulesDir {
 		if _, err := os.Stat(dir); err != nil {
@@ -603,13 +562,11 @@ func (a *agent) detector() (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	loc := time.Local
-	if a.cfg.Timezone != "" {
-		if loc, err = time.LoadLocation(a.cfg.Timezone); err != nil {
-			return nil, fmt.Errorf("agent: timezone: %w", err)
-		}
+	loc, err := a.cfg.Location()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return NewDetector(DetectorOptions{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
+	return detect.New(detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
@@ -674,41 +631,27 @@ func (a *agent) inputs(files []*file.Follower, jf *journald.Follower, sl *syslog
 		in = append(in, input{f, func(ctx context.Context, l *source.Line) error { return a.pipe.File(ctx, l, bind, src.Program) }})
 	}
 	if jf != nil {
-		b := Binding{Family: parse.FamilyJournal, Locked: true, Configured: true}
-		t := a.m.tallyOf(a.m.journal)
+		b := detect.Binding{Family: parse.FamilyJournal, Locked: true, Configured: true}
+		t := a.m.Tally(a.m.Journal())
 		in = append(in, input{jf, func(ctx context.Context, l *source.Line) error { return a.pipe.Stream(ctx, l, &b, "", false, t) }})
 	}
 	if sl != nil {
-		b := Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
-		t := a.m.tallyOf(slSrc)
+		b := detect.Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
+		t := a.m.Tally(slSrc)
 		in = append(in, input{sl, func(ctx context.Context, l *source.Line) error { return a.pipe.Stream(ctx, l, &b, "", true, t) }})
 	}
 	if a.o.Stdin != nil {
-		var b Binding // detected from the first line
+		var b detect.Binding // detected from the first line
 		if a.o.StdinProgram != "" {
-			b = Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
+			b = detect.Binding{Family: parse.FamilyMessage, Locked: true, Configured: true}
 		}
-		t := a.m.tallyOf(a.m.source(stdinSource))
-		r := &stdin.Reader{R: a.o.Stdin}
-		in = append(in, input{stdinEnd{r, a.log}, func(ctx context.Context, l *source.Line) error {
+		t := a.m.Tally(a.m.Source(agentmetrics.StdinSource))
+		r := &stdin.Reader{R: a.o.Stdin, Log: a.log}
+		in = append(in, input{r, func(ctx context.Context, l *source.Line) error {
 			return a.pipe.Stream(ctx, l, &b, a.o.StdinProgram, true, t)
 		}})
 	}
 	return in
-}
-
-// stdinEnd logs the end of standard input.
-type stdinEnd struct {
-	r   *stdin.Reader
-	log *slog.Logger
-}
-
-func (s stdinEnd) Lines(ctx context.Context, emit func(*source.Line) error) error {
-	err := s.r.Lines(ctx, emit)
-	if errors.Is(err, stdin.ErrEnd) {
-		s.log.Info("agent: end of standard input", "lines", s.r.Count())
-	}
-	return err
 }
 
 // batchSink is the agent as the batch's detect.Sink.
@@ -721,9 +664,9 @@ type batchSink agent
 // drops the ban that was never stored.
 func (s *batchSink) Decide(d event.Decision, read time.Time) {
 	a := (*agent)(s)
-	a.m.deciding(d.Scope, read)
+	a.m.Deciding(d.Scope, read)
 	v := a.set.Add(d)
-	a.m.decided(d.Scope, v, read)
+	a.m.Decided(d.Scope, v, read)
 	a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
 }
 
@@ -735,34 +678,15 @@ func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
 	// address whose alert led to it.
 	for i := range b.Alerts {
 		if p := &b.Alerts[i]; p.Decision != nil {
-			a.share(*p.Decision, p.Alert.Source)
+			a.hub.Share(*p.Decision, p.Alert.Source)
 		}
-	}
-	c := &a.commit
-	c.Alerts, c.Offsets = c.Alerts[:0], c.Offsets[:0]
-	decided := false
-	for i := range b.Alerts {
-		pa := &b.Alerts[i]
-		ba := store.BatchAlert{Alert: store.AlertRecord{Alert: pa.Alert, Lines: pa.Lines}}
-		if pa.Decision != nil {
-			ba.Decision = &store.DecisionRecord{Decision: *pa.Decision}
-			decided = true
-		}
-		c.Alerts = append(c.Alerts, ba)
-	}
-	for _, p := range b.Offsets {
-		c.Offsets = append(c.Offsets, store.Offset{Source: p.Path, Inode: p.Inode, Dev: p.Dev, Offset: p.Offset, Fingerprint: p.Fingerprint})
-	}
-	if len(b.Cursor) > 0 {
-		c.Offsets = append(c.Offsets, store.JournalOffset(string(b.Cursor)))
 	}
 	t := a.now()
-	ids, err := a.st.CommitBatch(ctx, *c)
-	clear(c.Alerts) // drop the lines' references until the next batch
+	ids, decided, err := a.writer.Commit(ctx, b)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	a.m.m.StoreCommit(a.now().Sub(t))
+	a.m.Metrics().StoreCommit(a.now().Sub(t))
 	if decided {
 		a.notifyAPI()
 	}
@@ -770,53 +694,4 @@ func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
 		a.alertsCommitted(ids[len(ids)-1])
 	}
 	return nil
-}
-
-// tick commits batches every FlushInterval and expires decisions every
-// ExpireInterval.
-func (a *agent) tick(ctx context.Context) error {
-	flush := a.clk.NewTicker(FlushInterval)
-	defer flush.Stop()
-	expire := a.clk.NewTicker(ExpireInterval)
-	defer expire.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-flush.C():
-			if err := a.pipe.Flush(ctx); err != nil {
-				return err
-			}
-			a.pipe.Locked(a.m.sample)
-		case <-expire.C():
-			if ended := a.set.Expire(); len(ended) > 0 {
-				a.log.Info("agent: decisions ended", "count", len(ended))
-			}
-			if n, err := a.st.ExpireDecisions(ctx, a.now()); err != nil && ctx.Err() == nil {
-				a.log.Error("agent: expiring stored decisions", "err", err)
-			} else if n > 0 {
-				a.notifyAPI()
-			}
-		}
-	}
-}
-
-// storeStream is the store's decision change stream as decision.Follow
-// declares it.
-type storeStream struct{ st *store.Store }
-
-func (s storeStream) Since(ctx context.Context, cursor int64) ([]event.Decision, []decision.Ended, int64, error) {
-	added, deleted, err := s.st.ChangesSince(ctx, cursor)
-	if err != nil {
-		return nil, nil, cursor, err
-	}
-	a := make([]event.Decision, len(added))
-	for i := range added {
-		a[i] = added[i].Decision
-	}
-	d := make([]decision.Ended, len(deleted))
-	for i := range deleted {
-		d[i] = decision.Ended{Scope: deleted[i].Scope, Until: deleted[i].Until}
-	}
-	return a, d, store.NextCursor(cursor, added, deleted), nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/store"
@@ -87,7 +88,7 @@ func liveCommunity(t *testing.T, st *store.Store) map[netip.Prefix]int {
 	}
 	out := map[netip.Prefix]int{}
 	for _, d := range live {
-		if d.Origin == app.CommunityOrigin {
+		if d.Origin == event.OriginCommunity {
 			out[d.Scope]++
 		}
 	}
@@ -117,7 +118,7 @@ func TestAgentCommunityBlocklist(t *testing.T) {
 	waitFor(t, "the community ban of A", 10*time.Second, func() bool {
 		return strings.Contains(r.out.String(), "ban "+a.String()+" ") && liveCommunity(t, st)[a] == 1
 	})
-	if !strings.Contains(r.out.String(), "scenario="+app.CommunityScenario+" origin="+app.CommunityOrigin) {
+	if !strings.Contains(r.out.String(), "scenario="+blocklist.CommunityScenario+" origin="+event.OriginCommunity) {
 		t.Errorf("the ban is not a community decision:\n%s", r.out)
 	}
 	h.list(b)

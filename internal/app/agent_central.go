@@ -1,13 +1,11 @@
 package app
 
 import (
-	"context"
 	"fmt"
+	"github.com/herd-ips/herd/internal/storeview"
 	"net/http"
-	"net/netip"
-	"time"
 
-	"github.com/herd-ips/herd/internal/decision"
+	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/tlsfiles"
@@ -37,7 +35,7 @@ func (a *agent) follower(tr *http.Transport) (*report.Follower, error) {
 	key := rc.BouncerKey
 	if rc.BouncerKeyFile != "" {
 		var err error
-		if key, err = readSecretFile("bouncer_key_file", rc.BouncerKeyFile); err != nil {
+		if key, err = config.ReadSecretFile("bouncer_key_file", rc.BouncerKeyFile); err != nil {
 			return nil, fmt.Errorf("agent: report at %s:%d: %w", a.cfg.File, rc.Line, err)
 		}
 	}
@@ -49,33 +47,12 @@ func (a *agent) follower(tr *http.Transport) (*report.Follower, error) {
 	return f, nil
 }
 
-// setView is the decision set as report.SetSink declares it.
-type setView struct{ s *decision.Set }
-
-func (v setView) Get(p netip.Prefix) (event.Decision, bool) { return v.s.Get(p) }
-
-func (v setView) Put(d event.Decision) (changed, refused bool) {
-	verdict := v.s.Add(d)
-	return verdict == decision.Added || verdict == decision.Extended, verdict == decision.Refused
-}
-
-func (v setView) DeleteEnding(p netip.Prefix, until time.Time) bool {
-	return v.s.DeleteEnding(p, until)
-}
-
 // centralSink puts the central API's decisions into the agent's set.
 func (a *agent) centralSink() *report.SetSink {
 	return &report.SetSink{
-		Set:    setView{a.set},
-		Logger: a.log,
-		Own: func(ctx context.Context) ([]event.Decision, error) {
-			live, err := a.st.LiveDecisions(ctx, a.now())
-			out := make([]event.Decision, len(live))
-			for i := range live {
-				out[i] = live[i].Decision
-			}
-			return out, err
-		},
-		Changed: func(d *event.Decision) { a.m.m.Decision(d.Scenario, d.Origin) },
+		Set:     storeview.SetView{S: a.set},
+		Logger:  a.log,
+		Own:     storeview.Own(a.st, a.now),
+		Changed: func(d *event.Decision) { a.m.Metrics().Decision(d.Scenario, d.Origin) },
 	}
 }

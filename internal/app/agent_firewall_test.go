@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"github.com/herd-ips/herd/internal/enforce/backend"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -135,13 +136,13 @@ func TestRemoveFirewallCleansBothBackends(t *testing.T) {
 	cfg := &config.Config{Firewall: config.Firewall{Enabled: true, Table: "herd"}}
 	var removed string
 	if err := herdtest.Do(fd, func() (err error) {
-		removed, err = app.RemoveFirewall(cfg)
+		removed, err = backend.Remove(cfg.Firewall.Table)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(removed, "nftables") || !strings.Contains(removed, "ipsets") {
-		t.Errorf("RemoveFirewall says %q, want both backends named", removed)
+		t.Errorf("backend.Remove says %q, want both backends named", removed)
 	}
 	for _, cmd := range [][]string{{"ipset", "list", "-n"}, {"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
 		if out := herdtest.Exec(t, name, cmd...); strings.Contains(strings.ToLower(out), "herd") {

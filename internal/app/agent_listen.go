@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/herd-ips/herd/internal/connlimit"
+	"github.com/herd-ips/herd/internal/metrics"
 )
 
 // Caps of the metrics listener: a scraper or two, and herd status.
@@ -41,7 +42,7 @@ func (a *agent) priorityClients() []netip.Prefix {
 // file descriptors and no accept error stops the agent.
 func (a *agent) guard(name string, ln net.Listener, lim connlimit.Limits) net.Listener {
 	g := connlimit.New(ln, connlimit.Options{Limits: lim, Name: name, Logger: a.log, Priority: a.priorityClients()})
-	a.m.m.Listener(name, listenerCounts(g))
+	a.m.Metrics().Listener(name, metrics.CountsOf(g))
 	a.log.Info("agent: listener guarded", "listener", name, "max_connections", lim.Total,
 		"max_connections_per_address", lim.PerAddr, "reserve_for_trusted_proxies", lim.Reserve)
 	return g

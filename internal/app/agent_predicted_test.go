@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/store"
 )
@@ -26,7 +27,7 @@ func livePredicted(t *testing.T, st *store.Store) map[netip.Prefix]int {
 	}
 	out := map[netip.Prefix]int{}
 	for _, d := range live {
-		if d.Origin == app.PredictedOrigin {
+		if d.Origin == event.OriginPredicted {
 			out[d.Scope]++
 		}
 	}
@@ -77,7 +78,7 @@ func TestAgentPredictions(t *testing.T) {
 	waitFor(t, "the predicted bans", 10*time.Second, func() bool {
 		p := livePredicted(t, st)
 		return p[a] == 1 && p[blk] == 1 && liveCommunity(t, st)[listed] == 1 &&
-			strings.Contains(r.out.String(), "scenario="+app.PredictedScenario+" origin="+app.PredictedOrigin)
+			strings.Contains(r.out.String(), "scenario="+blocklist.PredictedScenario+" origin="+event.OriginPredicted)
 	})
 	if p := livePredicted(t, st); p[allowed] != 0 || len(liveCommunity(t, st)) != 1 {
 		t.Fatalf("predicted %v, community %v", p, liveCommunity(t, st))

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -33,28 +32,4 @@ func tlsListener(ln net.Listener, c *tls.Config) net.Listener {
 		return ln
 	}
 	return tls.NewListener(ln, c)
-}
-
-// reloadTLS reads the listeners' certificates again at each signal of
-// Reload (SIGHUP), until ctx ends. A pair that does not load is logged and
-// the one in use kept.
-func (a *agent) reloadTLS(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-a.o.Reload:
-		}
-		if len(a.tlsServers) == 0 {
-			a.log.Info("agent: SIGHUP: no TLS certificate to read again")
-		}
-		for _, s := range a.tlsServers {
-			if err := s.Reload(); err != nil {
-				a.log.Error("agent: SIGHUP: certificate not reloaded; keeping the one in use", "err", err)
-				continue
-			}
-			leaf := s.Leaf()
-			a.log.Info("agent: SIGHUP: certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
-		}
-	}
 }

@@ -21,7 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/rules"
 )
@@ -40,13 +40,13 @@ func sharedData(t *testing.T, sub string) string {
 	return p
 }
 
-func newDetector(t testing.TB, loc *time.Location, ref time.Time) *app.Detector {
+func newDetector(t testing.TB, loc *time.Location, ref time.Time) *detect.Detector {
 	t.Helper()
 	set, err := rules.Defaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := app.NewDetector(app.DetectorOptions{
+	d, err := detect.New(detect.Options{
 		Rules: set, Location: loc, Reference: ref,
 		NeverBan: ipx.NewNeverBan(nil, nil),
 	})
@@ -64,7 +64,7 @@ var volumeScenarios = map[string]bool{"http-crawl-aggressive": true, "http-reque
 // flagged reports whether the line's event was judged hostile: it has a
 // source and was poured into at least one scenario that does not merely count
 // volume.
-func flagged(d *app.Detector, r *app.Result) bool {
+func flagged(d *detect.Detector, r *detect.Result) bool {
 	if !r.Parse.Event || !r.Event.Source.IsValid() {
 		return false
 	}

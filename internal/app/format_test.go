@@ -16,6 +16,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/rules"
@@ -38,16 +39,16 @@ func phpStderr(n int) string {
 
 func TestFormatNamesAgree(t *testing.T) {
 	for _, n := range config.FormatNames {
-		if _, detect, err := app.ParseFormat(n); err != nil || detect {
+		if _, detect, err := detect.ParseFormat(n); err != nil || detect {
 			t.Errorf("config format %q: %v (detect %v)", n, err, detect)
 		}
 	}
-	for _, n := range app.FormatNames() {
+	for _, n := range detect.FormatNames() {
 		if !slices.Contains(config.FormatNames, n) {
 			t.Errorf("format %q is missing from config.FormatNames", n)
 		}
 	}
-	if _, _, err := app.ParseFormat("any"); err == nil {
+	if _, _, err := detect.ParseFormat("any"); err == nil {
 		t.Error(`ParseFormat("any"): no error`)
 	}
 }
@@ -170,7 +171,7 @@ func TestReplayFormat(t *testing.T) {
 		errLog.WriteString(phpStderr(i))
 	}
 	run := func(format string) (query.ReplayStats, string) {
-		d, err := app.NewDetector(app.DetectorOptions{Rules: set, Location: time.UTC})
+		d, err := detect.New(detect.Options{Rules: set, Location: time.UTC})
 		if err != nil {
 			t.Fatal(err)
 		}

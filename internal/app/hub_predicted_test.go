@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"github.com/herd-ips/herd/internal/hub/node"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,14 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/hub"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 	"github.com/herd-ips/herd/internal/hub/wire"
 )
 
-// TestHubPushesPredictions runs a hub node (app.NewHub) on loopback whose
+// TestHubPushesPredictions runs a hub node (node.New) on loopback whose
 // database holds the signals of seven members of seven networks, four of
 // which reported one source: the node's predictor makes a sweep
 // prediction, and a follower of /v1/predicted/ receives it through the
@@ -55,7 +55,7 @@ func TestHubPushesPredictions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := app.NewHub(ctx, app.HubOptions{Hub: hub.Options{Store: st}, Key: key})
+	nd, err := node.New(ctx, node.Options{Hub: hub.Options{Store: st}, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +63,9 @@ func TestHubPushesPredictions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: nd.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	runDone := make(chan struct{})
-	go func() { _ = node.Run(ctx); close(runDone) }()
+	go func() { _ = nd.Run(ctx); close(runDone) }()
 	go func() { _ = srv.Serve(ln) }()
 	defer func() { cancel(); <-runDone; srv.Close() }()
 	url := "http://" + ln.Addr().String() + "/"
@@ -109,11 +109,11 @@ func TestHubPushesPredictions(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no prediction pushed; node holds %v", node.Server().Predictions())
+			t.Fatalf("no prediction pushed; node holds %v", nd.Server().Predictions())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if p := node.Server().Predictions(); len(p) != 1 || p[0].Prefix != want {
+	if p := nd.Server().Predictions(); len(p) != 1 || p[0].Prefix != want {
 		t.Fatalf("node predictions %v", p)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/herd-ips/herd/internal/hub/node"
 	"log/slog"
 	"math"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/enforce/nft"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/hub"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
@@ -30,13 +32,13 @@ import (
 	"github.com/herd-ips/herd/internal/store"
 )
 
-// hubNet is a community network on loopback: one hub node (app.NewHub over
+// hubNet is a community network on loopback: one hub node (node.New over
 // SQLite, real HTTP) and agents (app.RunAgent in this process, each with
 // its own SQLite, log file and reporter key), every agent connecting from
 // its own loopback address so that the hub sees them in distinct /24s.
 type hubNet struct {
 	tb     testing.TB
-	node   *app.Hub
+	node   *node.Hub
 	url    string
 	pub    ed25519.PublicKey
 	agents []*netAgent
@@ -135,10 +137,10 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 		tb.Fatal(err)
 	}
 	hn := &hubNet{tb: tb, pub: key.Public().(ed25519.PublicKey), listedAt: map[netip.Prefix]time.Time{}, listedV: map[netip.Prefix]uint64{}}
-	var node *app.Hub
+	var nd *node.Hub
 	onChange := func(v uint64) {
 		at := time.Now()
-		_, listed, err := node.Server().Log().Snapshot(context.Background())
+		_, listed, err := nd.Server().Log().Snapshot(context.Background())
 		if err != nil {
 			return
 		}
@@ -150,7 +152,7 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 			}
 		}
 	}
-	node, err = app.NewHub(ctx, app.HubOptions{
+	nd, err = node.New(ctx, node.Options{
 		Hub: hub.Options{
 			Store: st,
 			// The documentation ranges stand for the attackers. The
@@ -167,14 +169,14 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hn.node = node
+	hn.node = nd
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: nd.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	runDone := make(chan struct{})
-	go func() { _ = node.Run(ctx); close(runDone) }()
+	go func() { _ = nd.Run(ctx); close(runDone) }()
 	go func() { _ = srv.Serve(ln) }()
 	hn.url = "http://" + ln.Addr().String() + "/"
 	tb.Cleanup(func() {
@@ -330,7 +332,7 @@ func communityIn(tb testing.TB, st *store.Store) map[netip.Prefix]int {
 	}
 	out := map[netip.Prefix]int{}
 	for _, d := range live {
-		if d.Origin == app.CommunityOrigin {
+		if d.Origin == event.OriginCommunity {
 			out[d.Scope]++
 		}
 	}

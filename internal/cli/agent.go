@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/herd-ips/herd/internal/enforce/backend"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -100,7 +101,7 @@ func (e *env) firewallCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			removed, err := app.RemoveFirewall(cfg)
+			removed, err := backend.Remove(cfg.Firewall.Table)
 			if removed != "" {
 				fmt.Fprintf(e.stdout, "removed (or absent): %s\n", removed)
 			}

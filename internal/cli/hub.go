@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/herd-ips/herd/internal/hub/node"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/hub"
 	"github.com/herd-ips/herd/internal/hub/export"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
@@ -89,7 +89,7 @@ func (e *env) hubServeCmd() *cobra.Command {
 					return usageError{fmt.Errorf("--metrics-listen %s is not loopback; add --metrics-allow-remote to serve it beyond this host", ap)}
 				}
 			}
-			return app.ServeHub(c.Context(), app.ServeHubOptions{
+			return node.Serve(c.Context(), node.ServeOptions{
 				DB: o, KeyFile: keyPath, Listen: listen, TLSCert: cert, TLSKey: tlsKey,
 				Protected: prot, AllowDocumentation: allowDocs, MetricsListen: metricsListen,
 				MaxConns: maxConns, MaxConnsPerAddr: maxConnsPerAddr,

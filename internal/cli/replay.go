@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/rules"
@@ -38,14 +38,14 @@ func (f *detectorFlags) register(c *cobra.Command) {
 	c.Flags().BoolVar(&f.json, "json", false, "write JSON, one object per line")
 	c.Flags().StringVar(&f.tz, "tz", "", "time zone of timestamps that carry none (default: local)")
 	c.Flags().StringVar(&f.program, "program", "", "program name for lines without a syslog envelope (e.g. sshd for journal message bodies); implies --format message")
-	c.Flags().StringVar(&f.format, "format", "", "read every FILE as this format ("+strings.Join(app.FormatNames(), ", ")+"); default: detected per file from its first lines")
+	c.Flags().StringVar(&f.format, "format", "", "read every FILE as this format ("+strings.Join(detect.FormatNames(), ", ")+"); default: detected per file from its first lines")
 	c.Flags().StringSliceVar(&f.clients, "json-client-fields", nil, "fields of JSON access logs holding the client address, in order (KEY or request.KEY); default: remote_addr, request.remote_ip, request.remote_addr, ClientHost")
 	c.Flags().BoolVar(&f.simulate, "simulate", false, "alert without deciding")
 	c.Flags().StringSliceVar(&f.allow, "allow", nil, "addresses or prefixes never to ban (repeatable, comma-separated)")
 }
 
-func (f *detectorFlags) detector() (*app.Detector, error) {
-	if _, _, err := app.ParseFormat(f.format); err != nil {
+func (f *detectorFlags) detector() (*detect.Detector, error) {
+	if _, _, err := detect.ParseFormat(f.format); err != nil {
 		return nil, usageError{fmt.Errorf("--format: %w", err)}
 	}
 	set, err := rules.Load(f.rulesDir)
@@ -69,9 +69,9 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 	host, _ := ipx.HostAddrs() // best effort: a host without interfaces still replays
 	ev := 0
 	if f.evidence {
-		ev = app.DefaultEvidence
+		ev = detect.DefaultEvidence
 	}
-	return app.NewDetector(app.DetectorOptions{
+	return detect.New(detect.Options{
 		Rules:    set,
 		Location: loc,
 		Simulate: f.simulate,
@@ -84,7 +84,7 @@ func (f *detectorFlags) detector() (*app.Detector, error) {
 
 // open builds the detector and opens the inputs replay and explain read;
 // done closes the files.
-func (f *detectorFlags) open(args []string, stdin io.Reader) (d *app.Detector, ins []query.Input, done func(), err error) {
+func (f *detectorFlags) open(args []string, stdin io.Reader) (d *detect.Detector, ins []query.Input, done func(), err error) {
 	if d, err = f.detector(); err != nil {
 		return nil, nil, nil, err
 	}

@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/herd-ips/herd/internal/connlimit"
+)
 
 // Metric names of the guarded listeners (internal/connlimit).
 const (
@@ -59,4 +63,14 @@ func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n.RefusedTotal), RefusedTotal)
 	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n.RefusedPerAddr), RefusedPerAddr)
 	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(n.AcceptErrors))
+}
+
+// CountsOf reads a guarded listener's counts, for Listener and
+// RegisterListener.
+func CountsOf(l *connlimit.Listener) func() ListenerCounts {
+	return func() ListenerCounts {
+		s := l.Stats()
+		return ListenerCounts{Open: s.Open, Accepted: s.Accepted, RefusedTotal: s.RefusedTotal,
+			RefusedPerAddr: s.RefusedPerAddr, AcceptErrors: s.AcceptErrors}
+	}
 }

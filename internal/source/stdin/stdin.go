@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/herd-ips/herd/internal/source"
 	"github.com/herd-ips/herd/internal/source/lines"
@@ -22,7 +23,8 @@ var ErrEnd = errors.New("stdin: end of input")
 // Reader emits the lines of R.
 type Reader struct {
 	R       io.Reader
-	MaxLine int // bytes kept of a line; 0 = lines.DefaultMax
+	MaxLine int          // bytes kept of a line; 0 = lines.DefaultMax
+	Log     *slog.Logger // when set, told of the end of input
 	n       int
 }
 
@@ -37,6 +39,14 @@ func (r *Reader) Count() int { return r.n }
 // first, Lines returns at once and that goroutine stays blocked until the
 // input ends or the process exits.
 func (r *Reader) Lines(ctx context.Context, emit func(*source.Line) error) error {
+	err := r.lines(ctx, emit)
+	if errors.Is(err, ErrEnd) && r.Log != nil {
+		r.Log.Info("agent: end of standard input", "lines", r.n)
+	}
+	return err
+}
+
+func (r *Reader) lines(ctx context.Context, emit func(*source.Line) error) error {
 	type result struct {
 		line []byte
 		err  error

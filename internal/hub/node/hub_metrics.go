@@ -1,4 +1,4 @@
-package app
+package node
 
 import (
 	"net/http"

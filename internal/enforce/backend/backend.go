@@ -1,8 +1,14 @@
-package app
+// Package backend chooses the kernel enforcer of an agent's decisions from
+// its configuration: nftables or iptables+ipset (auto takes nftables when
+// netlink answers, else iptables+ipset when the tools are installed), or
+// the dry-run printer, saying why; and removes what either backend created.
+package backend
 
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -12,39 +18,50 @@ import (
 	"github.com/herd-ips/herd/internal/enforce/nft"
 )
 
-// openFirewall returns the enforcer of the decisions and its name: the
-// configured backend; auto takes nftables when netlink answers, else
-// iptables+ipset when the tools are installed, else the dry-run printer,
-// saying why.
-func (a *agent) openFirewall() (enforce.Enforcer, string) {
-	fw, name := a.firewallBackend()
+// DryRun is the name of the printing enforcer, for the logs.
+const DryRun = "dry-run"
+
+// Options say which enforcer Open returns.
+type Options struct {
+	DryRun   bool // print, whatever the configuration
+	Firewall config.Firewall
+	NetNS    int       // the network namespace's fd (0: the current one)
+	Out      io.Writer // where the dry-run printer writes
+	Logger   *slog.Logger
+}
+
+// Open returns the enforcer of the decisions and its name: the configured
+// backend, or the dry-run printer when asked, when the firewall is
+// disabled, when not root, or when no backend is usable, saying why.
+func Open(o Options) (enforce.Enforcer, string) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	fw, name := open(o)
 	if fw == nil {
-		return enforce.NewPrinter(a.out), dryRun
+		return enforce.NewPrinter(o.Out), DryRun
 	}
 	return fw, name
 }
 
-// dryRun is the name of the printing enforcer, for the logs.
-const dryRun = "dry-run"
-
-func (a *agent) firewallBackend() (enforce.Enforcer, string) {
+func open(o Options) (enforce.Enforcer, string) {
 	switch {
-	case a.o.DryRun:
-		a.log.Info("agent: --dry-run")
+	case o.DryRun:
+		o.Logger.Info("agent: --dry-run")
 		return nil, ""
-	case !a.cfg.Firewall.Enabled:
-		a.log.Info("agent: firewall disabled in the configuration")
+	case !o.Firewall.Enabled:
+		o.Logger.Info("agent: firewall disabled in the configuration")
 		return nil, ""
 	case os.Geteuid() != 0:
-		a.log.Info("agent: not root")
+		o.Logger.Info("agent: not root")
 		return nil, ""
 	}
-	fw, backend, err := openBackend(a.cfg.Firewall, a.o.NetNS)
+	fw, backend, err := openBackend(o.Firewall, o.NetNS)
 	if err != nil {
-		a.log.Warn("agent: no firewall backend usable; running dry", "backend", backendName(a.cfg.Firewall.Backend), "err", err)
+		o.Logger.Warn("agent: no firewall backend usable; running dry", "backend", backendName(o.Firewall.Backend), "err", err)
 		return nil, ""
 	}
-	a.log.Info("agent: firewall backend", "backend", backend)
+	o.Logger.Info("agent: firewall backend", "backend", backend)
 	return fw, backend
 }
 
@@ -105,30 +122,30 @@ func openBackend(fc config.Firewall, netns int) (enforce.Enforcer, string, error
 	return f, name, nil
 }
 
-// RemoveFirewall deletes what either backend created: herd's nftables
+// Remove deletes what either backend created: herd's nftables
 // table, and its iptables chains, their jumps and its ipsets. A backend
 // that cannot be used here (nftables missing, tools not installed) has
 // nothing to remove and is skipped; it returns what it removed or found
 // absent, for the operator.
-func RemoveFirewall(cfg *config.Config) (string, error) {
+func Remove(table string) (string, error) {
 	var done []string
 	var errs []error
-	if fw, err := nft.New(nft.Options{Table: cfg.Firewall.Table}); err == nil {
+	if fw, err := nft.New(nft.Options{Table: table}); err == nil {
 		err = fw.Remove()
 		_ = fw.Close()
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			done = append(done, fmt.Sprintf("nftables table inet %s", cfg.Firewall.Table))
+			done = append(done, fmt.Sprintf("nftables table inet %s", table))
 		}
 	} else if !errors.Is(err, nft.ErrNotSupported) {
 		errs = append(errs, err)
 	}
 	if ipsetInstalled() {
-		if err := ipset.Remove(ipset.Options{Name: cfg.Firewall.Table}); err != nil {
+		if err := ipset.Remove(ipset.Options{Name: table}); err != nil {
 			errs = append(errs, err)
 		} else {
-			done = append(done, fmt.Sprintf("iptables/ip6tables chain %s and ipsets %s-*", strings.ToUpper(cfg.Firewall.Table), cfg.Firewall.Table))
+			done = append(done, fmt.Sprintf("iptables/ip6tables chain %s and ipsets %s-*", strings.ToUpper(table), table))
 		}
 	}
 	if len(done) == 0 && len(errs) == 0 {

@@ -1,4 +1,4 @@
-package app
+package node
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 )
 
-// ServeHubOptions configures ServeHub (herd hub serve).
-type ServeHubOptions struct {
+// ServeOptions configures Serve (herd hub serve).
+type ServeOptions struct {
 	DB      hubstore.Options
 	KeyFile string // the blocklist-signing key, created on first start
 	Listen  string // the hub API's address
@@ -37,10 +37,10 @@ type ServeHubOptions struct {
 	Stdout                    io.Writer    // where the listening addresses and public key are said; nil = discard
 }
 
-// ServeHub runs a hub node until ctx ends. Its parts start in order:
+// Serve runs a hub node until ctx ends. Its parts start in order:
 // signing key, store, hub, API listener, metrics listener; when one fails,
 // what the earlier ones opened is released.
-func ServeHub(ctx context.Context, o ServeHubOptions) (err error) {
+func Serve(ctx context.Context, o ServeOptions) (err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -63,7 +63,7 @@ func ServeHub(ctx context.Context, o ServeHubOptions) (err error) {
 		return err
 	}
 	stops = append(stops, func() { st.Close() })
-	node, err := NewHub(ctx, HubOptions{
+	node, err := New(ctx, Options{
 		Hub: hub.Options{Store: st, Protected: o.Protected, AllowDocumentation: o.AllowDocumentation, Logger: log},
 		Key: key,
 	})

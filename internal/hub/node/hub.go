@@ -1,4 +1,9 @@
-package app
+// Package node composes one hub node (herd hub serve): the hub's ingest
+// and reputation (internal/hub), its store (internal/hub/hubstore), the
+// signed blocklist and predictions pushed to agents (internal/hub/blocklist)
+// over the node's change log, its metrics, and the listeners, started in
+// order and released in reverse when a later part fails.
+package node
 
 import (
 	"context"
@@ -11,21 +16,22 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/hub/export"
 )
 
-// HubOptions configures NewHub.
-type HubOptions struct {
-	// Hub configures the hub node; its Store is required. NewHub sets its
+// Options configures New.
+type Options struct {
+	// Hub configures the hub node; its Store is required. New sets its
 	// Blocklist and Exports; its OnChange, when set, is called after the
 	// blocklist server has been woken.
 	Hub hub.Options
 	// Key is the blocklist-signing key (hub.LoadOrCreateKey); agents hold
 	// its public half as hub.public_key.
 	Key ed25519.PrivateKey
-	// Blocklist tunes the blocklist server; NewHub sets its Log, Key and
+	// Blocklist tunes the blocklist server; New sets its Log, Key and
 	// Logger.
 	Blocklist blocklist.ServerOptions
 	// Export names what the export formats create (zero: defaults).
@@ -48,8 +54,8 @@ type Hub struct {
 // for deltas.
 const predictedHistory = 1 << 16
 
-// NewHub builds a hub node from o. Nothing runs before Run.
-func NewHub(ctx context.Context, o HubOptions) (*Hub, error) {
+// New builds a hub node from o. Nothing runs before Run.
+func New(ctx context.Context, o Options) (*Hub, error) {
 	lg := &hubLog{}
 	bo := o.Blocklist
 	bo.Log, bo.Key, bo.Logger = lg, o.Key, o.Hub.Logger
@@ -80,7 +86,7 @@ func NewHub(ctx context.Context, o HubOptions) (*Hub, error) {
 	var pl *blocklist.MemLog
 	var pbl *blocklist.Server
 	if !ho.NoPredict {
-		pl = blocklist.NewMemLogAt(uint64(time.Now().UnixNano()))
+		pl = blocklist.NewMemLogAt(uint64(clock.Or(o.Hub.Time, o.Hub.Clock).Now().UnixNano()))
 		po := o.Blocklist
 		po.Log, po.Key, po.Logger = pl, o.Key, o.Hub.Logger
 		if pbl, err = blocklist.NewServer(po); err != nil {
