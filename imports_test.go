@@ -19,7 +19,7 @@ const module = "github.com/herd-ips/herd/"
 // everyone is the lowest layer, which every package may import beyond its
 // own row in allowed: values that cross the boundaries and small helpers
 // that know no stage (TestLayers checks they import nothing above them).
-var everyone = []string{"internal/event", "internal/ipx", "internal/textmatch", "internal/termtext", "internal/jsonstr", "internal/clock"}
+var everyone = []string{"internal/event", "internal/ipx", "internal/textmatch", "internal/termtext", "internal/jsonstr", "internal/clock", "internal/yamlstrict"}
 
 // allowed lists, for every package of the module, the module packages it may
 // import. A new package must be added here, which is the point: its place in
@@ -38,6 +38,7 @@ var allowed = map[string][]string{
 	"internal/textmatch":       {},
 	"internal/termtext":        {},
 	"internal/jsonstr":         {},
+	"internal/yamlstrict":      {},
 	"internal/envelope":        {"internal/jsonstr"},
 	"internal/source/lines":    {},
 	"internal/source/file":     {"internal/source", "internal/source/lines"},

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/herd-ips/herd/internal/yamlstrict"
 )
 
 // Defaults of the configuration.
@@ -363,7 +365,7 @@ func Load(path string) (*Config, error) {
 func Parse(name string, data []byte) (*Config, error) { return parse(name, data, exists) }
 
 func parse(name string, data []byte, exists func(string) bool) (*Config, error) {
-	d := &decoder{file: name}
+	d := newDecoder(name)
 	c := defaults(func(string) bool { return false })
 	c.File = name
 	sourcesSet, journaldSet := false, false
@@ -376,11 +378,11 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			break
 		}
 		if err != nil {
-			d.syntax(err)
+			d.Syntax(err)
 			break
 		}
 		if docs++; docs > 1 {
-			d.errorf(&doc, "only one YAML document is allowed")
+			d.Errorf(&doc, "only one YAML document is allowed")
 			break
 		}
 		if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
@@ -390,24 +392,24 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 		if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
 			continue
 		}
-		d.mapping(root, "herd.yaml", fields{
+		d.Mapping(root, "herd.yaml", yamlstrict.Fields{
 			"sources": func(v *yaml.Node) {
 				sourcesSet = true
 				c.Sources = nil
-				d.sequence(v, "sources", func(n *yaml.Node) {
+				d.Sequence(v, "sources", func(n *yaml.Node) {
 					s := Source{Line: n.Line}
-					d.mapping(n, "source", fields{
+					d.Mapping(n, "source", yamlstrict.Fields{
 						"files":   func(v *yaml.Node) { s.Files = d.strs(v, "source.files") },
-						"program": func(v *yaml.Node) { s.Program = d.str(v, "source.program") },
+						"program": func(v *yaml.Node) { s.Program = d.Str(v, "source.program") },
 						"format": func(v *yaml.Node) {
-							s.Format = d.str(v, "source.format")
+							s.Format = d.Str(v, "source.format")
 							if !slices.Contains(FormatNames, s.Format) {
-								d.errorf(v, "source.format: unknown format %q (known: %s)", clip(s.Format), strings.Join(FormatNames, ", "))
+								d.Errorf(v, "source.format: unknown format %q (known: %s)", yamlstrict.Clip(s.Format), strings.Join(FormatNames, ", "))
 							}
 						},
 					})
 					if len(s.Files) == 0 && n.Kind == yaml.MappingNode {
-						d.errorf(n, "source: needs files (a list of paths or globs)")
+						d.Errorf(n, "source: needs files (a list of paths or globs)")
 					}
 					c.Sources = append(c.Sources, s)
 				})
@@ -415,60 +417,60 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			"journald": func(v *yaml.Node) {
 				journaldSet = true
 				c.Journald = Journald{Enabled: true, Line: v.Line}
-				d.mapping(v, "journald", fields{
+				d.Mapping(v, "journald", yamlstrict.Fields{
 					"enabled": func(v *yaml.Node) { c.Journald.Enabled = d.boolean(v, "journald.enabled") },
 					"units":   func(v *yaml.Node) { c.Journald.Units = d.strs(v, "journald.units") },
 				})
 			},
 			"syslog":    func(v *yaml.Node) { d.syslog(v, &c.Syslog) },
-			"rules_dir": func(v *yaml.Node) { c.RulesDir = d.str(v, "rules_dir") },
+			"rules_dir": func(v *yaml.Node) { c.RulesDir = d.Str(v, "rules_dir") },
 			"database": func(v *yaml.Node) {
 				dsnSet := false
-				d.mapping(v, "database", fields{
+				d.Mapping(v, "database", yamlstrict.Fields{
 					"driver": func(v *yaml.Node) {
-						c.Database.Driver = d.str(v, "database.driver")
+						c.Database.Driver = d.Str(v, "database.driver")
 						if c.Database.Driver != "sqlite" && c.Database.Driver != "postgres" {
-							d.errorf(v, "database.driver: must be sqlite or postgres, not %q", clip(c.Database.Driver))
+							d.Errorf(v, "database.driver: must be sqlite or postgres, not %q", yamlstrict.Clip(c.Database.Driver))
 						}
 					},
-					"dsn": func(v *yaml.Node) { c.Database.DSN, dsnSet = d.str(v, "database.dsn"), true },
+					"dsn": func(v *yaml.Node) { c.Database.DSN, dsnSet = d.Str(v, "database.dsn"), true },
 				})
 				if c.Database.Driver == "postgres" && !dsnSet {
-					d.errorf(v, "database: postgres needs a dsn")
+					d.Errorf(v, "database: postgres needs a dsn")
 				}
 				if dsnSet && c.Database.DSN == "" {
-					d.errorf(v, "database.dsn: must not be empty")
+					d.Errorf(v, "database.dsn: must not be empty")
 				}
 			},
 			"firewall": func(v *yaml.Node) {
-				d.mapping(v, "firewall", fields{
+				d.Mapping(v, "firewall", yamlstrict.Fields{
 					"enabled": func(v *yaml.Node) { c.Firewall.Enabled = d.boolean(v, "firewall.enabled") },
 					"table": func(v *yaml.Node) {
-						c.Firewall.Table = d.str(v, "firewall.table")
+						c.Firewall.Table = d.Str(v, "firewall.table")
 						if !validTable(c.Firewall.Table) {
-							d.errorf(v, "firewall.table: %q is not a valid table name (letters, digits, _ and -, at most 64)", clip(c.Firewall.Table))
+							d.Errorf(v, "firewall.table: %q is not a valid table name (letters, digits, _ and -, at most 64)", yamlstrict.Clip(c.Firewall.Table))
 						}
 					},
 					"forward": func(v *yaml.Node) { c.Firewall.Forward = d.boolean(v, "firewall.forward") },
 					"backend": func(v *yaml.Node) {
-						c.Firewall.Backend = d.str(v, "firewall.backend")
+						c.Firewall.Backend = d.Str(v, "firewall.backend")
 						switch c.Firewall.Backend {
 						case BackendAuto, BackendNftables, BackendIptables:
 						default:
-							d.errorf(v, "firewall.backend: %q is not auto, nftables or iptables", clip(c.Firewall.Backend))
+							d.Errorf(v, "firewall.backend: %q is not auto, nftables or iptables", yamlstrict.Clip(c.Firewall.Backend))
 						}
 					},
 				})
 			},
 			"api": func(v *yaml.Node) {
-				d.mapping(v, "api", fields{
+				d.Mapping(v, "api", yamlstrict.Fields{
 					"tls_cert": func(v *yaml.Node) { c.API.TLSCert, c.API.TLSLine = d.path(v, "api.tls_cert"), v.Line },
 					"tls_key":  func(v *yaml.Node) { c.API.TLSKey = d.path(v, "api.tls_key") },
 					"listen": func(v *yaml.Node) {
-						c.API.Listen = d.str(v, "api.listen")
+						c.API.Listen = d.Str(v, "api.listen")
 						if c.API.Listen != "" {
 							if _, err := netip.ParseAddrPort(c.API.Listen); err != nil {
-								d.errorf(v, "api.listen: %q is not an address:port (\"\" disables the API)", clip(c.API.Listen))
+								d.Errorf(v, "api.listen: %q is not an address:port (\"\" disables the API)", yamlstrict.Clip(c.API.Listen))
 							}
 						}
 					},
@@ -477,7 +479,7 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						for _, s := range d.strs(v, "api.trusted_proxies") {
 							p, err := ParsePrefix(s)
 							if err != nil {
-								d.errorf(v, "api.trusted_proxies: %v", err)
+								d.Errorf(v, "api.trusted_proxies: %v", err)
 								continue
 							}
 							c.API.TrustedProxies = append(c.API.TrustedProxies, p)
@@ -491,10 +493,10 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						c.API.MaxConnectionsPerAddress = d.integer(v, "api.max_connections_per_address", 1, 1<<20)
 					},
 					"forward_auth_listen": func(v *yaml.Node) {
-						c.API.ForwardAuthListen = d.str(v, "api.forward_auth_listen")
+						c.API.ForwardAuthListen = d.Str(v, "api.forward_auth_listen")
 						if c.API.ForwardAuthListen != "" {
 							if _, err := netip.ParseAddrPort(c.API.ForwardAuthListen); err != nil {
-								d.errorf(v, "api.forward_auth_listen: %q is not an address:port", clip(c.API.ForwardAuthListen))
+								d.Errorf(v, "api.forward_auth_listen: %q is not an address:port", yamlstrict.Clip(c.API.ForwardAuthListen))
 							}
 						}
 					},
@@ -503,11 +505,11 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			},
 			"metrics": func(v *yaml.Node) {
 				var listen *yaml.Node
-				d.mapping(v, "metrics", fields{
+				d.Mapping(v, "metrics", yamlstrict.Fields{
 					"tls_cert": func(v *yaml.Node) { c.Metrics.TLSCert, c.Metrics.TLSLine = d.path(v, "metrics.tls_cert"), v.Line },
 					"tls_key":  func(v *yaml.Node) { c.Metrics.TLSKey = d.path(v, "metrics.tls_key") },
 					"listen": func(v *yaml.Node) {
-						listen, c.Metrics.Listen = v, d.str(v, "metrics.listen")
+						listen, c.Metrics.Listen = v, d.Str(v, "metrics.listen")
 					},
 					"allow_remote": func(v *yaml.Node) { c.Metrics.AllowRemote = d.boolean(v, "metrics.allow_remote") },
 				})
@@ -518,23 +520,23 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 				ap, err := netip.ParseAddrPort(c.Metrics.Listen)
 				switch {
 				case err != nil:
-					d.errorf(listen, "metrics.listen: %q is not an address:port (\"\" turns metrics off)", clip(c.Metrics.Listen))
+					d.Errorf(listen, "metrics.listen: %q is not an address:port (\"\" turns metrics off)", yamlstrict.Clip(c.Metrics.Listen))
 				case !ap.Addr().IsLoopback() && !c.Metrics.AllowRemote:
-					d.errorf(listen, "metrics.listen: %s is not a loopback address; set metrics.allow_remote: true to serve metrics beyond this host", ap.Addr())
+					d.Errorf(listen, "metrics.listen: %s is not a loopback address; set metrics.allow_remote: true to serve metrics beyond this host", ap.Addr())
 				}
 			},
 			"allow": func(v *yaml.Node) {
-				if !d.kind(v, yaml.SequenceNode, "allow", "a list of addresses or prefixes") {
+				if !d.Kind(v, yaml.SequenceNode, "allow", "a list of addresses or prefixes") {
 					return
 				}
 				for _, n := range v.Content {
-					s := d.str(n, "allow")
+					s := d.Str(n, "allow")
 					if s == "" {
 						continue
 					}
 					p, err := ParsePrefix(s)
 					if err != nil {
-						d.errorf(n, "allow: %v", err)
+						d.Errorf(n, "allow: %v", err)
 						continue
 					}
 					c.Allow = append(c.Allow, p)
@@ -543,41 +545,41 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			"report": func(v *yaml.Node) {
 				r := Report{Line: v.Line}
 				var receive *bool
-				d.mapping(v, "report", fields{
+				d.Mapping(v, "report", yamlstrict.Fields{
 					"ca_file": func(v *yaml.Node) { r.CAFile = d.path(v, "report.ca_file") },
 					"receive": func(v *yaml.Node) {
 						b := d.boolean(v, "report.receive")
 						receive = &b
 					},
-					"bouncer_key":      func(v *yaml.Node) { r.BouncerKey = d.str(v, "report.bouncer_key") },
+					"bouncer_key":      func(v *yaml.Node) { r.BouncerKey = d.Str(v, "report.bouncer_key") },
 					"bouncer_key_file": func(v *yaml.Node) { r.BouncerKeyFile = d.path(v, "report.bouncer_key_file") },
-					"url":              func(v *yaml.Node) { r.URL = d.str(v, "report.url") },
-					"machine":          func(v *yaml.Node) { r.Machine = d.str(v, "report.machine") },
-					"password":         func(v *yaml.Node) { r.Password = d.str(v, "report.password") },
-					"password_file":    func(v *yaml.Node) { r.PasswordFile = d.str(v, "report.password_file") },
+					"url":              func(v *yaml.Node) { r.URL = d.Str(v, "report.url") },
+					"machine":          func(v *yaml.Node) { r.Machine = d.Str(v, "report.machine") },
+					"password":         func(v *yaml.Node) { r.Password = d.Str(v, "report.password") },
+					"password_file":    func(v *yaml.Node) { r.PasswordFile = d.Str(v, "report.password_file") },
 				})
 				if v.Kind != yaml.MappingNode {
 					return
 				}
 				if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					d.errorf(v, "report.url: %q is not an http:// or https:// URL", clip(r.URL))
+					d.Errorf(v, "report.url: %q is not an http:// or https:// URL", yamlstrict.Clip(r.URL))
 				}
 				if r.Machine == "" {
-					d.errorf(v, "report: needs machine (the name given to herd machines add on the central host)")
+					d.Errorf(v, "report: needs machine (the name given to herd machines add on the central host)")
 				}
 				if (r.Password == "") == (r.PasswordFile == "") {
-					d.errorf(v, "report: needs exactly one of password and password_file")
+					d.Errorf(v, "report: needs exactly one of password and password_file")
 				}
 				if r.PasswordFile != "" && !filepath.IsAbs(r.PasswordFile) {
-					d.errorf(v, "report.password_file: %q is not an absolute path", clip(r.PasswordFile))
+					d.Errorf(v, "report.password_file: %q is not an absolute path", yamlstrict.Clip(r.PasswordFile))
 				}
 				if r.BouncerKey != "" && r.BouncerKeyFile != "" {
-					d.errorf(v, "report: bouncer_key and bouncer_key_file are exclusive")
+					d.Errorf(v, "report: bouncer_key and bouncer_key_file are exclusive")
 				}
 				r.Receive = r.BouncerKey != "" || r.BouncerKeyFile != ""
 				if receive != nil {
 					if *receive && !r.Receive {
-						d.errorf(v, "report: receive needs bouncer_key or bouncer_key_file (made with herd bouncers add on the central host)")
+						d.Errorf(v, "report: receive needs bouncer_key or bouncer_key_file (made with herd bouncers add on the central host)")
 					}
 					r.Receive = *receive && r.Receive
 				}
@@ -589,48 +591,48 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			},
 			"hub": func(v *yaml.Node) {
 				c.Hub = Hub{KeyFile: DefaultHubKeyFile, Share: true, Receive: true, Predictions: true, Line: v.Line}
-				d.mapping(v, "hub", fields{
+				d.Mapping(v, "hub", yamlstrict.Fields{
 					"url": func(v *yaml.Node) {
-						c.Hub.URL = d.str(v, "hub.url")
+						c.Hub.URL = d.Str(v, "hub.url")
 						if u, err := url.Parse(c.Hub.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-							d.errorf(v, "hub.url: %q is not an http(s) URL", clip(c.Hub.URL))
+							d.Errorf(v, "hub.url: %q is not an http(s) URL", yamlstrict.Clip(c.Hub.URL))
 						}
 					},
-					"key_file":    func(v *yaml.Node) { c.Hub.KeyFile = d.str(v, "hub.key_file") },
+					"key_file":    func(v *yaml.Node) { c.Hub.KeyFile = d.Str(v, "hub.key_file") },
 					"share":       func(v *yaml.Node) { c.Hub.Share = d.boolean(v, "hub.share") },
 					"receive":     func(v *yaml.Node) { c.Hub.Receive = d.boolean(v, "hub.receive") },
 					"predictions": func(v *yaml.Node) { c.Hub.Predictions = d.boolean(v, "hub.predictions") },
-					"public_key":  func(v *yaml.Node) { c.Hub.PublicKey = d.str(v, "hub.public_key") },
-					"ca_file":     func(v *yaml.Node) { c.Hub.CAFile = d.str(v, "hub.ca_file") },
+					"public_key":  func(v *yaml.Node) { c.Hub.PublicKey = d.Str(v, "hub.public_key") },
+					"ca_file":     func(v *yaml.Node) { c.Hub.CAFile = d.Str(v, "hub.ca_file") },
 				})
 				if c.Hub.URL == "" && v.Kind == yaml.MappingNode {
-					d.errorf(v, "hub: needs url")
+					d.Errorf(v, "hub: needs url")
 				}
 				if c.Hub.PublicKey != "" {
 					if k, err := base64.StdEncoding.DecodeString(c.Hub.PublicKey); err != nil || len(k) != 32 {
-						d.errorf(v, "hub.public_key: must be a base64 ed25519 public key (32 bytes)")
+						d.Errorf(v, "hub.public_key: must be a base64 ed25519 public key (32 bytes)")
 					}
 				} else if c.Hub.Receive && c.Hub.URL != "" {
-					d.errorf(v, "hub: receive needs public_key (the hub's blocklist-signing key, printed by herd hub serve)")
+					d.Errorf(v, "hub: receive needs public_key (the hub's blocklist-signing key, printed by herd hub serve)")
 				}
 			},
 			"json_client_fields": func(v *yaml.Node) {
 				c.JSONClientFields = d.strs(v, "json_client_fields")
 				if v.Kind == yaml.SequenceNode && len(c.JSONClientFields) == 0 {
-					d.errorf(v, "json_client_fields: empty; leave it out for the default (remote_addr, request.remote_ip)")
+					d.Errorf(v, "json_client_fields: empty; leave it out for the default (remote_addr, request.remote_ip)")
 				}
 				for _, f := range c.JSONClientFields {
 					name, _ := strings.CutPrefix(f, "request.")
 					if name == "" || name == "request" || strings.ContainsAny(name, ".\"\\ ") {
-						d.errorf(v, "json_client_fields: %q: want a key (remote_addr) or request.KEY (request.remote_ip)", clip(f))
+						d.Errorf(v, "json_client_fields: %q: want a key (remote_addr) or request.KEY (request.remote_ip)", yamlstrict.Clip(f))
 					}
 				}
 			},
 			"timezone": func(v *yaml.Node) {
-				c.Timezone = d.str(v, "timezone")
+				c.Timezone = d.Str(v, "timezone")
 				if c.Timezone != "" {
 					if _, err := time.LoadLocation(c.Timezone); err != nil {
-						d.errorf(v, "timezone: unknown zone %q", clip(c.Timezone))
+						d.Errorf(v, "timezone: unknown zone %q", yamlstrict.Clip(c.Timezone))
 					}
 				}
 			},
@@ -655,9 +657,9 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 func (d *decoder) syslog(n *yaml.Node, s *Syslog) {
 	s.Line = n.Line
 	var udpNode, tcpNode *yaml.Node
-	d.mapping(n, "syslog", fields{
-		"udp":             func(v *yaml.Node) { s.UDP, udpNode = d.str(v, "syslog.udp"), v },
-		"tcp":             func(v *yaml.Node) { s.TCP, tcpNode = d.str(v, "syslog.tcp"), v },
+	d.Mapping(n, "syslog", yamlstrict.Fields{
+		"udp":             func(v *yaml.Node) { s.UDP, udpNode = d.Str(v, "syslog.udp"), v },
+		"tcp":             func(v *yaml.Node) { s.TCP, tcpNode = d.Str(v, "syslog.tcp"), v },
 		"max_message":     func(v *yaml.Node) { s.MaxMessage = d.integer(v, "syslog.max_message", 480, 1<<20) },
 		"max_connections": func(v *yaml.Node) { s.MaxConnections = d.integer(v, "syslog.max_connections", 1, 65536) },
 		"idle_timeout":    func(v *yaml.Node) { s.IdleTimeout = d.duration(v, "syslog.idle_timeout", time.Second) },
@@ -672,11 +674,11 @@ func (d *decoder) syslog(n *yaml.Node, s *Syslog) {
 		}
 		ap, err := netip.ParseAddrPort(l.addr)
 		if err != nil {
-			d.errorf(l.n, "%s: %q is not an ip:port (\"\" turns it off)", l.what, clip(l.addr))
+			d.Errorf(l.n, "%s: %q is not an ip:port (\"\" turns it off)", l.what, yamlstrict.Clip(l.addr))
 			continue
 		}
 		if !ap.Addr().IsLoopback() && !s.AllowRemote {
-			d.errorf(l.n, "%s: %s is not a loopback address; whoever can reach it can send lines that make herd ban any address they name, so set allow_remote: true only when a firewall limits the port to trusted relays", l.what, l.addr)
+			d.Errorf(l.n, "%s: %s is not a loopback address; whoever can reach it can send lines that make herd ban any address they name, so set allow_remote: true only when a firewall limits the port to trusted relays", l.what, l.addr)
 		}
 	}
 }
@@ -713,105 +715,24 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 
 // decoder walks the yaml.Node tree, collecting every problem.
 type decoder struct {
-	file string
+	yamlstrict.Decoder
 	errs []error
 }
 
-func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	line := 1
-	if n != nil && n.Line > 0 {
-		line = n.Line
+func newDecoder(file string) *decoder {
+	d := &decoder{}
+	d.Decoder = yamlstrict.Decoder{
+		Report:   func(line int, err error) { d.errs = append(d.errs, &Error{File: file, Line: line, Err: err}) },
+		ClipKeys: true,
 	}
-	d.errs = append(d.errs, &Error{File: d.file, Line: line, Err: fmt.Errorf(format, args...)})
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func (d *decoder) syntax(err error) {
-	msg, line := err.Error(), 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
-			line = n
-		}
-		msg = "yaml: " + m[2]
-	}
-	d.errs = append(d.errs, &Error{File: d.file, Line: line, Err: errors.New(msg)})
-}
-
-type fields map[string]func(v *yaml.Node)
-
-// mapping decodes a mapping with the given keys; unknown and repeated keys
-// are errors.
-func (d *decoder) mapping(n *yaml.Node, what string, fs fields) {
-	if !d.kind(n, yaml.MappingNode, what, "a mapping") {
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
-			d.errorf(k, "%s: keys must be plain strings", what)
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(k, "%s: key %q repeated", what, clip(k.Value))
-			continue
-		}
-		seen[k.Value] = true
-		f, ok := fs[k.Value]
-		if !ok {
-			keys := make([]string, 0, len(fs))
-			for k := range fs {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			d.errorf(k, "%s: unknown key %q (known: %s)", what, clip(k.Value), strings.Join(keys, ", "))
-			continue
-		}
-		if d.kind(v, 0, what+"."+k.Value, "") {
-			f(v)
-		}
-	}
-}
-
-// kind reports whether n has the wanted kind (any when want is 0); anchors
-// and aliases are refused.
-func (d *decoder) kind(n *yaml.Node, want yaml.Kind, what, desc string) bool {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		d.errorf(n, "%s: anchors and aliases are not supported", what)
-		return false
-	}
-	if want != 0 && n.Kind != want {
-		d.errorf(n, "%s: expected %s, found %s", what, desc, describe(n))
-		return false
-	}
-	return true
-}
-
-func (d *decoder) sequence(n *yaml.Node, what string, each func(*yaml.Node)) {
-	if !d.kind(n, yaml.SequenceNode, what, "a list") {
-		return
-	}
-	for _, c := range n.Content {
-		if d.kind(c, 0, what, "") {
-			each(c)
-		}
-	}
-}
-
-func (d *decoder) str(n *yaml.Node, what string) string {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-		d.errorf(n, "%s: expected a string, found %s", what, describe(n))
-		return ""
-	}
-	return n.Value
+	return d
 }
 
 // path decodes an absolute file path.
 func (d *decoder) path(n *yaml.Node, what string) string {
-	s := d.str(n, what)
+	s := d.Str(n, what)
 	if n.ShortTag() == "!!str" && !filepath.IsAbs(s) {
-		d.errorf(n, "%s: %q is not an absolute path", what, clip(s))
+		d.Errorf(n, "%s: %q is not an absolute path", what, yamlstrict.Clip(s))
 	}
 	return s
 }
@@ -819,23 +740,23 @@ func (d *decoder) path(n *yaml.Node, what string) string {
 // pair checks that a certificate and its key are given together.
 func (d *decoder) pair(n *yaml.Node, what, cert, key string) {
 	if (cert == "") != (key == "") {
-		d.errorf(n, "%s: tls_cert and tls_key go together: give both or neither", what)
+		d.Errorf(n, "%s: tls_cert and tls_key go together: give both or neither", what)
 	}
 }
 
 func (d *decoder) strs(n *yaml.Node, what string) []string {
-	if !d.kind(n, yaml.SequenceNode, what, "a list of strings") {
+	if !d.Kind(n, yaml.SequenceNode, what, "a list of strings") {
 		return nil
 	}
 	var out []string
 	for _, c := range n.Content {
-		if !d.kind(c, 0, what, "") {
+		if !d.Kind(c, 0, what, "") {
 			continue
 		}
-		if s := d.str(c, what); s != "" {
+		if s := d.Str(c, what); s != "" {
 			out = append(out, s)
 		} else if c.ShortTag() == "!!str" {
-			d.errorf(c, "%s: empty path", what)
+			d.Errorf(c, "%s: empty path", what)
 		}
 	}
 	return out
@@ -843,7 +764,7 @@ func (d *decoder) strs(n *yaml.Node, what string) []string {
 
 func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-		d.errorf(n, "%s: expected true or false, found %s", what, describe(n))
+		d.Errorf(n, "%s: expected true or false, found %s", what, yamlstrict.Describe(n))
 		return false
 	}
 	b, _ := strconv.ParseBool(n.Value)
@@ -853,12 +774,12 @@ func (d *decoder) boolean(n *yaml.Node, what string) bool {
 // integer decodes a decimal integer within [lo, hi].
 func (d *decoder) integer(n *yaml.Node, what string, lo, hi int) int {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		d.errorf(n, "%s: expected a whole number, found %s", what, describe(n))
+		d.Errorf(n, "%s: expected a whole number, found %s", what, yamlstrict.Describe(n))
 		return 0
 	}
 	v, err := strconv.ParseInt(n.Value, 10, 64)
 	if err != nil || v < int64(lo) || v > int64(hi) {
-		d.errorf(n, "%s: %s is out of range (%d to %d)", what, clip(n.Value), lo, hi)
+		d.Errorf(n, "%s: %s is out of range (%d to %d)", what, yamlstrict.Clip(n.Value), lo, hi)
 		return 0
 	}
 	return int(v)
@@ -867,42 +788,13 @@ func (d *decoder) integer(n *yaml.Node, what string, lo, hi int) int {
 // duration decodes a Go duration string ("30s", "5m") of at least lo.
 func (d *decoder) duration(n *yaml.Node, what string, lo time.Duration) time.Duration {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-		d.errorf(n, "%s: expected a duration such as \"5m\", found %s", what, describe(n))
+		d.Errorf(n, "%s: expected a duration such as \"5m\", found %s", what, yamlstrict.Describe(n))
 		return 0
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < lo {
-		d.errorf(n, "%s: %q is not a duration of at least %s", what, clip(n.Value), lo)
+		d.Errorf(n, "%s: %q is not a duration of at least %s", what, yamlstrict.Clip(n.Value), lo)
 		return 0
 	}
 	return v
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "nothing"
-		case "!!str":
-			return fmt.Sprintf("the string %q", clip(n.Value))
-		case "!!int", "!!float":
-			return "the number " + clip(n.Value)
-		case "!!bool":
-			return "the boolean " + n.Value
-		}
-		return fmt.Sprintf("%s %q", n.ShortTag(), clip(n.Value))
-	}
-	return "an alias"
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }

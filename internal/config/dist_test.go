@@ -13,8 +13,8 @@ import (
 )
 
 // acceptedKeys returns every key the loader accepts, as "section.key" (a
-// root key is "herd.yaml.key"): the string keys of each fields{...}
-// literal in config.go, under the name its d.mapping call gives it. It reads
+// root key is "herd.yaml.key"): the string keys of each yamlstrict.Fields{...}
+// literal in config.go, under the name its d.Mapping call gives it. It reads
 // the loader's own source, so a key added there is found here.
 func acceptedKeys(t *testing.T) []string {
 	t.Helper()
@@ -29,7 +29,7 @@ func acceptedKeys(t *testing.T) []string {
 			return true
 		}
 		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok || sel.Sel.Name != "mapping" {
+		if !ok || sel.Sel.Name != "Mapping" {
 			return true
 		}
 		name, ok := call.Args[1].(*ast.BasicLit)

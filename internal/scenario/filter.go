@@ -155,6 +155,10 @@ func lowerLiterals(re *syntax.Regexp) {
 // regexpPrefilter returns literals (lowercase ASCII) one of which occurs in
 // every text the case-insensitive expr matches, or nil when it cannot tell.
 // Testing them first skips the regular expression for almost every request.
+// textmatch's Prefilter is not this: it keeps one case-sensitive literal for
+// raw log lines, and gives up on alternations ("select|union" has none there,
+// here the set {select, union}; "/\.(env|git)" gives "/." there, here
+// {/.env, /.git}).
 func regexpPrefilter(expr string) [][]byte {
 	re, err := syntax.Parse(expr, syntax.Perl|syntax.FoldCase)
 	if err != nil {

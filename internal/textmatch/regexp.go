@@ -103,7 +103,11 @@ func (r *Regexp) Match(msg []byte, caps *Captures) bool {
 }
 
 // requiredLiteral returns the longest case-sensitive literal that every
-// match of re must contain, or "".
+// match of re must contain, or "". It is not the scenario filters'
+// regexpPrefilter: that one answers for case-insensitive expressions over
+// lowercased text, with a set of lowercase literals one of which must occur
+// (alternations, small classes), chosen by rarity in URLs; lowercasing would
+// make this one miss "Failed password" in a raw line.
 func requiredLiteral(re *syntax.Regexp) string {
 	switch re.Op {
 	case syntax.OpLiteral:
