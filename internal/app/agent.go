@@ -64,10 +64,9 @@ const journaldSource = journald.Name
 // AgentOptions configures RunAgent.
 type AgentOptions struct {
 	Config *config.Config
-	Logger *slog.Logger     // nil = discard
-	Clock  func() time.Time // nil = Time's, then the system clock
+	Logger *slog.Logger // nil = discard
 	// Time is the agent's clock: its timers (flush, expiry, polling, the
-	// enforcer's retries) and its time. nil = Clock, then clock.Real.
+	// enforcer's retries) and its time. nil = clock.Real.
 	Time clock.Clock
 	// DryRun decides without enforcing: decisions are printed on Stdout
 	// instead of reaching nftables. The agent also runs dry when it cannot
@@ -266,7 +265,7 @@ func (a *agent) parts() []part {
 func (a *agent) run(j func(ctx context.Context) error) { a.jobs = append(a.jobs, j) }
 
 func newAgent(o AgentOptions) *agent {
-	a := &agent{o: o, cfg: o.Config, log: o.Logger, now: o.Clock, out: o.Stdout}
+	a := &agent{o: o, cfg: o.Config, log: o.Logger, out: o.Stdout}
 	if a.cfg == nil {
 		a.cfg = config.Default()
 	}
@@ -276,7 +275,7 @@ func newAgent(o AgentOptions) *agent {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	a.clk = clock.Or(o.Time, o.Clock)
+	a.clk = clock.Or(o.Time, nil)
 	a.now = a.clk.Now
 	if a.out == nil {
 		a.out = io.Discard
@@ -288,7 +287,7 @@ func newAgent(o AgentOptions) *agent {
 }
 
 func (a *agent) startStore(ctx context.Context) (func(), error) {
-	st, err := query.OpenStore(ctx, a.cfg, a.now)
+	st, err := query.OpenStore(ctx, a.cfg, a.clk)
 	if err != nil {
 		return nil, err
 	}

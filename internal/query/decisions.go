@@ -19,13 +19,13 @@ import (
 
 // OpenStore opens the database the configuration names, creating the
 // directory of a SQLite file.
-func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) (*store.Store, error) {
+func OpenStore(ctx context.Context, cfg *config.Config, clk clock.Clock) (*store.Store, error) {
 	if cfg.Database.Driver == "sqlite" || cfg.Database.Driver == "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
 			return nil, fmt.Errorf("agent: database directory: %w", err)
 		}
 	}
-	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Clock: clock})
+	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Time: clk})
 }
 
 // ListDecisions writes the live decisions of the configured store, one per

@@ -73,7 +73,7 @@ type central struct {
 
 func newCentralStore(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "central.db"), Clock: func() time.Time { return t0 }})
+	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "central.db"), Time: clock.Func(func() time.Time { return t0 })})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // pgEnv names the environment variable holding the URL of a PostgreSQL
@@ -64,7 +66,7 @@ func (b backend) openDSN(t testing.TB, dsn string, c *fakeClock) *Store {
 	if c == nil {
 		c = &fakeClock{t: t0}
 	}
-	s, err := Open(context.Background(), Options{Driver: b.driver(), DSN: dsn, Clock: c.Now})
+	s, err := Open(context.Background(), Options{Driver: b.driver(), DSN: dsn, Time: clock.Func(c.Now)})
 	if err != nil {
 		t.Fatalf("Open %s: %v", b.name, err)
 	}
