@@ -498,7 +498,7 @@ func (a *agent) listenAPI() (net.Listener, error) {
 	srv, err := lapi.New(lapi.Options{
 		TLS:             tc,
 		Store:           a.st,
-		Clock:           a.now,
+		Time:            a.clk,
 		Logger:          a.log,
 		TrustedProxies:  a.cfg.API.TrustedProxies,
 		OpenForwardAuth: a.cfg.API.OpenForwardAuth,
@@ -585,7 +585,7 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 		if _, err := detect.SourceBinding(src.Format, src.Program); err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
 		}
-		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Clock: a.now, Logger: a.log})
+		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Time: a.clk, Logger: a.log})
 		if err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
 		}

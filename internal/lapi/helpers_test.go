@@ -64,7 +64,9 @@ func newFixture(t testing.TB, o Options) *fixture {
 		t.Fatal(err)
 	}
 	o.Store = st
-	o.Clock = clk.Now
+	if o.Time == nil {
+		o.Time = clock.Func(clk.Now)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

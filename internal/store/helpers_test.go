@@ -19,7 +19,7 @@ import (
 // server the tests may use; scripts/pg-test-server.sh prints it.
 const pgEnv = "HERD_TEST_POSTGRES"
 
-// fakeClock is a settable clock for Options.Clock.
+// fakeClock is a settable clock for Options.Time (through clock.Func).
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
