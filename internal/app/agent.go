@@ -340,7 +340,7 @@ func (a *agent) startDecisions(ctx context.Context) (func(), error) {
 // the commit through the agent (batchSink).
 func (a *agent) startPipeline(context.Context) (func(), error) {
 	a.pipe = detect.NewPipeline(detect.PipelineOptions{
-		Detector: a.det, Sink: (*batchSink)(a), Clock: a.now, Logger: a.log,
+		Detector: a.det, Sink: (*batchSink)(a), Time: a.clk, Logger: a.log,
 		TallyFor: func(name string) detect.Tally { return a.m.Tally(a.m.File(name)) },
 		Outcome:  a.m.Outcome,
 	})
@@ -355,7 +355,7 @@ func (a *agent) startEnforcer(context.Context) (func(), error) {
 		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
 	}
 	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: a.m.Observer(), Logger: a.log,
-		Clock: a.now, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
+		Time: a.clk, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
 	stop := func() { fw.Close() }
 	if err := a.enf.Restore(); err != nil {
 		return stop, fmt.Errorf("agent: %w", err)
