@@ -64,10 +64,9 @@ const journaldSource = journald.Name
 // AgentOptions configures RunAgent.
 type AgentOptions struct {
 	Config *config.Config
-	Logger *slog.Logger     // nil = discard
-	Clock  func() time.Time // nil = Time's, then the system clock
+	Logger *slog.Logger // nil = discard
 	// Time is the agent's clock: its timers (flush, expiry, polling, the
-	// enforcer's retries) and its time. nil = Clock, then clock.Real.
+	// enforcer's retries) and its time. nil = clock.Real.
 	Time clock.Clock
 	// DryRun decides without enforcing: decisions are printed on Stdout
 	// instead of reaching nftables. The agent also runs dry when it cannot
@@ -266,7 +265,7 @@ func (a *agent) parts() []part {
 func (a *agent) run(j func(ctx context.Context) error) { a.jobs = append(a.jobs, j) }
 
 func newAgent(o AgentOptions) *agent {
-	a := &agent{o: o, cfg: o.Config, log: o.Logger, now: o.Clock, out: o.Stdout}
+	a := &agent{o: o, cfg: o.Config, log: o.Logger, out: o.Stdout}
 	if a.cfg == nil {
 		a.cfg = config.Default()
 	}
@@ -276,7 +275,7 @@ func newAgent(o AgentOptions) *agent {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	a.clk = clock.Or(o.Time, o.Clock)
+	a.clk = clock.Or(o.Time, nil)
 	a.now = a.clk.Now
 	if a.out == nil {
 		a.out = io.Discard
@@ -288,7 +287,7 @@ func newAgent(o AgentOptions) *agent {
 }
 
 func (a *agent) startStore(ctx context.Context) (func(), error) {
-	st, err := query.OpenStore(ctx, a.cfg, a.now)
+	st, err := query.OpenStore(ctx, a.cfg, a.clk)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +340,7 @@ func (a *agent) startDecisions(ctx context.Context) (func(), error) {
 // the commit through the agent (batchSink).
 func (a *agent) startPipeline(context.Context) (func(), error) {
 	a.pipe = detect.NewPipeline(detect.PipelineOptions{
-		Detector: a.det, Sink: (*batchSink)(a), Clock: a.now, Logger: a.log,
+		Detector: a.det, Sink: (*batchSink)(a), Time: a.clk, Logger: a.log,
 		TallyFor: func(name string) detect.Tally { return a.m.Tally(a.m.File(name)) },
 		Outcome:  a.m.Outcome,
 	})
@@ -356,7 +355,7 @@ func (a *agent) startEnforcer(context.Context) (func(), error) {
 		a.log.Warn("dry-run: no firewall/root, decisions are printed, not enforced", "decisions", a.set.Len())
 	}
 	a.enf = enforce.New(enforce.Options{Enforcer: fw, Name: name, Changes: a.sub, Live: a.set.Live, Observer: a.m.Observer(), Logger: a.log,
-		Clock: a.now, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
+		Time: a.clk, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
 	stop := func() { fw.Close() }
 	if err := a.enf.Restore(); err != nil {
 		return stop, fmt.Errorf("agent: %w", err)
@@ -499,7 +498,7 @@ func (a *agent) listenAPI() (net.Listener, error) {
 	srv, err := lapi.New(lapi.Options{
 		TLS:             tc,
 		Store:           a.st,
-		Clock:           a.now,
+		Time:            a.clk,
 		Logger:          a.log,
 		TrustedProxies:  a.cfg.API.TrustedProxies,
 		OpenForwardAuth: a.cfg.API.OpenForwardAuth,
@@ -586,7 +585,7 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 		if _, err := detect.SourceBinding(src.Format, src.Program); err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
 		}
-		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Clock: a.now, Logger: a.log})
+		f, err := file.New(file.Options{Globs: src.Files, Start: start, FromStart: a.o.FromStart, Time: a.clk, Logger: a.log})
 		if err != nil {
 			return nil, fmt.Errorf("agent: source at %s:%d: %w", a.cfg.File, src.Line, err)
 		}

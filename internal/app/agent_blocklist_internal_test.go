@@ -38,13 +38,13 @@ func (c *fakeClock) add(d time.Duration) {
 func communityUnderTest(t *testing.T) (*holderUnderTest, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	st, err := store.Open(context.Background(), store.Options{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "herd.db"), Clock: clk.now})
+	st, err := store.Open(context.Background(), store.Options{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "herd.db"), Time: clock.Func(clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	a := &agent{cfg: config.Default(), log: slog.New(slog.DiscardHandler), now: clk.now, st: st,
-		set: decision.New(decision.Options{NeverBan: ipx.NewNeverBan(nil, nil), Clock: clk.now})}
+		set: decision.New(decision.Options{NeverBan: ipx.NewNeverBan(nil, nil), Time: clock.Func(clk.now)})}
 	o := a.holderOptions(blocklist.Community, nil)
 	o.URL, o.PublicKey, o.Clock = "http://127.0.0.1:1/", make(ed25519.PublicKey, ed25519.PublicKeySize), clock.Func(clk.now)
 	h, err := blocklist.NewHolder(o)

@@ -40,7 +40,7 @@ func (a *agent) follower(tr *http.Transport) (*report.Follower, error) {
 		}
 	}
 	f, err := report.NewFollower(report.FollowOptions{URL: rc.URL, Key: key, Sink: a.centralSink(),
-		Client: &http.Client{Transport: tr}, Clock: a.now, Logger: a.log})
+		Client: &http.Client{Transport: tr}, Time: a.clk, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

@@ -186,11 +186,11 @@ func testAgentsShare(t *testing.T, backend string) {
 		}
 		return l
 	}
-	if err := query.AddDecision(ctx, cfg2, netip.MustParsePrefix("192.0.2.50/32"), 10*time.Minute, "web2-own"); err != nil {
+	if err := query.AddDecision(ctx, cfg2, nil, netip.MustParsePrefix("192.0.2.50/32"), 10*time.Minute, "web2-own"); err != nil {
 		t.Fatal(err)
 	}
 	wait("web2's own ban", func() bool { return strings.Contains(last("192.0.2.50/32"), "scenario=web2-own") })
-	if err := query.AddDecision(ctx, ccfg, netip.MustParsePrefix("192.0.2.50/32"), time.Hour, "central"); err != nil {
+	if err := query.AddDecision(ctx, ccfg, nil, netip.MustParsePrefix("192.0.2.50/32"), time.Hour, "central"); err != nil {
 		t.Fatal(err)
 	}
 	wait("the central's longer ban on web2", func() bool { return strings.Contains(last("192.0.2.50/32"), "scenario=central") })

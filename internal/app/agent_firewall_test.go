@@ -66,7 +66,7 @@ func TestAgentIptablesBackend(t *testing.T) {
 	// A ban added and deleted through the store (herd decisions add/delete)
 	// reaches the kernel and leaves it.
 	by := netip.MustParsePrefix("198.18.2.2/32")
-	if err := query.AddDecision(context.Background(), cfg, by, time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, nil, by, time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the added ban in herd-ban4", 10*time.Second, func() bool { return view.holds(by) })
@@ -168,7 +168,7 @@ func TestAgentBackendUnusableRunsDry(t *testing.T) {
 	if !strings.Contains(logs, "no firewall backend usable; running dry") || !strings.Contains(logs, "not found") {
 		t.Fatalf("no clear message about the unusable backend:\n%s", logs)
 	}
-	if err := query.AddDecision(context.Background(), cfg, netip.MustParsePrefix("192.0.2.99/32"), time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, nil, netip.MustParsePrefix("192.0.2.99/32"), time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the dry-run print", 5*time.Second, func() bool { return strings.Contains(r.out.String(), "ban 192.0.2.99/32 ") })

@@ -28,7 +28,7 @@ func (a *agent) openHub() error {
 	if tr, ok := hc.Transport.(*http.Transport); ok && a.o.HubDial != nil {
 		tr.DialContext = a.o.HubDial
 	}
-	c, err := client.New(client.Options{URL: h.URL, Key: key, HTTP: hc, Version: a.o.Version, Clock: a.now, Logger: a.log})
+	c, err := client.New(client.Options{URL: h.URL, Key: key, HTTP: hc, Version: a.o.Version, Time: a.clk, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("agent: hub: %w", err)
 	}

@@ -40,7 +40,7 @@ func (a *agent) reporter(ctx context.Context) (*report.Reporter, *report.Followe
 	}
 	a.queue = q
 	r, err := report.New(report.Options{URL: rc.URL, Machine: rc.Machine, Password: pw,
-		Queue: q, Clock: a.now, Logger: a.log,
+		Queue: q, Time: a.clk, Logger: a.log,
 		Client: &http.Client{Timeout: report.DefaultTimeout, Transport: tr}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("agent: %w", err)

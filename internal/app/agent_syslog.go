@@ -35,7 +35,7 @@ func (a *agent) syslogServer() (srv *syslog.Server, err error) {
 	srv, err = syslog.New(syslog.Options{
 		UDP: udp, TCP: tcp,
 		MaxMessage: c.MaxMessage, MaxConns: c.MaxConnections, IdleTimeout: c.IdleTimeout,
-		Clock: a.now, Location: loc, Logger: a.log,
+		Time: a.clk, Location: loc, Logger: a.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)

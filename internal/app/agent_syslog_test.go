@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/store"
 )
@@ -60,8 +61,8 @@ func TestAgentSyslogLogger(t *testing.T) {
 	// minute after which the agent refreshes its reference by itself): a
 	// message without a time is dated by that clock.
 	var ahead atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
-	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, SyslogUDP: udp, SyslogTCP: tcp, Clock: clock})
+	clk := clock.Func(func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, SyslogUDP: udp, SyslogTCP: tcp, Time: clk})
 	ahead.Store(int64(45 * time.Second))
 
 	cases := []struct {
@@ -129,7 +130,7 @@ func TestAgentSyslogLogger(t *testing.T) {
 		if d := time.Since(a.Last); d < -time.Hour || d > time.Hour {
 			t.Errorf("alert for %s at %v, not now", a.Source, a.Last)
 		}
-		if d := a.Last.Sub(clock()); a.Source.String() == "203.0.113.9" && (d < -10*time.Second || d > 0) {
+		if d := a.Last.Sub(clk.Now()); a.Source.String() == "203.0.113.9" && (d < -10*time.Second || d > 0) {
 			t.Errorf("alert for %s (messages without a time) at %v, %v from the agent's clock", a.Source, a.Last, d)
 		}
 	}
@@ -159,14 +160,14 @@ func TestAgentStdin(t *testing.T) {
 	// The agent's clock runs 45 s ahead once the agent is ready: less than
 	// the minute after which the agent refreshes its reference by itself.
 	var ahead atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	clk := clock.Func(func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
 	pr, pw := io.Pipe()
 	out, logs := &syncBuffer{}, &syncBuffer{}
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		done <- app.RunAgent(context.Background(), app.AgentOptions{
-			Config: cfg, DryRun: true, Stdout: out, Logger: newTestLogger(logs), Clock: clock,
+			Config: cfg, DryRun: true, Stdout: out, Logger: newTestLogger(logs), Time: clk,
 			Getenv: func(string) string { return "" }, Ready: func() { close(ready) },
 			Stdin: pr, StdinProgram: "sshd",
 		})
@@ -204,7 +205,7 @@ func TestAgentStdin(t *testing.T) {
 		t.Fatal("no alert stored")
 	}
 	for _, a := range alerts {
-		if d := a.Last.Sub(clock()); d < -10*time.Second || d > 0 {
+		if d := a.Last.Sub(clk.Now()); d < -10*time.Second || d > 0 {
 			t.Errorf("alert dated %v, %v from the agent's clock", a.Last, d)
 		}
 	}

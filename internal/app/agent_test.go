@@ -231,7 +231,7 @@ func TestAgentDecisionsFromStore(t *testing.T) {
 	cfg := testConfig(dir, logPath)
 	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true})
 	scope := netip.MustParsePrefix("203.0.113.0/24")
-	if err := query.AddDecision(context.Background(), cfg, scope, time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, nil, scope, time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the added decision", 5*time.Second, func() bool { return strings.Contains(r.out.String(), "ban 203.0.113.0/24 ") })
@@ -239,7 +239,7 @@ func TestAgentDecisionsFromStore(t *testing.T) {
 		t.Fatalf("delete: %d, %v", n, err)
 	}
 	waitFor(t, "the deletion", 5*time.Second, func() bool { return strings.Contains(r.out.String(), "unban 203.0.113.0/24") })
-	if err := query.AddDecision(context.Background(), cfg, netip.MustParsePrefix("127.0.0.1/32"), time.Hour, "test"); err == nil {
+	if err := query.AddDecision(context.Background(), cfg, nil, netip.MustParsePrefix("127.0.0.1/32"), time.Hour, "test"); err == nil {
 		t.Error("a ban of loopback was accepted")
 	}
 }

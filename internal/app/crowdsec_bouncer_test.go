@@ -120,7 +120,7 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 	// A ban live before the bouncer starts reaches it in its startup=true
 	// answer; the others in later polls.
 	early := netip.MustParsePrefix("203.0.113.9/32")
-	if err := query.AddDecision(context.Background(), cfg, early, time.Hour, "test"); err != nil {
+	if err := query.AddDecision(context.Background(), cfg, nil, early, time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -173,7 +173,7 @@ func testCrowdsecBouncer(t *testing.T, mode string) {
 		bans = append(bans, netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:66::/64"))
 	}
 	for _, p := range bans {
-		if err := query.AddDecision(context.Background(), cfg, p, time.Hour, "test"); err != nil {
+		if err := query.AddDecision(context.Background(), cfg, nil, p, time.Hour, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -73,7 +73,7 @@ header, such as an access log: tail -F access.log | herd agent --stdin --program
 			hup := make(chan os.Signal, 1) // SIGHUP reads the TLS certificates again
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout, Reload: hup, Version: Version}
+			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout, Reload: hup, Version: Version, Time: e.time()}
 			if stdin {
 				o.Stdin, o.StdinProgram = e.stdin, program
 			}
@@ -129,7 +129,7 @@ deleted decisions within a second (it polls the database's decision stream).`,
 			if err != nil {
 				return err
 			}
-			return query.ListDecisions(c.Context(), cfg, e.stdout)
+			return query.ListDecisions(c.Context(), cfg, e.time(), e.stdout)
 		},
 	})
 	var ip, rng, reason string
@@ -167,7 +167,7 @@ deleted decisions within a second (it polls the database's decision stream).`,
 			if err != nil {
 				return err
 			}
-			if err := query.AddDecision(c.Context(), cfg, p, dur, reason); err != nil {
+			if err := query.AddDecision(c.Context(), cfg, e.time(), p, dur, reason); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "ban %s for %s added\n", p, dur)

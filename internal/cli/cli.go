@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/termtext"
 )
 
@@ -32,13 +33,18 @@ type usageError struct{ error }
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// clock gives the commands their time and timers; nil = clock.Real.
+	clock clock.Clock
 }
+
+// time returns the clock of the commands.
+func (e *env) time() clock.Clock { return clock.Or(e.clock, nil) }
 
 // Main runs herd with args (without the program name) and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, clock: clock.Real{}}
 	root := e.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -249,7 +249,7 @@ func (e *env) hubExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := export.Options{Now: time.Now}
+			opts := export.Options{Now: e.time().Now}
 			if out == "" || out == "-" {
 				return export.Write(e.stdout, f, listed, opts)
 			}

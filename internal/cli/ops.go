@@ -28,7 +28,7 @@ and reads herd's nftables table without changing it (root needed).`,
 			if err != nil {
 				return err
 			}
-			return query.WriteStatus(e.stdout, query.GetStatus(c.Context(), cfg, query.StatusOptions{}), asJSON)
+			return query.WriteStatus(e.stdout, query.GetStatus(c.Context(), cfg, query.StatusOptions{Time: e.time()}), asJSON)
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
@@ -65,6 +65,7 @@ func (e *env) alertsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			o.Time = e.time()
 			return query.ListAlerts(c.Context(), cfg, o, e.stdout)
 		},
 	}

@@ -142,6 +142,7 @@ speed). A summary goes to standard error.`,
 				Out:      e.stdout,
 				Summary:  e.stderr,
 				Progress: e.progress(),
+				Time:     e.time(),
 			})
 			return err
 		},
@@ -191,7 +192,7 @@ func (e *env) explainCmd() *cobra.Command {
 			}
 			defer done()
 			return query.Explain(c.Context(), query.ExplainOptions{
-				Detector: d, Inputs: ins, Hint: f.program, Format: f.format, JSON: f.json, Out: e.stdout,
+				Detector: d, Inputs: ins, Hint: f.program, Format: f.format, JSON: f.json, Out: e.stdout, Time: e.time(),
 			})
 		},
 	}

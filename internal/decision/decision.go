@@ -51,11 +51,8 @@ type Options struct {
 	// set from any path (a profile, the command line, the store) against a
 	// protected address is refused. Nil protects loopback only.
 	NeverBan *ipx.NeverBan
-	// Time gives the time for expiry; nil means Clock, then clock.Real.
+	// Time gives the time for expiry; nil means clock.Real.
 	Time clock.Clock
-	// Clock, when Time is nil, gives the time. It is the older form of
-	// Time, kept for callers that hold a func() time.Time.
-	Clock func() time.Time
 }
 
 // Set is the live decision set. Its methods are safe for concurrent use;
@@ -71,7 +68,7 @@ type Set struct {
 
 // New returns an empty Set.
 func New(o Options) *Set {
-	return &Set{nb: o.NeverBan, now: clock.Or(o.Time, o.Clock).Now, live: map[netip.Prefix]event.Decision{}}
+	return &Set{nb: o.NeverBan, now: clock.Or(o.Time, nil).Now, live: map[netip.Prefix]event.Decision{}}
 }
 
 // Len returns how many scopes are live.

@@ -32,8 +32,8 @@ type Tally interface {
 type PipelineOptions struct {
 	Detector *Detector
 	Sink     Sink
-	Clock    func() time.Time // nil = clock.Real
-	Logger   *slog.Logger     // nil = discard
+	Time     clock.Clock  // nil = clock.Real
+	Logger   *slog.Logger // nil = discard
 	// TallyFor returns the Tally of a followed file's lines, by its
 	// followed name; called with the pipeline's lock held.
 	TallyFor func(name string) Tally
@@ -60,11 +60,11 @@ type Pipeline struct {
 
 // NewPipeline returns a Pipeline.
 func NewPipeline(o PipelineOptions) *Pipeline {
-	o.Clock = clock.Or(nil, o.Clock).Now
+	o.Time = clock.Or(o.Time, nil)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{o: o, ref: o.Clock(), bindings: map[string]*Binding{}}
+	return &Pipeline{o: o, ref: o.Time.Now(), bindings: map[string]*Binding{}}
 }
 
 // File runs a line of a followed file whose source imposes bind
@@ -119,7 +119,7 @@ func (p *Pipeline) Stream(ctx context.Context, l *source.Line, b *Binding, hint 
 	defer p.mu.Unlock()
 	p.b.Mark(l)
 	if live {
-		now := p.o.Clock()
+		now := p.o.Time.Now()
 		p.ref = now
 		p.o.Detector.SetReference(now)
 	}
@@ -131,7 +131,7 @@ func (p *Pipeline) Stream(ctx context.Context, l *source.Line, b *Binding, hint 
 // detected from this one, its first; the lines of a stream of unknown
 // format are counted and left. p.mu is held.
 func (p *Pipeline) run(ctx context.Context, data []byte, b *Binding, hint string, t Tally) error {
-	now := p.o.Clock()
+	now := p.o.Time.Now()
 	if now.Sub(p.ref) > time.Minute {
 		p.ref = now
 		p.o.Detector.SetReference(now)

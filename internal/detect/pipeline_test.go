@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/parse"
@@ -34,7 +35,7 @@ func TestPipelineStreamDoesNotAllocate(t *testing.T) {
 	ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	lines := benchLines("sshd", 1024)
 	sink := &nopSink{}
-	p := detect.NewPipeline(detect.PipelineOptions{Detector: newDetector(t, time.UTC, ref), Sink: sink, Clock: func() time.Time { return ref }})
+	p := detect.NewPipeline(detect.PipelineOptions{Detector: newDetector(t, time.UTC, ref), Sink: sink, Time: clock.Func(func() time.Time { return ref })})
 	b := detect.Binding{Family: parse.FamilySyslog, Locked: true, Configured: true}
 	tl := &countTally{}
 	ctx := context.Background()
@@ -75,7 +76,7 @@ func TestPipelineFileDoesNotAllocate(t *testing.T) {
 	}
 	tl := &countTally{}
 	p := detect.NewPipeline(detect.PipelineOptions{Detector: newDetector(t, time.UTC, ref), Sink: &nopSink{},
-		Clock: func() time.Time { return ref }, TallyFor: func(string) detect.Tally { return tl }})
+		Time: clock.Func(func() time.Time { return ref }), TallyFor: func(string) detect.Tally { return tl }})
 	bind, err := detect.SourceBinding("", "")
 	if err != nil {
 		t.Fatal(err)

@@ -65,10 +65,10 @@ type Options struct {
 	Changes  Changes
 	// Live returns the whole live set, which a Reconcile installs.
 	Live     func() []event.Decision
-	Observer Observer         // nil = none
-	Logger   *slog.Logger     // nil = discard
-	Clock    func() time.Time // nil = clock.Real
-	// After schedules a retry (a timer of Clock when nil); tests pass a fake.
+	Observer Observer     // nil = none
+	Logger   *slog.Logger // nil = discard
+	Time     clock.Clock  // nil = clock.Real
+	// After schedules a retry (a timer of Time when nil); tests pass a fake.
 	After func(time.Duration) <-chan time.Time
 	Retry time.Duration // 0 = DefaultRetry
 }
@@ -96,8 +96,8 @@ func New(o Options) *Loop {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := clock.Or(nil, o.Clock)
-	o.Clock = c.Now
+	c := clock.Or(o.Time, nil)
+	o.Time = c
 	if o.After == nil {
 		o.After = func(d time.Duration) <-chan time.Time { return c.NewTimer(d).C() }
 	}
@@ -122,7 +122,7 @@ func (l *Loop) note(err error) {
 	defer l.mu.Unlock()
 	in := err == nil
 	if in != l.st.InStep {
-		l.st.InStep, l.st.Since = in, l.o.Clock()
+		l.st.InStep, l.st.Since = in, l.o.Time.Now()
 	}
 	if err != nil {
 		l.st.Failures++
@@ -135,13 +135,13 @@ func (l *Loop) note(err error) {
 // live ban is back before a line is read.
 func (l *Loop) Restore() error {
 	live := l.o.Live()
-	t := l.o.Clock()
+	t := l.o.Time.Now()
 	err := l.o.Enforcer.Reconcile(live, t)
 	l.note(err)
 	if err != nil {
 		return fmt.Errorf("enforce %s: restoring %d live decisions: %w", l.o.Name, len(live), err)
 	}
-	l.o.Logger.Info("enforce: live decisions restored", "backend", l.o.Name, "decisions", len(live), "took", l.o.Clock().Sub(t))
+	l.o.Logger.Info("enforce: live decisions restored", "backend", l.o.Name, "decisions", len(live), "took", l.o.Time.Now().Sub(t))
 	return nil
 }
 
@@ -157,7 +157,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			return nil
 		case <-retry:
 			retry = nil
-			err := l.o.Enforcer.Reconcile(l.o.Live(), l.o.Clock())
+			err := l.o.Enforcer.Reconcile(l.o.Live(), l.o.Time.Now())
 			l.note(err)
 			if err != nil {
 				l.o.Logger.Error("enforce: reconcile failed; retrying", "backend", l.o.Name, "err", err)
@@ -174,7 +174,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		if c.Empty() || broken {
 			continue // when broken, the pending reconcile covers it
 		}
-		t := l.o.Clock()
+		t := l.o.Time.Now()
 		err := l.o.Enforcer.Apply(c, t)
 		l.note(err)
 		if err != nil {
@@ -183,7 +183,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			continue
 		}
 		l.count(c)
-		l.o.Logger.Debug("enforce: applied", "backend", l.o.Name, "add", len(c.Add), "delete", len(c.Delete), "took", l.o.Clock().Sub(t))
+		l.o.Logger.Debug("enforce: applied", "backend", l.o.Name, "add", len(c.Add), "delete", len(c.Delete), "took", l.o.Time.Now().Sub(t))
 	}
 }
 
@@ -202,7 +202,7 @@ func (l *Loop) Settle() {
 	if c.Empty() {
 		return
 	}
-	err := l.o.Enforcer.Apply(c, l.o.Clock())
+	err := l.o.Enforcer.Apply(c, l.o.Time.Now())
 	l.note(err)
 	if err != nil {
 		l.o.Logger.Error("enforce: apply at stop failed; the next start reconciles", "backend", l.o.Name, "err", err)

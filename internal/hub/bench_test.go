@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 	"github.com/herd-ips/herd/internal/hub/reputation"
 	"github.com/herd-ips/herd/internal/hub/wire"
@@ -69,7 +70,7 @@ func BenchmarkIngest(b *testing.B) {
 		clk := &fakeClock{t: time.Now()}
 		st, _ := openSQLite(b)
 		s := newServer(b, st, clk, func(o *Options) {
-			o.SignalRate, o.SignalBurst, o.RequestRate, o.RequestBurst, o.Clock = 1e9, 1e9, 1e9, 1e9, time.Now
+			o.SignalRate, o.SignalBurst, o.RequestRate, o.RequestBurst, o.Time = 1e9, 1e9, 1e9, 1e9, clock.Real{}
 		})
 		h := s.Handler()
 		a := newAgent(b, "11.2.3.4", clk)
@@ -93,7 +94,7 @@ func BenchmarkIngest(b *testing.B) {
 func benchHTTP(b *testing.B, st *hubstore.Store) {
 	clk := &fakeClock{t: time.Now()}
 	s := newServer(b, st, clk, func(o *Options) {
-		o.SignalRate, o.SignalBurst, o.RequestRate, o.RequestBurst, o.Clock = 1e9, 1e9, 1e9, 1e9, time.Now
+		o.SignalRate, o.SignalBurst, o.RequestRate, o.RequestBurst, o.Time = 1e9, 1e9, 1e9, 1e9, clock.Real{}
 	})
 	h := s.Handler()
 	var agents []*agent

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 	"github.com/herd-ips/herd/internal/hub/wire"
 )
@@ -44,7 +45,7 @@ func openSQLite(t testing.TB) (*hubstore.Store, string) {
 
 func newServer(t testing.TB, st *hubstore.Store, clk *fakeClock, mod func(*Options)) *Server {
 	t.Helper()
-	o := Options{Store: st, Clock: clk.Now, AllowDocumentation: true}
+	o := Options{Store: st, Time: clock.Func(clk.Now), AllowDocumentation: true}
 	if mod != nil {
 		mod(&o)
 	}

@@ -100,9 +100,8 @@ type Options struct {
 	NonceFloor int
 	// RecomputeEvery is the period of listing recomputation (default 1s).
 	RecomputeEvery time.Duration
-	Time           clock.Clock      // drives recomputation and pruning; nil = Clock, then clock.Real
-	Clock          func() time.Time // when Time is nil, the time; the older form of Time
-	Logger         *slog.Logger     // nil = discard
+	Time           clock.Clock  // drives recomputation and pruning; nil = clock.Real
+	Logger         *slog.Logger // nil = discard
 	// Blocklist and Exports, when set, are mounted at /v1/blocklist/ and
 	// /v1/export/.
 	Blocklist http.Handler
@@ -240,7 +239,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.RecomputeEvery <= 0 {
 		o.RecomputeEvery = DefaultRecomputeEvery
 	}
-	s := &Server{o: o, st: o.Store, clk: clock.Or(o.Time, o.Clock), log: o.Logger, nudge: make(chan struct{}, 1)}
+	s := &Server{o: o, st: o.Store, clk: clock.Or(o.Time, nil), log: o.Logger, nudge: make(chan struct{}, 1)}
 	s.now = s.clk.Now
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/store"
 )
@@ -54,7 +55,7 @@ func newFixture(t testing.TB, o Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	clk := &fakeClock{t: t0}
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "herd.db"), Clock: clk.Now})
+	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "herd.db"), Time: clock.Func(clk.Now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,9 @@ func newFixture(t testing.TB, o Options) *fixture {
 		t.Fatal(err)
 	}
 	o.Store = st
-	o.Clock = clk.Now
+	if o.Time == nil {
+		o.Time = clock.Func(clk.Now)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -82,11 +82,8 @@ type Options struct {
 	// Store holds the decisions and the bouncer keys. Required.
 	Store Store
 	// Time gives the time and drives the store and key refreshes and the
-	// push keep-alives; nil means Clock, then clock.Real.
+	// push keep-alives; nil means clock.Real.
 	Time clock.Clock
-	// Clock, when Time is nil, gives the time. It is the older form of
-	// Time, kept for callers that hold a func() time.Time.
-	Clock func() time.Time
 	// Logger receives errors and notable events; nil means slog.Default().
 	Logger *slog.Logger
 	// TrustedProxies are the peers whose X-Forwarded-For or X-Real-IP
@@ -184,7 +181,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		st:       o.Store,
-		clk:      clock.Or(o.Time, o.Clock),
+		clk:      clock.Or(o.Time, nil),
 		log:      o.Logger,
 		trusted:  o.TrustedProxies,
 		openFA:   o.OpenForwardAuth,

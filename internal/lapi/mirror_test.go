@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/store"
 )
@@ -83,7 +84,7 @@ func TestLoadDropsDecisionsGoneBetweenReads(t *testing.T) {
 	f := newFixture(t, Options{})
 	kept := f.ban("192.0.2.1", time.Hour, "herd/ssh-bruteforce", "herd")
 	ghost := rec(kept+1, "192.0.2.2", event.Ban, t0.Add(time.Hour))
-	srv, err := New(Options{Store: &racyStore{Store: f.st, ghost: ghost}, Clock: f.clock.Now, Logger: f.srv.log})
+	srv, err := New(Options{Store: &racyStore{Store: f.st, ghost: ghost}, Time: clock.Func(f.clock.Now), Logger: f.srv.log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // sseEvent is one server-sent event.
@@ -131,7 +133,7 @@ func TestPushStream(t *testing.T) {
 func TestPushOneReadPerChange(t *testing.T) {
 	f := newFixture(t, Options{Refresh: time.Hour})
 	counting := &countingStore{Store: f.st}
-	srv, err := New(Options{Store: counting, Clock: f.clock.Now, Refresh: time.Hour, Logger: f.srv.log})
+	srv, err := New(Options{Store: counting, Time: clock.Func(f.clock.Now), Refresh: time.Hour, Logger: f.srv.log})
 	if err != nil {
 		t.Fatal(err)
 	}

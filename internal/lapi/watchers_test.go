@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/store"
 )
@@ -37,7 +38,10 @@ func newWatcherFixtureWith(t testing.TB, o Options, mod func(*Server)) (*fixture
 	f := newFixture(t, o)
 	// The fixture's store exists only once newFixture ran: build the
 	// server again with it as Watchers.
-	o.Store, o.Watchers, o.Clock, o.Logger = f.st, f.st, f.clock.Now, f.srv.log
+	o.Store, o.Watchers, o.Logger = f.st, f.st, f.srv.log
+	if o.Time == nil {
+		o.Time = clock.Func(f.clock.Now)
+	}
 	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)

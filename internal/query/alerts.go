@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/store"
 	"github.com/herd-ips/herd/internal/termtext"
@@ -18,10 +19,10 @@ import (
 type AlertsOptions struct {
 	Since    time.Duration // created within this long before now; 0 = any time
 	Scenario string
-	Source   netip.Addr // the zero Addr = any
-	Limit    int        // newest first; 0 = the store's default (100)
-	JSON     bool       // one JSON object per line instead of a table
-	Clock    func() time.Time
+	Source   netip.Addr  // the zero Addr = any
+	Limit    int         // newest first; 0 = the store's default (100)
+	JSON     bool        // one JSON object per line instead of a table
+	Time     clock.Clock // nil = clock.Real
 }
 
 // alertView is an alert as herd alerts shows it in JSON.
@@ -78,10 +79,7 @@ func viewDecision(d *store.DecisionRecord) decisionView {
 // newest first: a table (id, created, scenario, source, events) or, with
 // o.JSON, one JSON object per line.
 func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.Writer) error {
-	now := o.Clock
-	if now == nil {
-		now = time.Now
-	}
+	now := clock.Or(o.Time, nil).Now
 	f := store.AlertFilter{Scenario: o.Scenario, Source: o.Source, Limit: o.Limit}
 	if o.Since > 0 {
 		f.Since = now().Add(-o.Since)

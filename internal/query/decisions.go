@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
@@ -18,24 +19,24 @@ import (
 
 // OpenStore opens the database the configuration names, creating the
 // directory of a SQLite file.
-func OpenStore(ctx context.Context, cfg *config.Config, clock func() time.Time) (*store.Store, error) {
+func OpenStore(ctx context.Context, cfg *config.Config, clk clock.Clock) (*store.Store, error) {
 	if cfg.Database.Driver == "sqlite" || cfg.Database.Driver == "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
 			return nil, fmt.Errorf("agent: database directory: %w", err)
 		}
 	}
-	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Clock: clock})
+	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Time: clk})
 }
 
 // ListDecisions writes the live decisions of the configured store, one per
 // line: id, scope, type, until, origin, scenario.
-func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
+func ListDecisions(ctx context.Context, cfg *config.Config, clk clock.Clock, w io.Writer) error {
 	st, err := OpenStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	live, err := st.LiveDecisions(ctx, time.Now())
+	live, err := st.LiveDecisions(ctx, clock.Or(clk, nil).Now())
 	if err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func ListDecisions(ctx context.Context, cfg *config.Config, w io.Writer) error {
 // AddDecision stores a ban of scope for duration (origin "cli", reason as
 // its scenario). A running agent applies it at its next poll of the store.
 // A scope the never-ban set covers is refused.
-func AddDecision(ctx context.Context, cfg *config.Config, scope netip.Prefix, duration time.Duration, reason string) error {
+func AddDecision(ctx context.Context, cfg *config.Config, clk clock.Clock, scope netip.Prefix, duration time.Duration, reason string) error {
 	host, _ := ipx.HostAddrs()
 	if ipx.NewNeverBan(host, cfg.Allow).Overlaps(scope) {
 		return fmt.Errorf("decisions add: %s covers loopback, a host address or the allowlist; refused", scope)
@@ -69,7 +70,7 @@ func AddDecision(ctx context.Context, cfg *config.Config, scope netip.Prefix, du
 		return err
 	}
 	defer st.Close()
-	now := time.Now()
+	now := clock.Or(clk, nil).Now()
 	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
 		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
 		Scenario: reason, Origin: event.OriginCLI,

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/source/lines"
@@ -18,11 +19,14 @@ import (
 type ExplainOptions struct {
 	Detector *detect.Detector
 	Inputs   []Input
-	Hint     string
-	Format   string // as ReplayOptions.Format
-	JSON     bool
-	Out      io.Writer
-	MaxLine  int
+	// Time gives the reference time of inputs without a modification
+	// time; nil = clock.Real.
+	Time    clock.Clock
+	Hint    string
+	Format  string // as ReplayOptions.Format
+	JSON    bool
+	Out     io.Writer
+	MaxLine int
 }
 
 // Explain runs every line through the detector and says, for each, which
@@ -43,7 +47,7 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 		if !in.ModTime.IsZero() {
 			o.Detector.SetReference(in.ModTime)
 		} else {
-			o.Detector.SetReference(time.Now())
+			o.Detector.SetReference(clock.Or(o.Time, nil).Now())
 		}
 		bind, r, err := inputBinding(o.Detector, o.Format, o.Hint, in.R)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/profile"
 	"github.com/herd-ips/herd/internal/source/lines"
@@ -66,8 +67,8 @@ type ReplayOptions struct {
 	Summary io.Writer // the closing summary; nil for none
 	// Progress, when non-nil, wraps each input for a progress display.
 	Progress func(in Input) io.Reader
-	Now      func() time.Time // wall clock for the elapsed time; nil = time.Now
-	MaxLine  int              // longest line kept whole; 0 = lines.DefaultMax
+	Time     clock.Clock // wall clock for the elapsed time; nil = clock.Real
+	MaxLine  int         // longest line kept whole; 0 = lines.DefaultMax
 }
 
 // ReplayStats is what a replay counted.
@@ -103,10 +104,7 @@ func inputBinding(d *detect.Detector, format, hint string, r io.Reader) (detect.
 // Replay runs every input through the detector as fast as it can, on the
 // logs' own time, and writes each alert with its decision to Out.
 func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := clock.Or(o.Time, nil).Now
 	start := now()
 	w := bufio.NewWriterSize(o.Out, 64<<10)
 	var st ReplayStats

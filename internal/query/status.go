@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/enforce/nft"
 	"github.com/herd-ips/herd/internal/metrics"
@@ -28,7 +29,7 @@ const statusProbeTimeout = 2 * time.Second
 
 // StatusOptions configures GetStatus.
 type StatusOptions struct {
-	Clock func() time.Time // nil = time.Now
+	Time clock.Clock // nil = clock.Real
 	// NetNS is the network namespace whose nftables table is read (0 = our
 	// own); tests use it.
 	NetNS int
@@ -121,10 +122,7 @@ type FirewallStatus struct {
 // offsets against their files, and nftables. A part that cannot be read is
 // reported in its Error field, so that GetStatus shows what it can.
 func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status {
-	now := o.Clock
-	if now == nil {
-		now = time.Now
-	}
+	now := clock.Or(o.Time, nil).Now
 	s := Status{Config: cfg.File}
 	s.Agent = probeAgent(ctx, cfg.Metrics, now())
 	s.Database, s.Sources = storeStatus(ctx, cfg, now())

@@ -53,9 +53,8 @@ type FollowOptions struct {
 	// Client sends the request; it must have no Timeout (the stream lasts).
 	// Nil means one on http.DefaultTransport.
 	Client *http.Client
-	Time   clock.Clock      // drives polling, backoff and the idle watch; nil means Clock, then clock.Real
-	Clock  func() time.Time // when Time is nil, the time; the older form of Time
-	Logger *slog.Logger     // nil discards
+	Time   clock.Clock  // drives polling, backoff and the idle watch; nil means clock.Real
+	Logger *slog.Logger // nil discards
 	// Idle is the silence after which the stream is dropped and opened
 	// again; 0 means DefaultIdle.
 	Idle time.Duration
@@ -102,7 +101,7 @@ func NewFollower(o FollowOptions) (*Follower, error) {
 	}
 	base := strings.TrimRight(o.URL, "/")
 	f := &Follower{o: o, base: base, url: base + "/v1/herd/stream", client: o.Client,
-		clk: clock.Or(o.Time, o.Clock), log: o.Logger, known: map[int64]event.Decision{}, scopes: map[netip.Prefix][]int64{}}
+		clk: clock.Or(o.Time, nil), log: o.Logger, known: map[int64]event.Decision{}, scopes: map[netip.Prefix][]int64{}}
 	if f.client == nil {
 		f.client = &http.Client{}
 	}

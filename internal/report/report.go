@@ -86,9 +86,8 @@ type Options struct {
 	Queue Queue
 	// Client sends the requests; nil means one with DefaultTimeout.
 	Client *http.Client
-	Time   clock.Clock      // drives polling and backoff; nil means Clock, then clock.Real
-	Clock  func() time.Time // when Time is nil, the time; the older form of Time
-	Logger *slog.Logger     // nil discards
+	Time   clock.Clock  // drives polling and backoff; nil means clock.Real
+	Logger *slog.Logger // nil discards
 	// Batch is the number of alerts per request; 0 means DefaultBatch.
 	Batch int
 	// Poll is how often the queue is read without a Notify; 0 means
@@ -135,7 +134,7 @@ func New(o Options) (*Reporter, error) {
 	if !strings.HasPrefix(o.URL, "http://") && !strings.HasPrefix(o.URL, "https://") {
 		return nil, fmt.Errorf("report: new: url %q: want http:// or https://", o.URL)
 	}
-	r := &Reporter{o: o, base: strings.TrimRight(o.URL, "/"), client: o.Client, clk: clock.Or(o.Time, o.Clock), log: o.Logger,
+	r := &Reporter{o: o, base: strings.TrimRight(o.URL, "/"), client: o.Client, clk: clock.Or(o.Time, nil), log: o.Logger,
 		wake: make(chan struct{}, 1)}
 	if r.client == nil {
 		r.client = &http.Client{Timeout: DefaultTimeout}

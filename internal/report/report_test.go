@@ -73,7 +73,7 @@ type central struct {
 
 func newCentralStore(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "central.db"), Clock: func() time.Time { return t0 }})
+	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "central.db"), Time: clock.Func(func() time.Time { return t0 })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +89,9 @@ func serve(t *testing.T, st *store.Store, addr string) *central {
 	return serveClock(t, st, addr, func() time.Time { return t0 })
 }
 
-func serveClock(t *testing.T, st *store.Store, addr string, clock func() time.Time) *central {
+func serveClock(t *testing.T, st *store.Store, addr string, now func() time.Time) *central {
 	t.Helper()
-	srv, err := lapi.New(lapi.Options{Store: st, Watchers: st, Clock: clock,
+	srv, err := lapi.New(lapi.Options{Store: st, Watchers: st, Time: clock.Func(now),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func alert(ip string, minutes int) Alert {
 
 func newReporter(t *testing.T, url string, q Queue, pw string) *Reporter {
 	t.Helper()
-	r, err := New(Options{URL: url, Machine: "web1", Password: pw, Queue: q, Clock: func() time.Time { return t0 },
+	r, err := New(Options{URL: url, Machine: "web1", Password: pw, Queue: q, Time: clock.Func(func() time.Time { return t0 }),
 		Batch: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +327,7 @@ func TestRunWaitsForTheCentral(t *testing.T) {
 
 func TestEncodeSkipsEndedAndSimulated(t *testing.T) {
 	q := &memQueue{}
-	r, err := New(Options{URL: "http://127.0.0.1:1", Machine: "m", Password: "p", Queue: q, Clock: func() time.Time { return t0.Add(30 * time.Minute) }})
+	r, err := New(Options{URL: "http://127.0.0.1:1", Machine: "m", Password: "p", Queue: q, Time: clock.Func(func() time.Time { return t0.Add(30 * time.Minute) })})
 	if err != nil {
 		t.Fatal(err)
 	}

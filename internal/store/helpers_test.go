@@ -11,13 +11,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // pgEnv names the environment variable holding the URL of a PostgreSQL
 // server the tests may use; scripts/pg-test-server.sh prints it.
 const pgEnv = "HERD_TEST_POSTGRES"
 
-// fakeClock is a settable clock for Options.Clock.
+// fakeClock is a settable clock for Options.Time (through clock.Func).
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -64,7 +66,7 @@ func (b backend) openDSN(t testing.TB, dsn string, c *fakeClock) *Store {
 	if c == nil {
 		c = &fakeClock{t: t0}
 	}
-	s, err := Open(context.Background(), Options{Driver: b.driver(), DSN: dsn, Clock: c.Now})
+	s, err := Open(context.Background(), Options{Driver: b.driver(), DSN: dsn, Time: clock.Func(c.Now)})
 	if err != nil {
 		t.Fatalf("Open %s: %v", b.name, err)
 	}

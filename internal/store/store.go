@@ -55,12 +55,9 @@ type Options struct {
 	// key=value string for PostgreSQL.
 	DSN string
 	// Time gives the time stamped on rows whose caller left it zero
-	// (Created, deletion times). Nil means Clock, then clock.Real; app
-	// injects the clock.
+	// (Created, deletion times). Nil means clock.Real; app injects the
+	// clock.
 	Time clock.Clock
-	// Clock, when Time is nil, gives the time. It is the older form of
-	// Time, kept for callers that hold a func() time.Time.
-	Clock func() time.Time
 	// MaxAlertLines bounds the log lines kept per alert (the first ones are
 	// kept); 0 means DefaultMaxAlertLines.
 	MaxAlertLines int
@@ -97,7 +94,7 @@ type Store struct {
 // at worst the last transactions are lost on a power failure.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{
-		now:          clock.Or(o.Time, o.Clock).Now,
+		now:          clock.Or(o.Time, nil).Now,
 		maxLines:     o.MaxAlertLines,
 		maxLineBytes: o.MaxLineBytes,
 	}

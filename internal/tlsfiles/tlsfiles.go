@@ -29,9 +29,8 @@ type Options struct {
 	// Check is how often, at most, the files' modification times are
 	// looked at during handshakes; 0 means DefaultCheck.
 	Check  time.Duration
-	Time   clock.Clock      // nil means Clock, then clock.Real
-	Clock  func() time.Time // when Time is nil; the older form of Time
-	Logger *slog.Logger     // nil discards
+	Time   clock.Clock  // nil means clock.Real
+	Logger *slog.Logger // nil discards
 }
 
 // Server serves a certificate from files, reading them again when their
@@ -56,7 +55,7 @@ type stamp struct {
 // NewServer reads the certificate and key; it fails when they do not load
 // or do not match.
 func NewServer(o Options) (*Server, error) {
-	s := &Server{o: o, now: clock.Or(o.Time, o.Clock).Now, log: o.Logger}
+	s := &Server{o: o, now: clock.Or(o.Time, nil).Now, log: o.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -11,17 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/tlsfiles"
 )
 
-type clock struct {
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
@@ -71,8 +72,8 @@ func TestServerReloads(t *testing.T) {
 	}
 	install(d1)
 
-	clk := &clock{t: time.Now()}
-	s, err := tlsfiles.NewServer(tlsfiles.Options{CertFile: certFile, KeyFile: keyFile, Clock: clk.now})
+	clk := &testClock{t: time.Now()}
+	s, err := tlsfiles.NewServer(tlsfiles.Options{CertFile: certFile, KeyFile: keyFile, Time: clock.Func(clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}

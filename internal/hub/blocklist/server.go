@@ -62,9 +62,8 @@ type ServerOptions struct {
 	// subscriber that falls further behind is dropped and reconnects with
 	// its version. Default DefaultBuffer.
 	Buffer int
-	Time   clock.Clock      // issued-at times, polling, heartbeats; nil = Clock, then clock.Real
-	Clock  func() time.Time // when Time is nil, issued-at times; the older form of Time
-	Logger *slog.Logger     // nil = discard
+	Time   clock.Clock  // issued-at times, polling, heartbeats; nil = clock.Real
+	Logger *slog.Logger // nil = discard
 }
 
 // Server serves the blocklist under /v1/blocklist/: snapshot, delta and the
@@ -136,7 +135,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.Buffer <= 0 {
 		o.Buffer = DefaultBuffer
 	}
-	s := &Server{o: o, log: o.Logger, clk: clock.Or(o.Time, o.Clock), notify: make(chan struct{}, 1),
+	s := &Server{o: o, log: o.Logger, clk: clock.Or(o.Time, nil), notify: make(chan struct{}, 1),
 		subs: map[*subscriber]struct{}{}, deltas: map[uint64]cached{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -55,9 +55,8 @@ type Options struct {
 	// ("herd" alone when empty). It must be an HTTP token (letters,
 	// digits and !#$%&'*+-.^_`|~).
 	Version string
-	Time    clock.Clock      // drives flushes and backoff; nil = Clock, then clock.Real
-	Clock   func() time.Time // when Time is nil, the time; the older form of Time
-	Logger  *slog.Logger     // nil = discard
+	Time    clock.Clock  // drives flushes and backoff; nil = clock.Real
+	Logger  *slog.Logger // nil = discard
 }
 
 // Stats are the client's counters.
@@ -114,7 +113,7 @@ func New(o Options) (*Client, error) {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
-	c := &Client{o: o, ua: ua, base: u, clk: clock.Or(o.Time, o.Clock), log: o.Logger, wake: make(chan struct{}, 1)}
+	c := &Client{o: o, ua: ua, base: u, clk: clock.Or(o.Time, nil), log: o.Logger, wake: make(chan struct{}, 1)}
 	c.now = c.clk.Now
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

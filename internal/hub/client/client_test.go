@@ -103,7 +103,7 @@ func TestExactBytes(t *testing.T) {
 	hub := startRawHub(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	c, err := New(Options{URL: "http://" + hub.ln.Addr().String(), Key: key, FlushEvery: 20 * time.Millisecond,
-		Version: "1.2.3-rc.1+dirty", Clock: func() time.Time { return time.Unix(1_795_000_000, 0) }})
+		Version: "1.2.3-rc.1+dirty", Time: clock.Func(func() time.Time { return time.Unix(1_795_000_000, 0) })})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,13 +119,9 @@ type Options struct {
 	// when zero). Longer lines are cut and the rest discarded, never split
 	// into new lines.
 	MaxLine int
-	// Time gives the time and drives polling; nil means Clock, then
+	// Time gives the time and drives polling; nil means
 	// clock.Real.
 	Time clock.Clock
-	// Clock, when Time is nil, gives the time (polling then runs on the
-	// system clock). It is the older form of Time, kept for callers that
-	// hold a func() time.Time.
-	Clock func() time.Time
 	// Logger receives rotations, truncations and errors (discarded when nil).
 	Logger *slog.Logger
 }
@@ -183,7 +179,7 @@ func New(o Options) (*Follower, error) {
 		poll:       o.Poll,
 		rotateWait: o.RotateWait,
 		max:        o.MaxLine,
-		clk:        clock.Or(o.Time, o.Clock),
+		clk:        clock.Or(o.Time, nil),
 		log:        o.Logger,
 		tails:      map[string]*tail{},
 		resumed:    map[string]bool{},

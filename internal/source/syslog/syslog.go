@@ -51,13 +51,10 @@ type Options struct {
 	// wait, is dropped and counted in Stats.DroppedQueueFull.
 	Queue int
 	// Time gives the receive time of messages that carry none and drives
-	// the accept backoff; nil means Clock, then clock.Real. TCP read
+	// the accept backoff; nil means clock.Real. TCP read
 	// deadlines, which the kernel compares with the system clock, are
 	// always taken from the system clock.
 	Time clock.Clock
-	// Clock, when Time is nil, gives the receive time. It is the older
-	// form of Time, kept for callers that hold a func() time.Time.
-	Clock func() time.Time
 	// Location is the zone in which a receive time is written on a message
 	// that carries none; it should be the agent's zone for zone-less
 	// stamps. nil = time.Local.
@@ -119,8 +116,7 @@ func New(o Options) (*Server, error) {
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
 	}
-	o.Time = clock.Or(o.Time, o.Clock)
-	o.Clock = o.Time.Now
+	o.Time = clock.Or(o.Time, nil)
 	if o.Location == nil {
 		o.Location = time.Local
 	}
@@ -261,7 +257,7 @@ func (s *Server) put(b *[]byte) {
 func (s *Server) line(msg []byte) *[]byte {
 	b := s.get()
 	var err error
-	*b, err = AppendLine(*b, msg, s.o.Clock(), s.o.Location)
+	*b, err = AppendLine(*b, msg, s.o.Time.Now(), s.o.Location)
 	if err != nil {
 		s.malformed.Add(1)
 		s.log.Debug("syslog: message dropped", "err", err)
@@ -304,7 +300,7 @@ func (s *Server) readUDP(ctx context.Context) {
 			n := s.dropped.Add(1)
 			s.put(b)
 			// Said at most once a minute: a flood must not flood the logs too.
-			if now := s.o.Clock(); now.Sub(warned) >= time.Minute {
+			if now := s.o.Time.Now(); now.Sub(warned) >= time.Minute {
 				warned = now
 				s.log.Warn("syslog: queue full, udp messages dropped; prefer tcp, which waits", "dropped_total", n)
 			}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herd-ips/herd/internal/clock"
 )
 
 // server runs a Server on loopback sockets for a test. Its handler records
@@ -336,7 +338,7 @@ func TestServerLineDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer udp.Close()
-	s, err := New(Options{UDP: udp, Location: time.UTC, Clock: func() time.Time { return recvTime }})
+	s, err := New(Options{UDP: udp, Location: time.UTC, Time: clock.Func(func() time.Time { return recvTime })})
 	if err != nil {
 		t.Fatal(err)
 	}
