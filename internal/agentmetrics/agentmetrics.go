@@ -96,7 +96,7 @@ func (am *Agent) WatchSyslog(srv *syslog.Server) *metrics.Source {
 // New returns the agent's metric set on clock clk (nil: clock.Real).
 // liveDecisions is read at each scrape for the live-decision gauge.
 func New(clk clock.Clock, liveDecisions func() int) *Agent {
-	am := &Agent{now: clock.Or(clk, nil).Now, files: map[string]*metrics.Source{}, pending: map[netip.Prefix]time.Time{},
+	am := &Agent{now: clock.Or(clk).Now, files: map[string]*metrics.Source{}, pending: map[netip.Prefix]time.Time{},
 		names: map[*metrics.Source]string{}, refusedC: map[refusedKey]interface{ Inc() }{}, tallies: map[*metrics.Source]*tally{}}
 	kinds := make([]string, 0, 8)
 	for k := event.KindNone; k.String() != "invalid"; k++ {

@@ -275,7 +275,7 @@ func newAgent(o AgentOptions) *agent {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	a.clk = clock.Or(o.Time, nil)
+	a.clk = clock.Or(o.Time)
 	a.now = a.clk.Now
 	if a.out == nil {
 		a.out = io.Discard

@@ -38,7 +38,7 @@ type env struct {
 }
 
 // time returns the clock of the commands.
-func (e *env) time() clock.Clock { return clock.Or(e.clock, nil) }
+func (e *env) time() clock.Clock { return clock.Or(e.clock) }
 
 // Main runs herd with args (without the program name) and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

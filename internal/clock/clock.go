@@ -54,18 +54,13 @@ type Ticker interface {
 	Reset(d time.Duration)
 }
 
-// Or returns c when it is not nil; otherwise a clock that reads the time
-// from now and runs its timers on the system clock when now is not nil
-// (the shape of the older Options.Clock func fields); otherwise Real.
-func Or(c Clock, now func() time.Time) Clock {
-	switch {
-	case c != nil:
+// Or returns c, or Real when c is nil: what an Options field left unset
+// means.
+func Or(c Clock) Clock {
+	if c != nil {
 		return c
-	case now != nil:
-		return Func(now)
-	default:
-		return Real{}
 	}
+	return Real{}
 }
 
 // Since returns the time elapsed since t on c.
@@ -127,8 +122,7 @@ func (t realTicker) Stop()                 { t.t.Stop() }
 func (t realTicker) Reset(d time.Duration) { t.t.Reset(d) }
 
 // Func is a clock whose time is read from a function (a replay's clock,
-// or the func() time.Time that older Options fields take) and whose timers
-// run on the system clock.
+// a test's shifted time) and whose timers run on the system clock.
 type Func func() time.Time
 
 // Now returns f().

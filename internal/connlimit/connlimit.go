@@ -94,7 +94,7 @@ func New(ln net.Listener, o Options) *Listener {
 		prio:     o.Priority,
 		name:     o.Name,
 		log:      o.Logger,
-		clk:      clock.Or(o.Time, nil),
+		clk:      clock.Or(o.Time),
 		done:     make(chan struct{}),
 		byAddr:   map[netip.Prefix]int{},
 	}

@@ -68,7 +68,7 @@ type Set struct {
 
 // New returns an empty Set.
 func New(o Options) *Set {
-	return &Set{nb: o.NeverBan, now: clock.Or(o.Time, nil).Now, live: map[netip.Prefix]event.Decision{}}
+	return &Set{nb: o.NeverBan, now: clock.Or(o.Time).Now, live: map[netip.Prefix]event.Decision{}}
 }
 
 // Len returns how many scopes are live.

@@ -26,7 +26,7 @@ type ExpireOptions struct {
 // (and so the firewall, which also expires them by itself) and the store
 // every o.Every. A store error is logged and retried at the next tick.
 func (s *Set) ExpireEvery(ctx context.Context, o ExpireOptions) error {
-	clk := clock.Or(o.Clock, nil)
+	clk := clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -57,7 +57,7 @@ func (s *Set) Follow(ctx context.Context, o FollowOptions) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cursor := o.Cursor
-	t := clock.Or(o.Clock, nil).NewTicker(o.Every)
+	t := clock.Or(o.Clock).NewTicker(o.Every)
 	defer t.Stop()
 	for {
 		select {

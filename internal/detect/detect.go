@@ -117,7 +117,7 @@ func New(o Options) (*Detector, error) {
 	}
 	ref := o.Reference
 	if ref.IsZero() {
-		ref = clock.Or(o.Clock, nil).Now()
+		ref = clock.Or(o.Clock).Now()
 	}
 	p, err := parse.Compile(o.Rules.Parsers, parse.Options{Location: o.Location, Reference: ref, JSONClientFields: o.JSONClientFields})
 	if err != nil {

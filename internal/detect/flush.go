@@ -12,7 +12,7 @@ import (
 // under the pipeline's lock (to read the counters the stages keep). It
 // stops at the first commit that fails, with its error.
 func (p *Pipeline) FlushEvery(ctx context.Context, clk clock.Clock, every time.Duration, sample func(d *Detector)) error {
-	t := clock.Or(clk, nil).NewTicker(every)
+	t := clock.Or(clk).NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

@@ -60,7 +60,7 @@ type Pipeline struct {
 
 // NewPipeline returns a Pipeline.
 func NewPipeline(o PipelineOptions) *Pipeline {
-	o.Time = clock.Or(o.Time, nil)
+	o.Time = clock.Or(o.Time)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -96,7 +96,7 @@ func New(o Options) *Loop {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := clock.Or(o.Time, nil)
+	c := clock.Or(o.Time)
 	o.Time = c
 	if o.After == nil {
 		o.After = func(d time.Duration) <-chan time.Time { return c.NewTimer(d).C() }

@@ -84,7 +84,7 @@ type Parser struct {
 
 // NewParser returns a Parser configured by o.
 func NewParser(o Options) *Parser {
-	p := &Parser{loc: o.Location, clk: clock.Or(o.Time, nil)}
+	p := &Parser{loc: o.Location, clk: clock.Or(o.Time)}
 	if p.loc == nil {
 		p.loc = time.Local
 	}

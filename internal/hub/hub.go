@@ -239,7 +239,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.RecomputeEvery <= 0 {
 		o.RecomputeEvery = DefaultRecomputeEvery
 	}
-	s := &Server{o: o, st: o.Store, clk: clock.Or(o.Time, nil), log: o.Logger, nudge: make(chan struct{}, 1)}
+	s := &Server{o: o, st: o.Store, clk: clock.Or(o.Time), log: o.Logger, nudge: make(chan struct{}, 1)}
 	s.now = s.clk.Now
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -181,7 +181,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		st:       o.Store,
-		clk:      clock.Or(o.Time, nil),
+		clk:      clock.Or(o.Time),
 		log:      o.Logger,
 		trusted:  o.TrustedProxies,
 		openFA:   o.OpenForwardAuth,

@@ -450,7 +450,7 @@ func (p *Parser) NumRules() int { return len(p.specs) }
 // time means the now of Options.Time.
 func (p *Parser) SetReference(t time.Time) {
 	if t.IsZero() {
-		t = clock.Or(p.opts.Time, nil).Now()
+		t = clock.Or(p.opts.Time).Now()
 	}
 	p.ref = t
 	p.env.SetReference(t)

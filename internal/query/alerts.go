@@ -79,7 +79,7 @@ func viewDecision(d *store.DecisionRecord) decisionView {
 // newest first: a table (id, created, scenario, source, events) or, with
 // o.JSON, one JSON object per line.
 func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.Writer) error {
-	now := clock.Or(o.Time, nil).Now
+	now := clock.Or(o.Time).Now
 	f := store.AlertFilter{Scenario: o.Scenario, Source: o.Source, Limit: o.Limit}
 	if o.Since > 0 {
 		f.Since = now().Add(-o.Since)

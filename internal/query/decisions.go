@@ -36,7 +36,7 @@ func ListDecisions(ctx context.Context, cfg *config.Config, clk clock.Clock, w i
 		return err
 	}
 	defer st.Close()
-	live, err := st.LiveDecisions(ctx, clock.Or(clk, nil).Now())
+	live, err := st.LiveDecisions(ctx, clock.Or(clk).Now())
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func AddDecision(ctx context.Context, cfg *config.Config, clk clock.Clock, scope
 		return err
 	}
 	defer st.Close()
-	now := clock.Or(clk, nil).Now()
+	now := clock.Or(clk).Now()
 	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
 		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
 		Scenario: reason, Origin: event.OriginCLI,

@@ -47,7 +47,7 @@ func Explain(ctx context.Context, o ExplainOptions) error {
 		if !in.ModTime.IsZero() {
 			o.Detector.SetReference(in.ModTime)
 		} else {
-			o.Detector.SetReference(clock.Or(o.Time, nil).Now())
+			o.Detector.SetReference(clock.Or(o.Time).Now())
 		}
 		bind, r, err := inputBinding(o.Detector, o.Format, o.Hint, in.R)
 		if err != nil {

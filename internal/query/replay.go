@@ -104,7 +104,7 @@ func inputBinding(d *detect.Detector, format, hint string, r io.Reader) (detect.
 // Replay runs every input through the detector as fast as it can, on the
 // logs' own time, and writes each alert with its decision to Out.
 func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
-	now := clock.Or(o.Time, nil).Now
+	now := clock.Or(o.Time).Now
 	start := now()
 	w := bufio.NewWriterSize(o.Out, 64<<10)
 	var st ReplayStats

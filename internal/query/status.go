@@ -122,7 +122,7 @@ type FirewallStatus struct {
 // offsets against their files, and nftables. A part that cannot be read is
 // reported in its Error field, so that GetStatus shows what it can.
 func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status {
-	now := clock.Or(o.Time, nil).Now
+	now := clock.Or(o.Time).Now
 	s := Status{Config: cfg.File}
 	s.Agent = probeAgent(ctx, cfg.Metrics, now())
 	s.Database, s.Sources = storeStatus(ctx, cfg, now())

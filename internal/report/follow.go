@@ -101,7 +101,7 @@ func NewFollower(o FollowOptions) (*Follower, error) {
 	}
 	base := strings.TrimRight(o.URL, "/")
 	f := &Follower{o: o, base: base, url: base + "/v1/herd/stream", client: o.Client,
-		clk: clock.Or(o.Time, nil), log: o.Logger, known: map[int64]event.Decision{}, scopes: map[netip.Prefix][]int64{}}
+		clk: clock.Or(o.Time), log: o.Logger, known: map[int64]event.Decision{}, scopes: map[netip.Prefix][]int64{}}
 	if f.client == nil {
 		f.client = &http.Client{}
 	}

@@ -134,7 +134,7 @@ func New(o Options) (*Reporter, error) {
 	if !strings.HasPrefix(o.URL, "http://") && !strings.HasPrefix(o.URL, "https://") {
 		return nil, fmt.Errorf("report: new: url %q: want http:// or https://", o.URL)
 	}
-	r := &Reporter{o: o, base: strings.TrimRight(o.URL, "/"), client: o.Client, clk: clock.Or(o.Time, nil), log: o.Logger,
+	r := &Reporter{o: o, base: strings.TrimRight(o.URL, "/"), client: o.Client, clk: clock.Or(o.Time), log: o.Logger,
 		wake: make(chan struct{}, 1)}
 	if r.client == nil {
 		r.client = &http.Client{Timeout: DefaultTimeout}

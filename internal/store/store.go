@@ -94,7 +94,7 @@ type Store struct {
 // at worst the last transactions are lost on a power failure.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{
-		now:          clock.Or(o.Time, nil).Now,
+		now:          clock.Or(o.Time).Now,
 		maxLines:     o.MaxAlertLines,
 		maxLineBytes: o.MaxLineBytes,
 	}

@@ -55,7 +55,7 @@ type stamp struct {
 // NewServer reads the certificate and key; it fails when they do not load
 // or do not match.
 func NewServer(o Options) (*Server, error) {
-	s := &Server{o: o, now: clock.Or(o.Time, nil).Now, log: o.Logger}
+	s := &Server{o: o, now: clock.Or(o.Time).Now, log: o.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -119,7 +119,7 @@ func NewFollower(o FollowerOptions) (*Follower, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
-	f := &Follower{o: o, base: u, version: o.Version, log: o.Logger, clk: clock.Or(o.Time, nil)}
+	f := &Follower{o: o, base: u, version: o.Version, log: o.Logger, clk: clock.Or(o.Time)}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}

@@ -127,7 +127,7 @@ func newHolder(o HolderOptions) *Holder {
 	if o.Changed == nil {
 		o.Changed = func() {}
 	}
-	h := &Holder{o: o, clk: clock.Or(o.Clock, nil), listed: map[netip.Prefix][]int64{}, version: o.Version}
+	h := &Holder{o: o, clk: clock.Or(o.Clock), listed: map[netip.Prefix][]int64{}, version: o.Version}
 	for p, ids := range o.Held {
 		h.listed[p] = append([]int64(nil), ids...)
 	}

@@ -135,7 +135,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.Buffer <= 0 {
 		o.Buffer = DefaultBuffer
 	}
-	s := &Server{o: o, log: o.Logger, clk: clock.Or(o.Time, nil), notify: make(chan struct{}, 1),
+	s := &Server{o: o, log: o.Logger, clk: clock.Or(o.Time), notify: make(chan struct{}, 1),
 		subs: map[*subscriber]struct{}{}, deltas: map[uint64]cached{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

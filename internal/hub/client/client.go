@@ -113,7 +113,7 @@ func New(o Options) (*Client, error) {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
-	c := &Client{o: o, ua: ua, base: u, clk: clock.Or(o.Time, nil), log: o.Logger, wake: make(chan struct{}, 1)}
+	c := &Client{o: o, ua: ua, base: u, clk: clock.Or(o.Time), log: o.Logger, wake: make(chan struct{}, 1)}
 	c.now = c.clk.Now
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

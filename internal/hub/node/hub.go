@@ -86,7 +86,7 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 	var pl *blocklist.MemLog
 	var pbl *blocklist.Server
 	if !ho.NoPredict {
-		pl = blocklist.NewMemLogAt(uint64(clock.Or(o.Hub.Time, nil).Now().UnixNano()))
+		pl = blocklist.NewMemLogAt(uint64(clock.Or(o.Hub.Time).Now().UnixNano()))
 		po := o.Blocklist
 		po.Log, po.Key, po.Logger = pl, o.Key, o.Hub.Logger
 		if pbl, err = blocklist.NewServer(po); err != nil {

@@ -179,7 +179,7 @@ func New(o Options) (*Follower, error) {
 		poll:       o.Poll,
 		rotateWait: o.RotateWait,
 		max:        o.MaxLine,
-		clk:        clock.Or(o.Time, nil),
+		clk:        clock.Or(o.Time),
 		log:        o.Logger,
 		tails:      map[string]*tail{},
 		resumed:    map[string]bool{},

@@ -118,7 +118,7 @@ func New(o Options) (*Follower, error) {
 	if o.MaxLine <= 0 {
 		o.MaxLine = lines.DefaultMax
 	}
-	o.Time = clock.Or(o.Time, nil)
+	o.Time = clock.Or(o.Time)
 	if o.Backoff <= 0 {
 		o.Backoff = DefaultBackoff
 	}

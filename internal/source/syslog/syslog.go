@@ -116,7 +116,7 @@ func New(o Options) (*Server, error) {
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
 	}
-	o.Time = clock.Or(o.Time, nil)
+	o.Time = clock.Or(o.Time)
 	if o.Location == nil {
 		o.Location = time.Local
 	}
