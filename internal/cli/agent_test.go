@@ -34,14 +34,14 @@ func TestDecisionsCommands(t *testing.T) {
 		}
 	}
 	code, out, errs = run(t, "", "decisions", "list", "--config", cfg)
-	if code != ExitOK || !strings.Contains(out, "192.0.2.7/32\tban\t") || !strings.Contains(out, "\tcli\ttest") {
+	if rows := tableRows(t, out, "ID", "SCOPE", "TYPE", "UNTIL", "ORIGIN", "REASON"); code != ExitOK || len(rows) != 1 || rows[0][1] != "192.0.2.7/32" || rows[0][2] != "ban" || rows[0][4] != "cli" || rows[0][5] != "test" {
 		t.Fatalf("list: %d %q %q", code, out, errs)
 	}
 	code, out, errs = run(t, "", "decisions", "delete", "--config", cfg, "--ip", "192.0.2.7")
 	if code != ExitOK || !strings.Contains(out, "1 decision(s) on 192.0.2.7/32 deleted") {
 		t.Fatalf("delete: %d %q %q", code, out, errs)
 	}
-	if _, out, _ = run(t, "", "decisions", "list", "--config", cfg); out != "" {
+	if _, out, _ = run(t, "", "decisions", "list", "--config", cfg); out != "no live decisions\n" {
 		t.Errorf("list after delete: %q", out)
 	}
 }

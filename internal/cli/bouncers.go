@@ -65,7 +65,7 @@ func (e *env) bouncersCmd() *cobra.Command {
 func argsExactly(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError{fmt.Errorf("%s: needs exactly %d argument(s) (see %s --help)", c.CommandPath(), n, c.CommandPath())}
+			return usageError{fmt.Errorf("%s: needs exactly %d argument(s) (see %s --help)", cmdName(c), n, c.CommandPath())}
 		}
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -55,15 +56,53 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(termtext.Lines(stderr), "herd: %v\n", err)
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		fmt.Fprintln(termtext.Lines(stderr), errorLine(err))
 		return ExitUsage
 	}
 	var quiet silentError
 	if !errors.As(err, &quiet) {
-		fmt.Fprintf(termtext.Lines(stderr), "herd: %v\n", err)
+		fmt.Fprintln(termtext.Lines(stderr), errorLine(err))
 	}
 	return ExitError
+}
+
+// errorLine is how every failure reaches the user: one prefix, "herd: ",
+// added here and nowhere else. Commands name themselves without the root's
+// name (cmdName), and a message that still starts with the prefix (from a
+// library that names the program) does not get it twice.
+func errorLine(err error) string {
+	msg := err.Error()
+	for {
+		rest, ok := strings.CutPrefix(msg, "herd: ")
+		if !ok {
+			rest, ok = strings.CutPrefix(msg, "herd ")
+		}
+		if !ok {
+			break
+		}
+		msg = rest
+	}
+	return "herd: " + msg
+}
+
+// isCobraUsage reports whether err is cobra's own complaint about the
+// arguments (an unknown subcommand, or arguments given to a command that
+// takes none), which is a usage error like those of argsExactly.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command ") || strings.HasPrefix(msg, "required flag(s) ") ||
+		strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "invalid argument ")
+}
+
+// cmdName is how a command names itself in its errors: its path without
+// the root's name ("decisions add"), since Main prefixes every error with
+// "herd: ".
+func cmdName(c *cobra.Command) string {
+	if !c.HasParent() {
+		return c.Name()
+	}
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
 }
 
 // silentError is a failure already reported to the user.
@@ -78,7 +117,7 @@ func (e *env) rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
+		return usageError{fmt.Errorf("%s: %w (see %s --help)", cmdName(c), err, c.CommandPath())}
 	})
 	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.hubCmd())
 	return root
@@ -88,7 +127,7 @@ func (e *env) rootCmd() *cobra.Command {
 func argsAtLeast(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) < n {
-			return usageError{fmt.Errorf("%s: needs at least %d argument(s) (see %s --help)", c.CommandPath(), n, c.CommandPath())}
+			return usageError{fmt.Errorf("%s: needs at least %d argument(s) (see %s --help)", cmdName(c), n, c.CommandPath())}
 		}
 		return nil
 	}

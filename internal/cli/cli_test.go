@@ -224,13 +224,13 @@ func TestBouncersAddListDelete(t *testing.T) {
 	if code, _, _ := run(t, "", "bouncers", "add", "fw", "--config", cfg); code != ExitError {
 		t.Errorf("adding the same name twice: exit %d", code)
 	}
-	if code, out, _ := run(t, "", "bouncers", "list", "--config", cfg); code != ExitOK || !strings.HasPrefix(out, "fw\t") {
+	if code, out, _ := run(t, "", "bouncers", "list", "--config", cfg); code != ExitOK || len(tableRows(t, out, "NAME", "ADDED")) != 1 || tableRows(t, out, "NAME", "ADDED")[0][0] != "fw" {
 		t.Errorf("list: exit %d, %q", code, out)
 	}
 	if code, _, errOut := run(t, "", "bouncers", "delete", "fw", "--config", cfg); code != ExitOK {
 		t.Errorf("delete: exit %d %s", code, errOut)
 	}
-	if code, out, _ := run(t, "", "bouncers", "list", "--config", cfg); code != ExitOK || out != "" {
+	if code, out, _ := run(t, "", "bouncers", "list", "--config", cfg); code != ExitOK || !strings.HasPrefix(out, "no bouncers") {
 		t.Errorf("list after delete: exit %d, %q", code, out)
 	}
 }

@@ -36,7 +36,7 @@ func TestMachinesAddListDelete(t *testing.T) {
 	if code, _, _ := run(t, "", "machines", "add", "web1", "--config", cfg); code != ExitError {
 		t.Errorf("adding the same name twice: exit %d", code)
 	}
-	if code, out, _ := run(t, "", "machines", "list", "--config", cfg); code != ExitOK || !strings.HasPrefix(out, "web1\t") {
+	if code, out, _ := run(t, "", "machines", "list", "--config", cfg); code != ExitOK || len(tableRows(t, out, "NAME", "ADDED")) != 1 || tableRows(t, out, "NAME", "ADDED")[0][0] != "web1" {
 		t.Errorf("list: exit %d, %q", code, out)
 	}
 	if code, _, errOut := run(t, "", "machines", "delete", "web1", "--config", cfg); code != ExitOK {
@@ -45,7 +45,7 @@ func TestMachinesAddListDelete(t *testing.T) {
 	if code, _, _ := run(t, "", "machines", "delete", "web1", "--config", cfg); code != ExitError {
 		t.Errorf("deleting a missing machine: exit %d", code)
 	}
-	if code, out, _ := run(t, "", "machines", "list", "--config", cfg); code != ExitOK || out != "" {
+	if code, out, _ := run(t, "", "machines", "list", "--config", cfg); code != ExitOK || !strings.HasPrefix(out, "no machines") {
 		t.Errorf("list after delete: exit %d, %q", code, out)
 	}
 }

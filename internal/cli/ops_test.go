@@ -123,7 +123,7 @@ func TestAlertsListAndInspect(t *testing.T) {
 		}
 	}
 	code, out, _ := run(t, "", "alerts", "list", "--config", cfg)
-	if code != ExitOK || !strings.HasPrefix(out, fmt.Sprintf("%d\t", probe)) || !strings.Contains(out, "\tssh-bruteforce\t192.0.2.7\t2\n") {
+	if rows := tableRows(t, out, "ID", "CREATED", "SCENARIO", "SOURCE", "EVENTS"); code != ExitOK || len(rows) != 2 || rows[0][0] != fmt.Sprint(probe) || fmt.Sprint(rows[1][2:]) != "[ssh-bruteforce 192.0.2.7 2]" {
 		t.Errorf("alerts list table: exit %d\n%s", code, out)
 	}
 	if code, _, _ := run(t, "", "alerts", "list", "--config", cfg, "--source", "nope"); code != ExitUsage {

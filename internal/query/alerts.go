@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,14 +103,16 @@ func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.W
 		}
 		return nil
 	}
+	empty := "no alerts"
+	if o.Since > 0 {
+		empty += " in the last " + o.Since.String()
+	}
+	t := newTable(w, empty, "ID", "CREATED", "SCENARIO", "SOURCE", "EVENTS")
 	for i := range as {
 		v := viewAlert(&as[i])
-		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", v.ID, v.Created.Format(time.RFC3339),
-			termtext.String(v.Scenario), v.Source, v.Events); err != nil {
-			return err
-		}
+		t.row(strconv.FormatInt(v.ID, 10), v.Created.Format(time.RFC3339), termtext.String(v.Scenario), v.Source, strconv.Itoa(v.Events))
 	}
-	return nil
+	return t.flush()
 }
 
 // InspectAlert writes alert id of the configured store: what it says, the

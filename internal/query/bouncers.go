@@ -32,8 +32,8 @@ func AddBouncer(ctx context.Context, cfg *config.Config, name string) (string, e
 	return key, nil
 }
 
-// ListBouncers writes the registered bouncers, one per line: name, then
-// when it was added.
+// ListBouncers writes the registered bouncers as a table (name, when it
+// was added), or "no bouncers".
 func ListBouncers(ctx context.Context, cfg *config.Config, w io.Writer) error {
 	st, err := OpenStore(ctx, cfg, nil)
 	if err != nil {
@@ -44,12 +44,11 @@ func ListBouncers(ctx context.Context, cfg *config.Config, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	t := newTable(w, "no bouncers (add one with herd bouncers add NAME)", "NAME", "ADDED")
 	for _, b := range bs {
-		if _, err := fmt.Fprintf(w, "%s\t%s\n", termtext.String(b.Name), b.Created.UTC().Format(time.RFC3339)); err != nil {
-			return err
-		}
+		t.row(termtext.String(b.Name), b.Created.UTC().Format(time.RFC3339))
 	}
-	return nil
+	return t.flush()
 }
 
 // DeleteBouncer removes a bouncer; its key stops working within a second

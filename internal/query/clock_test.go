@@ -44,7 +44,7 @@ func TestDecisionsRunOnTheInjectedClock(t *testing.T) {
 		t.Fatalf("59m later on the fake clock, list = %q; want the ban still live", got)
 	}
 	clk.Advance(2 * time.Minute)
-	if got := list(); got != "" {
+	if got := list(); got != "no live decisions\n" {
 		t.Fatalf("61m later on the fake clock, list = %q; want none", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/herd-ips/herd/internal/clock"
@@ -22,14 +23,15 @@ import (
 func OpenStore(ctx context.Context, cfg *config.Config, clk clock.Clock) (*store.Store, error) {
 	if cfg.Database.Driver == "sqlite" || cfg.Database.Driver == "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
-			return nil, fmt.Errorf("agent: database directory: %w", err)
+			return nil, fmt.Errorf("database %s: directory: %w", cfg.Database.DSN, err)
 		}
 	}
 	return store.Open(ctx, store.Options{Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Time: clk})
 }
 
-// ListDecisions writes the live decisions of the configured store, one per
-// line: id, scope, type, until, origin, scenario.
+// ListDecisions writes the live decisions of the configured store as a
+// table (id, scope, type, until, origin, reason; "simulated" after a
+// simulated one), or "no live decisions".
 func ListDecisions(ctx context.Context, cfg *config.Config, clk clock.Clock, w io.Writer) error {
 	st, err := OpenStore(ctx, cfg, nil)
 	if err != nil {
@@ -40,21 +42,20 @@ func ListDecisions(ctx context.Context, cfg *config.Config, clk clock.Clock, w i
 	if err != nil {
 		return err
 	}
+	t := newTable(w, "no live decisions", "ID", "SCOPE", "TYPE", "UNTIL", "ORIGIN", "REASON")
 	for i := range live {
 		d := &live[i]
 		until := "never"
 		if !d.Until.IsZero() {
 			until = d.Until.UTC().Format(time.RFC3339)
 		}
-		sim := ""
+		reason := termtext.String(d.Scenario)
 		if d.Simulated {
-			sim = " simulated"
+			reason += " (simulated)"
 		}
-		if _, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s%s\n", d.ID, d.Scope, d.Type, until, termtext.String(d.Origin), termtext.String(d.Scenario), sim); err != nil {
-			return err
-		}
+		t.row(strconv.FormatInt(d.ID, 10), d.Scope.String(), d.Type.String(), until, termtext.String(d.Origin), reason)
 	}
-	return nil
+	return t.flush()
 }
 
 // AddDecision stores a ban of scope for duration (origin "cli", reason as

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/lapi"
@@ -32,8 +33,8 @@ func AddMachine(ctx context.Context, cfg *config.Config, name string) (string, e
 	return pw, nil
 }
 
-// ListMachines writes the registered machines, one per line: name, then
-// when it was added.
+// ListMachines writes the registered machines as a table (name, when it
+// was added), or "no machines".
 func ListMachines(ctx context.Context, cfg *config.Config, w io.Writer) error {
 	st, err := OpenStore(ctx, cfg, nil)
 	if err != nil {
@@ -44,12 +45,11 @@ func ListMachines(ctx context.Context, cfg *config.Config, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	t := newTable(w, "no machines (add one with herd machines add NAME)", "NAME", "ADDED")
 	for _, m := range ms {
-		if _, err := fmt.Fprintf(w, "%s\t%s\n", termtext.String(m.Name), m.Created.UTC().Format("2006-01-02T15:04:05Z")); err != nil {
-			return err
-		}
+		t.row(termtext.String(m.Name), m.Created.UTC().Format(time.RFC3339))
 	}
-	return nil
+	return t.flush()
 }
 
 // DeleteMachine removes a machine; its tokens stop working at once (each
