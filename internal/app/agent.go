@@ -666,6 +666,10 @@ func (s *batchSink) Decide(d event.Decision, read time.Time) {
 	a.m.Deciding(d.Scope, read)
 	v := a.set.Add(d)
 	a.m.Decided(d.Scope, v, read)
+	if why := decision.Reason(d, v, a.now()); why != "" {
+		a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String(), "reason", why)
+		return
+	}
 	a.log.Info("decision", "scope", d.Scope, "scenario", d.Scenario, "duration", d.Duration, "until", d.Until, "result", v.String())
 }
 

@@ -79,3 +79,25 @@ func TestAgentStdin(t *testing.T) {
 		t.Errorf("--program without --stdin: %d %q", code, errs)
 	}
 }
+
+// An old log piped to agent --stdin yields bans that ended long ago: each
+// is logged as invalid with the reason, never silently.
+func TestAgentStdinOldLogSaysWhy(t *testing.T) {
+	var in strings.Builder
+	for i := range 6 {
+		in.WriteString("2020-01-05T10:00:0" + string(rune('0'+i)) + "+00:00 web1 sshd[12]: Failed password for root from 192.0.2.99 port 4000" + string(rune('0'+i)) + " ssh2\n")
+	}
+	code, _, errs := run(t, in.String(), "agent", "--config", testConfig(t), "--dry-run", "--stdin")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var line string
+	for l := range strings.Lines(errs) {
+		if strings.Contains(l, "msg=decision ") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "result=invalid") || !strings.Contains(line, `reason="expired before it was applied: until 2020-01-05T14:00:05Z`) {
+		t.Errorf("decision log line %q lacks the reason; stderr:\n%s", line, errs)
+	}
+}

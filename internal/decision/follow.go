@@ -82,8 +82,11 @@ func (s *Set) Follow(ctx context.Context, o FollowOptions) error {
 			if o.Added != nil {
 				o.Added(d, v)
 			}
-			if v == Added || v == Extended || v == Refused {
+			switch v {
+			case Added, Extended:
 				log.Info("decision from the store", "scope", d.Scope, "origin", d.Origin, "until", d.Until, "result", v.String())
+			case Refused, Invalid:
+				log.Info("decision from the store", "scope", d.Scope, "origin", d.Origin, "until", d.Until, "result", v.String(), "reason", Reason(*d, v, s.now()))
 			}
 		}
 		for _, e := range deleted {
