@@ -577,8 +577,12 @@ func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
 	for _, off := range m.Files {
 		start[off.Source] = file.Position{Path: off.Source, Inode: off.Inode, Dev: off.Dev, Offset: off.Offset, Fingerprint: off.Fingerprint}
 	}
-	if len(a.cfg.Sources) == 0 && !a.cfg.Journald.Enabled && !a.cfg.Syslog.Enabled() && a.o.Stdin == nil {
-		a.log.Warn("agent: no log files to follow (none of the default logs exists; name some under sources in herd.yaml)")
+	if a.o.Stdin == nil {
+		// Said at start, not found out later from an empty dashboard: a
+		// source that cannot be read, or nothing to follow at all.
+		for _, p := range query.CheckSources(a.cfg) {
+			a.log.Warn("agent: " + p.String())
+		}
 	}
 	var fs []*file.Follower
 	for _, src := range a.cfg.Sources {

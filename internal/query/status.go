@@ -41,6 +41,9 @@ type Status struct {
 	Agent    AgentStatus    `json:"agent"`
 	Database DatabaseStatus `json:"database"`
 	Sources  []SourceStatus `json:"sources"`
+	// SourceProblems are the configured inputs that cannot be read now,
+	// or the configuration leaving nothing to follow (CheckSources).
+	SourceProblems []SourceProblem `json:"source_problems,omitempty"`
 	// Formats are the log formats the sources' files are read as
 	// (FileFormats); FormatsError says why they could not be told.
 	Formats      []FileFormat   `json:"formats"`
@@ -126,8 +129,13 @@ func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status 
 	s := Status{Config: cfg.File}
 	s.Agent = probeAgent(ctx, cfg.Metrics, now())
 	s.Database, s.Sources = storeStatus(ctx, cfg, now())
+	s.SourceProblems = CheckSources(cfg)
 	s.Formats = []FileFormat{}
-	if set, err := rules.Load(cfg.RulesDir); err != nil {
+	dir := cfg.RulesDir
+	if _, err := os.Stat(dir); err != nil && dir == config.DefaultRulesDir {
+		dir = "" // the default directory need not exist (as for the agent)
+	}
+	if set, err := rules.Load(dir); err != nil {
 		s.FormatsError = err.Error()
 	} else if s.Formats, err = FileFormats(cfg, set); err != nil {
 		s.FormatsError = err.Error()
@@ -297,6 +305,9 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 		cfg = "built-in defaults"
 	}
 	fmt.Fprintf(&b, "config     %s\n", termtext.String(cfg))
+	for _, p := range s.SourceProblems {
+		fmt.Fprintf(&b, "warning    %s\n", termtext.String(p.String()))
+	}
 	a := s.Agent
 	switch {
 	case a.Running:
