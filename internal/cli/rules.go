@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -18,24 +17,16 @@ func (e *env) rulesCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [--rules DIR]",
 		Short: "List the parsers, scenarios and profiles in force (embedded defaults plus DIR)",
-		Args:  cobra.NoArgs,
+		Long: `list prints one line per rule in force: its kind, name, service and where it is defined
+(file:line; defaults/ are the embedded defaults). herd rules show NAME prints all of a rule.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			set, err := rules.Load(dir)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "KIND\tNAME\tSERVICE\tWHERE")
-			for _, p := range set.Parsers {
-				fmt.Fprintf(tw, "parser\t%s\t%s\t%s:%d\n", p.Name, p.Service, p.Pos.File, p.Pos.Line)
-			}
-			for _, s := range set.Scenarios {
-				fmt.Fprintf(tw, "scenario\t%s\t%s\t%s:%d\n", s.Name, s.Description, s.Pos.File, s.Pos.Line)
-			}
-			for _, p := range set.Profiles {
-				fmt.Fprintf(tw, "profile\t%s\t\t%s:%d\n", p.Name, p.Pos.File, p.Pos.Line)
-			}
-			return tw.Flush()
+			writeRulesList(e.stdout, set)
+			return nil
 		},
 	}
 	list.Flags().StringVar(&dir, "rules", "", "directory of user rule files")
@@ -73,7 +64,7 @@ reported with the line that fooled it.`,
 	}
 	check.Flags().BoolVar(&injection, "injection", false, "run the injection check on the files' parsers (needs --lines)")
 	check.Flags().StringArrayVar(&lines, "lines", nil, "annotated log lines for the injection check (repeatable)")
-	c.AddCommand(list, check)
+	c.AddCommand(list, check, e.rulesShowCmd())
 	return c
 }
 
