@@ -25,7 +25,7 @@ const (
 )
 
 // Version is herd's version, set at build time with -ldflags "-X".
-var Version = "0.1.0-dev"
+var Version = defaultVersion
 
 type usageError struct{ error }
 
@@ -119,7 +119,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", cmdName(c), err, c.CommandPath())}
 	})
-	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.hubCmd())
+	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.hubCmd(), e.versionCmd())
 	return root
 }
 
