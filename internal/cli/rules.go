@@ -53,7 +53,7 @@ reported with the line that fooled it.`,
 				}
 			}
 			if n > 0 {
-				return silentError{fmt.Errorf("%d error(s)", n)}
+				return fmt.Errorf("rules check: %d error(s) in %d file(s)", n, len(args))
 			}
 			if injection {
 				return e.checkInjection(args, lines)

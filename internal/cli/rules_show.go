@@ -75,6 +75,28 @@ func (e *env) rulesShowCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&dir, "rules", "", "directory of user rule files")
+	c.ValidArgsFunction = func(c *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		set, err := rules.Load(dir)
+		if err != nil || len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []cobra.Completion
+		add := func(name, what string) {
+			if strings.HasPrefix(name, prefix) {
+				out = append(out, cobra.CompletionWithDesc(name, what))
+			}
+		}
+		for _, p := range set.Parsers {
+			add(p.Name, "parser")
+		}
+		for _, s := range set.Scenarios {
+			add(s.Name, "scenario")
+		}
+		for _, p := range set.Profiles {
+			add(p.Name, "profile")
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 	return c
 }
 
