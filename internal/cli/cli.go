@@ -36,6 +36,9 @@ type env struct {
 	stdout, stderr io.Writer
 	// clock gives the commands their time and timers; nil = clock.Real.
 	clock clock.Clock
+	// progressMin overrides the input size from which replay shows a
+	// progress bar (0 = progressMin); tests lower it.
+	progressMin int64
 }
 
 // time returns the clock of the commands.

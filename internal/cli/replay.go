@@ -10,9 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/ipx"
@@ -152,31 +150,6 @@ speed). A summary goes to standard error.`,
 	c.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the replay to this file")
 	_ = c.Flags().MarkHidden("cpuprofile")
 	return c
-}
-
-// progressMin is the input size above which replay shows a progress bar.
-const progressMin = 32 << 20
-
-// progress returns a progress wrapper when standard error is a terminal.
-func (e *env) progress() func(query.Input) io.Reader {
-	f, ok := e.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return func(in query.Input) io.Reader {
-		if in.Size < progressMin {
-			return in.R
-		}
-		bar := progressbar.NewOptions64(in.Size,
-			progressbar.OptionSetWriter(f),
-			progressbar.OptionSetDescription(in.Name),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		r := progressbar.NewReader(in.R, bar)
-		return &r
-	}
 }
 
 func (e *env) explainCmd() *cobra.Command {
