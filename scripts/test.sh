@@ -57,6 +57,9 @@ go build -o /tmp/herd-testsummary.$$ ./tools/testsummary
 go test -count=1 -json ./... | /tmp/herd-testsummary.$$ || { rm -f /tmp/herd-testsummary.$$; exit 1; }
 rm -f /tmp/herd-testsummary.$$
 
+echo "== packages: build the .deb, install it into a clean root, remove and purge it"
+bash scripts/package-test.sh
+
 echo "== fuzz targets, $FUZZTIME each"
 for dir in $(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go | sed 's/^func //' | sort -u); do
