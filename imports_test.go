@@ -78,6 +78,7 @@ var allowed = map[string][]string{
 	"tools/loggen":             {},
 	"tools/httpload":           {},
 	"tools/testsummary":        {},
+	"tools/docsite":            {},
 }
 
 func TestImportsFollowTheDataFlow(t *testing.T) {
