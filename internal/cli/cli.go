@@ -123,6 +123,13 @@ func (e *env) rootCmd() *cobra.Command {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", cmdName(c), err, c.CommandPath())}
 	})
 	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.hubCmd(), e.versionCmd(), e.manCmd())
+	// cobra adds completion (bash, zsh, fish, powershell) when the tree
+	// runs; added here, it is in the tree that the man pages and the docs'
+	// test see as well. It binds the output it writes to now.
+	if e.stdout != nil {
+		root.SetOut(e.stdout)
+	}
+	root.InitDefaultCompletionCmd()
 	return root
 }
 
