@@ -36,6 +36,9 @@ dpkg_root() {
     dpkg --root="$root" --force-script-chrootless --force-not-root --log=/dev/null "$@"
 }
 
+for script in dist/package/postinst dist/package/prerm dist/package/postrm; do
+  sh -n "$script" || fail "$script does not parse"
+done
 dpkg_root -i "$deb" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i"; }
 
 for f in usr/bin/herd lib/systemd/system/herd.service usr/share/herd/herd.yaml \
@@ -72,4 +75,20 @@ after=$(cd "$root" && find . -path ./var/lib/dpkg -prune -o -print | sort)
 left=$(comm -13 <(echo "$before") <(echo "$after"))
 [ -z "$left" ] || fail "purge left behind: $left"
 echo "== removed and purged: nothing left outside dpkg's database"
+
+# Without an SSH session (a console, or sudo without a terminal) there is
+# no one to allowlist: the install still succeeds and the list stays empty.
+root2="$work/root2"
+mkdir -p "$root2/var/lib/dpkg/info" "$root2/var/lib/dpkg/updates" "$root2/var/lib/dpkg/triggers" "$root2/etc/default"
+: >"$root2/var/lib/dpkg/status"
+: >"$root2/var/lib/dpkg/available"
+env -u SSH_CONNECTION -u SSH_CLIENT dpkg --root="$root2" --force-script-chrootless --force-not-root --log=/dev/null -i "$deb" </dev/null >"$work/install2.log" 2>&1 \
+  || { cat "$work/install2.log"; fail "dpkg -i without SSH"; }
+admin=$(LC_ALL=C who am i 2>/dev/null | sed -n 's/.*(\([0-9A-Fa-f.:]*\)).*/\1/p' | head -n 1)
+if [ -z "$admin" ]; then
+  grep -q '^allow: \[\]  # herd-install' "$root2/etc/herd/herd.yaml" || fail "without SSH, allow: is $(grep '^allow' "$root2/etc/herd/herd.yaml")"
+else
+  grep -q "^allow: \[$admin\]  # herd-install" "$root2/etc/herd/herd.yaml" || fail "who am i shows $admin, allow: is $(grep '^allow' "$root2/etc/herd/herd.yaml")"
+fi
+echo "== installed without SSH variables: allow: $(grep '^allow' "$root2/etc/herd/herd.yaml" | cut -d'#' -f1)"
 echo "PASS package test"
