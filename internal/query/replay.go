@@ -24,7 +24,7 @@ type Input struct {
 	Name    string
 	R       io.Reader
 	ModTime time.Time
-	Size    int64 // -1 when unknown (stdin)
+	Size    int64 // -1 when unknown (standard input from a pipe)
 }
 
 // OpenInputs opens the named files; "-" is standard input. The caller closes
@@ -34,7 +34,16 @@ func OpenInputs(names []string, stdin io.Reader) ([]Input, []io.Closer, error) {
 	var cs []io.Closer
 	for _, n := range names {
 		if n == "-" {
-			ins = append(ins, Input{Name: "-", R: stdin, Size: -1})
+			in := Input{Name: "-", R: stdin, Size: -1}
+			// A file redirected to standard input has a size (for the
+			// progress bar); its modification time is not taken: the
+			// input is named "-", not that file.
+			if f, ok := stdin.(*os.File); ok {
+				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+					in.Size = st.Size()
+				}
+			}
+			ins = append(ins, in)
 			continue
 		}
 		f, err := os.Open(n)
