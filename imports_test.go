@@ -68,6 +68,7 @@ var allowed = map[string][]string{
 	"internal/tlsfiles":        {},
 	"internal/hub":             {"internal/hub/hubstore", "internal/hub/reputation", "internal/hub/wire", "internal/ipx", "internal/hub/predict"},
 	"internal/hub/wire":        {},
+	"internal/group":           {},
 	"internal/hub/node":        {"internal/connlimit", "internal/hub", "internal/hub/blocklist", "internal/hub/export", "internal/hub/hubstore", "internal/metrics"},
 	"internal/hub/reputation":  {"internal/hub/wire"},
 	"internal/hub/predict":     {"internal/hub/reputation", "internal/hub/wire"},
