@@ -66,7 +66,7 @@ var allowed = map[string][]string{
 	"internal/hub/export":      {"internal/event"},
 	"internal/hub/blocklist":   {},
 	"internal/tlsfiles":        {},
-	"internal/hub":             {"internal/hub/hubstore", "internal/hub/reputation", "internal/hub/wire", "internal/ipx", "internal/hub/predict"},
+	"internal/hub":             {"internal/group", "internal/hub/hubstore", "internal/hub/reputation", "internal/hub/wire", "internal/ipx", "internal/hub/predict"},
 	"internal/hub/wire":        {},
 	"internal/group":           {},
 	"internal/hub/node":        {"internal/connlimit", "internal/hub", "internal/hub/blocklist", "internal/hub/export", "internal/hub/hubstore", "internal/metrics"},
