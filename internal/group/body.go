@@ -24,6 +24,9 @@ type Decision struct {
 // Body is the plaintext of a message.
 type Body struct {
 	Decisions []Decision `json:"decisions"`
+	// Leave says the sender leaves the group: an admin that reads it
+	// removes the sender (a new epoch).
+	Leave bool `json:"leave,omitempty"`
 }
 
 // Limits of a body.

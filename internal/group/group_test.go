@@ -272,3 +272,26 @@ func TestBlobSizes(t *testing.T) {
 		t.Errorf("one decision: %d bytes", len(one))
 	}
 }
+
+func TestFile(t *testing.T) {
+	path := t.TempDir() + "/groups.json"
+	admin := ident(t)
+	err := Update(path, func(f *File) error {
+		s, err := Create(admin, "g", "http://h:1", false)
+		f.Groups = append(f.Groups, s)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(path)
+	if err != nil || f.Find("g") == nil || f.Find("g").Keys[1] == nil {
+		t.Fatalf("Read = %+v, %v", f, err)
+	}
+	if err := Update(path, func(f *File) error { f.Groups = nil; return errors.New("no") }); err == nil {
+		t.Fatal("failing update")
+	}
+	if f, _ := Read(path); f.Find("g") == nil {
+		t.Fatal("a failed update was written")
+	}
+}

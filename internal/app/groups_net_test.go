@@ -1,0 +1,112 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-ips/herd/internal/app"
+)
+
+func groupOpts(a *netAgent, out *bytes.Buffer) app.GroupOptions {
+	return app.GroupOptions{Config: a.cfg, Out: out,
+		Dial: (&net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(a.from, 0)), Timeout: 5 * time.Second}).DialContext}
+}
+
+// TestGroupsEndToEnd: a hub and three agents on loopback, each enforcing
+// with nftables in a network namespace of its own. Agents 0 and 1 form a
+// private group (create, invite, join through the running admin agent);
+// agent 2 stays outside. A ban agent 0 takes reaches agent 1's nftables set
+// as origin group:friends and never agent 2's; once agent 0 removed agent 1,
+// agent 0's next ban does not reach agent 1.
+func TestGroupsEndToEnd(t *testing.T) {
+	if !nsAvailable() {
+		t.Skip("not root or no ip(8): network namespaces unavailable")
+	}
+	hn := newHubNet(t, 3, []int{0, 1, 2}, nil)
+	for _, a := range hn.agents {
+		if a.view == nil {
+			t.Skip("nftables not available: the agents run dry")
+		}
+	}
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := app.GroupCreate(ctx, groupOpts(hn.agents[0], &out), "friends", true); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := app.GroupInvite(ctx, groupOpts(hn.agents[0], &out), "friends", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	code := strings.TrimSpace(out.String())
+	out.Reset()
+	if err := app.GroupJoin(ctx, groupOpts(hn.agents[1], &out), code, "member-1", 30*time.Second); err != nil {
+		t.Fatalf("join: %v\n%s\nadmin agent's log:\n%s", err, out.String(), hn.agents[0].logs)
+	}
+	t.Logf("join: %s", out.String())
+	out.Reset()
+	if err := app.GroupMembers(groupOpts(hn.agents[1], &out), "friends"); err != nil || !strings.Contains(out.String(), "member-1") {
+		t.Fatalf("members: %v\n%s", err, out.String())
+	}
+	// Both agents' relays pick the group up within a second of the
+	// groups file changing.
+	time.Sleep(1500 * time.Millisecond)
+
+	x := netip.MustParseAddr("203.0.113.41")
+	xp := netip.PrefixFrom(x, 32)
+	written := time.Now()
+	hn.attack(0, x)
+	until(t, "agent 0 bans x", 10*time.Second, func() bool { return hn.agents[0].kernelHolds(xp) })
+	banned := time.Now()
+	until(t, "agent 1 gets x from the group", 10*time.Second, func() bool { return hn.agents[1].kernelHolds(xp) })
+	got := time.Now()
+	t.Logf("latency: ban in agent 0's set → agent 1's set %v (log line written → agent 1's set %v)", got.Sub(banned), got.Sub(written))
+	if d := got.Sub(banned); d > time.Second {
+		t.Errorf("the group's ban took %v to reach the other member (want within a second on loopback)", d)
+	}
+	// Its origin, in agent 1's store.
+	st := openStore(t, hn.agents[1].cfg)
+	live, err := st.LiveDecisions(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var origin string
+	for _, d := range live {
+		if d.Scope == xp {
+			origin = d.Origin
+		}
+	}
+	if origin != "group:friends" {
+		t.Errorf("agent 1 holds x with origin %q, want group:friends", origin)
+	}
+	if !strings.Contains(hn.agents[1].logs.String(), "evidence=") {
+		t.Errorf("agent 1 logged no evidence count")
+	}
+
+	// Removal mid-stream: agent 1 is removed, agent 0 bans y.
+	out.Reset()
+	if err := app.GroupRemove(ctx, groupOpts(hn.agents[0], &out), "friends", "member-1"); err != nil {
+		t.Fatal(err)
+	}
+	y := netip.MustParseAddr("203.0.113.42")
+	yp := netip.PrefixFrom(y, 32)
+	hn.attack(0, y)
+	until(t, "agent 0 bans y", 10*time.Second, func() bool { return hn.agents[0].kernelHolds(yp) })
+	time.Sleep(3 * time.Second)
+	if hn.agents[1].kernelHolds(yp) {
+		t.Error("the removed member got a ban of the next epoch")
+	}
+	if !strings.Contains(hn.agents[1].logs.String(), "no key for this epoch") {
+		t.Errorf("agent 1 did not log the epoch it cannot read:\n%s", hn.agents[1].logs)
+	}
+	// The outsider never got either.
+	for _, p := range []netip.Prefix{xp, yp} {
+		if hn.agents[2].kernelHolds(p) {
+			t.Errorf("the outsider holds %v", p)
+		}
+	}
+}
