@@ -137,6 +137,8 @@ type agent struct {
 	// groups relays the private groups' blobs (agent_groups.go); nil
 	// without a hub.
 	groups *groupRelay
+	// egress records what the hub clients send (herd hub egress).
+	egress *client.FileJournal
 	m      *agentmetrics.Agent
 
 	// What the parts built, for the later parts (see parts).
@@ -259,6 +261,7 @@ func (a *agent) parts() []part {
 		{"forward-auth", a.startForwardAuth},
 		{"syslog", a.startSyslog},
 		{"metrics", a.startMetrics},
+		{"egress journal", a.startEgress},
 		{"hub", a.startHub},
 		{"private groups", a.startGroups},
 		{"jobs", a.startJobs},

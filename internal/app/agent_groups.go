@@ -41,6 +41,7 @@ type groupRelay struct {
 	clients map[string]*client.Client // by hub URL
 	queue   chan group.Decision
 	dropped uint64
+	journal client.Journal
 }
 
 // startGroups starts the relay when a hub is configured.
@@ -62,6 +63,9 @@ func (a *agent) startGroups(ctx context.Context) (func(), error) {
 	}
 	g := &groupRelay{a: a, path: h.GroupsPath(), self: group.Identity{Sign: sk, KEM: kem},
 		clients: map[string]*client.Client{}, queue: make(chan group.Decision, 4096)}
+	if a.egress != nil {
+		g.journal = a.egress
+	}
 	a.groups = g
 	a.run(g.supervise)
 	a.run(g.send)
@@ -76,7 +80,7 @@ func (g *groupRelay) client(ctx context.Context, url string) (*client.Client, er
 	if c != nil {
 		return c, nil
 	}
-	c, err := groupClient(ctx, url, g.a.cfg.Hub.CAFile, g.self.Sign, g.a.o.HubDial, g.a.o.Version, g.a.clk, nil)
+	c, err := groupClient(ctx, url, g.a.cfg.Hub.CAFile, g.self.Sign, g.a.o.HubDial, g.a.o.Version, g.a.clk, g.journal)
 	if err != nil {
 		return nil, err
 	}

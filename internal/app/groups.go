@@ -67,7 +67,11 @@ func openGroups(o GroupOptions) (*groupEnv, error) {
 
 // client returns a hub client for url, enrolled.
 func (e *groupEnv) client(ctx context.Context, url string) (*client.Client, error) {
-	return groupClient(ctx, url, e.o.Config.Hub.CAFile, e.self.Sign, e.o.Dial, e.o.Version, e.clk, nil)
+	var j client.Journal
+	if fj, err := client.OpenJournal(e.o.Config.Hub.EgressPath(), 0); err == nil {
+		j = fj // closed at exit: the commands are short-lived
+	}
+	return groupClient(ctx, url, e.o.Config.Hub.CAFile, e.self.Sign, e.o.Dial, e.o.Version, e.clk, j)
 }
 
 func groupClient(ctx context.Context, url, caFile string, key ed25519.PrivateKey, dial func(ctx context.Context, network, addr string) (net.Conn, error),

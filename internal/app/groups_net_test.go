@@ -103,6 +103,23 @@ func TestGroupsEndToEnd(t *testing.T) {
 	if !strings.Contains(hn.agents[1].logs.String(), "no key for this epoch") {
 		t.Errorf("agent 1 did not log the epoch it cannot read:\n%s", hn.agents[1].logs)
 	}
+	// herd hub egress: agent 0 sent x as a signal (its own ban) and the
+	// group's blobs as sizes; agent 1 never sent x in the clear.
+	var eg bytes.Buffer
+	if err := app.HubEgress(hn.agents[0].cfg, time.Time{}, &eg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(eg.String(), "203.0.113.41") || !strings.Contains(eg.String(), "group blob") || !strings.Contains(eg.String(), "commit") {
+		t.Errorf("agent 0's egress:\n%s", eg.String())
+	}
+	t.Logf("agent 0's egress:\n%s", eg.String())
+	eg.Reset()
+	if err := app.HubEgress(hn.agents[1].cfg, time.Time{}, &eg); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(eg.String(), "203.0.113.41") || !strings.Contains(eg.String(), "join") {
+		t.Errorf("agent 1's egress:\n%s", eg.String())
+	}
 	// The outsider never got either.
 	for _, p := range []netip.Prefix{xp, yp} {
 		if hn.agents[2].kernelHolds(p) {

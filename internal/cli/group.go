@@ -120,3 +120,28 @@ func (e *env) groupCmd() *cobra.Command {
 	c.AddCommand(create, invite, join, list, members, leave, remove)
 	return c
 }
+
+// hubEgressCmd is herd hub egress: what this agent sent to its hub.
+func (e *env) hubEgressCmd() *cobra.Command {
+	var cfgPath string
+	var since time.Duration
+	c := &cobra.Command{
+		Use:   "egress",
+		Short: "Print, decoded, what this agent sent to the hub (from its egress journal)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			var from time.Time
+			if since > 0 {
+				from = e.time().Now().Add(-since)
+			}
+			return app.HubEgress(cfg, from, e.stdout)
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	c.Flags().DurationVar(&since, "since", 0, "only what was sent within this long (default: all the journal holds)")
+	return c
+}

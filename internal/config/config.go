@@ -98,8 +98,16 @@ type Hub struct {
 	// start when missing. Default DefaultHubKeyFile.
 	KeyFile string
 	// Share sends signals (source, scenario class, minute) of this agent's
-	// own decisions to the hub. Default true when URL is set.
+	// own decisions to the hub. Default true when URL is set. YAML: share:
+	// true, false, or a list of classes (ssh-bruteforce, portscan, ...):
+	// only those are sent. The community blocklist is received whatever
+	// Share says (Receive); a member that sends nothing has no trust and
+	// no vote at the hub.
 	Share bool
+	// ShareClasses, when not nil, are the only classes whose signals are
+	// sent (share: [a list]); names are checked against the hub's classes
+	// when the agent starts.
+	ShareClasses []string
 	// Receive applies the hub's signed community blocklist as decisions of
 	// origin "community". Default true when URL is set.
 	Receive bool
@@ -122,6 +130,10 @@ type Hub struct {
 	// GroupKeyFile holds this agent's X25519 key, to which groups' epoch
 	// keys are wrapped; "" = hub-group.key beside KeyFile.
 	GroupKeyFile string
+	// EgressJournal records every request this agent sends to the hub,
+	// as it is sent (herd hub egress); "" = hub-egress.log beside
+	// KeyFile.
+	EgressJournal string
 	// GroupMaxDuration caps the duration of decisions received from
 	// groups (default DefaultGroupMaxDuration).
 	GroupMaxDuration time.Duration
@@ -148,6 +160,14 @@ func (h Hub) GroupKeyPath() string {
 		return h.GroupKeyFile
 	}
 	return filepath.Join(filepath.Dir(cmp.Or(h.KeyFile, DefaultHubKeyFile)), "hub-group.key")
+}
+
+// EgressPath returns the egress journal's path.
+func (h Hub) EgressPath() string {
+	if h.EgressJournal != "" {
+		return h.EgressJournal
+	}
+	return filepath.Join(filepath.Dir(cmp.Or(h.KeyFile, DefaultHubKeyFile)), "hub-egress.log")
 }
 
 // GroupCap returns the cap of group decisions' durations.
@@ -637,6 +657,7 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					"predictions":    func(v *yaml.Node) { c.Hub.Predictions = d.boolean(v, "hub.predictions") },
 					"public_key":     func(v *yaml.Node) { c.Hub.PublicKey = d.Str(v, "hub.public_key") },
 					"ca_file":        func(v *yaml.Node) { c.Hub.CAFile = d.Str(v, "hub.ca_file") },
+					"egress_journal": func(v *yaml.Node) { c.Hub.EgressJournal = d.Str(v, "hub.egress_journal") },
 					"groups_file":    func(v *yaml.Node) { c.Hub.GroupsFile = d.Str(v, "hub.groups_file") },
 					"group_key_file": func(v *yaml.Node) { c.Hub.GroupKeyFile = d.Str(v, "hub.group_key_file") },
 					"group_max_duration": func(v *yaml.Node) {

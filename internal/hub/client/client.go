@@ -57,6 +57,9 @@ type Options struct {
 	Version string
 	Time    clock.Clock  // drives flushes and backoff; nil = clock.Real
 	Logger  *slog.Logger // nil = discard
+	// Classes, when not nil, are the only classes Share sends (hub.share
+	// as a list); nil sends every class.
+	Classes []wire.Class
 	// Journal, when set, records every request body this client posts,
 	// as it is sent (herd hub egress reads it back).
 	Journal Journal
