@@ -513,6 +513,17 @@ func (s *Server) Run(ctx context.Context) error {
 			if _, err := s.st.PruneSignals(ctx, minuteOf(now.Add(-s.eng.Rules().Window))); err != nil && ctx.Err() == nil {
 				s.log.Error("hub: prune", "err", err)
 			}
+			// The change log serves deltas and the listing's history
+			// (ListedSince) over the window and the predictor's memory;
+			// older changes serve nothing (a follower that far behind takes
+			// a snapshot).
+			keep := s.eng.Rules().Window
+			if s.pred != nil {
+				keep = max(keep, s.pred.Rules().Memory)
+			}
+			if _, err := s.st.PruneChanges(ctx, now.Add(-keep)); err != nil && ctx.Err() == nil {
+				s.log.Error("hub: prune changes", "err", err)
+			}
 			if _, err := s.st.PruneBlobs(ctx, now.Add(-s.o.BlobRetention)); err != nil && ctx.Err() == nil {
 				s.log.Error("hub: prune blobs", "err", err)
 			}
