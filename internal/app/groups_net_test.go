@@ -5,11 +5,13 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/hub/hubstore"
 )
 
 func groupOpts(a *netAgent, out *bytes.Buffer) app.GroupOptions {
@@ -21,8 +23,9 @@ func groupOpts(a *netAgent, out *bytes.Buffer) app.GroupOptions {
 // with nftables in a network namespace of its own. Agents 0 and 1 form a
 // private group (create, invite, join through the running admin agent);
 // agent 2 stays outside. A ban agent 0 takes reaches agent 1's nftables set
-// as origin group:friends and never agent 2's; once agent 0 removed agent 1,
-// agent 0's next ban does not reach agent 1.
+// as origin group:friends and never agent 2's; the hub restarts and keeps
+// every blob it acknowledged, and the next ban still flows; once agent 0
+// removed agent 1, agent 0's next ban does not reach agent 1.
 func TestGroupsEndToEnd(t *testing.T) {
 	if !nsAvailable() {
 		t.Skip("not root or no ip(8): network namespaces unavailable")
@@ -87,6 +90,27 @@ func TestGroupsEndToEnd(t *testing.T) {
 		t.Errorf("agent 1 logged no evidence count")
 	}
 
+	// The hub restarts: every blob it acknowledged is still there, and the
+	// agents' relays reconnect: agent 0's next ban reaches agent 1.
+	acked := hn.node.Server().Stats().Blobs
+	hn.restartHub()
+	hst, err := hubstore.Open(ctx, hubstore.Options{DSN: filepath.Join(hn.dir, "hub.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := hst.TableRows(ctx)
+	hst.Close()
+	if err != nil || rows["group_blobs"] != int64(acked) || acked < 3 {
+		t.Fatalf("after the restart the hub holds %d blobs, it acknowledged %d (%v)", rows["group_blobs"], acked, err)
+	}
+	z := netip.MustParseAddr("203.0.113.43")
+	zp := netip.PrefixFrom(z, 32)
+	hn.attack(0, z)
+	until(t, "agent 0 bans z", 10*time.Second, func() bool { return hn.agents[0].kernelHolds(zp) })
+	zBanned := time.Now()
+	until(t, "agent 1 gets z after the hub restarted", 15*time.Second, func() bool { return hn.agents[1].kernelHolds(zp) })
+	t.Logf("after the hub's restart: ban in agent 0's set → agent 1's set %v (the relays reconnect with a backoff of 1 s)", time.Since(zBanned))
+
 	// Removal mid-stream: agent 1 is removed, agent 0 bans y.
 	out.Reset()
 	if err := app.GroupRemove(ctx, groupOpts(hn.agents[0], &out), "friends", "member-1"); err != nil {
@@ -121,7 +145,7 @@ func TestGroupsEndToEnd(t *testing.T) {
 		t.Errorf("agent 1's egress:\n%s", eg.String())
 	}
 	// The outsider never got either.
-	for _, p := range []netip.Prefix{xp, yp} {
+	for _, p := range []netip.Prefix{xp, yp, zp} {
 		if hn.agents[2].kernelHolds(p) {
 			t.Errorf("the outsider holds %v", p)
 		}

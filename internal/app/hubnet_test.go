@@ -37,11 +37,15 @@ import (
 // its own SQLite, log file and reporter key), every agent connecting from
 // its own loopback address so that the hub sees them in distinct /24s.
 type hubNet struct {
-	tb     testing.TB
-	node   *node.Hub
-	url    string
-	pub    ed25519.PublicKey
-	agents []*netAgent
+	tb      testing.TB
+	dir     string
+	key     ed25519.PrivateKey
+	node    *node.Hub
+	url     string
+	addr    string
+	pub     ed25519.PublicKey
+	agents  []*netAgent
+	stopHub func()
 
 	mu       sync.Mutex
 	listedAt map[netip.Prefix]time.Time // when the change log first listed it
@@ -127,70 +131,17 @@ func nsAvailable() bool {
 func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *hubNet {
 	tb.Helper()
 	dir := tb.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := hubstore.Open(ctx, hubstore.Options{DSN: filepath.Join(dir, "hub.db")})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	key, err := hub.LoadOrCreateKey(filepath.Join(dir, "hub-sign.key"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hn := &hubNet{tb: tb, pub: key.Public().(ed25519.PublicKey), listedAt: map[netip.Prefix]time.Time{}, listedV: map[netip.Prefix]uint64{}}
-	var nd *node.Hub
-	onChange := func(v uint64) {
-		at := time.Now()
-		_, listed, err := nd.Server().Log().Snapshot(context.Background())
-		if err != nil {
-			return
-		}
-		hn.mu.Lock()
-		defer hn.mu.Unlock()
-		for _, p := range listed {
-			if _, ok := hn.listedAt[p]; !ok {
-				hn.listedAt[p], hn.listedV[p] = at, v
-			}
-		}
-	}
-	nd, err = node.New(ctx, node.Options{
-		Hub: hub.Options{
-			Store: st,
-			// The documentation ranges stand for the attackers. The
-			// reporters are minutes old, not the 7 days a production hub
-			// asks (DefaultMinAge): MinAge and TrustAge are the only rules
-			// changed, the listing rule itself (5 reporters, 3 networks,
-			// quorum) is the default.
-			AllowDocumentation: true,
-			Rules:              reputation.Rules{MinAge: time.Millisecond, TrustAge: time.Millisecond},
-			OnChange:           onChange,
-		},
-		Key: key,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hn.node = nd
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := &http.Server{Handler: nd.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	runDone := make(chan struct{})
-	go func() { _ = nd.Run(ctx); close(runDone) }()
-	go func() { _ = srv.Serve(ln) }()
-	hn.url = "http://" + ln.Addr().String() + "/"
+	hn := &hubNet{tb: tb, dir: dir, key: key, pub: key.Public().(ed25519.PublicKey), listedAt: map[netip.Prefix]time.Time{}, listedV: map[netip.Prefix]uint64{}}
+	hn.startHub("127.0.0.1:0")
 	tb.Cleanup(func() {
 		for _, a := range hn.agents {
 			a.stop(tb)
 		}
-		cancel()
-		<-runDone
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			tb.Errorf("hub shutdown: %v", err)
-		}
-		st.Close()
+		hn.stopHub()
 	})
 
 	ns := nsAvailable()
@@ -224,6 +175,78 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 		hn.agents = append(hn.agents, a)
 	}
 	return hn
+}
+
+// startHub starts the hub node over the hub net's SQLite file, listening
+// on addr.
+func (hn *hubNet) startHub(addr string) {
+	tb := hn.tb
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := hubstore.Open(ctx, hubstore.Options{DSN: filepath.Join(hn.dir, "hub.db")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var nd *node.Hub
+	onChange := func(v uint64) {
+		at := time.Now()
+		_, listed, err := nd.Server().Log().Snapshot(context.Background())
+		if err != nil {
+			return
+		}
+		hn.mu.Lock()
+		defer hn.mu.Unlock()
+		for _, p := range listed {
+			if _, ok := hn.listedAt[p]; !ok {
+				hn.listedAt[p], hn.listedV[p] = at, v
+			}
+		}
+	}
+	nd, err = node.New(ctx, node.Options{
+		Hub: hub.Options{
+			Store: st,
+			// The documentation ranges stand for the attackers. The
+			// reporters are minutes old, not the 7 days a production hub
+			// asks (DefaultMinAge): MinAge and TrustAge are the only rules
+			// changed, the listing rule itself (5 reporters, 3 networks,
+			// quorum) is the default.
+			AllowDocumentation: true,
+			Rules:              reputation.Rules{MinAge: time.Millisecond, TrustAge: time.Millisecond},
+			OnChange:           onChange,
+		},
+		Key: hn.key,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hn.node = nd
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: nd.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	runDone := make(chan struct{})
+	go func() { _ = nd.Run(ctx); close(runDone) }()
+	go func() { _ = srv.Serve(ln) }()
+	hn.url = "http://" + ln.Addr().String() + "/"
+	hn.addr = ln.Addr().String()
+	hn.stopHub = func() {
+		cancel()
+		<-runDone
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			tb.Errorf("hub shutdown: %v", err)
+		}
+		st.Close()
+		hn.stopHub = func() {}
+	}
+}
+
+// restartHub stops the hub node and starts it again on the same address
+// over the same database.
+func (hn *hubNet) restartHub() {
+	hn.stopHub()
+	hn.startHub(hn.addr)
 }
 
 // nsView is the kernel's view of a namespace's nftables, nil when nftables

@@ -651,8 +651,18 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 							d.Errorf(v, "hub.url: %q is not an http(s) URL", yamlstrict.Clip(c.Hub.URL))
 						}
 					},
-					"key_file":       func(v *yaml.Node) { c.Hub.KeyFile = d.Str(v, "hub.key_file") },
-					"share":          func(v *yaml.Node) { c.Hub.Share = d.boolean(v, "hub.share") },
+					"key_file": func(v *yaml.Node) { c.Hub.KeyFile = d.Str(v, "hub.key_file") },
+					"share": func(v *yaml.Node) {
+						if v.Kind == yaml.SequenceNode {
+							c.Hub.ShareClasses = d.strs(v, "hub.share")
+							if c.Hub.ShareClasses == nil {
+								c.Hub.ShareClasses = []string{}
+							}
+							c.Hub.Share = len(c.Hub.ShareClasses) > 0
+							return
+						}
+						c.Hub.Share = d.boolean(v, "hub.share")
+					},
 					"receive":        func(v *yaml.Node) { c.Hub.Receive = d.boolean(v, "hub.receive") },
 					"predictions":    func(v *yaml.Node) { c.Hub.Predictions = d.boolean(v, "hub.predictions") },
 					"public_key":     func(v *yaml.Node) { c.Hub.PublicKey = d.Str(v, "hub.public_key") },
