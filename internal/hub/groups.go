@@ -32,6 +32,11 @@ const (
 	maxBlobsPerRead = 256
 	// DefaultBlobRetention is how long blobs are kept.
 	DefaultBlobRetention = 7 * 24 * time.Hour
+	// DefaultReadRate and DefaultReadBurst bound each reporter's reads of
+	// group blobs (a budget apart from the signal requests': an agent in
+	// a busy group reads again as soon as each read returns).
+	DefaultReadRate  = 20
+	DefaultReadBurst = 100
 )
 
 // blobWake returns the channel closed at the next stored blob.
@@ -189,7 +194,7 @@ func (s *Server) getBlobs(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnauthorized)
 		return
 	}
-	if !s.reqL.allow(a.Key, 1, now) {
+	if !s.readL.allow(a.Key, 1, now) {
 		s.stats.limited.Add(1)
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusTooManyRequests)

@@ -177,6 +177,7 @@ type Server struct {
 	nonces  *nonceCache
 	signalL *limiter[wire.ReporterID]
 	reqL    *limiter[wire.ReporterID]
+	readL   *limiter[wire.ReporterID] // group blob reads (groups.go)
 	enrollL *limiter[netip.Prefix]
 	enrollA *limiter[struct{}]
 	nudge   chan struct{}
@@ -270,6 +271,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.nonces = newNonceCache(o.MaxNonces, o.NonceQuota, o.NonceFloor, 2*o.ClockSkew)
 	s.signalL = newLimiter[wire.ReporterID](o.SignalRate, o.SignalBurst, 1<<20)
 	s.reqL = newLimiter[wire.ReporterID](o.RequestRate, o.RequestBurst, 1<<20)
+	s.readL = newLimiter[wire.ReporterID](DefaultReadRate, DefaultReadBurst, 1<<20)
 	s.enrollL = newLimiter[netip.Prefix](o.EnrollRate, o.EnrollBurst, 1<<16)
 	s.enrollA = newLimiter[struct{}](o.EnrollAllRate, o.EnrollAllBurst, 1)
 	s.bufs.New = func() any { b := make([]byte, 0, wire.MaxBatchBytes+1); return &b }
