@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 )
 
@@ -30,7 +31,14 @@ func TestGroupsEndToEnd(t *testing.T) {
 	if !nsAvailable() {
 		t.Skip("not root or no ip(8): network namespaces unavailable")
 	}
-	hn := newHubNet(t, 3, []int{0, 1, 2}, nil)
+	// Agent 1 allowlists w and caps group bans at 30 minutes.
+	w := netip.MustParseAddr("203.0.113.44")
+	wp := netip.PrefixFrom(w, 32)
+	hn := newHubNet(t, 3, []int{0, 1, 2}, map[int][]netip.Prefix{1: {wp}}, func(i int, c *config.Config) {
+		if i == 1 {
+			c.Hub.GroupMaxDuration = 30 * time.Minute
+		}
+	})
 	for _, a := range hn.agents {
 		if a.view == nil {
 			t.Skip("nftables not available: the agents run dry")
@@ -78,13 +86,27 @@ func TestGroupsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var origin string
+	var dur time.Duration
 	for _, d := range live {
 		if d.Scope == xp {
-			origin = d.Origin
+			origin, dur = d.Origin, d.Until.Sub(d.Created)
 		}
 	}
 	if origin != "group:friends" {
 		t.Errorf("agent 1 holds x with origin %q, want group:friends", origin)
+	}
+	if dur <= 0 || dur > 30*time.Minute+time.Second {
+		t.Errorf("agent 1 holds x for %v, want at most hub.group_max_duration (30m)", dur)
+	}
+	// Its allowlist wins over the group: w, banned by agent 0, never
+	// reaches agent 1's set.
+	hn.attack(0, w)
+	until(t, "agent 0 bans w", 10*time.Second, func() bool { return hn.agents[0].kernelHolds(wp) })
+	until(t, "agent 1 refuses w", 10*time.Second, func() bool {
+		return strings.Contains(hn.agents[1].logs.String(), "group decision not enforced: the scope is never banned")
+	})
+	if hn.agents[1].kernelHolds(wp) {
+		t.Error("agent 1 banned an address of its allowlist for the group")
 	}
 	if !strings.Contains(hn.agents[1].logs.String(), "evidence=") {
 		t.Errorf("agent 1 logged no evidence count")
@@ -145,7 +167,7 @@ func TestGroupsEndToEnd(t *testing.T) {
 		t.Errorf("agent 1's egress:\n%s", eg.String())
 	}
 	// The outsider never got either.
-	for _, p := range []netip.Prefix{xp, yp, zp} {
+	for _, p := range []netip.Prefix{xp, yp, zp, wp} {
 		if hn.agents[2].kernelHolds(p) {
 			t.Errorf("the outsider holds %v", p)
 		}

@@ -127,8 +127,8 @@ func nsAvailable() bool {
 // newHubNet starts the hub and n agents; the agents whose index is in
 // inNS enforce with nftables in a network namespace of their own when
 // the machine allows it, the others run dry. allow[i] is agent i's
-// allowlist.
-func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *hubNet {
+// allowlist; mods change agent i's configuration before it starts.
+func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix, mods ...func(i int, c *config.Config)) *hubNet {
 	tb.Helper()
 	dir := tb.TempDir()
 	key, err := hub.LoadOrCreateKey(filepath.Join(dir, "hub-sign.key"))
@@ -162,6 +162,9 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 		a.cfg.Allow = allow[i]
 		a.cfg.Hub = config.Hub{URL: hn.url, KeyFile: filepath.Join(adir, "hub.key"), Share: true, Receive: true,
 			PublicKey: base64.StdEncoding.EncodeToString(hn.pub)}
+		for _, m := range mods {
+			m(i, a.cfg)
+		}
 		o := app.AgentOptions{Config: a.cfg, DryRun: true, FromStart: true,
 			HubDial: (&net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(a.from, 0)), Timeout: 5 * time.Second}).DialContext}
 		if ns && slices.Contains(inNS, i) {
