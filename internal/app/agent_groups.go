@@ -211,8 +211,10 @@ func (g *groupRelay) handle(ctx context.Context, hc *client.Client, s *group.Sta
 		ev, err := s.Open(g.self, b.Data, now)
 		if err != nil {
 			level := g.a.log.Warn
-			if errors.Is(err, group.ErrNoKey) {
-				level = g.a.log.Info // not for us: a removal, a join request at another admin
+			if errors.Is(err, group.ErrNoKey) || errors.Is(err, group.ErrReplay) {
+				// Not for us (a removal, a join request at another
+				// admin), or read again after a welcome.
+				level = g.a.log.Info
 			}
 			level("agent: group blob refused", "group", s.Name(), "seq", b.Seq, "err", err)
 			continue
@@ -231,6 +233,11 @@ func (g *groupRelay) handle(ctx context.Context, hc *client.Client, s *group.Sta
 			g.a.log.Info("agent: group member added", "group", s.Name(), "member", ev.Joined.ID, "label", ev.Joined.Label)
 		case ev.Accepted:
 			g.a.log.Info("agent: group roster", "group", s.Name(), "epoch", s.Epoch, "members", len(s.Roster.Members), "version", s.Roster.Version)
+			if ev.Welcome {
+				// Admitted: read what the hub holds of the epoch.
+				s.Cursor = 0
+				return nil
+			}
 		case ev.Body.Leave:
 			if s.IsAdmin(g.self.ID()) {
 				commit, err := s.Remove(g.self, ev.Sender.ID, now)

@@ -222,7 +222,10 @@ func GroupJoin(ctx context.Context, o GroupOptions, code, label string, wait tim
 					continue
 				}
 				s.Cursor = b.Seq
-				_, _ = s.Open(e.self, b.Data, e.clk.Now())
+				if ev, err := s.Open(e.self, b.Data, e.clk.Now()); err == nil && ev.Welcome {
+					s.Cursor = 0 // the agent reads the epoch's blobs from the start
+					break
+				}
 			}
 			return nil
 		})

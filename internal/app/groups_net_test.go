@@ -12,6 +12,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/group"
 	"github.com/herd-ips/herd/internal/hub/hubstore"
 )
 
@@ -172,4 +173,32 @@ func TestGroupsEndToEnd(t *testing.T) {
 			t.Errorf("the outsider holds %v", p)
 		}
 	}
+
+	// Agent 2 joins, then leaves: agent 0's agent removes it, a new epoch.
+	out.Reset()
+	if err := app.GroupInvite(ctx, groupOpts(hn.agents[0], &out), "friends", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	code = strings.TrimSpace(out.String())
+	if err := app.GroupJoin(ctx, groupOpts(hn.agents[2], &out), code, "member-2", 30*time.Second); err != nil {
+		t.Fatalf("join of agent 2: %v", err)
+	}
+	// Added to epoch 2, it reads what the hub holds of it: y.
+	until(t, "agent 2 gets y, of the epoch it joined", 10*time.Second, func() bool { return hn.agents[2].kernelHolds(yp) })
+	if err := app.GroupLeave(ctx, groupOpts(hn.agents[2], &out), "friends"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "agent 0 removes the member that left", 10*time.Second, func() bool {
+		f, err := group.Read(hn.agents[0].cfg.Hub.GroupsPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := f.Find("friends")
+		return s.Epoch == 3 && len(s.Roster.Members) == 1
+	})
+	out.Reset()
+	if err := app.GroupList(groupOpts(hn.agents[0], &out)); err != nil || !strings.Contains(out.String(), "friends") {
+		t.Fatalf("list: %v\n%s", err, out.String())
+	}
+	t.Logf("herd group list:\n%s", out.String())
 }

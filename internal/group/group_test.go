@@ -295,3 +295,23 @@ func TestFile(t *testing.T) {
 		t.Fatal("a failed update was written")
 	}
 }
+
+// TestJoinerReadsItsEpoch: a member added to an epoch reads the messages
+// of that epoch sent before it joined (the key is wrapped to it, as a
+// shared folder's key), and not those of earlier epochs.
+func TestJoinerReadsItsEpoch(t *testing.T) {
+	admin, b, sa, sb := pair(t)
+	before, _ := sa.Seal(admin, body("198.51.100.20/32"), t0)
+	rm, _ := sa.Remove(admin, b.ID(), t0)
+	_ = rm
+	during, _ := sa.Seal(admin, body("198.51.100.21/32"), t0)
+	c := ident(t)
+	sc := join(t, admin, sa, c, "c")
+	if _, err := sc.Open(c, before, t0); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("a message of an earlier epoch: %v", err)
+	}
+	if ev, err := sc.Open(c, during, t0); err != nil || len(ev.Body.Decisions) != 1 {
+		t.Fatalf("a message of the epoch it joined: %v", err)
+	}
+	_ = sb
+}

@@ -323,9 +323,12 @@ type Event struct {
 	// Joined is the member a valid join request asks to add (KindJoin, at
 	// an admin): the caller commits it with Add.
 	Joined *Member
-	// Accepted is set when a commit changed the roster (KindCommit);
-	// Removed when it removed self.
+	// Accepted is set when a commit changed the roster (KindCommit).
 	Accepted bool
+	// Welcome is set when the commit admitted self: the caller reads the
+	// group's blobs again from the start (Cursor 0), for what the epoch
+	// it joined already holds.
+	Welcome bool
 }
 
 // Open checks and opens a blob relayed by the hub, and updates s: the
@@ -379,6 +382,12 @@ func (s *State) Open(self Identity, blob []byte, now time.Time) (Event, error) {
 			return ev, err
 		}
 		ev.Joined = &m
+	}
+	if ev.Welcome {
+		// Admitted: the blobs refused while joining are read again, in
+		// order; the roster's version refuses this commit then.
+		clear(s.Last)
+		return ev, nil
 	}
 	s.Last[h.Sender] = h.Seq
 	return ev, nil
@@ -465,6 +474,7 @@ func (s *State) openCommit(self Identity, ev *Event, h Header, hdr, rest []byte)
 			}
 		}
 	}
+	ev.Welcome = s.Joining != nil
 	s.Joining = nil
 	s.Roster = r
 	s.setKey(h.Epoch, key)
