@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -44,25 +45,14 @@ type groupRelay struct {
 	journal client.Journal
 }
 
-// startGroups starts the relay when a hub is configured.
+// startGroups starts the relay when a hub is configured. The keys are
+// loaded when the groups file first holds a group.
 func (a *agent) startGroups(ctx context.Context) (func(), error) {
 	h := a.cfg.Hub
 	if h.URL == "" || a.o.Stdin != nil {
 		return nil, nil
 	}
-	sk, err := wire.LoadOrCreateKey(h.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("agent: groups: %w", err)
-	}
-	kem, err := group.LoadOrCreateKEMKey(h.GroupKeyPath())
-	if err != nil {
-		return nil, fmt.Errorf("agent: groups: %w", err)
-	}
-	if _, err := group.Read(h.GroupsPath()); err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
-	g := &groupRelay{a: a, path: h.GroupsPath(), self: group.Identity{Sign: sk, KEM: kem},
-		clients: map[string]*client.Client{}, queue: make(chan group.Decision, 4096)}
+	g := &groupRelay{a: a, path: h.GroupsPath(), clients: map[string]*client.Client{}, queue: make(chan group.Decision, 4096)}
 	if a.egress != nil {
 		g.journal = a.egress
 	}
@@ -70,6 +60,25 @@ func (a *agent) startGroups(ctx context.Context) (func(), error) {
 	a.run(g.supervise)
 	a.run(g.send)
 	return nil, nil
+}
+
+// identity loads the agent's keys once.
+func (g *groupRelay) identity() (group.Identity, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.self.Sign != nil {
+		return g.self, nil
+	}
+	sk, err := wire.LoadOrCreateKey(g.a.cfg.Hub.KeyFile)
+	if err != nil {
+		return group.Identity{}, fmt.Errorf("agent: groups: %w", err)
+	}
+	kem, err := group.LoadOrCreateKEMKey(g.a.cfg.Hub.GroupKeyPath())
+	if err != nil {
+		return group.Identity{}, fmt.Errorf("agent: groups: %w", err)
+	}
+	g.self = group.Identity{Sign: sk, KEM: kem}
+	return g.self, nil
 }
 
 // client returns the enrolled client of the hub at url.
@@ -96,6 +105,12 @@ func (g *groupRelay) Share(d event.Decision, lines []string) {
 	if g == nil || d.Origin != event.OriginHerd || d.Simulated || d.Type != event.Ban {
 		return
 	}
+	g.mu.Lock()
+	ready := g.self.Sign != nil
+	g.mu.Unlock()
+	if !ready {
+		return // no group yet
+	}
 	select {
 	case g.queue <- group.Decision{Scope: d.Scope, Scenario: d.Scenario, Duration: d.Duration, Origin: d.Origin, Evidence: lines}:
 	default:
@@ -119,9 +134,15 @@ func (g *groupRelay) supervise(ctx context.Context) error {
 	t := g.a.clk.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		f, err := group.Read(g.path)
+		f, err := &group.File{}, error(nil)
+		if _, serr := os.Stat(g.path); serr == nil {
+			f, err = group.Read(g.path)
+		}
+		if err == nil && len(f.Groups) > 0 {
+			_, err = g.identity()
+		}
 		if err != nil {
-			g.a.log.Warn("agent: groups file", "err", err)
+			g.a.log.Warn("agent: groups", "err", err)
 		} else {
 			seen := map[group.GroupID]bool{}
 			for _, s := range f.Groups {
