@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,11 +28,15 @@ func HubEgress(cfg *config.Config, since time.Time, out io.Writer) error {
 		fmt.Fprintf(out, "# hub.share: only %s; trust and votes come only from what is shared\n", strings.Join(cfg.Hub.ShareClasses, ", "))
 	}
 	var reqs, sigs, blobs, bytes int
+	reads := map[string]int{} // group reads (GET), counted per path
 	err := client.ReadJournal(cfg.Hub.EgressPath(), since, func(e client.Entry) error {
 		reqs++
 		bytes += len(e.Body)
 		at := e.At.UTC().Format(time.RFC3339)
 		switch {
+		case strings.HasPrefix(e.Path, "GET:"):
+			path, _, _ := strings.Cut(strings.TrimPrefix(e.Path, "GET:"), "?")
+			reads[path]++
 		case e.Path == "/v1/enroll" || strings.HasSuffix(e.Path, "/v1/enroll"):
 			if len(e.Body) == ed25519.PublicKeySize {
 				fmt.Fprintf(out, "%s  enroll  reporter %s  public key %s\n", at, wire.IDOf(e.Body), hex.EncodeToString(e.Body))
@@ -63,6 +69,10 @@ func HubEgress(cfg *config.Config, since time.Time, out io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, path := range slices.Sorted(maps.Keys(reads)) {
+		n := reads[path]
+		fmt.Fprintf(out, "reads  GET %s  %d times (no body; the query names the position read from)\n", path, n)
 	}
 	fmt.Fprintf(out, "# %d requests, %d bytes of bodies: %d signals, %d group blobs\n", reqs, bytes, sigs, blobs)
 	return nil

@@ -83,7 +83,7 @@ func groupClient(ctx context.Context, url, caFile string, key ed25519.PrivateKey
 	if tr, ok := hc.Transport.(*http.Transport); ok && dial != nil {
 		tr.DialContext = dial
 	}
-	hc.Timeout = 0 // reads wait for blobs; the contexts bound them
+	hc.Timeout = time.Minute // reads wait at most 30 s at the hub
 	c, err := client.New(client.Options{URL: url, Key: key, HTTP: hc, Version: version, Time: clk, Journal: j})
 	if err != nil {
 		return nil, err

@@ -296,8 +296,12 @@ func (c *Client) do(ctx context.Context, method, path, query, ctype string, body
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	if c.o.Journal != nil && method == http.MethodPost {
-		c.o.Journal.Sent(now, u.Path, ctype, body)
+	if c.o.Journal != nil {
+		p := u.Path
+		if method != http.MethodPost {
+			p = method + ":" + u.Path + "?" + u.RawQuery // a read: what it asked for
+		}
+		c.o.Journal.Sent(now, p, ctype, body)
 	}
 	resp, err := c.o.HTTP.Do(req)
 	if err != nil {
