@@ -134,7 +134,12 @@ type agent struct {
 	nb  *ipx.NeverBan
 	api *lapi.Server   // nil when the API is off
 	hub *client.Client // nil when no signals are shared (agent_hub.go)
-	m   *agentmetrics.Agent
+	// groups relays the private groups' blobs (agent_groups.go); nil
+	// without a hub.
+	groups *groupRelay
+	// egress records what the hub clients send (herd hub egress).
+	egress *client.FileJournal
+	m      *agentmetrics.Agent
 
 	// What the parts built, for the later parts (see parts).
 	cursor int64                  // the store's decision stream, read at start
@@ -256,7 +261,9 @@ func (a *agent) parts() []part {
 		{"forward-auth", a.startForwardAuth},
 		{"syslog", a.startSyslog},
 		{"metrics", a.startMetrics},
+		{"egress journal", a.startEgress},
 		{"hub", a.startHub},
+		{"private groups", a.startGroups},
 		{"jobs", a.startJobs},
 	}
 }
@@ -686,6 +693,7 @@ func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
 	for i := range b.Alerts {
 		if p := &b.Alerts[i]; p.Decision != nil {
 			a.hub.Share(*p.Decision, p.Alert.Source)
+			a.groups.Share(*p.Decision, p.Lines)
 		}
 	}
 	t := a.now()

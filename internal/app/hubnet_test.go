@@ -37,11 +37,15 @@ import (
 // its own SQLite, log file and reporter key), every agent connecting from
 // its own loopback address so that the hub sees them in distinct /24s.
 type hubNet struct {
-	tb     testing.TB
-	node   *node.Hub
-	url    string
-	pub    ed25519.PublicKey
-	agents []*netAgent
+	tb      testing.TB
+	dir     string
+	key     ed25519.PrivateKey
+	node    *node.Hub
+	url     string
+	addr    string
+	pub     ed25519.PublicKey
+	agents  []*netAgent
+	stopHub func()
 
 	mu       sync.Mutex
 	listedAt map[netip.Prefix]time.Time // when the change log first listed it
@@ -123,20 +127,68 @@ func nsAvailable() bool {
 // newHubNet starts the hub and n agents; the agents whose index is in
 // inNS enforce with nftables in a network namespace of their own when
 // the machine allows it, the others run dry. allow[i] is agent i's
-// allowlist.
-func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *hubNet {
+// allowlist; mods change agent i's configuration before it starts.
+func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix, mods ...func(i int, c *config.Config)) *hubNet {
 	tb.Helper()
 	dir := tb.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := hubstore.Open(ctx, hubstore.Options{DSN: filepath.Join(dir, "hub.db")})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	key, err := hub.LoadOrCreateKey(filepath.Join(dir, "hub-sign.key"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hn := &hubNet{tb: tb, pub: key.Public().(ed25519.PublicKey), listedAt: map[netip.Prefix]time.Time{}, listedV: map[netip.Prefix]uint64{}}
+	hn := &hubNet{tb: tb, dir: dir, key: key, pub: key.Public().(ed25519.PublicKey), listedAt: map[netip.Prefix]time.Time{}, listedV: map[netip.Prefix]uint64{}}
+	hn.startHub("127.0.0.1:0")
+	tb.Cleanup(func() {
+		for _, a := range hn.agents {
+			a.stop(tb)
+		}
+		hn.stopHub()
+	})
+
+	ns := nsAvailable()
+	if !ns && len(inNS) > 0 {
+		tb.Logf("not root or no ip(8): every agent runs dry, nftables is not checked")
+	}
+	for i := range n {
+		a := &netAgent{i: i, logs: &syncBuffer{}, done: make(chan error, 1)}
+		// Networks 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24 in turn.
+		a.from = netip.AddrFrom4([4]byte{127, 0, byte(i%3 + 1), byte(i/3 + 1)})
+		adir := filepath.Join(dir, fmt.Sprintf("agent%d", i))
+		if err := os.Mkdir(adir, 0o700); err != nil {
+			tb.Fatal(err)
+		}
+		a.logPath = filepath.Join(adir, "auth.log")
+		appendLine(tb, a.logPath, "")
+		a.cfg = testConfig(adir, a.logPath)
+		a.cfg.Allow = allow[i]
+		a.cfg.Hub = config.Hub{URL: hn.url, KeyFile: filepath.Join(adir, "hub.key"), Share: true, Receive: true,
+			PublicKey: base64.StdEncoding.EncodeToString(hn.pub)}
+		for _, m := range mods {
+			m(i, a.cfg)
+		}
+		o := app.AgentOptions{Config: a.cfg, DryRun: true, FromStart: true,
+			HubDial: (&net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(a.from, 0)), Timeout: 5 * time.Second}).DialContext}
+		if ns && slices.Contains(inNS, i) {
+			_, fd := herdtest.NewNetns(tb)
+			if v := nsView(tb, fd); v != nil {
+				a.view = v
+				o.DryRun, o.NetNS = false, fd
+			}
+		}
+		a.start(tb, o)
+		hn.agents = append(hn.agents, a)
+	}
+	return hn
+}
+
+// startHub starts the hub node over the hub net's SQLite file, listening
+// on addr.
+func (hn *hubNet) startHub(addr string) {
+	tb := hn.tb
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := hubstore.Open(ctx, hubstore.Options{DSN: filepath.Join(hn.dir, "hub.db")})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	var nd *node.Hub
 	onChange := func(v uint64) {
 		at := time.Now()
@@ -164,13 +216,13 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 			Rules:              reputation.Rules{MinAge: time.Millisecond, TrustAge: time.Millisecond},
 			OnChange:           onChange,
 		},
-		Key: key,
+		Key: hn.key,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	hn.node = nd
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -179,10 +231,8 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 	go func() { _ = nd.Run(ctx); close(runDone) }()
 	go func() { _ = srv.Serve(ln) }()
 	hn.url = "http://" + ln.Addr().String() + "/"
-	tb.Cleanup(func() {
-		for _, a := range hn.agents {
-			a.stop(tb)
-		}
+	hn.addr = ln.Addr().String()
+	hn.stopHub = func() {
 		cancel()
 		<-runDone
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -191,39 +241,15 @@ func newHubNet(tb testing.TB, n int, inNS []int, allow map[int][]netip.Prefix) *
 			tb.Errorf("hub shutdown: %v", err)
 		}
 		st.Close()
-	})
+		hn.stopHub = func() {}
+	}
+}
 
-	ns := nsAvailable()
-	if !ns && len(inNS) > 0 {
-		tb.Logf("not root or no ip(8): every agent runs dry, nftables is not checked")
-	}
-	for i := range n {
-		a := &netAgent{i: i, logs: &syncBuffer{}, done: make(chan error, 1)}
-		// Networks 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24 in turn.
-		a.from = netip.AddrFrom4([4]byte{127, 0, byte(i%3 + 1), byte(i/3 + 1)})
-		adir := filepath.Join(dir, fmt.Sprintf("agent%d", i))
-		if err := os.Mkdir(adir, 0o700); err != nil {
-			tb.Fatal(err)
-		}
-		a.logPath = filepath.Join(adir, "auth.log")
-		appendLine(tb, a.logPath, "")
-		a.cfg = testConfig(adir, a.logPath)
-		a.cfg.Allow = allow[i]
-		a.cfg.Hub = config.Hub{URL: hn.url, KeyFile: filepath.Join(adir, "hub.key"), Share: true, Receive: true,
-			PublicKey: base64.StdEncoding.EncodeToString(hn.pub)}
-		o := app.AgentOptions{Config: a.cfg, DryRun: true, FromStart: true,
-			HubDial: (&net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(a.from, 0)), Timeout: 5 * time.Second}).DialContext}
-		if ns && slices.Contains(inNS, i) {
-			_, fd := herdtest.NewNetns(tb)
-			if v := nsView(tb, fd); v != nil {
-				a.view = v
-				o.DryRun, o.NetNS = false, fd
-			}
-		}
-		a.start(tb, o)
-		hn.agents = append(hn.agents, a)
-	}
-	return hn
+// restartHub stops the hub node and starts it again on the same address
+// over the same database.
+func (hn *hubNet) restartHub() {
+	hn.stopHub()
+	hn.startHub(hn.addr)
 }
 
 // nsView is the kernel's view of a namespace's nftables, nil when nftables

@@ -44,7 +44,7 @@ func (e *env) hubCmd() *cobra.Command {
 		Use:   "hub",
 		Short: "Run or query a herd hub: the community server agents share signals with (docs/hub.md)",
 	}
-	c.AddCommand(e.hubServeCmd(), e.hubExplainCmd(), e.hubExportCmd(), e.hubSimulateCmd())
+	c.AddCommand(e.hubServeCmd(), e.hubExplainCmd(), e.hubExportCmd(), e.hubSimulateCmd(), e.hubEgressCmd())
 	return c
 }
 

@@ -9,6 +9,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -97,8 +98,16 @@ type Hub struct {
 	// start when missing. Default DefaultHubKeyFile.
 	KeyFile string
 	// Share sends signals (source, scenario class, minute) of this agent's
-	// own decisions to the hub. Default true when URL is set.
+	// own decisions to the hub. Default true when URL is set. YAML: share:
+	// true, false, or a list of classes (ssh-bruteforce, portscan, ...):
+	// only those are sent. The community blocklist is received whatever
+	// Share says (Receive); a member that sends nothing has no trust and
+	// no vote at the hub.
 	Share bool
+	// ShareClasses, when not nil, are the only classes whose signals are
+	// sent (share: [a list]); names are checked against the hub's classes
+	// when the agent starts.
+	ShareClasses []string
 	// Receive applies the hub's signed community blocklist as decisions of
 	// origin "community". Default true when URL is set.
 	Receive bool
@@ -114,11 +123,55 @@ type Hub struct {
 	// CAFile is a PEM bundle to verify the hub's TLS certificate with
 	// instead of the system roots ("" = system roots).
 	CAFile string
-	Line   int // line of herd.yaml that defines it; 0 for defaults
+	// GroupsFile holds the state of the private groups this agent belongs
+	// to, with their keys (docs/groups.md); "" = groups.json beside
+	// KeyFile.
+	GroupsFile string
+	// GroupKeyFile holds this agent's X25519 key, to which groups' epoch
+	// keys are wrapped; "" = hub-group.key beside KeyFile.
+	GroupKeyFile string
+	// EgressJournal records every request this agent sends to the hub,
+	// as it is sent (herd hub egress); "" = hub-egress.log beside
+	// KeyFile.
+	EgressJournal string
+	// GroupMaxDuration caps the duration of decisions received from
+	// groups (default DefaultGroupMaxDuration).
+	GroupMaxDuration time.Duration
+	Line             int // line of herd.yaml that defines it; 0 for defaults
 }
 
 // DefaultHubKeyFile is where the agent keeps its hub reporter key.
 const DefaultHubKeyFile = "/var/lib/herd/hub.key"
+
+// DefaultGroupMaxDuration caps group decisions' durations by default.
+const DefaultGroupMaxDuration = 24 * time.Hour
+
+// GroupsPath returns the groups file's path.
+func (h Hub) GroupsPath() string {
+	if h.GroupsFile != "" {
+		return h.GroupsFile
+	}
+	return filepath.Join(filepath.Dir(cmp.Or(h.KeyFile, DefaultHubKeyFile)), "groups.json")
+}
+
+// GroupKeyPath returns the X25519 key file's path.
+func (h Hub) GroupKeyPath() string {
+	if h.GroupKeyFile != "" {
+		return h.GroupKeyFile
+	}
+	return filepath.Join(filepath.Dir(cmp.Or(h.KeyFile, DefaultHubKeyFile)), "hub-group.key")
+}
+
+// EgressPath returns the egress journal's path.
+func (h Hub) EgressPath() string {
+	if h.EgressJournal != "" {
+		return h.EgressJournal
+	}
+	return filepath.Join(filepath.Dir(cmp.Or(h.KeyFile, DefaultHubKeyFile)), "hub-egress.log")
+}
+
+// GroupCap returns the cap of group decisions' durations.
+func (h Hub) GroupCap() time.Duration { return cmp.Or(h.GroupMaxDuration, DefaultGroupMaxDuration) }
 
 // Source is one group of log files read the same way.
 type Source struct {
@@ -598,12 +651,28 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 							d.Errorf(v, "hub.url: %q is not an http(s) URL", yamlstrict.Clip(c.Hub.URL))
 						}
 					},
-					"key_file":    func(v *yaml.Node) { c.Hub.KeyFile = d.Str(v, "hub.key_file") },
-					"share":       func(v *yaml.Node) { c.Hub.Share = d.boolean(v, "hub.share") },
-					"receive":     func(v *yaml.Node) { c.Hub.Receive = d.boolean(v, "hub.receive") },
-					"predictions": func(v *yaml.Node) { c.Hub.Predictions = d.boolean(v, "hub.predictions") },
-					"public_key":  func(v *yaml.Node) { c.Hub.PublicKey = d.Str(v, "hub.public_key") },
-					"ca_file":     func(v *yaml.Node) { c.Hub.CAFile = d.Str(v, "hub.ca_file") },
+					"key_file": func(v *yaml.Node) { c.Hub.KeyFile = d.Str(v, "hub.key_file") },
+					"share": func(v *yaml.Node) {
+						if v.Kind == yaml.SequenceNode {
+							c.Hub.ShareClasses = d.strs(v, "hub.share")
+							if c.Hub.ShareClasses == nil {
+								c.Hub.ShareClasses = []string{}
+							}
+							c.Hub.Share = len(c.Hub.ShareClasses) > 0
+							return
+						}
+						c.Hub.Share = d.boolean(v, "hub.share")
+					},
+					"receive":        func(v *yaml.Node) { c.Hub.Receive = d.boolean(v, "hub.receive") },
+					"predictions":    func(v *yaml.Node) { c.Hub.Predictions = d.boolean(v, "hub.predictions") },
+					"public_key":     func(v *yaml.Node) { c.Hub.PublicKey = d.Str(v, "hub.public_key") },
+					"ca_file":        func(v *yaml.Node) { c.Hub.CAFile = d.Str(v, "hub.ca_file") },
+					"egress_journal": func(v *yaml.Node) { c.Hub.EgressJournal = d.Str(v, "hub.egress_journal") },
+					"groups_file":    func(v *yaml.Node) { c.Hub.GroupsFile = d.Str(v, "hub.groups_file") },
+					"group_key_file": func(v *yaml.Node) { c.Hub.GroupKeyFile = d.Str(v, "hub.group_key_file") },
+					"group_max_duration": func(v *yaml.Node) {
+						c.Hub.GroupMaxDuration = d.duration(v, "hub.group_max_duration", time.Second)
+					},
 				})
 				if c.Hub.URL == "" && v.Kind == yaml.MappingNode {
 					d.Errorf(v, "hub: needs url")

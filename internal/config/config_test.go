@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -207,6 +208,27 @@ func TestHub(t *testing.T) {
 	} {
 		if _, err := Parse("herd.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "herd.yaml:") {
 			t.Errorf("%q: err = %v, want a herd.yaml:line error", bad, err)
+		}
+	}
+}
+
+func TestHubShareClasses(t *testing.T) {
+	for _, tc := range []struct {
+		yaml    string
+		share   bool
+		classes []string
+	}{
+		{"share: true", true, nil},
+		{"share: false", false, nil},
+		{"share: [ssh-bruteforce, portscan]", true, []string{"ssh-bruteforce", "portscan"}},
+		{"share: []", false, []string{}},
+	} {
+		c, err := Parse("herd.yaml", []byte("hub:\n  url: http://h:1\n  receive: false\n  "+tc.yaml+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		if c.Hub.Share != tc.share || !slices.Equal(c.Hub.ShareClasses, tc.classes) || (tc.classes != nil) != (c.Hub.ShareClasses != nil) {
+			t.Errorf("%s: share %v classes %#v", tc.yaml, c.Hub.Share, c.Hub.ShareClasses)
 		}
 	}
 }

@@ -129,6 +129,10 @@ type Options struct {
 	// recomputation took (the metrics' histogram goes here). It is called
 	// without locks held and must not block.
 	OnRecompute func(took time.Duration)
+	// BlobRetention is how long private groups' blobs are kept (default
+	// DefaultBlobRetention, a week): a member offline longer misses
+	// them.
+	BlobRetention time.Duration
 }
 
 // Stats are the hub's counters.
@@ -155,6 +159,8 @@ type Stats struct {
 	Listed    uint64
 	Version   uint64
 	Predicted uint64
+	// Blobs and BlobBytes count the group blobs stored (groups.go).
+	Blobs, BlobBytes uint64
 }
 
 // Server is a hub node. It is safe for concurrent use.
@@ -171,10 +177,16 @@ type Server struct {
 	nonces  *nonceCache
 	signalL *limiter[wire.ReporterID]
 	reqL    *limiter[wire.ReporterID]
+	readL   *limiter[wire.ReporterID] // group blob reads (groups.go)
 	enrollL *limiter[netip.Prefix]
 	enrollA *limiter[struct{}]
 	nudge   chan struct{}
 	bufs    sync.Pool
+
+	blobMu sync.Mutex
+	blobCh chan struct{} // closed at the next stored blob (groups.go)
+	done   chan struct{} // closed when Run returns: long polls end
+	stop   sync.Once
 
 	mu   sync.Mutex // guards eng, pred, predicted, cursor and version
 	eng  *reputation.Engine
@@ -191,6 +203,7 @@ type Server struct {
 		bad, badSig, stale, replay, limited, unknown, recomputations atomic.Uint64
 		noncesFull                                                   atomic.Uint64
 		listed, version, predicted                                   atomic.Uint64
+		blobs, blobBytes                                             atomic.Uint64
 	}
 }
 
@@ -239,7 +252,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.RecomputeEvery <= 0 {
 		o.RecomputeEvery = DefaultRecomputeEvery
 	}
-	s := &Server{o: o, st: o.Store, clk: clock.Or(o.Time), log: o.Logger, nudge: make(chan struct{}, 1)}
+	if o.BlobRetention <= 0 {
+		o.BlobRetention = DefaultBlobRetention
+	}
+	s := &Server{o: o, st: o.Store, clk: clock.Or(o.Time), log: o.Logger, nudge: make(chan struct{}, 1),
+		blobCh: make(chan struct{}), done: make(chan struct{})}
 	s.now = s.clk.Now
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -254,6 +271,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.nonces = newNonceCache(o.MaxNonces, o.NonceQuota, o.NonceFloor, 2*o.ClockSkew)
 	s.signalL = newLimiter[wire.ReporterID](o.SignalRate, o.SignalBurst, 1<<20)
 	s.reqL = newLimiter[wire.ReporterID](o.RequestRate, o.RequestBurst, 1<<20)
+	s.readL = newLimiter[wire.ReporterID](DefaultReadRate, DefaultReadBurst, 1<<20)
 	s.enrollL = newLimiter[netip.Prefix](o.EnrollRate, o.EnrollBurst, 1<<16)
 	s.enrollA = newLimiter[struct{}](o.EnrollAllRate, o.EnrollAllBurst, 1)
 	s.bufs.New = func() any { b := make([]byte, 0, wire.MaxBatchBytes+1); return &b }
@@ -472,6 +490,7 @@ func (s *Server) predictions(listed []netip.Addr, now time.Time) (added, removed
 func (s *Server) Run(ctx context.Context) error {
 	t := s.clk.NewTicker(s.o.RecomputeEvery)
 	defer t.Stop()
+	defer s.stop.Do(func() { close(s.done) })
 	lastPrune := time.Time{}
 	// After an ingest, recompute soon but not more often than five times
 	// a period: under load, nudges arrive with every batch.
@@ -495,6 +514,20 @@ func (s *Server) Run(ctx context.Context) error {
 			lastPrune = now
 			if _, err := s.st.PruneSignals(ctx, minuteOf(now.Add(-s.eng.Rules().Window))); err != nil && ctx.Err() == nil {
 				s.log.Error("hub: prune", "err", err)
+			}
+			// The change log serves deltas and the listing's history
+			// (ListedSince) over the window and the predictor's memory;
+			// older changes serve nothing (a follower that far behind takes
+			// a snapshot).
+			keep := s.eng.Rules().Window
+			if s.pred != nil {
+				keep = max(keep, s.pred.Rules().Memory)
+			}
+			if _, err := s.st.PruneChanges(ctx, now.Add(-keep)); err != nil && ctx.Err() == nil {
+				s.log.Error("hub: prune changes", "err", err)
+			}
+			if _, err := s.st.PruneBlobs(ctx, now.Add(-s.o.BlobRetention)); err != nil && ctx.Err() == nil {
+				s.log.Error("hub: prune blobs", "err", err)
 			}
 		}
 	}
@@ -544,7 +577,7 @@ func (s *Server) Stats() Stats {
 		Replays: s.stats.replay.Load(), RateLimited: s.stats.limited.Load(), UnknownKeys: s.stats.unknown.Load(),
 		NoncesFull: s.stats.noncesFull.Load(), Nonces: uint64(s.nonces.len()), EnrollNetworks: uint64(s.enrollL.len()),
 		Recomputes: s.stats.recomputations.Load(), Listed: s.stats.listed.Load(), Version: s.stats.version.Load(),
-		Predicted: s.stats.predicted.Load(),
+		Predicted: s.stats.predicted.Load(), Blobs: s.stats.blobs.Load(), BlobBytes: s.stats.blobBytes.Load(),
 	}
 	for i := range st.Refused {
 		st.Refused[i] = s.stats.refused[i].Load()
@@ -576,6 +609,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/enroll", s.enroll)
 	mux.HandleFunc("POST /v1/signals", s.signals)
+	mux.HandleFunc("POST /v1/groups/{gid}/blobs", s.postBlob)
+	mux.HandleFunc("GET /v1/groups/{gid}/blobs", s.getBlobs)
 	if s.o.Blocklist != nil {
 		mux.Handle("/v1/blocklist/", s.o.Blocklist)
 	}

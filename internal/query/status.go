@@ -37,10 +37,13 @@ type StatusOptions struct {
 
 // Status is a summary of herd on this machine, as herd status shows it.
 type Status struct {
-	Config   string         `json:"config"` // file read, "" for the built-in defaults
-	Agent    AgentStatus    `json:"agent"`
-	Database DatabaseStatus `json:"database"`
-	Sources  []SourceStatus `json:"sources"`
+	Config string `json:"config"` // file read, "" for the built-in defaults
+	// HubSharing says what this agent sends its hub (hub.share), "" without
+	// a hub.
+	HubSharing string         `json:"hub_sharing,omitempty"`
+	Agent      AgentStatus    `json:"agent"`
+	Database   DatabaseStatus `json:"database"`
+	Sources    []SourceStatus `json:"sources"`
 	// SourceProblems are the configured inputs that cannot be read now,
 	// or the configuration leaving nothing to follow (CheckSources).
 	SourceProblems []SourceProblem `json:"source_problems,omitempty"`
@@ -119,6 +122,19 @@ type FirewallStatus struct {
 	Error    string         `json:"error,omitempty"` // nftables could not be read (not root?)
 }
 
+// HubSharing says, in words, what hub.share makes this agent send.
+func HubSharing(h config.Hub) string {
+	switch {
+	case h.URL == "":
+		return ""
+	case !h.Share:
+		return "nothing (hub.share: false): no trust and no vote at the hub; the community blocklist is still received"
+	case h.ShareClasses != nil:
+		return "signals of " + strings.Join(h.ShareClasses, ", ") + " only: trust and votes come from these alone"
+	}
+	return "signals of every class"
+}
+
 // GetStatus gathers the status of herd as cfg configures it: the agent
 // (through its metrics endpoint), the store (opened beside a running agent:
 // SQLite's WAL and PostgreSQL allow concurrent readers), the sources' saved
@@ -126,7 +142,7 @@ type FirewallStatus struct {
 // reported in its Error field, so that GetStatus shows what it can.
 func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status {
 	now := clock.Or(o.Time).Now
-	s := Status{Config: cfg.File}
+	s := Status{Config: cfg.File, HubSharing: HubSharing(cfg.Hub)}
 	s.Agent = probeAgent(ctx, cfg.Metrics, now())
 	s.Database, s.Sources = storeStatus(ctx, cfg, now())
 	s.SourceProblems = CheckSources(cfg)
@@ -366,6 +382,9 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 	}
 	if mk := d.Marks; mk.PredictedVersion != 0 {
 		fmt.Fprintf(&b, "hub        predictions version %d, in step at %s\n", mk.PredictedVersion, mk.PredictedSynced)
+	}
+	if s.HubSharing != "" {
+		fmt.Fprintf(&b, "hub        sharing %s\n", s.HubSharing)
 	}
 	if s.FormatsError != "" {
 		fmt.Fprintf(&b, "formats    cannot tell: %s\n", s.FormatsError)

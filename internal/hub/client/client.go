@@ -57,6 +57,19 @@ type Options struct {
 	Version string
 	Time    clock.Clock  // drives flushes and backoff; nil = clock.Real
 	Logger  *slog.Logger // nil = discard
+	// Classes, when not nil, are the only classes Share sends (hub.share
+	// as a list); nil sends every class.
+	Classes []wire.Class
+	// Journal, when set, records every request body this client posts,
+	// as it is sent (herd hub egress reads it back).
+	Journal Journal
+}
+
+// Journal records what the client sends. Sent is called before each POST
+// with the time, the URL path, the content type and the body; it must not
+// keep body past the call, and must not block for long.
+type Journal interface {
+	Sent(at time.Time, path, ctype string, body []byte)
 }
 
 // Stats are the client's counters.
@@ -251,35 +264,61 @@ func (c *Client) send(ctx context.Context, batch []wire.Signal) error {
 }
 
 func (c *Client) post(ctx context.Context, path, ctype string, body []byte) error {
+	_, err := c.do(ctx, http.MethodPost, path, "", ctype, body, 4096)
+	return err
+}
+
+// do sends one signed request (the signature covers method, path and body;
+// the query is not signed) and returns at most max bytes of a 2xx answer.
+// A request is written to the journal (Options.Journal) before it is sent.
+func (c *Client) do(ctx context.Context, method, path, query, ctype string, body []byte, max int64) ([]byte, error) {
 	u := *c.base
 	u.Path += path
+	u.RawQuery = query
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return err
+		return nil, err
 	}
-	auth := wire.Sign(c.o.Key, http.MethodPost, u.Path, c.now(), nonce, body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	now := c.now()
+	auth := wire.Sign(c.o.Key, method, u.Path, now, nonce, body)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header = http.Header{
-		"Content-Type":  {ctype},
 		"User-Agent":    {c.ua},
 		wire.AuthHeader: {auth.String()},
 	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if c.o.Journal != nil {
+		p := u.Path
+		if method != http.MethodPost {
+			p = method + ":" + u.Path + "?" + u.RawQuery // a read: what it asked for
+		}
+		c.o.Journal.Sent(now, p, ctype, body)
+	}
 	resp, err := c.o.HTTP.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max))
 	if resp.StatusCode == http.StatusUnauthorized {
-		return fmt.Errorf("hub %s: %w", path, errUnauthorized)
+		return nil, fmt.Errorf("hub %s: %w", path, errUnauthorized)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("hub %s: %s", path, resp.Status)
+		return nil, fmt.Errorf("hub %s: %s", path, resp.Status)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("hub %s: %w", path, err)
+	}
+	return b, nil
 }
 
 // ClassOf maps a scenario name to its class; ok is false for scenarios no

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/clock"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/wire"
 )
 
@@ -323,5 +324,21 @@ func TestVersionMustBeToken(t *testing.T) {
 	}
 	if _, err := New(Options{URL: "http://127.0.0.1:1", Key: key, Version: "v0.1.0-dev+3f2a"}); err != nil {
 		t.Errorf("plain version refused: %v", err)
+	}
+}
+
+// TestShareClasses: with Classes set, only those classes are queued.
+func TestShareClasses(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	c, err := New(Options{URL: "http://127.0.0.1:1", Key: key, Classes: []wire.Class{wire.Portscan}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := event.Decision{Type: event.Ban, Scope: netip.MustParsePrefix("203.0.113.7/32"), Origin: event.OriginHerd, Scenario: "sshd-bruteforce"}
+	c.Share(d, netip.Addr{})
+	d.Scenario = "portscan"
+	c.Share(d, netip.Addr{})
+	if st := c.Stats(); st.Queued != 1 {
+		t.Fatalf("queued %d signals, want the portscan only", st.Queued)
 	}
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/herd-ips/herd/internal/event"
@@ -30,7 +31,7 @@ func (c *Client) Share(d event.Decision, src netip.Addr) {
 		p = netip.PrefixFrom(src, src.BitLen())
 	}
 	class, ok := ClassOf(d.Scenario)
-	if !ok {
+	if !ok || (c.o.Classes != nil && !slices.Contains(c.o.Classes, class)) {
 		return
 	}
 	c.Report(wire.Signal{Source: p.Addr(), Class: class, Minute: minuteOf(c.now())})

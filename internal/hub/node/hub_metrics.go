@@ -29,6 +29,8 @@ const (
 	HubBlocklistBytes     = "herd_hub_blocklist_bytes_total"
 	HubReplayCache        = "herd_hub_replay_cache_entries"
 	HubPredicted          = "herd_hub_predicted_entries"
+	HubGroupBlobs         = "herd_hub_group_blobs_total"
+	HubGroupBlobBytes     = "herd_hub_group_blob_bytes_total"
 )
 
 // hubMetrics is a hub node's metric set in a registry of its own: the
@@ -64,6 +66,7 @@ type hubCollector struct {
 	listed, version                         *prometheus.Desc
 	subs, dropped, bytes                    *prometheus.Desc
 	nonces, predicted                       *prometheus.Desc
+	blobs, blobBytes                        *prometheus.Desc
 }
 
 func newHubCollector(srv *hub.Server, bl *blocklist.Server) *hubCollector {
@@ -83,12 +86,14 @@ func newHubCollector(srv *hub.Server, bl *blocklist.Server) *hubCollector {
 		dropped:    d(HubSubscribersDropped, "Blocklist stream subscribers dropped for falling behind (they reconnect)."),
 		bytes:      d(HubBlocklistBytes, "Blocklist bytes written to agents, per kind (snapshot, delta, stream).", "kind"),
 		predicted:  d(HubPredicted, "Predicted entries this node holds after its last recomputation."),
+		blobs:      d(HubGroupBlobs, "Private groups' blobs this node stored (it cannot read them)."),
+		blobBytes:  d(HubGroupBlobBytes, "Bytes of the private groups' blobs this node stored."),
 		nonces:     d(HubReplayCache, "(Reporter, nonce) pairs this node's replay cache holds: one per accepted signal request of the last 4 to 8 minutes."),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.enrolled, c.batches, c.accepted, c.recomputes, c.sigRefused, c.reqRefused, c.listed, c.version, c.subs, c.dropped, c.bytes, c.nonces, c.predicted} {
+	for _, d := range []*prometheus.Desc{c.enrolled, c.batches, c.accepted, c.recomputes, c.sigRefused, c.reqRefused, c.listed, c.version, c.subs, c.dropped, c.bytes, c.nonces, c.predicted, c.blobs, c.blobBytes} {
 		ch <- d
 	}
 }
@@ -128,6 +133,8 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.version, st.Version)
 	gauge(c.nonces, st.Nonces)
 	gauge(c.predicted, st.Predicted)
+	counter(c.blobs, st.Blobs)
+	counter(c.blobBytes, st.BlobBytes)
 	bs := c.bl.Stats()
 	gauge(c.subs, uint64(bs.Subscribers))
 	counter(c.dropped, bs.Dropped)
