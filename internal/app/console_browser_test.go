@@ -170,6 +170,16 @@ func (b *browser) waitJS(what, expr string, timeout time.Duration) {
 	}
 }
 
+// noFlashError fails the test when the page shows an error message (an
+// API call that failed, an exception the page caught).
+func (b *browser) noFlashError(where string) {
+	b.t.Helper()
+	if msg := eval[string](b, `document.getElementById("flash").className === "error" ? document.getElementById("flash").textContent : ""`); msg != "" {
+		b.shot("error-" + where)
+		b.t.Errorf("%s: the page shows an error: %s", where, msg)
+	}
+}
+
 // shot saves a full-page screenshot as NAME.png (quality 100 is PNG).
 func (b *browser) shot(name string) {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
@@ -276,6 +286,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	waitFor(t, "the ban gone from nftables", 10*time.Second, func() bool { return !holds(t, view, banned) })
 	b.waitJS("the row gone", `document.querySelector('`+row+`') === null`, 10*time.Second)
 	b.shot("05-unbanned")
+	b.noFlashError("decisions")
 
 	// Ban from the page: it reaches nftables.
 	manual := netip.MustParsePrefix("198.51.100.7/32")
@@ -312,6 +323,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.run("page "+p.hash, chromedp.Navigate(base+"/#"+p.hash))
 		b.waitJS("page "+p.hash, p.ready, 10*time.Second)
 		b.shot("07-" + p.hash)
+		b.noFlashError(p.hash)
 	}
 	b.run("health page", chromedp.Navigate(base+"/#health"))
 	b.waitJS("firewall state", `document.querySelectorAll("#firewall-facts dd").length > 0`, 10*time.Second)

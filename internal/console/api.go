@@ -245,7 +245,7 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	addr, _ := netip.ParseAddr(q)
 	origins := map[string]int{}
-	var out []decisionView
+	out := []decisionView{}
 	for i := range live {
 		d := &live[i]
 		origins[d.Origin]++
@@ -398,7 +398,7 @@ func (s *Server) community(w http.ResponseWriter, r *http.Request, _ *session) {
 			}
 		}
 	}
-	var held []hit
+	held := []hit{}
 	for _, h := range hits {
 		held = append(held, *h)
 	}

@@ -140,7 +140,15 @@
       let a = i >= 0 ? arcs[i] : arcs[~i].slice().reverse();
       pts = pts.concat(pts.length ? a.slice(1) : a);
     }
-    return pts.map((p, k) => (k ? "L" : "M") + ((p[0] + 180) / 360 * W).toFixed(1) + "," + ((90 - p[1]) / 180 * H).toFixed(1)).join("") + "Z";
+    // A ring that crosses the antimeridian jumps across the map: the jump
+    // starts a new subpath instead of a line across the world.
+    let d = "", prev = null;
+    for (const p of pts) {
+      const jump = prev === null || Math.abs(p[0] - prev[0]) > 180;
+      d += (jump ? "M" : "L") + ((p[0] + 180) / 360 * W).toFixed(1) + "," + ((90 - p[1]) / 180 * H).toFixed(1);
+      prev = p;
+    }
+    return d + "Z";
   }
   // ISO 3166 alpha-2 to the numeric codes world-atlas uses as ids.
   const numeric = ("US840 CN156 RU643 DE276 FR250 GB826 NL528 IN356 BR076 JP392 KR410 VN704 ID360 TW158 UA804 PL616 IT380 " +
@@ -237,6 +245,7 @@
       $("decision-count").textContent = r.matched + " of " + r.live + " live";
       const body = $("decisions").tBodies[0];
       clear(body);
+      r.decisions = r.decisions || [];
       if (r.decisions.length === 0) {
         body.appendChild(el("tr", {}, el("td", { colspan: 6, class: "empty", text: "no live decision matches" })));
       }
