@@ -62,6 +62,8 @@
     const h = window.location.hash.replace(/^#/, "") || "overview";
     const [name, arg] = h.split("/");
     const page = pages.includes(name) ? name : "overview";
+    $("flash").textContent = "";
+    $("flash").className = "";
     for (const p of pages) $("page-" + p).hidden = p !== page;
     for (const a of document.querySelectorAll("nav a")) {
       a.classList.toggle("active", a.dataset.page === page || (page === "alert" && a.dataset.page === "alerts"));
