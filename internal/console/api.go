@@ -131,7 +131,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	now := s.clk.Now()
 	from := now.Add(-d)
-	as, err := s.o.Store.Alerts(r.Context(), store.AlertFilter{Since: from, Limit: overviewAlerts})
+	as, err := s.o.Store.Alerts(r.Context(), store.AlertFilter{Since: from, Limit: overviewAlerts, NoLines: true})
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -184,7 +184,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, _ *session) {
 // alerts lists the newest alerts, before=ID for the next page.
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request, _ *session) {
 	q := r.URL.Query()
-	f := store.AlertFilter{Limit: 100, Scenario: q.Get("scenario")}
+	f := store.AlertFilter{Limit: 100, Scenario: q.Get("scenario"), NoLines: true}
 	if b, err := strconv.ParseInt(q.Get("before"), 10, 64); err == nil {
 		f.BeforeID = b
 	}
@@ -369,7 +369,7 @@ func (s *Server) community(w http.ResponseWriter, r *http.Request, _ *session) {
 			size[d.Origin]++
 		}
 	}
-	as, err := s.o.Store.Alerts(ctx, store.AlertFilter{Since: now.Add(-7 * 24 * time.Hour), Limit: overviewAlerts})
+	as, err := s.o.Store.Alerts(ctx, store.AlertFilter{Since: now.Add(-7 * 24 * time.Hour), Limit: overviewAlerts, NoLines: true})
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -23,14 +23,14 @@ import (
 const testPassword = "correct horse battery"
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 	c   *http.Client
 	st  *store.Store
 	clk *clock.Fake
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	clk := clock.NewFake(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))

@@ -29,7 +29,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *session) {
 	ctx := r.Context()
 	last, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
 	if err != nil {
-		as, err := s.o.Store.Alerts(ctx, store.AlertFilter{Limit: 1})
+		as, err := s.o.Store.Alerts(ctx, store.AlertFilter{Limit: 1, NoLines: true})
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -49,7 +49,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *session) {
 	beats := 0
 	for {
 		changed := s.wait()
-		as, err := s.o.Store.Alerts(ctx, store.AlertFilter{Limit: streamBatch})
+		as, err := s.o.Store.Alerts(ctx, store.AlertFilter{Limit: streamBatch, NoLines: true})
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("console: live stream", "err", err)
