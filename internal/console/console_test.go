@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -286,4 +288,44 @@ func FuzzParseScope(f *testing.F) {
 			t.Fatalf("parseScope(%q) = %v", s, p)
 		}
 	})
+}
+
+// The embedded assets stay small (the issue asks for a few hundred KB),
+// and every third-party file has its licence beside it.
+func TestAssetsSmallWithLicences(t *testing.T) {
+	var total int64
+	dirs := map[string]bool{}
+	licensed := map[string]bool{}
+	err := fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += fi.Size()
+		if dir := path.Dir(p); strings.HasPrefix(dir, "assets/vendor/") {
+			dirs[dir] = true
+			if path.Base(p) == "LICENSE" {
+				licensed[dir] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("embedded assets: %d bytes", total)
+	if total > 400<<10 {
+		t.Errorf("embedded assets are %d bytes, over 400 KiB", total)
+	}
+	if len(dirs) < 2 {
+		t.Errorf("vendor directories: %v", dirs)
+	}
+	for d := range dirs {
+		if !licensed[d] {
+			t.Errorf("%s has no LICENSE", d)
+		}
+	}
 }
