@@ -19,6 +19,8 @@ command -v transmission-daemon >/dev/null 2>&1 || need_pkgs+=(transmission-daemo
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v iptables-restore >/dev/null 2>&1 || need_pkgs+=(iptables)
 command -v crowdsec-firewall-bouncer >/dev/null 2>&1 || need_pkgs+=(crowdsec-firewall-bouncer)
+# Headless Chromium drives the web console in internal/app's browser test.
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing ${need_pkgs[*]}"

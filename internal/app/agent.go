@@ -21,6 +21,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/console"
 	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/enforce"
@@ -91,6 +92,10 @@ type AgentOptions struct {
 	// MetricsListener, when set, is where /metrics serves instead of
 	// listening on Config.Metrics.Listen (tests pass 127.0.0.1:0).
 	MetricsListener net.Listener
+	// ConsoleListener, when set, is where the web console serves instead
+	// of Config.Console.Listen, and turns the console on (tests pass
+	// 127.0.0.1:0).
+	ConsoleListener net.Listener
 	// ForwardAuthListener, when set, is where the dedicated forward-auth
 	// listener serves instead of Config.API.ForwardAuthListen.
 	ForwardAuthListener net.Listener
@@ -123,17 +128,18 @@ type AgentOptions struct {
 
 // agent is one run of RunAgent.
 type agent struct {
-	o   AgentOptions
-	cfg *config.Config
-	log *slog.Logger
-	clk clock.Clock
-	now func() time.Time // clk.Now
-	out io.Writer
-	st  *store.Store
-	set *decision.Set
-	nb  *ipx.NeverBan
-	api *lapi.Server   // nil when the API is off
-	hub *client.Client // nil when no signals are shared (agent_hub.go)
+	o       AgentOptions
+	cfg     *config.Config
+	log     *slog.Logger
+	clk     clock.Clock
+	now     func() time.Time // clk.Now
+	out     io.Writer
+	st      *store.Store
+	set     *decision.Set
+	nb      *ipx.NeverBan
+	api     *lapi.Server    // nil when the API is off
+	console *console.Server // nil when the console is off
+	hub     *client.Client  // nil when no signals are shared (agent_hub.go)
 	// groups relays the private groups' blobs (agent_groups.go); nil
 	// without a hub.
 	groups *groupRelay
@@ -262,6 +268,7 @@ func (a *agent) parts() []part {
 		{"syslog", a.startSyslog},
 		{"metrics", a.startMetrics},
 		{"egress journal", a.startEgress},
+		{"console", a.startConsole},
 		{"hub", a.startHub},
 		{"private groups", a.startGroups},
 		{"jobs", a.startJobs},
@@ -555,6 +562,7 @@ func (a *agent) notifyAPI() {
 	if a.api != nil {
 		a.api.Notify()
 	}
+	a.notifyConsole()
 }
 
 func (a *agent) detector() (*detect.Detector, error) {
@@ -707,6 +715,7 @@ func (s *batchSink) Commit(ctx context.Context, b *detect.Batch) error {
 	}
 	if len(ids) > 0 {
 		a.alertsCommitted(ids[len(ids)-1])
+		a.notifyConsole()
 	}
 	return nil
 }

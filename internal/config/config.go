@@ -64,6 +64,7 @@ type Config struct {
 	Firewall Firewall
 	API      API
 	Metrics  Metrics
+	Console  Console
 	Journald Journald
 	Syslog   Syslog
 	Report   Report
@@ -334,6 +335,30 @@ type Metrics struct {
 	TLSLine         int // line of herd.yaml's tls_cert key, for errors
 }
 
+// Console configures the web console (internal/console) that herd agent
+// serves: off unless Enabled, on loopback unless AllowRemote, and only once
+// a password is set (herd console passwd).
+type Console struct {
+	Enabled bool
+	// Listen is the TCP address of the console. Default
+	// DefaultConsoleListen (loopback only).
+	Listen      string
+	AllowRemote bool // Listen may be beyond loopback
+	// PasswordFile holds the password's hash (herd console passwd).
+	// Default DefaultConsolePasswordFile.
+	PasswordFile string
+	// TLSCert and TLSKey serve the console over HTTPS, as API's.
+	TLSCert, TLSKey string
+	TLSLine         int // line of herd.yaml's tls_cert key, for errors
+	Line            int // line of the console key, for errors
+}
+
+// The console's defaults.
+const (
+	DefaultConsoleListen       = "127.0.0.1:8081"
+	DefaultConsolePasswordFile = "/var/lib/herd/console.password"
+)
+
 // DefaultMetricsListen is the metrics endpoint's default address.
 const DefaultMetricsListen = "127.0.0.1:6060"
 
@@ -371,6 +396,7 @@ func defaults(exists func(string) bool) *Config {
 		Firewall: Firewall{Enabled: true, Table: DefaultTable},
 		API:      API{Listen: DefaultListen},
 		Metrics:  Metrics{Listen: DefaultMetricsListen},
+		Console:  Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
 	}
 	var files []string
 	for _, p := range DefaultLogs {
@@ -576,6 +602,29 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					d.Errorf(listen, "metrics.listen: %q is not an address:port (\"\" turns metrics off)", yamlstrict.Clip(c.Metrics.Listen))
 				case !ap.Addr().IsLoopback() && !c.Metrics.AllowRemote:
 					d.Errorf(listen, "metrics.listen: %s is not a loopback address; set metrics.allow_remote: true to serve metrics beyond this host", ap.Addr())
+				}
+			},
+			"console": func(v *yaml.Node) {
+				c.Console.Line = v.Line
+				var listen *yaml.Node
+				d.Mapping(v, "console", yamlstrict.Fields{
+					"enabled":       func(v *yaml.Node) { c.Console.Enabled = d.boolean(v, "console.enabled") },
+					"listen":        func(v *yaml.Node) { listen, c.Console.Listen = v, d.Str(v, "console.listen") },
+					"allow_remote":  func(v *yaml.Node) { c.Console.AllowRemote = d.boolean(v, "console.allow_remote") },
+					"password_file": func(v *yaml.Node) { c.Console.PasswordFile = d.path(v, "console.password_file") },
+					"tls_cert":      func(v *yaml.Node) { c.Console.TLSCert, c.Console.TLSLine = d.path(v, "console.tls_cert"), v.Line },
+					"tls_key":       func(v *yaml.Node) { c.Console.TLSKey = d.path(v, "console.tls_key") },
+				})
+				d.pair(v, "console", c.Console.TLSCert, c.Console.TLSKey)
+				if listen == nil {
+					return
+				}
+				ap, err := netip.ParseAddrPort(c.Console.Listen)
+				switch {
+				case err != nil:
+					d.Errorf(listen, "console.listen: %q is not an address:port", yamlstrict.Clip(c.Console.Listen))
+				case !ap.Addr().IsLoopback() && !c.Console.AllowRemote:
+					d.Errorf(listen, "console.listen: %s is not a loopback address; set console.allow_remote: true to serve the console beyond this host", ap.Addr())
 				}
 			},
 			"allow": func(v *yaml.Node) {

@@ -36,6 +36,10 @@ api:
 metrics:
   listen: "0.0.0.0:9100"
   allow_remote: true
+console:
+  enabled: true
+  listen: "[::1]:8443"
+  password_file: /srv/herd/console.password
 allow: [192.0.2.7, "2001:db8::/32", "::ffff:198.51.100.1", 10.1.2.3/8]
 simulate: true
 timezone: UTC
@@ -56,6 +60,7 @@ timezone: UTC
 		API: API{Listen: "[::1]:9090", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, OpenForwardAuth: true, ForwardAuthListen: "127.0.0.1:8081",
 			MaxConnections: 2000, MaxConnectionsPerAddress: 50},
 		Metrics: Metrics{Listen: "0.0.0.0:9100", AllowRemote: true},
+		Console: Console{Enabled: true, Listen: "[::1]:8443", PasswordFile: "/srv/herd/console.password", Line: 26},
 		Allow: []netip.Prefix{
 			netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("2001:db8::/32"),
@@ -85,6 +90,7 @@ func TestDefaults(t *testing.T) {
 			Firewall: Firewall{Enabled: true, Table: "herd"},
 			API:      API{Listen: DefaultListen},
 			Metrics:  Metrics{Listen: DefaultMetricsListen},
+			Console:  Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\ngot  %+v\nwant %+v", text, c, want)

@@ -20,7 +20,7 @@ func (c *Config) Location() (*time.Location, error) {
 
 // StdinOnly returns the configuration of a run that reads standard input:
 // the configured log files, journal and syslog listener are not followed,
-// and the local API is off (the run is short and may sit beside a running
+// and the local API and the console are off (the run is short and may sit beside a running
 // agent that owns the API's port).
 func (c *Config) StdinOnly() *Config {
 	s := *c
@@ -28,5 +28,6 @@ func (c *Config) StdinOnly() *Config {
 	s.Journald.Enabled = false
 	s.Syslog = Syslog{}
 	s.API.Listen = ""
+	s.Console.Enabled = false
 	return &s
 }

@@ -18,6 +18,8 @@ const (
 	OriginCommunity = "community"
 	// OriginCLI marks a decision added with herd decisions add.
 	OriginCLI = "cli"
+	// OriginConsole marks a decision added from the web console.
+	OriginConsole = "console"
 	// OriginPredicted marks a decision taken from a hub's predictions:
 	// short-lived bans of attackers expected soon (docs/hub.md).
 	OriginPredicted = "predicted"

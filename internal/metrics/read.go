@@ -53,6 +53,24 @@ func Read(r io.Reader) (Scrape, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: read: %w", err)
 	}
+	return fromFamilies(fams), nil
+}
+
+// Gather reads the metric set in process, as a scrape of its handler would
+// (the console shows it without an HTTP round trip).
+func (m *Metrics) Gather() (Scrape, error) {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("metrics: gather: %w", err)
+	}
+	byName := make(map[string]*dto.MetricFamily, len(fams))
+	for _, f := range fams {
+		byName[f.GetName()] = f
+	}
+	return fromFamilies(byName), nil
+}
+
+func fromFamilies(fams map[string]*dto.MetricFamily) Scrape {
 	out := Scrape{}
 	for name, f := range fams {
 		var ss []Sample
@@ -67,7 +85,7 @@ func Read(r io.Reader) (Scrape, error) {
 		}
 		out[name] = ss
 	}
-	return out, nil
+	return out
 }
 
 func value(t dto.MetricType, m *dto.Metric) float64 {

@@ -63,7 +63,8 @@ func ListDecisions(ctx context.Context, cfg *config.Config, clk clock.Clock, w i
 // A scope the never-ban set covers is refused.
 func AddDecision(ctx context.Context, cfg *config.Config, clk clock.Clock, scope netip.Prefix, duration time.Duration, reason string) error {
 	host, _ := ipx.HostAddrs()
-	if ipx.NewNeverBan(host, cfg.Allow).Overlaps(scope) {
+	nb := ipx.NewNeverBan(host, cfg.Allow)
+	if nb.Overlaps(scope) {
 		return fmt.Errorf("decisions add: %s covers loopback, a host address or the allowlist; refused", scope)
 	}
 	st, err := OpenStore(ctx, cfg, nil)
@@ -71,12 +72,28 @@ func AddDecision(ctx context.Context, cfg *config.Config, clk clock.Clock, scope
 		return err
 	}
 	defer st.Close()
-	now := clock.Or(clk).Now()
-	_, err = st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
+	return Ban(ctx, st, nb, clock.Or(clk).Now(), scope, duration, reason, event.OriginCLI)
+}
+
+// Ban stores in st a ban of scope for duration from now, with reason as
+// its scenario and origin as given: the one path of herd decisions add and
+// of the console. A running agent applies it at its next poll of the
+// store. A scope nb covers is refused.
+func Ban(ctx context.Context, st *store.Store, nb *ipx.NeverBan, now time.Time, scope netip.Prefix, duration time.Duration, reason, origin string) error {
+	if nb.Overlaps(scope) {
+		return fmt.Errorf("decisions add: %s covers loopback, a host address or the allowlist; refused", scope)
+	}
+	if duration <= 0 {
+		return fmt.Errorf("decisions add: duration %s is not positive", duration)
+	}
+	_, err := st.AddDecisions(ctx, []store.DecisionRecord{{Decision: event.Decision{
 		Type: event.Ban, Scope: scope.Masked(), Duration: duration, Until: now.Add(duration),
-		Scenario: reason, Origin: event.OriginCLI,
+		Scenario: reason, Origin: origin,
 	}}})
-	return err
+	if err != nil {
+		return fmt.Errorf("decisions add: %w", err)
+	}
+	return nil
 }
 
 // DeleteDecisions deletes the live decisions on scope from the configured
@@ -87,5 +104,12 @@ func DeleteDecisions(ctx context.Context, cfg *config.Config, scope netip.Prefix
 		return 0, err
 	}
 	defer st.Close()
+	return Unban(ctx, st, scope)
+}
+
+// Unban deletes the live decisions on scope from st and returns how many:
+// the one path of herd decisions delete and of the console. A running
+// agent lifts them at its next poll of the store.
+func Unban(ctx context.Context, st *store.Store, scope netip.Prefix) (int, error) {
 	return st.DeleteDecisions(ctx, store.DecisionFilter{Scope: scope.Masked()})
 }

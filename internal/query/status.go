@@ -272,6 +272,10 @@ func storeStatus(ctx context.Context, cfg *config.Config, now time.Time) (Databa
 	return ds, srcs
 }
 
+// FileStatus compares a saved offset with the file now at its path: how
+// far behind the file's end the agent is.
+func FileStatus(off store.Offset) SourceStatus { return fileStatus(off) }
+
 // fileStatus compares a saved offset with the file now at its path.
 func fileStatus(off store.Offset) SourceStatus {
 	s := SourceStatus{Source: off.Source, Offset: off.Offset, Behind: -1}

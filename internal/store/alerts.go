@@ -36,9 +36,15 @@ type AlertFilter struct {
 	Since    time.Time // created at or after
 	BeforeID int64     // ids below this one: the next page after an alert
 	Limit    int       // at most this many, newest first; 0 means 100
+	// NoLines leaves each alert's Lines empty: a summary (the console's
+	// counts) does not read them from the database.
+	NoLines bool
 }
 
 const alertCols = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id`
+
+// alertColsNoLines are alertCols with an empty list in place of the lines.
+const alertColsNoLines = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, '[]', machine, remote_id`
 
 // AddAlert stores a as one of this host's alerts and returns its id.
 func (s *Store) AddAlert(ctx context.Context, a AlertRecord) (int64, error) {
@@ -139,7 +145,11 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]AlertRecord, error
 	if limit <= 0 {
 		limit = defaultAlertsLimit
 	}
-	q := `SELECT ` + alertCols + ` FROM alerts`
+	cols := alertCols
+	if f.NoLines {
+		cols = alertColsNoLines
+	}
+	q := `SELECT ` + cols + ` FROM alerts`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
