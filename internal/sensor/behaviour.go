@@ -1,0 +1,139 @@
+package sensor
+
+import (
+	"net/netip"
+
+	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/sensor/flow"
+	"github.com/herd-ips/herd/internal/sensor/packet"
+)
+
+// The event reasons the sensor writes (rules/defaults/sensor.yaml).
+const (
+	reasonSYNProbe      = "syn_probe"
+	reasonStealthProbe  = "stealth_probe"
+	reasonUDPProbe      = "udp_probe"
+	reasonHalfOpen      = "half_open"
+	reasonSYNACK        = "synack_unsolicited"
+	reasonFingerprint   = "bad_fingerprint"
+	service             = "net"
+	parserName          = "sensor"
+	amplifiedBytes      = 8192 // answer bytes from which a reflector's flow counts as amplified
+	amplificationFactor = 10
+)
+
+// connectReasons are the services whose connection rate is watched, by port.
+var connectReasons = map[uint16]string{
+	22: "connect_ssh", 3389: "connect_rdp", 25: "connect_smtp", 587: "connect_smtp", 465: "connect_smtp",
+	23: "connect_telnet", 3306: "connect_mysql",
+}
+
+// reflectors are the UDP ports of protocols abused for reflection.
+var reflectors = map[uint16]string{
+	53: "reflection_dns", 123: "reflection_ntp", 161: "reflection_snmp", 11211: "reflection_memcached",
+	1900: "reflection_ssdp", 389: "reflection_cldap", 500: "reflection_ike", 47808: "reflection_bacnet",
+	19: "reflection_chargen",
+}
+
+// first looks at a flow's first packet.
+func (w *worker) first(f *flow.Flow[state], dir int) {
+	p := &w.p
+	if p.Proto != packet.ProtoTCP {
+		return
+	}
+	f.Data.flags0 = p.Flags
+	switch p.Flags & (packet.SYN | packet.ACK) {
+	case packet.SYN | packet.ACK:
+		// A SYN-ACK opening a flow: an answer to a SYN this host never
+		// saw sent. Its destination is the victim of SYN-ACK reflection.
+		w.emit(event.KindAbuse, reasonSYNACK, p.Dst, p.DstPort, netip.Addr{})
+	case packet.SYN:
+		if r, ok := connectReasons[p.DstPort]; ok {
+			w.emit(event.KindAbuse, r, p.Src, p.DstPort, p.Dst)
+		}
+	}
+}
+
+// behaviourAtEnd writes the events a finished flow gives.
+func (w *worker) behaviourAtEnd(f *flow.Flow[state], why flow.End) {
+	st := &f.Data
+	client, server := f.AddrPort(0), f.AddrPort(1)
+	if server.Addr().IsMulticast() || server.Addr() == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return
+	}
+	switch f.Proto {
+	case packet.ProtoTCP:
+		if st.est || st.id != nil {
+			return
+		}
+		fl := st.flags0
+		switch {
+		case fl&(packet.SYN|packet.ACK) == packet.SYN:
+			w.emit(event.KindScan, reasonSYNProbe, client.Addr(), server.Port(), server.Addr())
+			if (f.Flags[0]|f.Flags[1])&packet.RST == 0 && f.Packets[1] > 0 || f.Packets[1] == 0 && why != flow.EndFlush {
+				w.emit(event.KindAbuse, reasonHalfOpen, server.Addr(), server.Port(), netip.Addr{})
+			}
+		case fl&(packet.SYN|packet.ACK|packet.RST) == 0:
+			w.emit(event.KindScan, reasonStealthProbe, client.Addr(), server.Port(), server.Addr())
+		}
+	case packet.ProtoUDP:
+		if f.Packets[1] == 0 && f.Packets[0] <= 2 && (st.id == nil || st.id.Query == "") {
+			if _, refl := reflectors[client.Port()]; refl {
+				return // a reflector's answer, not a probe
+			}
+			w.emit(event.KindScan, reasonUDPProbe, client.Addr(), server.Port(), server.Addr())
+		}
+	}
+}
+
+// reflection checks a UDP packet from a reflector port: unsolicited, or
+// part of an amplified exchange, it counts against its destination.
+func (w *worker) reflection(f *flow.Flow[state]) {
+	p := &w.p
+	r, ok := reflectors[p.SrcPort]
+	if !ok {
+		return
+	}
+	d := 0
+	if f.Addr[1] == p.Src.As16() && f.Port[1] == p.SrcPort {
+		d = 1
+	}
+	if f.Packets[1-d] == 0 || f.Bytes[d] > amplifiedBytes && f.Bytes[d] > amplificationFactor*f.Bytes[1-d] {
+		w.emit(event.KindAbuse, r, p.Dst, p.DstPort, netip.Addr{})
+	}
+}
+
+// fingerprint checks a named flow's client fingerprints against the list.
+func (w *worker) fingerprint(f *flow.Flow[state]) {
+	id := f.Data.id
+	fp := w.sh.o.Fingerprints
+	if fp.Has(id.JA3) || fp.Has(id.JA4) || fp.Has(id.HASSH) {
+		f.Data.handled |= sentFingerprint
+		w.emit(event.KindAbuse, reasonFingerprint, f.AddrPort(0).Addr(), f.Port[1], f.AddrPort(1).Addr())
+	}
+}
+
+// emit runs one event through the detector. target, when valid, is the
+// address probed (event Host, for horizontal scans).
+func (w *worker) emit(kind event.Kind, reason string, src netip.Addr, port uint16, target netip.Addr) {
+	d := w.sh.o.Detector
+	if d == nil {
+		return
+	}
+	w.local.Events++
+	ev := &w.ev
+	*ev = event.Event{Time: w.pkt.Time, Source: src.Unmap(), Service: service, Kind: kind, Reason: reason, Parser: parserName, Port: port, Bytes: -1}
+	if target.IsValid() {
+		w.addr = target.AppendTo(w.addr[:0])
+		ev.Host = w.addr
+	}
+	w.sh.mu.Lock()
+	defer w.sh.mu.Unlock()
+	r := d.Event(ev)
+	for i := range r.Outcomes {
+		w.local.Alerts++
+		if w.sh.o.OnAlert != nil {
+			w.sh.o.OnAlert(&r.Outcomes[i])
+		}
+	}
+}
