@@ -136,6 +136,9 @@ func (s *State) identify(tr uint8, dir int, cport, sport uint16, b []byte) {
 		return
 	}
 	switch {
+	case isTLSRecord(b):
+		// Joined after the handshake: records of a TLS session.
+		s.Proto = TLS
 	case isTLS(b):
 		s.Proto = TLS
 		if dir == 0 {
@@ -204,6 +207,9 @@ func (s *State) identifyUDP(dir int, cport, sport uint16, b []byte) {
 		s.Proto = SNMP
 	case isSIP(b):
 		s.Proto = SIP
+	case port(cport, sport, 138) && isSMBDatagram(b):
+		s.Proto = SMB
+		s.Version = "1"
 	case isBTDHT(b):
 		s.Proto = BitTorrent
 	}

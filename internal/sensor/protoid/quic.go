@@ -64,7 +64,9 @@ func gquic(v uint32) bool {
 func isQUIC(b []byte) bool {
 	if len(b) >= 7 && b[0]&0xc0 == 0xc0 {
 		v := binary.BigEndian.Uint32(b[1:])
-		if _, ok := version(v); ok || gquic(v) || v>>8 == 0xfaceb0 {
+		// Reserved versions (0x?a?a?a?a) force version negotiation;
+		// version 0 is the negotiation itself.
+		if _, ok := version(v); ok || gquic(v) || v>>8 == 0xfaceb0 || v&0x0f0f0f0f == 0x0a0a0a0a || v == 0 && len(b) >= 11 {
 			return true
 		}
 	}

@@ -59,6 +59,12 @@ func isSIP(b []byte) bool {
 	return false
 }
 
+// isSMBDatagram: an SMB1 message (a browser announcement, a mailslot)
+// inside a NetBIOS datagram.
+func isSMBDatagram(b []byte) bool {
+	return len(b) > 14 && b[0] >= 0x10 && b[0] <= 0x16 && bytes.Contains(b[14:min(len(b), 200)], []byte("\xffSMB"))
+}
+
 // isSMB: a NetBIOS session message carrying an SMB1 or SMB2/3 header.
 func isSMB(b []byte) bool {
 	return len(b) >= 8 && b[0] == 0 && (b[4] == 0xff || b[4] == 0xfe) && string(b[5:8]) == "SMB"
@@ -166,11 +172,7 @@ func isDNS(b []byte) bool {
 	if op > 6 || qd > 16 || (qd == 0 && an == 0) {
 		return false
 	}
-	if qd == 0 {
-		return true
-	}
-	_, ok := dnsName(b, 12, nil)
-	return ok
+	return true
 }
 
 // dnsName reads the name at off (no compression needed in a question, but

@@ -14,6 +14,12 @@ func isTLS(b []byte) bool {
 	return len(b) >= 6 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4
 }
 
+// isTLSRecord: a change-cipher-spec, alert or application-data record of
+// TLS 1.0 to 1.3 whose length fits a record (a flow joined mid-session).
+func isTLSRecord(b []byte) bool {
+	return len(b) >= 5 && b[0] >= 0x14 && b[0] <= 0x17 && b[0] != 0x16 && b[1] == 3 && b[2] >= 1 && b[2] <= 4 && int(binary.BigEndian.Uint16(b[3:])) <= 18432
+}
+
 // rd reads big-endian fields; a read past the end sets bad and returns zeros.
 type rd struct {
 	b   []byte
