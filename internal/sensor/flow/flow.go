@@ -127,7 +127,8 @@ type Table[T any] struct {
 	end   func(*Flow[T], End)
 	c     Counters
 	sweep uint64 // next slot the incremental sweep looks at
-	next  int64  // packet time of the next sweep step
+	debt  int    // slots the sweep is behind
+	last  int64  // packet time the debt was last counted at
 	now   int64
 }
 
@@ -213,7 +214,10 @@ func (t *Table[T]) Packet(p *packet.Packet, now time.Time) (*Flow[T], int) {
 	if ns > t.now {
 		t.now = ns
 	}
-	if t.now >= t.next {
+	if t.now-t.last >= int64(time.Second) {
+		t.owe()
+	}
+	if t.debt > 0 {
 		t.sweepStep()
 	}
 	src, dst := p.Src.As16(), p.Dst.As16()
@@ -386,11 +390,30 @@ func (t *Table[T]) timeout(f *Flow[T]) int64 {
 	return int64(t.o.IdleTCP)
 }
 
-// sweepStep looks at a slice of the table, sized so that the whole table
-// is visited every 64 seconds of packet time.
+// owe adds to the sweep's debt the slots due for the packet time passed,
+// so that the whole table is visited every 64 seconds of packet time.
+func (t *Table[T]) owe() {
+	if t.last == 0 {
+		t.last = t.now
+		return
+	}
+	dt := t.now - t.last
+	t.last = t.now
+	n := len(t.slots)
+	if dt < int64(64*time.Second) {
+		n = int(int64(len(t.slots)) * dt / int64(64*time.Second))
+	}
+	t.debt = min(t.debt+n+1, len(t.slots))
+}
+
+// sweepMax bounds the slots one packet's sweep visits, so that the cost of
+// expiry is spread over the packets however packet time jumps.
+const sweepMax = 16
+
+// sweepStep pays part of the sweep's debt: expired flows leave the table.
 func (t *Table[T]) sweepStep() {
-	t.next = t.now + int64(time.Second)
-	n := len(t.slots)/64 + 1
+	n := min(t.debt, sweepMax)
+	t.debt -= n
 	for k := 0; k < n; k++ {
 		i := t.sweep & t.mask
 		f := &t.slots[i]
