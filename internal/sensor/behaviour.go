@@ -28,11 +28,30 @@ var connectReasons = map[uint16]string{
 	23: "connect_telnet", 3306: "connect_mysql",
 }
 
-// reflectors are the UDP ports of protocols abused for reflection.
-var reflectors = map[uint16]string{
-	53: "reflection_dns", 123: "reflection_ntp", 161: "reflection_snmp", 11211: "reflection_memcached",
-	1900: "reflection_ssdp", 389: "reflection_cldap", 500: "reflection_ike", 47808: "reflection_bacnet",
-	19: "reflection_chargen",
+// reflector returns the event reason of a UDP port of a protocol abused
+// for reflection, and false for other ports.
+func reflector(port uint16) (string, bool) {
+	switch port {
+	case 53:
+		return "reflection_dns", true
+	case 123:
+		return "reflection_ntp", true
+	case 161:
+		return "reflection_snmp", true
+	case 11211:
+		return "reflection_memcached", true
+	case 1900:
+		return "reflection_ssdp", true
+	case 389:
+		return "reflection_cldap", true
+	case 500:
+		return "reflection_ike", true
+	case 47808:
+		return "reflection_bacnet", true
+	case 19:
+		return "reflection_chargen", true
+	}
+	return "", false
 }
 
 // first looks at a flow's first packet.
@@ -78,7 +97,7 @@ func (w *worker) behaviourAtEnd(f *flow.Flow[state], why flow.End) {
 		}
 	case packet.ProtoUDP:
 		if f.Packets[1] == 0 && f.Packets[0] <= 2 && (st.id == nil || st.id.Query == "") {
-			if _, refl := reflectors[client.Port()]; refl {
+			if _, refl := reflector(client.Port()); refl {
 				return // a reflector's answer, not a probe
 			}
 			w.emit(event.KindScan, reasonUDPProbe, client.Addr(), server.Port(), server.Addr())
@@ -90,7 +109,7 @@ func (w *worker) behaviourAtEnd(f *flow.Flow[state], why flow.End) {
 // part of an amplified exchange, it counts against its destination.
 func (w *worker) reflection(f *flow.Flow[state]) {
 	p := &w.p
-	r, ok := reflectors[p.SrcPort]
+	r, ok := reflector(p.SrcPort)
 	if !ok {
 		return
 	}

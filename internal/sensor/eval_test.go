@@ -197,3 +197,43 @@ func top(m map[string]int, n int) []string {
 	}
 	return out
 }
+
+// TestScanDetectionOnLabelledCaptures: both masscan scanners of the ESnet
+// captures are flagged as port scanners; single-port nmap probes and a
+// whois exchange give no scan alert. nDPI's synscan.pcap scanner is
+// flagged too when its capture is present.
+func TestScanDetectionOnLabelledCaptures(t *testing.T) {
+	dir := sharedData(t, "esnet-curated-pcaps")
+	scans := map[string]bool{"sensor-portscan": true, "sensor-hostscan": true, "sensor-stealth-scan": true}
+	for _, c := range []struct {
+		file, scanner string // scanner "" = no scan alert expected
+	}{
+		{"attacks/scanners/masscan/tcp_0_1000_20190821.pcap", "172.31.15.102"},
+		{"attacks/scanners/masscan/udp_0_1000_20190821.pcap", "172.31.15.102"},
+		{"attacks/scanners/nmap/nmap_80_vanilla.pcap", ""},
+		{"attacks/scanners/nmap/nmap_80_w_service_detection.pcap", ""},
+		{"attacks/scanners/nmap/nmap_80_all.pcap", ""},
+		{"protocols/whois/whois.pcap", ""},
+		{"../ndpi/pcap/synscan.pcap", "172.16.0.8"},
+	} {
+		path := filepath.Join(dir, c.file)
+		if _, err := os.Stat(path); err != nil {
+			t.Logf("%s: absent, skipped", c.file)
+			continue
+		}
+		res := run(t, path, sensor.Options{})
+		var flagged []string
+		for _, a := range res.alerts {
+			if scans[a.Alert.Scenario] {
+				flagged = append(flagged, a.Alert.Scenario+" "+a.Alert.Source.String())
+			}
+		}
+		t.Logf("%s: %d packets, %d flows, scan alerts %v", c.file, res.stats.Packets, res.stats.Flows, flagged)
+		if c.scanner == "" && len(flagged) > 0 {
+			t.Errorf("%s: scan alerts %v on a capture with no scan", c.file, flagged)
+		}
+		if c.scanner != "" && !contains(flagged, "sensor-portscan "+c.scanner) {
+			t.Errorf("%s: scanner %s not flagged (alerts %v)", c.file, c.scanner, flagged)
+		}
+	}
+}

@@ -197,7 +197,7 @@ func (w *worker) packet() {
 			}
 		}
 	}
-	if p.Proto == packet.ProtoUDP && dir == 1 {
+	if p.Proto == packet.ProtoUDP {
 		w.reflection(f)
 	}
 }
