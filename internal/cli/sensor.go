@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -23,7 +25,8 @@ func (e *env) sensorCmd() *cobra.Command {
 	var (
 		read, rulesDir, fpFile string
 		asJSON, simulate, all  bool
-		workers                int
+		workers, flows         int
+		cpuprofile             string
 		allow                  []string
 	)
 	c := &cobra.Command{
@@ -41,6 +44,9 @@ probes, flood packets) are left out unless --all-flows. Without --json it prints
 		RunE: func(c *cobra.Command, _ []string) error {
 			if read == "" {
 				return usageError{errors.New("sensor: --read FILE is required (live capture runs in herd agent)")}
+			}
+			if flows < 16 || flows > 1<<26 {
+				return usageError{fmt.Errorf("--flows %d: want 16..%d", flows, 1<<26)}
 			}
 			if workers < 1 || workers > 256 {
 				return usageError{fmt.Errorf("--workers %d: want 1..256", workers)}
@@ -73,6 +79,17 @@ probes, flood packets) are left out unless --all-flows. Without --json it prints
 				return err
 			}
 			defer r.Close()
+			if cpuprofile != "" {
+				pf, err := os.Create(cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			srcs := sensor.Fanout(r, workers)
 			out := bufio.NewWriterSize(e.stdout, 1<<16)
 			defer out.Flush()
@@ -82,6 +99,8 @@ probes, flood packets) are left out unless --all-flows. Without --json it prints
 				Detector:       d,
 				Fingerprints:   fps,
 				SkipUnanswered: !all,
+				FlowCapacity:   flows,
+				Deterministic:  true,
 				Clock:          e.time(),
 				OnAlert: func(o *detect.Outcome) {
 					if asJSON {
@@ -125,6 +144,9 @@ probes, flood packets) are left out unless --all-flows. Without --json it prints
 	c.Flags().BoolVar(&simulate, "simulate", false, "alert without deciding")
 	c.Flags().StringSliceVar(&allow, "allow", nil, "addresses or prefixes never to ban (repeatable, comma-separated)")
 	c.Flags().IntVar(&workers, "workers", 1, "flow workers the capture is spread over by flow hash")
+	c.Flags().IntVar(&flows, "flows", 65536, "flows each worker holds at most (beyond, the least useful are evicted and counted)")
+	c.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	_ = c.Flags().MarkHidden("cpuprofile")
 	return c
 }
 

@@ -2,10 +2,12 @@ package sensor
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/sensor/flow"
 	"github.com/herd-ips/herd/internal/sensor/packet"
+	"github.com/herd-ips/herd/internal/sensor/protoid"
 )
 
 // The event reasons the sensor writes (rules/defaults/sensor.yaml).
@@ -82,25 +84,25 @@ func (w *worker) behaviourAtEnd(f *flow.Flow[state], why flow.End) {
 	}
 	switch f.Proto {
 	case packet.ProtoTCP:
-		if st.est || st.id != nil {
+		if st.est || st.id != 0 {
 			return
 		}
 		fl := st.flags0
 		switch {
 		case fl&(packet.SYN|packet.ACK) == packet.SYN:
-			w.emit(event.KindScan, reasonSYNProbe, client.Addr(), server.Port(), server.Addr())
+			w.emitAt(w.out.Last, event.KindScan, reasonSYNProbe, client.Addr(), server.Port(), server.Addr())
 			if (f.Flags[0]|f.Flags[1])&packet.RST == 0 && f.Packets[1] > 0 || f.Packets[1] == 0 && why != flow.EndFlush {
-				w.emit(event.KindAbuse, reasonHalfOpen, server.Addr(), server.Port(), netip.Addr{})
+				w.emitAt(w.out.Last, event.KindAbuse, reasonHalfOpen, server.Addr(), server.Port(), netip.Addr{})
 			}
 		case fl&(packet.SYN|packet.ACK|packet.RST) == 0:
-			w.emit(event.KindScan, reasonStealthProbe, client.Addr(), server.Port(), server.Addr())
+			w.emitAt(w.out.Last, event.KindScan, reasonStealthProbe, client.Addr(), server.Port(), server.Addr())
 		}
 	case packet.ProtoUDP:
-		if f.Packets[1] == 0 && f.Packets[0] <= 2 && (st.id == nil || st.id.Query == "") {
+		if f.Packets[1] == 0 && f.Packets[0] <= 2 && (st.id == 0 || w.out.Query == "") {
 			if _, refl := reflector(client.Port()); refl {
 				return // a reflector's answer, not a probe
 			}
-			w.emit(event.KindScan, reasonUDPProbe, client.Addr(), server.Port(), server.Addr())
+			w.emitAt(w.out.Last, event.KindScan, reasonUDPProbe, client.Addr(), server.Port(), server.Addr())
 		}
 	}
 }
@@ -123,8 +125,7 @@ func (w *worker) reflection(f *flow.Flow[state]) {
 }
 
 // fingerprint checks a named flow's client fingerprints against the list.
-func (w *worker) fingerprint(f *flow.Flow[state]) {
-	id := f.Data.id
+func (w *worker) fingerprint(f *flow.Flow[state], id *protoid.State) {
 	fp := w.sh.o.Fingerprints
 	if fp.Has(id.JA3) || fp.Has(id.JA4) || fp.Has(id.HASSH) {
 		f.Data.handled |= sentFingerprint
@@ -135,13 +136,19 @@ func (w *worker) fingerprint(f *flow.Flow[state]) {
 // emit runs one event through the detector. target, when valid, is the
 // address probed (event Host, for horizontal scans).
 func (w *worker) emit(kind event.Kind, reason string, src netip.Addr, port uint16, target netip.Addr) {
+	w.emitAt(w.pkt.Time, kind, reason, src, port, target)
+}
+
+// emitAt is emit for an event that happened at a given time (a flow's last
+// packet, when the flow ends later).
+func (w *worker) emitAt(at time.Time, kind event.Kind, reason string, src netip.Addr, port uint16, target netip.Addr) {
 	d := w.sh.o.Detector
 	if d == nil {
 		return
 	}
 	w.local.Events++
 	ev := &w.ev
-	*ev = event.Event{Time: w.pkt.Time, Source: src.Unmap(), Service: service, Kind: kind, Reason: reason, Parser: parserName, Port: port, Bytes: -1}
+	*ev = event.Event{Time: at, Source: src.Unmap(), Service: service, Kind: kind, Reason: reason, Parser: parserName, Port: port, Bytes: -1}
 	if target.IsValid() {
 		w.addr = target.AppendTo(w.addr[:0])
 		ev.Host = w.addr

@@ -52,11 +52,14 @@ type Options struct {
 	OnFlow func(f *Flow)
 	// OnAlert is called for every alert; calls are serialised.
 	OnAlert func(o *detect.Outcome)
-	// FlowCapacity bounds each worker's flow table; 0 = 1<<18.
+	// FlowCapacity bounds each worker's flow table; 0 = 65536.
 	FlowCapacity int
 	// SkipUnanswered leaves out of OnFlow the flows that never got an
 	// answer and carry no payload (scans, floods): they are still counted.
 	SkipUnanswered bool
+	// Deterministic hashes flows with a fixed seed, so that a capture
+	// file read twice gives the same output; live capture leaves it off.
+	Deterministic bool
 	// Clock times the run (Stats.Elapsed); nil = clock.Real. Flows run on
 	// the packets' own time.
 	Clock clock.Clock
@@ -91,7 +94,7 @@ func Run(ctx context.Context, srcs []capture.Source, o Options) (Stats, error) {
 		return Stats{}, errors.New("sensor: no capture source")
 	}
 	if o.FlowCapacity <= 0 {
-		o.FlowCapacity = 1 << 18
+		o.FlowCapacity = 1 << 16
 	}
 	clk := clock.Or(o.Clock)
 	start := clk.Now()
@@ -114,10 +117,10 @@ func Run(ctx context.Context, srcs []capture.Source, o Options) (Stats, error) {
 
 // state is what a worker keeps per flow beside the table's counters.
 type state struct {
-	id      *protoid.State // nil until the flow carries payload
-	flags0  uint8          // TCP flags of the flow's first packet
-	handled uint8          // events already emitted for this flow (bits)
-	est     bool           // the TCP handshake completed at some point
+	id      uint32 // 1 + index of its protoid state in worker.ids; 0 until the flow carries payload
+	flags0  uint8  // TCP flags of the flow's first packet
+	handled uint8  // events already emitted for this flow (bits)
+	est     bool   // the TCP handshake completed at some point
 }
 
 const (
@@ -131,7 +134,8 @@ type worker struct {
 	tab   *flow.Table[state]
 	pkt   capture.Packet
 	p     packet.Packet
-	free  []*protoid.State
+	ids   []*protoid.State // protocol states of flows with payload; the table itself holds no pointer, so the collector never scans it
+	free  []uint32         // indices of ids free for reuse
 	local Stats
 	ev    event.Event
 	addr  []byte // scratch for event.Host
@@ -140,7 +144,11 @@ type worker struct {
 
 func newWorker(sh *shared) *worker {
 	w := &worker{sh: sh, addr: make([]byte, 0, 64)}
-	w.tab = flow.New(flow.Options{Capacity: sh.o.FlowCapacity}, w.ended)
+	fo := flow.Options{Capacity: sh.o.FlowCapacity}
+	if sh.o.Deterministic {
+		fo.FixedSeed = 0x6865726473656e73 // "herdsens"
+	}
+	w.tab = flow.New(fo, w.ended)
 	return w
 }
 
@@ -187,13 +195,13 @@ func (w *worker) packet() {
 	}
 	if len(p.Payload) > 0 && (p.Proto == packet.ProtoTCP || p.Proto == packet.ProtoUDP) {
 		st := &f.Data
-		if st.id == nil {
+		if st.id == 0 {
 			st.id = w.newState()
 		}
-		if !st.id.Done() {
-			st.id.Inspect(p.Proto, dir, f.Port[0], f.Port[1], p.Payload)
-			if st.id.Done() && w.sh.o.Fingerprints != nil && st.handled&sentFingerprint == 0 {
-				w.fingerprint(f)
+		if id := w.ids[st.id-1]; !id.Done() {
+			id.Inspect(p.Proto, dir, f.Port[0], f.Port[1], p.Payload)
+			if id.Done() && w.sh.o.Fingerprints != nil && st.handled&sentFingerprint == 0 {
+				w.fingerprint(f, id)
 			}
 		}
 	}
@@ -202,13 +210,23 @@ func (w *worker) packet() {
 	}
 }
 
-func (w *worker) newState() *protoid.State {
+// newState returns 1 + the index of a fresh protocol state.
+func (w *worker) newState() uint32 {
 	if n := len(w.free); n > 0 {
-		s := w.free[n-1]
+		i := w.free[n-1]
 		w.free = w.free[:n-1]
-		return s
+		return i
 	}
-	return new(protoid.State)
+	w.ids = append(w.ids, new(protoid.State))
+	return uint32(len(w.ids))
+}
+
+// protoState returns a flow's protocol state, nil when it has none.
+func (w *worker) protoState(st *state) *protoid.State {
+	if st.id == 0 {
+		return nil
+	}
+	return w.ids[st.id-1]
 }
 
 // ended reports a flow leaving the table and emits its end events.
@@ -217,10 +235,10 @@ func (w *worker) ended(f *flow.Flow[state], why flow.End) {
 	w.fill(f, why)
 	w.behaviourAtEnd(f, why)
 	w.local.Protos[w.out.Proto]++
-	if st.id != nil {
-		*st.id = protoid.State{}
+	if st.id != 0 {
+		*w.ids[st.id-1] = protoid.State{}
 		w.free = append(w.free, st.id)
-		st.id = nil
+		st.id = 0
 	}
 	if o := w.sh.o; o.OnFlow != nil {
 		if o.SkipUnanswered && (f.Packets[0] == 0 || f.Packets[1] == 0) && w.out.Proto == protoid.Unknown {
@@ -239,8 +257,8 @@ func (w *worker) fill(f *flow.Flow[state], why flow.End) {
 	o.Packets, o.Bytes = f.Packets, f.Bytes
 	o.First, o.Last = time.Unix(0, f.First).UTC(), time.Unix(0, f.Last).UTC()
 	o.State, o.End, o.VLAN = f.State, why, f.VLAN
-	if f.Data.id != nil {
-		o.Result = f.Data.id.Result
+	if id := w.protoState(&f.Data); id != nil {
+		o.Result = id.Result
 	} else {
 		o.Result = protoid.Result{}
 	}

@@ -8,9 +8,11 @@
 package flow
 
 import (
+	"bytes"
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
+	"sort"
 	"time"
 
 	"github.com/herd-ips/herd/internal/sensor/packet"
@@ -97,14 +99,18 @@ type Counters struct {
 
 // Options size a table and its timeouts. Zero values take the defaults.
 type Options struct {
-	Capacity    int           // flows held at most; default 65536
-	IdleTCP     time.Duration // established TCP; default 5m
-	IdleUDP     time.Duration // UDP and others; default 2m
-	IdleOpen    time.Duration // half-open TCP (SYN only); default 30s
-	Linger      time.Duration // after FIN/RST; default 10s
-	Active      time.Duration // the longest a flow stays before it is reported; default 30m
-	Seed        maphash.Seed  // hash seed; zero value: a random one
-	FragEntries int           // first fragments remembered; default 1024
+	Capacity int           // flows held at most; default 65536
+	IdleTCP  time.Duration // established TCP; default 5m
+	IdleUDP  time.Duration // UDP and others; default 2m
+	IdleOpen time.Duration // half-open TCP (SYN only); default 30s
+	Linger   time.Duration // after FIN/RST; default 10s
+	Active   time.Duration // the longest a flow stays before it is reported; default 30m
+	Seed     maphash.Seed  // hash seed; zero value: a random one
+	// FixedSeed, when not 0, seeds the hash instead of Seed: a capture
+	// file read twice then gives its flows in the same order, expiry
+	// included. A live sensor keeps the random seed (hash flooding).
+	FixedSeed   uint64
+	FragEntries int // first fragments remembered; default 1024
 }
 
 type frag struct {
@@ -163,6 +169,9 @@ func New[T any](o Options, end func(*Flow[T], End)) *Table[T] {
 		seed:  maphash.Comparable(o.Seed, uint64(0x9e3779b97f4a7c15)),
 		frags: make([]frag, 1<<bits.Len(uint(o.FragEntries-1))),
 		end:   end,
+	}
+	if o.FixedSeed != 0 {
+		t.seed = mix(o.FixedSeed)
 	}
 	return t
 }
@@ -227,7 +236,19 @@ func (t *Table[T]) Packet(p *packet.Packet, now time.Time) (*Flow[T], int) {
 	h := symmetric(t.seed, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
 	i, dir, found := t.find(h, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
 	f := &t.slots[i]
-	if found && f.State == StateClosed && p.Proto == packet.ProtoTCP && p.Flags&(packet.SYN|packet.ACK) == packet.SYN {
+	if found && (t.now-f.Last > t.timeout(f) || t.now-f.First > int64(t.o.Active)) {
+		// Expired, though the sweep has not reached it yet: it ends
+		// here and the packet opens a new flow.
+		t.c.Expired++
+		why := EndIdle
+		if t.now-f.Last <= t.timeout(f) {
+			why = EndActive
+		}
+		t.remove(i, why)
+		found = false
+		i, dir, _ = t.find(h, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
+		f = &t.slots[i]
+	} else if found && f.State == StateClosed && p.Proto == packet.ProtoTCP && p.Flags&(packet.SYN|packet.ACK) == packet.SYN {
 		// Port reuse: a new connection on a closed flow's tuple.
 		t.remove(i, EndClosed)
 		found = false
@@ -391,7 +412,7 @@ func (t *Table[T]) timeout(f *Flow[T]) int64 {
 }
 
 // owe adds to the sweep's debt the slots due for the packet time passed,
-// so that the whole table is visited every 64 seconds of packet time.
+// so that the whole table is visited every 128 seconds of packet time.
 func (t *Table[T]) owe() {
 	if t.last == 0 {
 		t.last = t.now
@@ -400,15 +421,15 @@ func (t *Table[T]) owe() {
 	dt := t.now - t.last
 	t.last = t.now
 	n := len(t.slots)
-	if dt < int64(64*time.Second) {
-		n = int(int64(len(t.slots)) * dt / int64(64*time.Second))
+	if dt < int64(128*time.Second) {
+		n = int(int64(len(t.slots)) * dt / int64(128*time.Second))
 	}
 	t.debt = min(t.debt+n+1, len(t.slots))
 }
 
 // sweepMax bounds the slots one packet's sweep visits, so that the cost of
 // expiry is spread over the packets however packet time jumps.
-const sweepMax = 16
+const sweepMax = 4
 
 // sweepStep pays part of the sweep's debt: expired flows leave the table.
 func (t *Table[T]) sweepStep() {
@@ -437,14 +458,27 @@ func (t *Table[T]) sweepStep() {
 	}
 }
 
-// Flush reports every flow left, as EndFlush, and empties the table.
+// Flush reports every flow left, as EndFlush, in the order the flows
+// began (so that a capture read twice reports the same), and empties the
+// table. It allocates.
 func (t *Table[T]) Flush() {
+	live := make([]int, 0, t.c.Live)
 	for i := range t.slots {
 		if t.slots[i].used {
-			t.end(&t.slots[i], EndFlush)
-			t.slots[i] = Flow[T]{}
+			live = append(live, i)
 		}
 	}
+	sort.Slice(live, func(a, b int) bool {
+		fa, fb := &t.slots[live[a]], &t.slots[live[b]]
+		if fa.First != fb.First {
+			return fa.First < fb.First
+		}
+		return bytes.Compare(fa.Addr[0][:], fb.Addr[0][:]) < 0 || fa.Addr[0] == fb.Addr[0] && fa.Port[0] < fb.Port[0]
+	})
+	for _, i := range live {
+		t.end(&t.slots[i], EndFlush)
+	}
+	clear(t.slots)
 	t.c.Live = 0
 	clear(t.frags)
 }
