@@ -38,8 +38,9 @@ and runs the flows' behaviour (port scans, floods, reflection, connection-rate b
 through the scenario engine, on the capture's own time (docs/sensor.md).
 
 With --json it prints one JSON object per flow as the flow ends and one per alert, in the
-shape of herd replay --json; flows that never got an answer and carried no payload (scan
-probes, flood packets) are left out unless --all-flows. Without --json it prints a summary.`,
+shape of herd replay --json; flows that carried no payload and never completed a TCP
+handshake (scan probes, flood packets, refused connections) are left out unless --all-flows.
+Without --json it prints a summary and the alerts.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if read == "" {
@@ -96,12 +97,12 @@ probes, flood packets) are left out unless --all-flows. Without --json it prints
 			var buf []byte
 			var alerts []detect.Outcome
 			opts := sensor.Options{
-				Detector:       d,
-				Fingerprints:   fps,
-				SkipUnanswered: !all,
-				FlowCapacity:   flows,
-				Deterministic:  true,
-				Clock:          e.time(),
+				Detector:      d,
+				Fingerprints:  fps,
+				SkipProbes:    !all,
+				FlowCapacity:  flows,
+				Deterministic: true,
+				Clock:         e.time(),
 				OnAlert: func(o *detect.Outcome) {
 					if asJSON {
 						buf = query.AppendOutcome(buf[:0], o, true)
@@ -138,7 +139,7 @@ probes, flood packets) are left out unless --all-flows. Without --json it prints
 	}
 	c.Flags().StringVar(&read, "read", "", "capture file to read (pcap or pcapng)")
 	c.Flags().BoolVar(&asJSON, "json", false, "write one JSON object per flow and per alert")
-	c.Flags().BoolVar(&all, "all-flows", false, "with --json, also print flows that never got an answer and carried no payload")
+	c.Flags().BoolVar(&all, "all-flows", false, "with --json, also print the flows of no payload that never completed a handshake (probes)")
 	c.Flags().StringVar(&rulesDir, "rules", "", "directory of user rule files (*.yaml) added to the embedded defaults")
 	c.Flags().StringVar(&fpFile, "fingerprints", "", "file of known-bad client fingerprints (ja3|ja4|hassh FINGERPRINT [label])")
 	c.Flags().BoolVar(&simulate, "simulate", false, "alert without deciding")

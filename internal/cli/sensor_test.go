@@ -152,3 +152,43 @@ func TestSensorKeepsMetadataOnly(t *testing.T) {
 		}
 	}
 }
+
+// exampleCapture is the capture docs/sensor.md reads: made here, by
+// TestSensorExampleCapture with HERD_UPDATE_DOCS=1, from traffic this test
+// writes (a Go TLS client's ClientHello, an HTTP request, an SSH banner
+// exchange, a DNS query, a SYN scan), and committed.
+const exampleCapture = "../../examples/sensor.pcap"
+
+func TestSensorExampleCapture(t *testing.T) {
+	if os.Getenv("HERD_UPDATE_DOCS") == "" {
+		if _, err := os.Stat(exampleCapture); err != nil {
+			t.Fatalf("%v: run HERD_UPDATE_DOCS=1 go test -run TestSensorExampleCapture ./internal/cli/", err)
+		}
+		return
+	}
+	p := &pcapBuilder{t: t, at: time.Unix(1_767_225_600, 0)}
+	w, err := capture.NewWriter(&p.b, capture.LinkEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.w = w
+	c, s6 := "192.0.2.10", "2001:db8::443"
+	p.conversation(c, "198.51.100.80", 40001, 80,
+		[]byte("GET / HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: curl/8.5.0\r\n\r\n"),
+		[]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	p.conversation("2001:db8::10", s6, 40002, 443, tlsHello(t), []byte{0x16, 3, 3, 0, 4, 2, 0, 0, 0})
+	p.conversation(c, "198.51.100.22", 40003, 22, []byte("SSH-2.0-OpenSSH_9.6\r\n"), []byte("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"))
+	q := []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1}
+	p.frame(c, "198.51.100.53", 53000, 53, packet.ProtoUDP, 0, q)
+	a := append([]byte{}, q...)
+	a[2], a[7] = 0x81, 1
+	a = append(a, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 80)
+	p.frame("198.51.100.53", c, 53, 53000, packet.ProtoUDP, 0, a)
+	for i := range 20 {
+		p.frame("203.0.113.66", "198.51.100.80", 61000, uint16(20+i*3), packet.ProtoTCP, packet.SYN, nil)
+		p.frame("198.51.100.80", "203.0.113.66", uint16(20+i*3), 61000, packet.ProtoTCP, packet.RST|packet.ACK, nil)
+	}
+	if err := os.WriteFile(exampleCapture, p.b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -54,9 +54,10 @@ type Options struct {
 	OnAlert func(o *detect.Outcome)
 	// FlowCapacity bounds each worker's flow table; 0 = 65536.
 	FlowCapacity int
-	// SkipUnanswered leaves out of OnFlow the flows that never got an
-	// answer and carry no payload (scans, floods): they are still counted.
-	SkipUnanswered bool
+	// SkipProbes leaves out of OnFlow the flows that carried no payload
+	// and never completed a TCP handshake (scan probes, flood packets,
+	// refused connections): they are still counted, and still events.
+	SkipProbes bool
 	// Deterministic hashes flows with a fixed seed, so that a capture
 	// file read twice gives the same output; live capture leaves it off.
 	Deterministic bool
@@ -235,13 +236,14 @@ func (w *worker) ended(f *flow.Flow[state], why flow.End) {
 	w.fill(f, why)
 	w.behaviourAtEnd(f, why)
 	w.local.Protos[w.out.Proto]++
+	probe := st.id == 0 && !st.est
 	if st.id != 0 {
 		*w.ids[st.id-1] = protoid.State{}
 		w.free = append(w.free, st.id)
 		st.id = 0
 	}
 	if o := w.sh.o; o.OnFlow != nil {
-		if o.SkipUnanswered && (f.Packets[0] == 0 || f.Packets[1] == 0) && w.out.Proto == protoid.Unknown {
+		if o.SkipProbes && probe {
 			return
 		}
 		w.sh.mu.Lock()
