@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"time"
 
@@ -65,7 +66,15 @@ Without --json it prints a summary and the alerts.`,
 				allowed = append(allowed, p)
 			}
 			host, _ := ipx.HostAddrs()
-			d, err := detect.New(detect.Options{Rules: set, Simulate: simulate, NeverBan: ipx.NewNeverBan(host, allowed), Clock: e.time()})
+			// The sensor's events are of service "net": only the
+			// scenarios that can take them are compiled, and no parser.
+			sset := &rules.Set{Profiles: set.Profiles}
+			for _, sc := range set.Scenarios {
+				if len(sc.Filter.Services) == 0 || slices.Contains(sc.Filter.Services, "net") {
+					sset.Scenarios = append(sset.Scenarios, sc)
+				}
+			}
+			d, err := detect.New(detect.Options{Rules: sset, Simulate: simulate, NeverBan: ipx.NewNeverBan(host, allowed), Clock: e.time()})
 			if err != nil {
 				return err
 			}

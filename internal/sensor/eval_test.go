@@ -85,7 +85,11 @@ func TestNDPIAgreement(t *testing.T) {
 				if f.StartTLS && (f.Proto == protoid.SMTP || f.Proto == protoid.IMAP || f.Proto == protoid.POP3) {
 					p += "+starttls"
 				}
-				m[flowKey(sensor.TransportName(f.Transport), f.Client.String(), f.Server.String())] = ourFlow{proto: p}
+				k := flowKey(sensor.TransportName(f.Transport), f.Client.String(), f.Server.String())
+				if old, ok := m[k]; ok && old.proto != "Unknown" && p == "Unknown" {
+					return // a tuple reused after its flow expired: keep the named one (nDPI keeps one flow)
+				}
+				m[k] = ourFlow{proto: p}
 			},
 			FlowCapacity: 1 << 14,
 		})
