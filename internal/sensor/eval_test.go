@@ -43,7 +43,7 @@ var ndpiNames = map[string][]string{
 // agreementFloor is the ratchet: the overall agreement measured when the
 // test was last tightened. Raise it when the sensor gets better; a change
 // that lowers agreement fails here.
-const agreementFloor = 0.975
+const agreementFloor = 0.98
 
 type ourFlow struct {
 	proto string
@@ -118,11 +118,17 @@ func TestNDPIAgreement(t *testing.T) {
 		if !ok {
 			continue // capture not present (the sealed half, WebattackXSS)
 		}
+		// Scored under nDPI's master protocol (else its application);
+		// the sensor agrees when it says either (HTTP.BitTorrent: a
+		// tracker request over HTTP is both).
 		want := ""
+		var accept []string
 		for _, n := range []string{c[9], c[10]} {
-			if _, ok := ndpiNames[n]; ok {
-				want = n
-				break
+			if names, ok := ndpiNames[n]; ok {
+				if want == "" {
+					want = n
+				}
+				accept = append(accept, names...)
 			}
 		}
 		got, found := m[flowKey(c[3], c[4], c[6])]
@@ -141,7 +147,7 @@ func TestNDPIAgreement(t *testing.T) {
 		switch {
 		case !found:
 			s.missing++
-		case contains(ndpiNames[want], got.proto):
+		case contains(accept, got.proto):
 			s.agree++
 		default:
 			confusion[want+" → "+got.proto]++

@@ -156,7 +156,9 @@ func (s *State) identify(tr uint8, dir int, cport, sport uint16, b []byte) {
 			s.Proto = HTTP
 		}
 		s.http(b)
-	case dir == 1 && bytes.HasPrefix(b, []byte("HTTP/1.")):
+	case bytes.HasPrefix(b, []byte("HTTP/1.")) && len(b) > 12 && b[8] == ' ':
+		// An answer, from the server (or from the side seen first when
+		// the capture joined mid-connection).
 		s.Proto = HTTP
 	case isSIP(b):
 		s.Proto = SIP
@@ -210,7 +212,7 @@ func (s *State) identifyUDP(dir int, cport, sport uint16, b []byte) {
 	case port(cport, sport, 138) && isSMBDatagram(b):
 		s.Proto = SMB
 		s.Version = "1"
-	case isBTDHT(b):
+	case isBTDHT(b) || bytes.HasPrefix(b, []byte("BT-SEARCH * HTTP/1.1\r\n")):
 		s.Proto = BitTorrent
 	}
 }

@@ -40,19 +40,38 @@ func (s *State) http(b []byte) {
 		}
 		name, val := line[:c], bytes.TrimSpace(line[c+1:])
 		switch {
-		case bytes.EqualFold(name, []byte("host")):
+		case len(name) == 4 && asciiFold(name, "host"):
 			s.Host = field(val)
-		case bytes.EqualFold(name, []byte("user-agent")):
+		case len(name) == 10 && asciiFold(name, "user-agent"):
 			s.UserAgent = field(val)
 		}
 	}
 }
 
+// asciiFold reports whether b equals the lowercase ASCII s, ignoring case.
+func asciiFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 32
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
 var sipStarts = [][]byte{[]byte("SIP/2.0 "), []byte("INVITE sip"), []byte("REGISTER sip"), []byte("OPTIONS sip"), []byte("ACK sip"), []byte("BYE sip"), []byte("CANCEL sip"), []byte("NOTIFY sip"), []byte("SUBSCRIBE sip"), []byte("MESSAGE sip"), []byte("INFO sip"), []byte("PUBLISH sip"), []byte("REFER sip"), []byte("UPDATE sip"), []byte("PRACK sip")}
 
 func isSIP(b []byte) bool {
+	if len(b) < 7 {
+		return false
+	}
 	for _, m := range sipStarts {
-		if len(b) >= len(m) && bytes.EqualFold(b[:len(m)], m) {
+		if len(b) >= len(m) && (b[0]|0x20) == (m[0]|0x20) && bytes.EqualFold(b[:len(m)], m) {
 			return true
 		}
 	}
