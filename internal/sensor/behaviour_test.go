@@ -244,3 +244,23 @@ func goClientHello(t testing.TB) []byte {
 	}
 	return buf[:n]
 }
+
+// FuzzSensor runs arbitrary frames, each twice and reversed, through the
+// whole sensor: decode, flows, protocol identity and behaviour.
+func FuzzSensor(f *testing.F) {
+	f.Add(packet.Build(packet.Frame{Packet: packet.Packet{Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), SrcPort: 1, DstPort: 80, Proto: packet.ProtoTCP, Flags: packet.SYN, Payload: []byte("GET / HTTP/1.1\r\n\r\n")}}))
+	f.Add(packet.Build(packet.Frame{Packet: packet.Packet{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), SrcPort: 53, DstPort: 5000, Proto: packet.ProtoUDP, Payload: make([]byte, 1200)}}))
+	d := newDetector(f)
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		at := time.Unix(1_700_000_000, 0)
+		pk := []capture.Packet{
+			{Data: frame, Time: at, Length: len(frame), Link: capture.LinkEthernet},
+			{Data: frame, Time: at.Add(time.Second), Length: len(frame), Link: capture.LinkEthernet},
+			{Data: frame, Time: at.Add(2 * time.Second), Length: len(frame), Link: capture.LinkRaw},
+		}
+		_, err := sensor.Run(context.Background(), []capture.Source{&memSource{pkts: pk}}, sensor.Options{Detector: d, FlowCapacity: 16, OnFlow: func(f *sensor.Flow) { f.AppendJSON(nil) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -211,6 +211,31 @@ func FuzzInspect(f *testing.F) {
 	f.Add(uint8(UDP), uint16(53), []byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0xc0, 12})
 	f.Add(uint8(UDP), uint16(443), append([]byte{0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x44, 0xd0}, make([]byte, 1200)...))
 	f.Add(uint8(UDP), uint16(443), []byte("\x0d\x01\x02\x03\x04\x05\x06\x07\x08Q043\x01CHLO\x01\x00\x00\x00SNI\x00\x03\x00\x00\x00abc"))
+	for _, seed := range []struct {
+		tr   uint8
+		port uint16
+		b    string
+	}{
+		{TCP, 3306, "\x2c\x00\x00\x00\x0a8.0.36\x00" + strings.Repeat("\x00", 36)},
+		{TCP, 5432, "\x00\x00\x00\x08\x04\xd2\x16\x2f"},
+		{TCP, 6379, "*1\r\n$4\r\nPING\r\n"},
+		{TCP, 1883, "\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04abcd"},
+		{TCP, 445, "\x00\x00\x00\x50\xfeSMB@\x00"},
+		{TCP, 3389, "\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00"},
+		{TCP, 23, "\xff\xfd\x18\xff\xfd\x20"},
+		{TCP, 6881, "\x13BitTorrent protocol\x00\x00\x00\x00\x00\x00\x00\x00"},
+		{TCP, 143, "a1 LOGIN bob secret\r\n"},
+		{TCP, 110, "+OK ready\r\n"},
+		{TCP, 53, "\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01"},
+		{UDP, 123, "\x23" + strings.Repeat("\x00", 47)},
+		{UDP, 161, "\x30\x26\x02\x01\x01\x04\x06public"},
+		{UDP, 5060, "OPTIONS sip:bob@example.com SIP/2.0\r\n"},
+		{UDP, 6881, "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe"},
+		{UDP, 138, "\x11\x02\x00\x00\xc0\xa8\x01\x02\x00\x8a\x00\xbb\x00\x00 \xffSMB\x25"},
+		{UDP, 443, "\xc0\x0a\x0a\x0a\x0a\x08\x01\x02\x03\x04\x05\x06\x07\x08\x00"},
+	} {
+		f.Add(seed.tr, seed.port, []byte(seed.b))
+	}
 	f.Fuzz(func(t *testing.T, tr uint8, port uint16, b []byte) {
 		for dir := range 2 {
 			var s State
