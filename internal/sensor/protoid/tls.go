@@ -77,14 +77,21 @@ func grease(v int) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
 func (s *State) clientHello(b []byte, kind byte) {
 	var msg []byte
 	if kind == 't' {
-		// Gather the handshake bytes of consecutive handshake records.
-		for r := b; len(r) >= 5 && r[0] == 0x16; {
+		// Gather the handshake bytes of consecutive handshake records
+		// (without a copy when the first record holds the message).
+		if n := int(binary.BigEndian.Uint16(b[3:])); len(b) >= 9 && n+5 <= len(b) && n >= 4 && 4+(int(b[6])<<16|int(b[7])<<8|int(b[8])) <= n {
+			msg = b[5 : 5+n]
+		}
+		for r := b; msg == nil && len(r) >= 5 && r[0] == 0x16; {
 			n := int(binary.BigEndian.Uint16(r[3:]))
 			msg = append(msg, r[5:5+min(n, len(r)-5)]...)
 			if n > len(r)-5 {
 				break
 			}
 			r = r[5+n:]
+		}
+		if msg == nil {
+			msg = []byte{}
 		}
 	} else {
 		msg = b
