@@ -68,10 +68,19 @@ func (w *worker) first(f *flow.Flow[state], dir int) {
 		// A SYN-ACK opening a flow: an answer to a SYN this host never
 		// saw sent. Its destination is the victim of SYN-ACK reflection.
 		w.emit(event.KindAbuse, reasonSYNACK, p.Dst, p.DstPort, netip.Addr{})
-	case packet.SYN:
-		if r, ok := connectReasons[p.DstPort]; ok {
-			w.emit(event.KindAbuse, r, p.Src, p.DstPort, p.Dst)
-		}
+	}
+}
+
+// established counts a connection whose handshake just completed against
+// its service's connection rate. Only a completed handshake counts: it
+// proves the client's address, which a SYN alone does not, so a forged
+// flood cannot get its forged sources banned here.
+func (w *worker) established(f *flow.Flow[state]) {
+	if f.Proto != packet.ProtoTCP || f.Data.flags0&(packet.SYN|packet.ACK) != packet.SYN {
+		return
+	}
+	if r, ok := connectReasons[f.Port[1]]; ok {
+		w.emit(event.KindAbuse, r, f.AddrPort(0).Addr(), f.Port[1], f.AddrPort(1).Addr())
 	}
 }
 

@@ -264,3 +264,17 @@ func FuzzSensor(f *testing.F) {
 		}
 	})
 }
+
+// TestForgedSYNsAreNoBruteForce: 100 SYNs to port 22 forged from one
+// address, never completed, do not count as SSH connections.
+func TestForgedSYNsAreNoBruteForce(t *testing.T) {
+	tr := newTrace(t)
+	for i := range 100 {
+		tr.tcp(10*time.Millisecond, "203.0.113.50", "192.0.2.22", uint16(20000+i), 22, packet.SYN, "")
+		tr.tcp(time.Millisecond, "192.0.2.22", "203.0.113.50", 22, uint16(20000+i), packet.SYN|packet.ACK, "")
+	}
+	res := run(t, tr.file(), sensor.Options{})
+	if got := alertsOf(res, "sensor-ssh-connection-rate"); len(got) != 0 {
+		t.Fatalf("forged SYNs gave %+v", got)
+	}
+}

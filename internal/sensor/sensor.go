@@ -191,8 +191,9 @@ func (w *worker) packet() {
 	if f.Packets[0]+f.Packets[1] == 1 {
 		w.first(f, dir)
 	}
-	if f.State == flow.StateEstablished {
+	if f.State == flow.StateEstablished && !f.Data.est {
 		f.Data.est = true
+		w.established(f)
 	}
 	if len(p.Payload) > 0 && (p.Proto == packet.ProtoTCP || p.Proto == packet.ProtoUDP) {
 		st := &f.Data
