@@ -281,3 +281,31 @@ func (d *Detector) Counters() Counters {
 	}
 	return c
 }
+
+// Event runs an event that did not come from a log line (a packet
+// sensor's) through the scenarios and profiles, as LineAs does after its
+// parse. ev must have a valid Source; it is not kept. The result is valid
+// until the next call to Event or LineAs.
+func (d *Detector) Event(ev *event.Event) *Result {
+	r := &d.res
+	r.Poured = r.Poured[:0]
+	r.Outcomes = r.Outcomes[:0]
+	r.Event = ev
+	r.Parse = parse.Result{Rule: -1}
+	if !ev.Source.IsValid() {
+		return r
+	}
+	d.c.Events++
+	d.alerts = d.alerts[:0]
+	r.Poured, d.alerts = d.scen.Pour(ev, r.Poured, d.alerts)
+	for i := range d.alerts {
+		a := &d.alerts[i]
+		dec, v := d.prof.Decide(a)
+		d.c.Alerts++
+		if v == profile.Decided {
+			d.c.Decisions++
+		}
+		r.Outcomes = append(r.Outcomes, Outcome{Alert: *a, Decision: dec, Verdict: v})
+	}
+	return r
+}

@@ -46,7 +46,7 @@ var (
 	formats        = []string{"clf", "json-access"}
 	sessionKeys    = []string{"pid"}
 	scenarioTypes  = []string{"leaky", "trigger", "distinct"}
-	distinctFields = []string{"user", "path", "target", "port", "user_agent"}
+	distinctFields = []string{"user", "path", "target", "port", "user_agent", "host"}
 	groupBys       = []string{"source", "source+host"}
 	profileTypes   = []string{"ban", "captcha"}
 	profileScopes  = []string{"ip", "range"}

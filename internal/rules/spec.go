@@ -68,7 +68,7 @@ type ScenarioSpec struct {
 	Filter      FilterSpec
 	Capacity    int           // leaky: events held before overflow; overflow on the (Capacity+1)-th
 	Leak        time.Duration // leaky: one event leaks out every Leak
-	Distinct    string        // field whose distinct values are counted: "user", "path", "target" (path and query), "port", "user_agent"
+	Distinct    string        // field whose distinct values are counted: "user", "path", "target" (path and query), "port", "user_agent", "host" (a sensor event's target address)
 	Window      time.Duration // distinct/leaky: how long values are remembered (distinct type)
 	GroupBy     string        // "source" (default) or "source+host"
 	IPv6Prefix  int           // IPv6 sources are grouped by this prefix length; default 64, 128 disables

@@ -92,6 +92,7 @@ const (
 	fieldPort
 	fieldUserAgent
 	fieldTarget // path and query
+	fieldHost   // the event's Host: a sensor's target address, for horizontal scans
 )
 
 // scenario is one compiled rules.ScenarioSpec. Durations are nanoseconds.
@@ -286,8 +287,10 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 			s.field = fieldUserAgent
 		case "target":
 			s.field = fieldTarget
+		case "host":
+			s.field = fieldHost
 		default:
-			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port or user_agent", sp.Distinct)
+			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port, user_agent or host", sp.Distinct)
 		}
 		s.stride = 1 + sp.Capacity + 1 // header, then capacity+1 hashes
 	} else if sp.Distinct != "" {
@@ -640,6 +643,8 @@ func (e *Engine) distinctHash(s *scenario, ev *event.Event) uint32 {
 		return uint32(maphash.Bytes(e.seed, e.view.buf))
 	case fieldPort:
 		return uint32(ev.Port) // exact: a port is its own hash
+	case fieldHost:
+		return e.hashLower(ev.Host)
 	default:
 		return uint32(maphash.Bytes(e.seed, ev.UserAgent))
 	}
