@@ -54,6 +54,8 @@ var allowed = map[string][]string{
 	"internal/store":           {"internal/event", "internal/sqldb"},
 	"internal/enforce/nft":     {"internal/event", "internal/ipx", "internal/enforce"},
 	"internal/enforce/ipset":   {"internal/event", "internal/ipx", "internal/enforce"},
+	"internal/enforce/xdp":     {"internal/event", "internal/enforce"},
+	"internal/sensor/capture":  {},
 	"internal/enforce/backend": {"internal/config", "internal/enforce", "internal/enforce/nft", "internal/enforce/ipset"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/metrics":         {"internal/connlimit"},
@@ -132,7 +134,7 @@ func contains(list []string, s string) bool {
 var stages = []string{
 	"internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/source/stdin",
 	"internal/parse", "internal/scenario", "internal/profile",
-	"internal/decision", "internal/store", "internal/enforce/nft", "internal/enforce/ipset",
+	"internal/decision", "internal/store", "internal/enforce/nft", "internal/enforce/ipset", "internal/enforce/xdp",
 	"internal/lapi", "internal/report", "internal/metrics",
 	"internal/hub", "internal/hub/client", "internal/hub/blocklist", "internal/hub/hubstore", "internal/hub/reputation", "internal/hub/export",
 }
