@@ -56,6 +56,7 @@ var allowed = map[string][]string{
 	"internal/enforce/ipset":   {"internal/event", "internal/ipx", "internal/enforce"},
 	"internal/enforce/xdp":     {"internal/event", "internal/enforce"},
 	"internal/sensor/capture":  {},
+	"internal/sensor/afpacket": {"internal/sensor/capture"},
 	"internal/enforce/backend": {"internal/config", "internal/enforce", "internal/enforce/nft", "internal/enforce/ipset"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/metrics":         {"internal/connlimit"},
