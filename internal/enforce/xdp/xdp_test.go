@@ -22,7 +22,7 @@ type pair struct {
 	dev      string // the receiver's veth end
 }
 
-func newPair(t *testing.T) pair {
+func newPair(t testing.TB) pair {
 	t.Helper()
 	var p pair
 	p.nsA, p.fdA = herdtest.NewNetns(t)
@@ -35,7 +35,7 @@ func newPair(t *testing.T) pair {
 }
 
 // vethIn names the one interface but loopback in namespace fd.
-func vethIn(t *testing.T, fd int) string {
+func vethIn(t testing.TB, fd int) string {
 	t.Helper()
 	var name string
 	err := herdtest.Do(fd, func() error {
