@@ -54,7 +54,7 @@ var allowed = map[string][]string{
 	"internal/store":           {"internal/event", "internal/sqldb"},
 	"internal/enforce/nft":     {"internal/event", "internal/ipx", "internal/enforce"},
 	"internal/enforce/ipset":   {"internal/event", "internal/ipx", "internal/enforce"},
-	"internal/enforce/xdp":     {"internal/event", "internal/enforce"},
+	"internal/enforce/xdp":     {"internal/event", "internal/ipx", "internal/enforce"},
 	"internal/sensor/capture":  {},
 	"internal/sensor/afpacket": {"internal/sensor/capture"},
 	"internal/enforce/backend": {"internal/config", "internal/enforce", "internal/enforce/nft", "internal/enforce/ipset"},

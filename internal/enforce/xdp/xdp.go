@@ -25,6 +25,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/ipx"
 )
 
 // ErrNotSupported is returned, wrapped, when the kernel will not load or
@@ -142,8 +143,11 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("xdp: %s: %w", op, err)
 }
 
-// Apply deletes c.Delete, then adds c.Add's scopes.
-func (f *Filter) Apply(c event.Change, _ time.Time) error {
+// Apply deletes c.Delete, then adds the scopes of c.Add's bans. As with
+// nftables, simulated and non-ban decisions and those already expired at
+// now are skipped; the tries do not expire entries by themselves: the
+// decision set's expiry deletes them.
+func (f *Filter) Apply(c event.Change, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, p := range c.Delete {
@@ -152,6 +156,9 @@ func (f *Filter) Apply(c event.Change, _ time.Time) error {
 		}
 	}
 	for i := range c.Add {
+		if !enforceable(&c.Add[i], now) {
+			continue
+		}
 		if err := f.put(norm(c.Add[i].Scope)); err != nil {
 			return err
 		}
@@ -159,14 +166,22 @@ func (f *Filter) Apply(c event.Change, _ time.Time) error {
 	return nil
 }
 
+// enforceable reports whether d is a ban to put in the tries at now.
+func enforceable(d *event.Decision, now time.Time) bool {
+	return d.Type == event.Ban && !d.Simulated && (d.Until.IsZero() || d.Until.After(now))
+}
+
 // Reconcile makes the tries hold exactly live's scopes: it adds what is
 // missing before deleting what is no longer live, so no live ban is ever
 // absent.
-func (f *Filter) Reconcile(live []event.Decision, _ time.Time) error {
+func (f *Filter) Reconcile(live []event.Decision, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	want := make(map[netip.Prefix]struct{}, len(live))
 	for i := range live {
+		if !enforceable(&live[i], now) {
+			continue
+		}
 		p := norm(live[i].Scope)
 		if !p.IsValid() {
 			continue
@@ -186,14 +201,11 @@ func (f *Filter) Reconcile(live []event.Decision, _ time.Time) error {
 	return nil
 }
 
-// norm is p masked, with an IPv4-mapped IPv6 prefix turned into IPv4.
+// norm is p masked, with an IPv4-mapped IPv6 prefix turned into IPv4;
+// the zero Prefix when p is invalid.
 func norm(p netip.Prefix) netip.Prefix {
-	a, bits := p.Addr(), p.Bits()
-	if a.Is4In6() && bits >= 96 {
-		a, bits = a.Unmap(), bits-96
-	}
-	q, err := a.Prefix(bits)
-	if err != nil {
+	q, ok := ipx.Normalize(p)
+	if !ok {
 		return netip.Prefix{}
 	}
 	return q

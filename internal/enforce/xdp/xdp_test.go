@@ -185,3 +185,31 @@ func mustNotReach(t *testing.T, fd int, a netip.AddrPort) {
 		t.Errorf("%s reachable, want dropped", a)
 	}
 }
+
+// Simulated, non-ban and expired decisions never reach the tries, as with
+// nftables.
+func TestSkipsWhatIsNotABan(t *testing.T) {
+	p := newPair(t)
+	f := open(t, p, false)
+	now := time.Unix(1_800_000_000, 0)
+	sim := ban("10.1.0.1/32")
+	sim.Simulated = true
+	captcha := ban("10.1.0.2/32")
+	captcha.Type = event.Captcha
+	expired := ban("10.1.0.3/32")
+	expired.Until = now.Add(-time.Second)
+	live := ban("10.1.0.4/32")
+	live.Until = now.Add(time.Hour)
+	if err := f.Apply(event.Change{Add: []event.Decision{sim, captcha, expired, live}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := f.Stats(); s.Entries4 != 1 {
+		t.Errorf("Apply: %d entries, want only the live ban", s.Entries4)
+	}
+	if err := f.Reconcile([]event.Decision{sim, captcha, expired}, now); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := f.Stats(); s.Entries4 != 0 {
+		t.Errorf("Reconcile: %d entries, want none", s.Entries4)
+	}
+}
