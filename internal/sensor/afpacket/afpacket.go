@@ -410,3 +410,24 @@ func inNetns(fd int, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// OpenGroup opens n Sources on o.Interface in one fan-out group
+// (o.FanoutGroup, which must not be 0): one per worker, each to be read by
+// one goroutine. On an error it closes those it opened.
+func OpenGroup(o Options, n int) ([]capture.Source, error) {
+	if o.FanoutGroup == 0 || n < 1 {
+		return nil, fmt.Errorf("afpacket %s: a group needs a FanoutGroup id and at least one worker", o.Interface)
+	}
+	srcs := make([]capture.Source, 0, n)
+	for range n {
+		s, err := Open(o)
+		if err != nil {
+			for _, s := range srcs {
+				_ = s.Close()
+			}
+			return nil, err
+		}
+		srcs = append(srcs, s)
+	}
+	return srcs, nil
+}

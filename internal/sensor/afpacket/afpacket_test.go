@@ -108,7 +108,7 @@ func (u udpSender) Write(b []byte) (int, error) { return u.c.WriteToUDP(b, u.to)
 
 // collect reads packets until n carrying marker arrived or the deadline,
 // and returns copies of their UDP payloads.
-func collect(t *testing.T, s *afpacket.Source, marker []byte, n int, d time.Duration) [][]byte {
+func collect(t *testing.T, s capture.Source, marker []byte, n int, d time.Duration) [][]byte {
 	t.Helper()
 	var got [][]byte
 	done := make(chan struct{})
@@ -208,9 +208,12 @@ func TestFilterDropsWhatItShould(t *testing.T) {
 func TestFanoutSpreadsFlows(t *testing.T) {
 	l := newLink(t)
 	const workers, flows, per = 4, 64, 4
-	srcs := make([]*afpacket.Source, workers)
-	for i := range srcs {
-		srcs[i] = open(t, l, afpacket.Options{FanoutGroup: 4242, Expr: "udp and dst port 7100", Timeout: 10 * time.Millisecond})
+	srcs, err := afpacket.OpenGroup(afpacket.Options{Interface: l.dev, NetNS: l.fdB, FanoutGroup: 4242, Expr: "udp and dst port 7100", Timeout: 10 * time.Millisecond}, workers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range srcs {
+		t.Cleanup(func() { _ = s.Close() })
 	}
 	for f := range flows {
 		c := sender(t, l, 20000+f, "10.78.0.2:7100")
@@ -287,6 +290,12 @@ func TestCloseEndsNext(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("Next still waits after Close")
+	}
+}
+
+func TestOpenGroupErrors(t *testing.T) {
+	if _, err := afpacket.OpenGroup(afpacket.Options{Interface: "lo"}, 2); err == nil {
+		t.Error("a group without an id opened")
 	}
 }
 
