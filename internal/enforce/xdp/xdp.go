@@ -84,21 +84,11 @@ func New(o Options) (*Filter, error) {
 	if o.MaxEntries == 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones
-	// to the memory cgroup, where this does nothing.
-	_ = rlimit.RemoveMemlock()
-	coll, err := ebpf.NewCollection(spec(o.MaxEntries))
+	f, err := load(o.MaxEntries)
 	if err != nil {
-		return nil, wrap("load program", err)
+		return nil, err
 	}
-	f := &Filter{
-		coll:  coll,
-		ban4:  coll.Maps[mapBan4],
-		ban6:  coll.Maps[mapBan6],
-		drops: coll.Maps[mapDrops],
-		max:   o.MaxEntries,
-		in:    map[netip.Prefix]struct{}{},
-	}
+	coll := f.coll
 	flags := link.XDPGenericMode
 	if o.Native {
 		flags = link.XDPDriverMode
@@ -122,6 +112,25 @@ func New(o Options) (*Filter, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// load loads the program and its maps, attached nowhere.
+func load(max uint32) (*Filter, error) {
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones
+	// to the memory cgroup, where this does nothing.
+	_ = rlimit.RemoveMemlock()
+	coll, err := ebpf.NewCollection(spec(max))
+	if err != nil {
+		return nil, wrap("load program", err)
+	}
+	return &Filter{
+		coll:  coll,
+		ban4:  coll.Maps[mapBan4],
+		ban6:  coll.Maps[mapBan6],
+		drops: coll.Maps[mapDrops],
+		max:   max,
+		in:    map[netip.Prefix]struct{}{},
+	}, nil
 }
 
 // Probe loads the program without attaching it and reports whether this
