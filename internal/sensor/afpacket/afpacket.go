@@ -267,9 +267,14 @@ func (s *Source) Next(p *capture.Packet) error {
 			return fmt.Errorf("afpacket: poll: %w", err)
 		}
 		if s.pfd[0].Revents&unix.POLLERR != 0 {
-			// An error queued on the socket (the interface went away).
-			if _, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+			// An error queued on the socket; reading it clears it. The
+			// interface going down is not the end: it may come back.
+			v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			if err != nil {
 				return fmt.Errorf("afpacket: socket: %w", err)
+			}
+			if v != 0 && unix.Errno(v) != unix.ENETDOWN {
+				return fmt.Errorf("afpacket: socket: %w", unix.Errno(v))
 			}
 		}
 	}
