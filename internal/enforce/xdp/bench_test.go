@@ -263,11 +263,14 @@ func (r *ring) send(n int, frames [][]byte) error {
 		batch := min(txFrames, n-sent)
 		for i := range batch {
 			h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&r.mem[i*txFrame]))
-			for st := atomic.LoadUint32(&h.Status); st != unix.TP_STATUS_AVAILABLE; st = atomic.LoadUint32(&h.Status) {
-				if st&unix.TP_STATUS_WRONG_FORMAT != 0 {
-					return fmt.Errorf("the kernel refused frame %d", i)
-				}
-				runtime.Gosched() // the kernel has not released the frame yet
+			// Wait while the kernel still holds the frame. A frame left
+			// in SEND_REQUEST was refused by the device (its queue
+			// full): the next sendto sends it again.
+			for st := atomic.LoadUint32(&h.Status); st&unix.TP_STATUS_SENDING != 0; st = atomic.LoadUint32(&h.Status) {
+				runtime.Gosched()
+			}
+			if st := atomic.LoadUint32(&h.Status); st&unix.TP_STATUS_WRONG_FORMAT != 0 {
+				return fmt.Errorf("the kernel refused frame %d", i)
 			}
 			f := frames[(sent+i)%len(frames)]
 			copy(r.mem[i*txFrame+txData:], f)
