@@ -26,7 +26,7 @@ var everyone = []string{"internal/event", "internal/ipx", "internal/textmatch", 
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
 	"internal/cli":             {"internal/app", "internal/detect", "internal/enforce/backend", "internal/hub/node", "internal/query", "internal/config", "internal/rules", "internal/ruletest", "internal/ipx", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext", "internal/hub/predict", "internal/hub/simulate", "internal/sensor", "internal/sensor/capture", "internal/sensor/protoid"},
-	"internal/app":             {"internal/agentmetrics", "internal/storeview", "internal/enforce/backend", "internal/event", "internal/config", "internal/rules", "internal/ipx", "internal/connlimit", "internal/tlsfiles", "internal/source", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/source/stdin", "internal/parse", "internal/scenario", "internal/profile", "internal/detect", "internal/decision", "internal/enforce", "internal/store", "internal/lapi", "internal/metrics", "internal/report", "internal/query", "internal/hub/blocklist", "internal/hub/client", "internal/hub/wire", "internal/group", "internal/console", "internal/clock"},
+	"internal/app":             {"internal/agentmetrics", "internal/storeview", "internal/enforce/backend", "internal/event", "internal/config", "internal/rules", "internal/ipx", "internal/connlimit", "internal/tlsfiles", "internal/source", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/source/stdin", "internal/parse", "internal/scenario", "internal/profile", "internal/detect", "internal/decision", "internal/enforce", "internal/store", "internal/lapi", "internal/metrics", "internal/report", "internal/query", "internal/hub/blocklist", "internal/hub/client", "internal/hub/wire", "internal/group", "internal/console", "internal/clock", "internal/enforce/xdp"},
 	"internal/console":         {"internal/clock", "internal/event", "internal/ipx", "internal/metrics", "internal/query", "internal/store"},
 	"internal/detect":          {"internal/event", "internal/evidence", "internal/ipx", "internal/parse", "internal/profile", "internal/rules", "internal/scenario", "internal/source"},
 	"internal/query":           {"internal/config", "internal/detect", "internal/enforce/nft", "internal/event", "internal/ipx", "internal/lapi", "internal/metrics", "internal/parse", "internal/profile", "internal/rules", "internal/source/lines", "internal/store", "internal/termtext", "internal/tlsfiles"},
@@ -55,6 +55,8 @@ var allowed = map[string][]string{
 	"internal/store":           {"internal/event", "internal/sqldb"},
 	"internal/enforce/nft":     {"internal/event", "internal/ipx", "internal/enforce"},
 	"internal/enforce/ipset":   {"internal/event", "internal/ipx", "internal/enforce"},
+	"internal/enforce/xdp":     {"internal/event", "internal/ipx", "internal/enforce"},
+	"internal/sensor/afpacket": {"internal/sensor/capture"},
 	"internal/enforce/backend": {"internal/config", "internal/enforce", "internal/enforce/nft", "internal/enforce/ipset"},
 	"internal/lapi":            {"internal/event", "internal/ipx", "internal/store"},
 	"internal/metrics":         {"internal/connlimit"},
@@ -140,7 +142,7 @@ func contains(list []string, s string) bool {
 var stages = []string{
 	"internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/source/stdin",
 	"internal/parse", "internal/scenario", "internal/profile",
-	"internal/decision", "internal/store", "internal/enforce/nft", "internal/enforce/ipset",
+	"internal/decision", "internal/store", "internal/enforce/nft", "internal/enforce/ipset", "internal/enforce/xdp",
 	"internal/lapi", "internal/report", "internal/metrics",
 	"internal/hub", "internal/hub/client", "internal/hub/blocklist", "internal/hub/hubstore", "internal/hub/reputation", "internal/hub/export",
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/enforce/backend"
+	"github.com/herd-ips/herd/internal/enforce/xdp"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/hub/client"
@@ -152,6 +153,7 @@ type agent struct {
 	stored []store.DecisionRecord // the live decisions at start
 	sub    *decision.Subscription // the enforcer's view of the set
 	enf    *enforce.Loop          // feeds the firewall, or prints when dry
+	xdp    *enforce.Loop          // feeds the XDP filter, when configured; else nil
 	files  []*file.Follower
 	jf     *journald.Follower // nil when the journal is not followed
 	slSrc  *metrics.Source    // the syslog lines' counters
@@ -231,6 +233,9 @@ func RunAgent(ctx context.Context, o AgentOptions) (err error) {
 		err = ferr
 	}
 	a.enf.Settle()
+	if a.xdp != nil {
+		a.xdp.Settle()
+	}
 	if a.syslog != nil {
 		a.log.Info("agent: syslog stopped", "stats", fmt.Sprintf("%+v", a.syslog.Stats()))
 	}
@@ -375,7 +380,52 @@ func (a *agent) startEnforcer(context.Context) (func(), error) {
 		return stop, fmt.Errorf("agent: %w", err)
 	}
 	a.run(a.enf.Run)
+	if name != backend.DryRun && a.cfg.XDP.Enabled {
+		if xstop := a.startXDP(); xstop != nil {
+			return func() { xstop(); stop() }, nil
+		}
+	}
 	return stop, nil
+}
+
+// startXDP attaches the XDP filter beside the firewall and feeds it from a
+// subscription of its own. The firewall stays the enforcer of record: an
+// XDP filter that cannot be loaded (an old kernel, no eBPF) is logged and
+// left out. It returns what releases it, or nil.
+func (a *agent) startXDP() func() {
+	xc := a.cfg.XDP
+	f, err := xdp.New(xdp.Options{Interfaces: xc.Interfaces, Native: xc.Mode == config.XDPNative, MaxEntries: uint32(xc.MaxEntries), NetNS: a.o.NetNS})
+	if err != nil {
+		a.log.Warn("agent: XDP filter not attached; the firewall alone enforces", "interfaces", xc.Interfaces, "err", err)
+		return nil
+	}
+	sub := a.set.Subscribe()
+	a.xdp = enforce.New(enforce.Options{Enforcer: f, Name: "xdp", Changes: sub, Live: a.set.Live, Logger: a.log,
+		Time: a.clk, After: func(d time.Duration) <-chan time.Time { return a.clk.NewTimer(d).C() }})
+	stop := func() {
+		sub.Close()
+		_ = f.Close()
+	}
+	if err := a.xdp.Restore(); err != nil {
+		a.log.Warn("agent: XDP filter not loaded with the live decisions; it reconciles again in the background", "err", err)
+	}
+	a.m.Metrics().XDP(func() (metrics.XDPCounts, bool) {
+		s, err := f.Stats()
+		if err != nil {
+			return metrics.XDPCounts{}, false
+		}
+		return metrics.XDPCounts{Dropped4: s.Dropped4, Dropped6: s.Dropped6, Prefixes4: s.Entries4, Prefixes6: s.Entries6}, true
+	})
+	a.run(a.xdp.Run)
+	a.log.Info("agent: XDP filter attached", "interfaces", xc.Interfaces, "mode", xdpMode(xc.Mode))
+	return stop
+}
+
+func xdpMode(m string) string {
+	if m == "" {
+		return config.XDPGeneric
+	}
+	return m
 }
 
 func (a *agent) startReady(context.Context) (func(), error) {

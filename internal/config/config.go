@@ -62,6 +62,7 @@ type Config struct {
 	RulesDir string // user rules; DefaultRulesDir need not exist
 	Database Database
 	Firewall Firewall
+	XDP      XDP
 	API      API
 	Metrics  Metrics
 	Console  Console
@@ -255,6 +256,22 @@ type Firewall struct {
 	// BackendIptables (iptables with ipsets).
 	Backend string
 }
+
+// XDP configures the XDP filter (internal/enforce/xdp), an enforcer beside
+// the firewall that drops banned sources at the driver. Off by default.
+type XDP struct {
+	Enabled    bool
+	Interfaces []string // where to attach; required when enabled
+	Mode       string   // XDPGeneric ("" means the same) or XDPNative
+	MaxEntries int      // capacity of each trie (IPv4, IPv6); 0 = the filter's default (1,048,576)
+	Line       int      // where the section starts, for errors
+}
+
+// XDP attach modes.
+const (
+	XDPGeneric = "generic" // in the kernel's generic receive path: every driver, skb already built
+	XDPNative  = "native"  // in the driver, before the skb: needs driver support
+)
 
 // Firewall backends.
 const (
@@ -540,6 +557,28 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 						}
 					},
 				})
+			},
+			"xdp": func(v *yaml.Node) {
+				c.XDP = XDP{Enabled: true, Line: v.Line}
+				d.Mapping(v, "xdp", yamlstrict.Fields{
+					"enabled":    func(v *yaml.Node) { c.XDP.Enabled = d.boolean(v, "xdp.enabled") },
+					"interfaces": func(v *yaml.Node) { c.XDP.Interfaces = d.strs(v, "xdp.interfaces") },
+					"mode": func(v *yaml.Node) {
+						c.XDP.Mode = d.Str(v, "xdp.mode")
+						if c.XDP.Mode != XDPGeneric && c.XDP.Mode != XDPNative {
+							d.Errorf(v, "xdp.mode: %q is not generic or native", yamlstrict.Clip(c.XDP.Mode))
+						}
+					},
+					"max_entries": func(v *yaml.Node) { c.XDP.MaxEntries = d.integer(v, "xdp.max_entries", 1, 1<<26) },
+				})
+				if c.XDP.Enabled && len(c.XDP.Interfaces) == 0 {
+					d.Errorf(v, "xdp: needs interfaces (the interfaces to attach to), or enabled: false")
+				}
+				for _, name := range c.XDP.Interfaces {
+					if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n") {
+						d.Errorf(v, "xdp.interfaces: %q is not an interface name", yamlstrict.Clip(name))
+					}
+				}
 			},
 			"api": func(v *yaml.Node) {
 				d.Mapping(v, "api", yamlstrict.Fields{

@@ -103,6 +103,24 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestXDP(t *testing.T) {
+	c, err := parse("herd.yaml", []byte("xdp:\n  interfaces: [eth0, eth1]\n  mode: native\n  max_entries: 4096\n"), none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := c.XDP; !x.Enabled || len(x.Interfaces) != 2 || x.Interfaces[1] != "eth1" || x.Mode != XDPNative || x.MaxEntries != 4096 {
+		t.Errorf("xdp %+v", x)
+	}
+	c, err = parse("herd.yaml", []byte("xdp:\n  enabled: false\n"), none)
+	if err != nil || c.XDP.Enabled {
+		t.Errorf("xdp disabled: %+v, %v", c.XDP, err)
+	}
+	c, err = parse("herd.yaml", []byte("simulate: false\n"), none)
+	if err != nil || c.XDP.Enabled {
+		t.Errorf("xdp absent: %+v, %v", c.XDP, err)
+	}
+}
+
 // TestErrors checks that each problem is reported with its file and line.
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
@@ -131,6 +149,10 @@ func TestErrors(t *testing.T) {
 		{"sources: [\n", `config herd.yaml:`},
 		{"- 1\n", `config herd.yaml:1: herd.yaml: expected a mapping, found a list`},
 		{"simulate: true\n---\nsimulate: false\n", `only one YAML document`},
+		{"xdp:\n  mode: native\n", `config herd.yaml:2: xdp: needs interfaces`},
+		{"xdp:\n  interfaces: [eth0]\n  mode: offload\n", `config herd.yaml:3: xdp.mode: "offload" is not generic or native`},
+		{"xdp:\n  interfaces: [\"a/b\"]\n", `config herd.yaml:2: xdp.interfaces: "a/b" is not an interface name`},
+		{"xdp:\n  interfaces: [eth0]\n  max_entries: 0\n", `config herd.yaml:3: xdp.max_entries:`},
 	} {
 		_, err := parse("herd.yaml", []byte(tc.text), none)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
