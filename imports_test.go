@@ -75,6 +75,7 @@ var allowed = map[string][]string{
 	"internal/hub/hubstore":    {"internal/hub/wire", "internal/sqldb"},
 	"internal/hub/client":      {"internal/hub/wire", "internal/tlsfiles"},
 	"internal/evidence":        {},
+	"internal/geoip":           {"internal/event"},
 	"tools/loggen":             {},
 	"tools/httpload":           {},
 	"tools/testsummary":        {},

@@ -85,7 +85,21 @@ type Config struct {
 	// 0 means DefaultAlertLinesBytes. YAML: alert_lines_bytes, from
 	// MinAlertLinesBytes to MaxAlertLinesBytes.
 	AlertLinesBytes int
+
+	// GeoIP configures country and ASN enrichment (internal/geoip).
+	GeoIP GeoIP
 }
+
+// GeoIP configures enrichment from the databases `herd geoip update`
+// installs. The agent never fetches them: a missing database turns
+// enrichment off, with one log line.
+type GeoIP struct {
+	Enabled bool   // default true: on when the databases are there
+	Dir     string // default DefaultGeoIPDir
+}
+
+// DefaultGeoIPDir is where herd geoip update installs the databases.
+const DefaultGeoIPDir = "/var/lib/herd/geoip"
 
 // Hub configures membership of a herd hub (internal/hub): the signals this
 // agent shares and the community blocklist it receives. A zero Hub (no URL)
@@ -318,6 +332,7 @@ func defaults(exists func(string) bool) *Config {
 		Firewall: Firewall{Enabled: true, Table: DefaultTable},
 		API:      API{Listen: DefaultListen},
 		Metrics:  Metrics{Listen: DefaultMetricsListen},
+		GeoIP:    GeoIP{Enabled: true, Dir: DefaultGeoIPDir},
 	}
 	var files []string
 	for _, p := range DefaultLogs {
@@ -541,6 +556,12 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					}
 					c.Allow = append(c.Allow, p)
 				}
+			},
+			"geoip": func(v *yaml.Node) {
+				d.Mapping(v, "geoip", yamlstrict.Fields{
+					"enabled": func(v *yaml.Node) { c.GeoIP.Enabled = d.boolean(v, "geoip.enabled") },
+					"dir":     func(v *yaml.Node) { c.GeoIP.Dir = d.path(v, "geoip.dir") },
+				})
 			},
 			"report": func(v *yaml.Node) {
 				r := Report{Line: v.Line}
