@@ -154,9 +154,10 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestOverlappingRangesKeepTheFirst(t *testing.T) {
+func TestOverlappingRangesKeepTheFirstTouchingOnesMerge(t *testing.T) {
 	dir := t.TempDir()
-	csv := "10.0.0.0,10.0.0.255,1,one\n10.0.0.128,10.0.1.255,2,two\n10.0.2.0,10.0.2.0,3,three\n"
+	// The last line touches the one before it with the same AS: merged.
+	csv := "10.0.0.0,10.0.0.255,1,one\n10.0.0.128,10.0.1.255,2,two\n10.0.2.0,10.0.2.0,3,three\n10.0.2.1,10.0.2.9,3,three\n"
 	if err := os.WriteFile(filepath.Join(dir, ASNv4File), []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +171,10 @@ func TestOverlappingRangesKeepTheFirst(t *testing.T) {
 	if g := tb.Lookup(netip.MustParseAddr("10.0.1.1")); g.ASN != 0 {
 		t.Errorf("10.0.1.1 in a dropped range: %+v", g)
 	}
-	if g := tb.Lookup(netip.MustParseAddr("10.0.2.0")); g.ASN != 3 {
-		t.Errorf("10.0.2.0: %+v, want AS3", g)
+	for _, a := range []string{"10.0.2.0", "10.0.2.9"} {
+		if g := tb.Lookup(netip.MustParseAddr(a)); g.ASN != 3 {
+			t.Errorf("%s: %+v, want AS3", a, g)
+		}
 	}
 }
 
@@ -267,5 +270,21 @@ func BenchmarkLookupReal(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		db.Lookup(addrs[i&3])
+	}
+}
+
+func BenchmarkLoadReal(b *testing.B) {
+	dir := os.Getenv("HERD_GEOIP_DIR")
+	if dir == "" {
+		dir = "/var/lib/herd/geoip"
+	}
+	if _, err := Load(dir); err != nil {
+		b.Skipf("no real database: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load(dir); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

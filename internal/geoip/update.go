@@ -102,7 +102,6 @@ func Update(ctx context.Context, o UpdateOptions) ([]Installed, error) {
 		out = append(out, in)
 		fmt.Fprintf(&source, "%s@%s license=%q integrity=%s\n", in.Name, in.Version, in.License, in.Integrity)
 	}
-	source.WriteString("attribution: " + Attribution() + "\n")
 	if err := writeAtomic(o.Dir, SourceFile, strings.NewReader(source.String()), o.MaxBytes); err != nil {
 		return out, fmt.Errorf("geoip update: %w", err)
 	}

@@ -85,7 +85,7 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("lookup after update: %+v", g)
 	}
 	src, _ := os.ReadFile(filepath.Join(dir, SourceFile))
-	if !strings.Contains(string(src), "@test/db@1.0.0") || !strings.Contains(string(src), "attribution:") {
+	if !strings.Contains(string(src), "@test/db@1.0.0") || !strings.Contains(string(src), `license="CC0-1.0"`) {
 		t.Errorf("SOURCE = %q", src)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err == nil {
