@@ -24,6 +24,7 @@ import (
 	"github.com/herd-ips/herd/internal/decision"
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/enforce"
+	"github.com/herd-ips/herd/internal/geoip"
 	"github.com/herd-ips/herd/internal/enforce/backend"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
@@ -157,6 +158,8 @@ type agent struct {
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
+	geo *geoip.DB // nil when GeoIP enrichment is off (agent_geoip.go)
+
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 }
 
@@ -243,6 +246,7 @@ func (a *agent) parts() []part {
 	return []part{
 		{"store", a.startStore},
 		{"never-ban set", a.startNeverBan},
+		{"geoip", a.startGeoIP},
 		{"detector", a.startDetector},
 		{"decision set", a.startDecisions},
 		{"line pipeline", a.startPipeline},
@@ -565,7 +569,11 @@ func (a *agent) detector() (*detect.Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return detect.New(detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
+	o := detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields}
+	if a.geo != nil {
+		o.Geo = a.geo
+	}
+	return detect.New(o)
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {
