@@ -2,8 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,7 +42,8 @@ func (e *env) geoipCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in, err := geoip.Update(c.Context(), geoip.UpdateOptions{Dir: d, Registry: registry})
+			in, err := geoip.Update(c.Context(), geoip.UpdateOptions{Dir: d, Registry: registry,
+				Client: &http.Client{Timeout: 10 * time.Minute}})
 			for _, p := range in {
 				fmt.Fprintf(e.stdout, "installed %s@%s (%s) in %s\n", p.Name, p.Version, p.License, d)
 			}
