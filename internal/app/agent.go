@@ -32,6 +32,7 @@ import (
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/notify"
 	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/report"
@@ -158,7 +159,8 @@ type agent struct {
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
-	geo *geoip.DB // nil when GeoIP enrichment is off (agent_geoip.go)
+	geo      *geoip.DB        // nil when GeoIP enrichment is off (agent_geoip.go)
+	notifier *notify.Notifier // nil when no notification is configured (agent_notify.go)
 
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 }
@@ -249,6 +251,7 @@ func (a *agent) parts() []part {
 		{"geoip", a.startGeoIP},
 		{"detector", a.startDetector},
 		{"decision set", a.startDecisions},
+		{"notifications", a.startNotify},
 		{"line pipeline", a.startPipeline},
 		{"enforcer", a.startEnforcer},
 		{"ready", a.startReady},
@@ -346,7 +349,10 @@ func (a *agent) startPipeline(context.Context) (func(), error) {
 	a.pipe = detect.NewPipeline(detect.PipelineOptions{
 		Detector: a.det, Sink: (*batchSink)(a), Time: a.clk, Logger: a.log,
 		TallyFor: func(name string) detect.Tally { return a.m.Tally(a.m.File(name)) },
-		Outcome:  a.m.Outcome,
+		Outcome: func(oc *detect.Outcome) {
+			a.m.Outcome(oc)
+			a.notifyOutcome(oc)
+		},
 	})
 	return nil, nil
 }

@@ -276,23 +276,58 @@ func (n *Notifier) work(ctx context.Context, c *channel) {
 		case <-ctx.Done():
 			if w.timer != nil {
 				w.timer.Stop()
+				w.timer = nil
 			}
+			n.drain(ctx, c, &w)
 			return
 		case nt := <-c.queue:
 			n.take(ctx, c, &w, nt)
 			c.taken.Add(1)
 		case <-fire:
 			w.timer = nil
-			if len(w.pending) > 0 {
-				m := c.renderDigest(w.pending, w.extra, c.spec.Window)
-				w.pending, w.extra = w.pending[:0], 0
-				if n.deliver(ctx, c, m) {
-					c.c.digests.Add(1)
-				}
-			}
+			n.flush(ctx, c, &w)
 			// The digest opens a new window in which it counts as one
 			// message.
 			w.start, w.sent = n.clk.Now(), 1
+		}
+	}
+}
+
+// flush sends the window's digest, if it holds notes.
+func (n *Notifier) flush(ctx context.Context, c *channel, w *window) {
+	if len(w.pending) == 0 {
+		return
+	}
+	m := c.renderDigest(w.pending, w.extra, c.spec.Window)
+	w.pending, w.extra = w.pending[:0], 0
+	if n.deliver(ctx, c, m) {
+		c.c.digests.Add(1)
+	}
+}
+
+// DrainTimeout bounds how long a stopping channel spends delivering what
+// it still holds.
+const DrainTimeout = 5 * time.Second
+
+// drain delivers, when the notifier stops, the notes still queued and the
+// pending digest (at most the rate limit's worth one by one, the rest in
+// the digest), within DrainTimeout: an agent that stops right after an
+// attack still tells of it.
+func (n *Notifier) drain(ctx context.Context, c *channel, w *window) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DrainTimeout)
+	defer cancel()
+	for {
+		select {
+		case nt := <-c.queue:
+			n.take(dctx, c, w, nt)
+			c.taken.Add(1)
+			if w.timer != nil {
+				w.timer.Stop()
+				w.timer = nil
+			}
+		default:
+			n.flush(dctx, c, w)
+			return
 		}
 	}
 }

@@ -118,7 +118,7 @@ func waitStats(t *testing.T, n *Notifier, name string, cond func(Stats) bool) St
 
 func TestWebhookKeepsAttackerTextInsideJSON(t *testing.T) {
 	rec, srv := newRecorder()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	n := start(t, []Spec{{Name: "hook", Type: TypeWebhook, URL: srv.URL}}, Options{})
 	n.Notify(note("192.0.2.7", true))
 	rec.wait(t, 1)
@@ -142,7 +142,7 @@ func TestWebhookKeepsAttackerTextInsideJSON(t *testing.T) {
 
 func TestSlackEscapesMrkdwn(t *testing.T) {
 	rec, srv := newRecorder()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	n := start(t, []Spec{{Name: "slack", Type: TypeSlack, URL: srv.URL}}, Options{})
 	n.Notify(note("192.0.2.7", true))
 	rec.wait(t, 1)
@@ -167,7 +167,7 @@ func TestSlackEscapesMrkdwn(t *testing.T) {
 
 func TestNtfyTitleIsOneLine(t *testing.T) {
 	rec, srv := newRecorder()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	// A template that puts attacker text in the title.
 	n := start(t, []Spec{{Name: "ntfy", Type: TypeNtfy, URL: srv.URL + "/herd-alerts", Title: `{{index .Lines 3}}`}}, Options{})
 	n.Notify(note("192.0.2.7", true))
@@ -187,7 +187,7 @@ func TestNtfyTitleIsOneLine(t *testing.T) {
 
 func TestAlertsOnlyWhenAsked(t *testing.T) {
 	rec, srv := newRecorder()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	n := start(t, []Spec{{Name: "decisions", Type: TypeWebhook, URL: srv.URL}, {Name: "all", Type: TypeWebhook, URL: srv.URL, Alerts: true}}, Options{})
 	n.Notify(note("192.0.2.7", false))
 	rec.wait(t, 1)
@@ -199,7 +199,7 @@ func TestAlertsOnlyWhenAsked(t *testing.T) {
 
 func TestRetryWithExponentialBackoff(t *testing.T) {
 	rec, srv := newRecorder(500, 503, 429)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	clk := clock.NewFake(t0)
 	n := start(t, []Spec{{Name: "hook", Type: TypeWebhook, URL: srv.URL, Backoff: time.Second}}, Options{Time: clk})
 	n.Notify(note("192.0.2.7", true))
@@ -220,7 +220,7 @@ func TestRetryWithExponentialBackoff(t *testing.T) {
 
 func TestGiveUpAfterRetriesAndOnRefusal(t *testing.T) {
 	rec, srv := newRecorder(500, 500, 400)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	clk := clock.NewFake(t0)
 	n := start(t, []Spec{{Name: "hook", Type: TypeWebhook, URL: srv.URL, Retries: 1}}, Options{Time: clk})
 	n.Notify(note("192.0.2.7", true))
@@ -240,7 +240,7 @@ func TestGiveUpAfterRetriesAndOnRefusal(t *testing.T) {
 
 func TestRateLimitFoldsABurstIntoOneDigest(t *testing.T) {
 	rec, srv := newRecorder()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	clk := clock.NewFake(t0)
 	n := start(t, []Spec{{Name: "hook", Type: TypeWebhook, URL: srv.URL, Rate: 2, Window: time.Minute}}, Options{Time: clk})
 	for i := range 30 {
