@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/event"
@@ -311,4 +312,29 @@ func TestSpecErrors(t *testing.T) {
 			t.Errorf("%+v: err = %v, want %q", c.spec, err, c.want)
 		}
 	}
+}
+
+// FuzzEscapes: whatever the attacker writes, a title stays one line of at
+// most maxTitle bytes, Slack text holds no mrkdwn control character, and
+// plain text no control character but newline-free escapes.
+func FuzzEscapes(f *testing.F) {
+	for _, h := range hostile {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h := headerLine(s)
+		if len(h) > maxTitle || strings.ContainsAny(h, "\r\n\x00") || !utf8.ValidString(h) {
+			t.Fatalf("headerLine(%q) = %q", s, h)
+		}
+		if sl := slackText(s); strings.ContainsAny(sl, "<>\r\n\x1b") {
+			t.Fatalf("slackText(%q) = %q", s, sl)
+		}
+		if p := plain(s); strings.ContainsAny(p, "\r\n\x1b\x00") || !utf8.ValidString(p) {
+			t.Fatalf("plain(%q) = %q", s, p)
+		}
+		b, err := json.Marshal(map[string]string{"t": raw(s)})
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("raw(%q) does not encode: %v", s, err)
+		}
+	})
 }
