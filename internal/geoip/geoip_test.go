@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oschwald/maxminddb-golang/v2"
+
 	"github.com/herd-ips/herd/internal/event"
 )
 
@@ -202,17 +204,19 @@ func FuzzASNCSV(f *testing.F) {
 }
 
 // FuzzCountryMMDB feeds arbitrary bytes as a country database: a broken
-// file is an error, never a crash.
+// file is an error, never a crash or an endless walk.
 func FuzzCountryMMDB(f *testing.F) {
 	w := newMMDB("x")
 	w.insert(netip.MustParsePrefix("192.0.2.0/24"), map[string]any{"country_code": "FR"})
+	w.insert(netip.MustParsePrefix("2001:db8::/32"), map[string]any{"country": map[string]any{"iso_code": "JP"}})
 	f.Add(w.bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, CountryFile), data, 0o644); err != nil {
-			t.Fatal(err)
+		r, err := maxminddb.OpenBytes(data)
+		if err != nil {
+			return
 		}
-		if tb, err := Load(dir); err == nil {
+		tb := &Tables{}
+		if err := tb.countriesFrom(r); err == nil {
 			tb.Lookup(netip.MustParseAddr("192.0.2.1"))
 		}
 	})

@@ -32,9 +32,39 @@ func (t *Tables) loadCountryMMDB(path string) error {
 		return fmt.Errorf("geoip: %s: %w", path, err)
 	}
 	defer r.Close()
+	if err := t.countriesFrom(r); err != nil {
+		return fmt.Errorf("geoip: %s: %w", path, err)
+	}
+	return nil
+}
+
+// maxNetworks bounds the networks read from one database: a corrupt tree
+// must not keep the loader walking for ever.
+const maxNetworks = 1 << 24
+
+var errTooMany = errors.New("more networks than its search tree can hold: the tree is corrupt")
+
+// networkLimit is how many networks r's search tree can hold: a binary
+// tree of n nodes has at most n+1 leaves; more means a corrupt tree (nodes
+// shared or in a cycle, which a walk would follow for ever). The walks
+// count the leaves without data too, so that such a tree is caught even
+// when it yields no network.
+func networkLimit(r *maxminddb.Reader) int {
+	return int(min(r.Metadata.NodeCount+1, maxNetworks))
+}
+
+func (t *Tables) countriesFrom(r *maxminddb.Reader) error {
 	var b builder
 	codes := map[string]uint32{}
-	for res := range r.Networks() {
+	n := 0
+	limit := networkLimit(r)
+	for res := range r.Networks(maxminddb.IncludeNetworksWithoutData()) {
+		if n++; n > limit {
+			return errTooMany
+		}
+		if !res.Found() {
+			continue
+		}
 		var rec struct {
 			CountryCode string `maxminddb:"country_code"`
 			Country     struct {
@@ -42,7 +72,7 @@ func (t *Tables) loadCountryMMDB(path string) error {
 			} `maxminddb:"country"`
 		}
 		if err := res.Decode(&rec); err != nil {
-			return fmt.Errorf("geoip: %s: network %v: %w", path, res.Prefix(), err)
+			return fmt.Errorf("network %v: %w", res.Prefix(), err)
 		}
 		code := rec.CountryCode
 		if code == "" {
@@ -54,14 +84,14 @@ func (t *Tables) loadCountryMMDB(path string) error {
 		v, ok := codes[code]
 		if !ok {
 			if len(t.countries) >= maxStrings {
-				return fmt.Errorf("geoip: %s: too many country codes", path)
+				return errors.New("too many country codes")
 			}
 			v = uint32(len(t.countries))
 			codes[code] = v
 			t.countries = append(t.countries, code)
 		}
 		if err := b.addPrefix(res.Prefix(), v); err != nil {
-			return fmt.Errorf("geoip: %s: %w", path, err)
+			return err
 		}
 	}
 	var d int
@@ -85,7 +115,15 @@ func (t *Tables) loadASNMMDB(path string) error {
 	defer r.Close()
 	var b builder
 	intern := map[uint32]uint32{}
-	for res := range r.Networks() {
+	n := 0
+	limit := networkLimit(r)
+	for res := range r.Networks(maxminddb.IncludeNetworksWithoutData()) {
+		if n++; n > limit {
+			return fmt.Errorf("geoip: %s: %w", path, errTooMany)
+		}
+		if !res.Found() {
+			continue
+		}
 		var rec struct {
 			Num uint32 `maxminddb:"autonomous_system_number"`
 			Org string `maxminddb:"autonomous_system_organization"`
