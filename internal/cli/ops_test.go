@@ -319,3 +319,22 @@ func TestStatus(t *testing.T) {
 		t.Errorf("sources after a line written while stopped: %+v", s.Sources)
 	}
 }
+
+func TestGeoIPCommands(t *testing.T) {
+	code, out, errOut := run(t, "", "geoip", "lookup", "--dir", "../../examples/geoip", "198.51.100.7", "192.0.2.1")
+	if code != ExitOK || !strings.Contains(out, "198.51.100.7  BR       AS64500  Example Telecom, Ltda\n") || !strings.Contains(out, "192.0.2.1     FR       AS64501") {
+		t.Errorf("lookup: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ := run(t, "", "geoip", "lookup", "--dir", "../../examples/geoip", "nope"); code != ExitUsage {
+		t.Errorf("lookup nope: exit %d, want %d", code, ExitUsage)
+	}
+	code, out, _ = run(t, "", "geoip", "status", "--dir", "../../examples/geoip")
+	if code != ExitOK || !strings.Contains(out, "enrichment: on (4 country ranges, 4 ASN ranges)") || !strings.Contains(out, "attribution: ") || !strings.Contains(out, "country.mmdb") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	dir := t.TempDir()
+	code, out, _ = run(t, "", "geoip", "status", "--dir", dir)
+	if code != ExitOK || !strings.Contains(out, "enrichment: off") || !strings.Contains(out, "herd geoip update --dir "+dir) {
+		t.Errorf("status of an empty dir: exit %d\n%s", code, out)
+	}
+}
