@@ -45,10 +45,17 @@ type span struct {
 	val              uint32
 }
 
-// table is a sorted list of disjoint spans.
+// table is a sorted list of disjoint spans. IPv4 spans are kept apart as
+// parallel 32-bit arrays: the binary search over their starts touches a
+// quarter of the memory the 128-bit spans would, most lookups being IPv4.
 type table struct {
-	spans []span
+	spans []span // IPv6 spans (and any IPv4-mapped ones kept as such)
+
+	v4start, v4end, v4val []uint32
 }
+
+// len returns the number of spans.
+func (t *table) len() int { return len(t.spans) + len(t.v4start) }
 
 func key(a netip.Addr) (hi, lo uint64) {
 	b := a.Unmap().As16() // As16 of an IPv4 address is its mapped form
@@ -72,7 +79,27 @@ func less(ah, al, bh, bl uint64) bool { return ah < bh || ah == bh && al < bl }
 // find returns the value index of the span holding a, and false if none
 // does. It does not allocate.
 func (t *table) find(a netip.Addr) (uint32, bool) {
-	if t == nil || len(t.spans) == 0 || !a.IsValid() {
+	if t == nil || !a.IsValid() {
+		return 0, false
+	}
+	if a = a.Unmap(); a.Is4() {
+		b := a.As4()
+		k := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		i, j := 0, len(t.v4start)
+		for i < j {
+			m := int(uint(i+j) >> 1)
+			if k < t.v4start[m] {
+				j = m
+			} else {
+				i = m + 1
+			}
+		}
+		if i == 0 || t.v4end[i-1] < k {
+			return 0, false
+		}
+		return t.v4val[i-1], true
+	}
+	if len(t.spans) == 0 {
 		return 0, false
 	}
 	hi, lo := key(a)
@@ -169,7 +196,19 @@ func (b *builder) table() (*table, int) {
 		}
 		out = append(out, s)
 	}
-	return &table{spans: slices.Clip(out)}, dropped
+	t := &table{}
+	for _, s := range out {
+		// IPv4 keys are ::ffff:a.b.c.d; a span stays in one family.
+		if s.startHi == 0 && s.startLo>>32 == 0xffff {
+			t.v4start = append(t.v4start, uint32(s.startLo))
+			t.v4end = append(t.v4end, uint32(s.endLo))
+			t.v4val = append(t.v4val, s.val)
+			continue
+		}
+		t.spans = append(t.spans, s)
+	}
+	t.spans = slices.Clip(t.spans)
+	return t, dropped
 }
 
 // asRecord is one autonomous system.
@@ -250,7 +289,7 @@ func Load(dir string) (*Tables, error) {
 			var d int
 			t.asn, d = b.table()
 			t.Dropped += d
-			t.ASNRanges = len(t.asn.spans)
+			t.ASNRanges = t.asn.len()
 		}
 	}
 	if !found {

@@ -191,6 +191,11 @@ func FuzzASNCSV(f *testing.F) {
 		}
 		tab, _ := b.table()
 		tb.asn = tab
+		for i := range tab.v4start {
+			if tab.v4end[i] < tab.v4start[i] || int(tab.v4val[i]) >= len(tb.ases) || i > 0 && tab.v4start[i] <= tab.v4end[i-1] {
+				t.Fatalf("v4 span %d: %d-%d", i, tab.v4start[i], tab.v4end[i])
+			}
+		}
 		for _, s := range tab.spans {
 			if less(s.endHi, s.endLo, s.startHi, s.startLo) {
 				t.Fatalf("span ends before it starts: %+v", s)

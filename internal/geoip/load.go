@@ -97,7 +97,7 @@ func (t *Tables) countriesFrom(r *maxminddb.Reader) error {
 	var d int
 	t.country, d = b.table()
 	t.Dropped += d
-	t.CountryRanges = len(t.country.spans)
+	t.CountryRanges = t.country.len()
 	return nil
 }
 
@@ -145,7 +145,7 @@ func (t *Tables) loadASNMMDB(path string) error {
 	var d int
 	t.asn, d = b.table()
 	t.Dropped += d
-	t.ASNRanges = len(t.asn.spans)
+	t.ASNRanges = t.asn.len()
 	return nil
 }
 
