@@ -245,10 +245,25 @@ func (n *Notifier) Notify(nt Note) {
 
 // Run delivers queued notes until ctx ends, one goroutine per channel. It
 // returns nil when ctx ends.
+//
+// Deliveries run on a context of their own, which outlives ctx by at most
+// DrainTimeout: a message being sent when ctx ends, and those still
+// queued, are delivered rather than cut off.
 func (n *Notifier) Run(ctx context.Context) error {
+	send, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		grace, end := context.WithTimeout(send, DrainTimeout)
+		go func() {
+			<-grace.Done()
+			end()
+			cancel()
+		}()
+	})
+	defer stop()
 	var wg sync.WaitGroup
 	for _, c := range n.ch {
-		wg.Go(func() { n.work(ctx, c) })
+		wg.Go(func() { n.work(ctx, send, c) })
 	}
 	wg.Wait()
 	return nil
@@ -265,7 +280,7 @@ type window struct {
 
 // work is one channel's loop: the first Rate notes of a window go out one
 // by one; later ones wait for the window's end and go out as one digest.
-func (n *Notifier) work(ctx context.Context, c *channel) {
+func (n *Notifier) work(ctx, send context.Context, c *channel) {
 	var w window
 	for {
 		var fire <-chan time.Time
@@ -278,14 +293,14 @@ func (n *Notifier) work(ctx context.Context, c *channel) {
 				w.timer.Stop()
 				w.timer = nil
 			}
-			n.drain(ctx, c, &w)
+			n.drain(send, c, &w)
 			return
 		case nt := <-c.queue:
-			n.take(ctx, c, &w, nt)
+			n.take(send, c, &w, nt)
 			c.taken.Add(1)
 		case <-fire:
 			w.timer = nil
-			n.flush(ctx, c, &w)
+			n.flush(send, c, &w)
 			// The digest opens a new window in which it counts as one
 			// message.
 			w.start, w.sent = n.clk.Now(), 1
@@ -311,22 +326,20 @@ const DrainTimeout = 5 * time.Second
 
 // drain delivers, when the notifier stops, the notes still queued and the
 // pending digest (at most the rate limit's worth one by one, the rest in
-// the digest), within DrainTimeout: an agent that stops right after an
-// attack still tells of it.
-func (n *Notifier) drain(ctx context.Context, c *channel, w *window) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DrainTimeout)
-	defer cancel()
+// the digest), on send, which ends DrainTimeout after the stop: an agent
+// that stops right after an attack still tells of it.
+func (n *Notifier) drain(send context.Context, c *channel, w *window) {
 	for {
 		select {
 		case nt := <-c.queue:
-			n.take(dctx, c, w, nt)
+			n.take(send, c, w, nt)
 			c.taken.Add(1)
 			if w.timer != nil {
 				w.timer.Stop()
 				w.timer = nil
 			}
 		default:
-			n.flush(dctx, c, w)
+			n.flush(send, c, w)
 			return
 		}
 	}
