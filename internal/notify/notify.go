@@ -102,7 +102,7 @@ type Options struct {
 type Stats struct {
 	Sent    uint64 // messages delivered, digests included
 	Failed  uint64 // messages given up on after the last retry, or refused for good
-	Dropped uint64 // notes not sent: the channel's queue was full, or a digest overflowed
+	Dropped uint64 // notes not sent: the channel's queue was full
 	Retried uint64 // attempts after a failure
 	Digests uint64 // digest messages delivered
 }
@@ -130,9 +130,6 @@ type Notifier struct {
 	ch  []*channel
 	clk clock.Clock
 	log *slog.Logger
-
-	mu      sync.Mutex
-	running bool
 }
 
 // New compiles the specs. Errors name the channel.
