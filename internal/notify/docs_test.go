@@ -54,7 +54,7 @@ func TestDocsExamples(t *testing.T) {
 			func(m *message) string { return "Subject: " + m.Title + "\n\n" + m.Text }},
 		{"json slack-example", Spec{Name: "x", Type: TypeSlack, URL: "https://h/"},
 			func(m *message) string {
-				b, _ := json.Marshal(map[string]string{"text": "*" + slackText(m.Title) + "*\n" + m.Text})
+				b, _ := json.Marshal(map[string]string{"text": "*" + m.Title + "*\n" + m.Text})
 				return string(b) + "\n"
 			}},
 		{"json webhook-example", Spec{Name: "x", Type: TypeWebhook, URL: "https://h/"},

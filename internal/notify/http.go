@@ -105,7 +105,9 @@ func (h *httpSender) send(ctx context.Context, m *message) error {
 	case TypeSlack:
 		text := m.Text
 		if m.Title != "" {
-			text = "*" + slackText(m.Title) + "*\n" + text
+			// The title's fields were escaped for mrkdwn before the
+			// template ran (View); escaping again would show "&amp;lt;".
+			text = "*" + m.Title + "*\n" + text
 		}
 		b, err := json.Marshal(map[string]string{"text": text})
 		if err != nil {

@@ -164,6 +164,18 @@ func TestSlackEscapesMrkdwn(t *testing.T) {
 	if !strings.HasPrefix(got.Text, "*herd: ban 192.0.2.7/32 (ssh-bruteforce)*\n") {
 		t.Errorf("slack text starts %q", got.Text[:min(60, len(got.Text))])
 	}
+	// A title made of attacker and database text is escaped once.
+	rec2, srv2 := newRecorder()
+	t.Cleanup(srv2.Close)
+	n2 := start(t, []Spec{{Name: "slack", Type: TypeSlack, URL: srv2.URL, Title: "{{.ASOrg}} {{index .Lines 1}}"}}, Options{})
+	n2.Notify(note("192.0.2.7", true))
+	rec2.wait(t, 1)
+	if err := json.Unmarshal([]byte(rec2.body(0)), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "*Example &lt;Net&gt; Failed password for &lt;!channel&gt; &lt;@U123&gt; &lt;https://evil.example|click&gt; &amp; co*\n"; !strings.HasPrefix(got.Text, want) {
+		t.Errorf("slack title line %q, want %q", strings.SplitN(got.Text, "\n", 2)[0], want)
+	}
 }
 
 func TestNtfyTitleIsOneLine(t *testing.T) {
