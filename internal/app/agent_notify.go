@@ -48,6 +48,13 @@ func (a *agent) startNotify(context.Context) (func(), error) {
 func notifySpec(c config.Notification) (notify.Spec, error) {
 	s := notify.Spec{Name: c.Name, Type: c.Type, URL: c.URL, Alerts: c.Alerts, Title: c.Title, Body: c.Body,
 		Rate: c.Rate, Window: c.Window, Retries: c.Retries, Backoff: c.Backoff}
+	if c.TokenFile != "" {
+		tok, err := config.ReadSecretFile("notification token_file", c.TokenFile)
+		if err != nil {
+			return s, err
+		}
+		s.Token = tok
+	}
 	if c.Type != notify.TypeEmail {
 		return s, nil
 	}

@@ -99,16 +99,19 @@ var NotificationTypes = []string{"webhook", "slack", "ntfy", "email"}
 
 // Notification configures one notification channel (docs/notifications.md).
 type Notification struct {
-	Name    string
-	Type    string // one of NotificationTypes
-	URL     string // webhook, slack, ntfy: where to POST
-	Alerts  bool   // every alert; default: only alerts that led to a decision
-	Title   string // text/template of the title or subject; "" = default
-	Body    string // text/template of the body; "" = default
-	Rate    int    // messages per Window before a digest; 0 = default (10)
-	Window  time.Duration
-	Retries int // after the first attempt; 0 = default (5), -1 = none
-	Backoff time.Duration
+	Name string
+	Type string // one of NotificationTypes
+	URL  string // webhook, slack, ntfy: where to POST
+	// TokenFile holds a token sent as "Authorization: Bearer" (webhook,
+	// slack, ntfy); refused when others may read it.
+	TokenFile string
+	Alerts    bool   // every alert; default: only alerts that led to a decision
+	Title     string // text/template of the title or subject; "" = default
+	Body      string // text/template of the body; "" = default
+	Rate      int    // messages per Window before a digest; 0 = default (10)
+	Window    time.Duration
+	Retries   int // after the first attempt; 0 = default (5), -1 = none
+	Backoff   time.Duration
 	// E-mail: the SMTP server (host:port), sender and recipients;
 	// credentials are read from PasswordFile and only ever sent over TLS.
 	SMTP         string
@@ -807,6 +810,7 @@ func (d *decoder) notification(n *yaml.Node) Notification {
 			}
 		},
 		"url":           func(v *yaml.Node) { c.URL = d.Str(v, "notification.url") },
+		"token_file":    func(v *yaml.Node) { c.TokenFile = d.path(v, "notification.token_file") },
 		"alerts":        func(v *yaml.Node) { c.Alerts = d.boolean(v, "notification.alerts") },
 		"title":         func(v *yaml.Node) { c.Title = d.Str(v, "notification.title") },
 		"body":          func(v *yaml.Node) { c.Body = d.Str(v, "notification.body") },

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -24,9 +26,10 @@ type sender interface {
 // httpSender posts to a webhook, a Slack or Mattermost incoming webhook, or
 // an ntfy topic.
 type httpSender struct {
-	typ string
-	url string
-	do  HTTPDoer
+	typ   string
+	url   string
+	token string
+	do    HTTPDoer
 }
 
 func newHTTP(s Spec, o Options) (sender, medium, error) {
@@ -38,7 +41,10 @@ func newHTTP(s Spec, o Options) (sender, medium, error) {
 	if do == nil {
 		do = &http.Client{Timeout: 30 * time.Second}
 	}
-	h := &httpSender{typ: s.Type, url: s.URL, do: do}
+	if strings.ContainsAny(s.Token, "\r\n") {
+		return nil, medium{}, errors.New("token holds a line break")
+	}
+	h := &httpSender{typ: s.Type, url: s.URL, token: s.Token, do: do}
 	switch s.Type {
 	case TypeSlack:
 		return h, medium{text: slackText, title: func(t string) string { return headerLine(t) }}, nil
@@ -123,6 +129,9 @@ func (h *httpSender) send(ctx context.Context, m *message) error {
 	}
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("User-Agent", "herd-notify")
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
 	if h.typ == TypeNtfy && m.Title != "" {
 		// ntfy reads the title from this header; headerLine made it one line.
 		req.Header.Set("Title", m.Title)

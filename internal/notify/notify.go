@@ -58,6 +58,9 @@ type Spec struct {
 	// URL is where webhook, slack and ntfy channels POST (an ntfy topic's
 	// URL, https://ntfy.sh/mytopic).
 	URL string
+	// Token, when set, is sent as "Authorization: Bearer TOKEN" by webhook,
+	// slack and ntfy channels (an ntfy access token, a webhook's secret).
+	Token string
 	// Alerts: notify every alert; default: only alerts that led to a
 	// decision.
 	Alerts bool

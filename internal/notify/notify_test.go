@@ -182,12 +182,15 @@ func TestNtfyTitleIsOneLine(t *testing.T) {
 	rec, srv := newRecorder()
 	t.Cleanup(srv.Close)
 	// A template that puts attacker text in the title.
-	n := start(t, []Spec{{Name: "ntfy", Type: TypeNtfy, URL: srv.URL + "/herd-alerts", Title: `{{index .Lines 3}}`}}, Options{})
+	n := start(t, []Spec{{Name: "ntfy", Type: TypeNtfy, URL: srv.URL + "/herd-alerts", Token: "tk_secret", Title: `{{index .Lines 3}}`}}, Options{})
 	n.Notify(note("192.0.2.7", true))
 	rec.wait(t, 1)
 	title := rec.headers[0].Get("Title")
 	if strings.ContainsAny(title, "\r\n") || !strings.HasPrefix(title, `user root`) {
 		t.Errorf("title %q", title)
+	}
+	if got := rec.headers[0].Get("Authorization"); got != "Bearer tk_secret" {
+		t.Errorf("authorization %q", got)
 	}
 	if rec.headers[0].Get("Bcc") != "" {
 		t.Error("a header was injected")
