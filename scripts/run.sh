@@ -31,9 +31,18 @@ else
   state="${XDG_STATE_HOME:-$HOME/.local/state}/herd"
   mkdir -p "$state"
   if [ ! -f "$state/herd.yaml" ]; then
-    printf 'database:\n  driver: sqlite\n  dsn: %s/herd.db\n' "$state" >"$state/herd.yaml"
+    printf 'database:\n  driver: sqlite\n  dsn: %s/herd.db\ngeoip:\n  dir: %s/geoip\n' "$state" "$state" >"$state/herd.yaml"
   fi
   case " ${args[*]:-} " in *" --config "*) ;; *) args+=(--config "$state/herd.yaml") ;; esac
+fi
+# GeoIP databases (docs/geoip.md) are fetched here, once, never by the agent; offline or on
+# failure the agent runs without enrichment and says so in one log line.
+geodir=/var/lib/herd/geoip
+[ "$(id -u)" = 0 ] || geodir="$state/geoip"
+if [ ! -f "$geodir/country.mmdb" ] && [ "${HERD_NO_GEOIP:-}" != 1 ]; then
+  echo "== herd geoip update --dir $geodir" >&2
+  timeout 600 bin/herd geoip update --dir "$geodir" >/dev/null ||
+    echo "== geoip databases not fetched; enrichment stays off (retry: bin/herd geoip update --dir $geodir)" >&2
 fi
 echo "== herd agent ${args[*]:-}" >&2
 exec bin/herd agent "${args[@]}"

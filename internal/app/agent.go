@@ -28,11 +28,13 @@ import (
 	"github.com/herd-ips/herd/internal/enforce/backend"
 	"github.com/herd-ips/herd/internal/enforce/xdp"
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/geoip"
 	"github.com/herd-ips/herd/internal/hub/blocklist"
 	"github.com/herd-ips/herd/internal/hub/client"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/lapi"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/notify"
 	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/report"
@@ -170,6 +172,9 @@ type agent struct {
 
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
+	geo      *geoip.DB        // nil when GeoIP enrichment is off (agent_geoip.go)
+	notifier *notify.Notifier // nil when no notification is configured (agent_notify.go)
+
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 }
 
@@ -259,8 +264,10 @@ func (a *agent) parts() []part {
 	return []part{
 		{"store", a.startStore},
 		{"never-ban set", a.startNeverBan},
+		{"geoip", a.startGeoIP},
 		{"detector", a.startDetector},
 		{"decision set", a.startDecisions},
+		{"notifications", a.startNotify},
 		{"line pipeline", a.startPipeline},
 		{"enforcer", a.startEnforcer},
 		{"ready", a.startReady},
@@ -361,7 +368,10 @@ func (a *agent) startPipeline(context.Context) (func(), error) {
 	a.pipe = detect.NewPipeline(detect.PipelineOptions{
 		Detector: a.det, Sink: (*batchSink)(a), Time: a.clk, Logger: a.log,
 		TallyFor: func(name string) detect.Tally { return a.m.Tally(a.m.File(name)) },
-		Outcome:  a.m.Outcome,
+		Outcome: func(oc *detect.Outcome) {
+			a.m.Outcome(oc)
+			a.notifyOutcome(oc)
+		},
 	})
 	return nil, nil
 }
@@ -630,7 +640,11 @@ func (a *agent) detector() (*detect.Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return detect.New(detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
+	o := detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields}
+	if a.geo != nil {
+		o.Geo = a.geo
+	}
+	return detect.New(o)
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {

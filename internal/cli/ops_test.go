@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -317,5 +320,52 @@ func TestStatus(t *testing.T) {
 	}
 	if len(s.Sources) != 1 || s.Sources[0].Behind != 12 {
 		t.Errorf("sources after a line written while stopped: %+v", s.Sources)
+	}
+}
+
+func TestGeoIPCommands(t *testing.T) {
+	code, out, errOut := run(t, "", "geoip", "lookup", "--dir", "../../examples/geoip", "198.51.100.7", "192.0.2.1")
+	if code != ExitOK || !strings.Contains(out, "198.51.100.7  BR       AS64500  Example Telecom, Ltda\n") || !strings.Contains(out, "192.0.2.1     FR       AS64501") {
+		t.Errorf("lookup: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ := run(t, "", "geoip", "lookup", "--dir", "../../examples/geoip", "nope"); code != ExitUsage {
+		t.Errorf("lookup nope: exit %d, want %d", code, ExitUsage)
+	}
+	code, out, _ = run(t, "", "geoip", "status", "--dir", "../../examples/geoip")
+	if code != ExitOK || !strings.Contains(out, "enrichment: on (4 country ranges, 4 ASN ranges)") || !strings.Contains(out, "attribution: ") || !strings.Contains(out, "country.mmdb") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	dir := t.TempDir()
+	code, out, _ = run(t, "", "geoip", "status", "--dir", dir)
+	if code != ExitOK || !strings.Contains(out, "enrichment: off") || !strings.Contains(out, "herd geoip update --dir "+dir) {
+		t.Errorf("status of an empty dir: exit %d\n%s", code, out)
+	}
+}
+
+func TestNotifyTest(t *testing.T) {
+	got := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "herd.yaml")
+	yaml := fmt.Sprintf("database: {driver: sqlite, dsn: %s}\nnotifications:\n  - name: hook\n    type: webhook\n    url: %s\n  - name: gone\n    type: ntfy\n    url: http://127.0.0.1:1/t\n    retries: -1\n",
+		filepath.Join(dir, "herd.db"), srv.URL)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "", "notify", "test", "--config", cfg)
+	if code != ExitError || !strings.Contains(out, "hook (webhook): delivered\n") || !strings.Contains(out, "gone (ntfy): NOT delivered") || !strings.Contains(errOut, "1 of 2 channels failed") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	select {
+	case b := <-got:
+		if !strings.Contains(b, `"scenario":"herd-notify-test"`) {
+			t.Errorf("sample %s", b)
+		}
+	default:
+		t.Error("the webhook received nothing")
 	}
 }

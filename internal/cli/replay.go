@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herd-ips/herd/internal/detect"
+	"github.com/herd-ips/herd/internal/geoip"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/rules"
@@ -28,7 +29,8 @@ type detectorFlags struct {
 	simulate bool
 	allow    []string
 	json     bool
-	evidence bool // keep the lines behind each alert (replay --json --lines)
+	evidence bool   // keep the lines behind each alert (replay --json --lines)
+	geoip    string // database directory for GeoIP enrichment, "" for none
 }
 
 func (f *detectorFlags) register(c *cobra.Command) {
@@ -39,6 +41,7 @@ func (f *detectorFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.format, "format", "", "read every FILE as this format ("+strings.Join(detect.FormatNames(), ", ")+"); default: detected per file from its first lines")
 	c.Flags().StringSliceVar(&f.clients, "json-client-fields", nil, "fields of JSON access logs holding the client address, in order (KEY or request.KEY); default: remote_addr, request.remote_ip, request.remote_addr, ClientHost")
 	c.Flags().BoolVar(&f.simulate, "simulate", false, "alert without deciding")
+	c.Flags().StringVar(&f.geoip, "geoip", "", "enrich alerts with country and ASN from the databases in this directory (herd geoip update); default: none")
 	c.Flags().StringSliceVar(&f.allow, "allow", nil, "addresses or prefixes never to ban (repeatable, comma-separated)")
 }
 
@@ -69,7 +72,16 @@ func (f *detectorFlags) detector() (*detect.Detector, error) {
 	if f.evidence {
 		ev = detect.DefaultEvidence
 	}
+	var geo detect.Geo
+	if f.geoip != "" {
+		t, err := geoip.Load(f.geoip)
+		if err != nil {
+			return nil, err
+		}
+		geo = t
+	}
 	return detect.New(detect.Options{
+		Geo:      geo,
 		Rules:    set,
 		Location: loc,
 		Simulate: f.simulate,

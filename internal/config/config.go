@@ -88,7 +88,55 @@ type Config struct {
 	// 0 means DefaultAlertLinesBytes. YAML: alert_lines_bytes, from
 	// MinAlertLinesBytes to MaxAlertLinesBytes.
 	AlertLinesBytes int
+
+	// GeoIP configures country and ASN enrichment (internal/geoip).
+	GeoIP GeoIP
+
+	// Notifications are the channels alerts and decisions are sent to
+	// (internal/notify).
+	Notifications []Notification
 }
+
+// The notification channel types (Notification.Type).
+var NotificationTypes = []string{"webhook", "slack", "ntfy", "email"}
+
+// Notification configures one notification channel (docs/notifications.md).
+type Notification struct {
+	Name string
+	Type string // one of NotificationTypes
+	URL  string // webhook, slack, ntfy: where to POST
+	// TokenFile holds a token sent as "Authorization: Bearer" (webhook,
+	// slack, ntfy); refused when others may read it.
+	TokenFile string
+	Alerts    bool   // every alert; default: only alerts that led to a decision
+	Title     string // text/template of the title or subject; "" = default
+	Body      string // text/template of the body; "" = default
+	Rate      int    // messages per Window before a digest; 0 = default (10)
+	Window    time.Duration
+	Retries   int // after the first attempt; 0 = default (5), -1 = none
+	Backoff   time.Duration
+	// E-mail: the SMTP server (host:port), sender and recipients;
+	// credentials are read from PasswordFile and only ever sent over TLS.
+	SMTP         string
+	From         string
+	To           []string
+	Username     string
+	PasswordFile string
+	CAFile       string
+	PlainText    bool // a relay without STARTTLS (loopback); never with credentials
+	Line         int  // line of herd.yaml that defines it
+}
+
+// GeoIP configures enrichment from the databases `herd geoip update`
+// installs. The agent never fetches them: a missing database turns
+// enrichment off, with one log line.
+type GeoIP struct {
+	Enabled bool   // default true: on when the databases are there
+	Dir     string // default DefaultGeoIPDir
+}
+
+// DefaultGeoIPDir is where herd geoip update installs the databases.
+const DefaultGeoIPDir = "/var/lib/herd/geoip"
 
 // Hub configures membership of a herd hub (internal/hub): the signals this
 // agent shares and the community blocklist it receives. A zero Hub (no URL)
@@ -414,6 +462,7 @@ func defaults(exists func(string) bool) *Config {
 		API:      API{Listen: DefaultListen},
 		Metrics:  Metrics{Listen: DefaultMetricsListen},
 		Console:  Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
+		GeoIP:    GeoIP{Enabled: true, Dir: DefaultGeoIPDir},
 	}
 	var files []string
 	for _, p := range DefaultLogs {
@@ -683,6 +732,18 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 					c.Allow = append(c.Allow, p)
 				}
 			},
+			"notifications": func(v *yaml.Node) {
+				c.Notifications = nil
+				d.Sequence(v, "notifications", func(n *yaml.Node) {
+					c.Notifications = append(c.Notifications, d.notification(n))
+				})
+			},
+			"geoip": func(v *yaml.Node) {
+				d.Mapping(v, "geoip", yamlstrict.Fields{
+					"enabled": func(v *yaml.Node) { c.GeoIP.Enabled = d.boolean(v, "geoip.enabled") },
+					"dir":     func(v *yaml.Node) { c.GeoIP.Dir = d.path(v, "geoip.dir") },
+				})
+			},
 			"report": func(v *yaml.Node) {
 				r := Report{Line: v.Line}
 				var receive *bool
@@ -892,6 +953,54 @@ func (d *decoder) path(n *yaml.Node, what string) string {
 		d.Errorf(n, "%s: %q is not an absolute path", what, yamlstrict.Clip(s))
 	}
 	return s
+}
+
+// notification decodes one entry of notifications.
+func (d *decoder) notification(n *yaml.Node) Notification {
+	c := Notification{Line: n.Line}
+	d.Mapping(n, "notifications", yamlstrict.Fields{
+		"name": func(v *yaml.Node) { c.Name = d.Str(v, "notification.name") },
+		"type": func(v *yaml.Node) {
+			c.Type = d.Str(v, "notification.type")
+			if !slices.Contains(NotificationTypes, c.Type) {
+				d.Errorf(v, "notification.type: %q is not one of %s", yamlstrict.Clip(c.Type), strings.Join(NotificationTypes, ", "))
+			}
+		},
+		"url":           func(v *yaml.Node) { c.URL = d.Str(v, "notification.url") },
+		"token_file":    func(v *yaml.Node) { c.TokenFile = d.path(v, "notification.token_file") },
+		"alerts":        func(v *yaml.Node) { c.Alerts = d.boolean(v, "notification.alerts") },
+		"title":         func(v *yaml.Node) { c.Title = d.Str(v, "notification.title") },
+		"body":          func(v *yaml.Node) { c.Body = d.Str(v, "notification.body") },
+		"rate":          func(v *yaml.Node) { c.Rate = d.integer(v, "notification.rate", 1, 100000) },
+		"window":        func(v *yaml.Node) { c.Window = d.duration(v, "notification.window", time.Second) },
+		"retries":       func(v *yaml.Node) { c.Retries = d.integer(v, "notification.retries", -1, 100) },
+		"backoff":       func(v *yaml.Node) { c.Backoff = d.duration(v, "notification.backoff", time.Millisecond) },
+		"smtp":          func(v *yaml.Node) { c.SMTP = d.Str(v, "notification.smtp") },
+		"from":          func(v *yaml.Node) { c.From = d.Str(v, "notification.from") },
+		"to":            func(v *yaml.Node) { c.To = d.strs(v, "notification.to") },
+		"username":      func(v *yaml.Node) { c.Username = d.Str(v, "notification.username") },
+		"password_file": func(v *yaml.Node) { c.PasswordFile = d.path(v, "notification.password_file") },
+		"ca_file":       func(v *yaml.Node) { c.CAFile = d.path(v, "notification.ca_file") },
+		"plain_text":    func(v *yaml.Node) { c.PlainText = d.boolean(v, "notification.plain_text") },
+	})
+	if n.Kind != yaml.MappingNode {
+		return c
+	}
+	switch {
+	case c.Name == "":
+		d.Errorf(n, "notification: needs a name")
+	case c.Type == "":
+		d.Errorf(n, "notification %q: needs a type (%s)", yamlstrict.Clip(c.Name), strings.Join(NotificationTypes, ", "))
+	case c.Type == "email" && (c.SMTP == "" || c.From == "" || len(c.To) == 0):
+		d.Errorf(n, "notification %q: email needs smtp (host:port), from and to", yamlstrict.Clip(c.Name))
+	case c.Type == "email" && c.PlainText && c.Username != "":
+		d.Errorf(n, "notification %q: credentials are only sent over TLS: plain_text and username exclude each other", yamlstrict.Clip(c.Name))
+	case c.Type == "email" && (c.Username == "") != (c.PasswordFile == ""):
+		d.Errorf(n, "notification %q: username and password_file go together", yamlstrict.Clip(c.Name))
+	case c.Type != "email" && c.Type != "" && !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://"):
+		d.Errorf(n, "notification %q: %s needs an http:// or https:// url", yamlstrict.Clip(c.Name), c.Type)
+	}
+	return c
 }
 
 // pair checks that a certificate and its key are given together.

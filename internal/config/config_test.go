@@ -43,6 +43,9 @@ console:
 allow: [192.0.2.7, "2001:db8::/32", "::ffff:198.51.100.1", 10.1.2.3/8]
 simulate: true
 timezone: UTC
+geoip:
+  enabled: false
+  dir: /srv/geoip
 `
 	c, err := parse("herd.yaml", []byte(file), none)
 	if err != nil {
@@ -69,6 +72,7 @@ timezone: UTC
 		},
 		Simulate: true,
 		Timezone: "UTC",
+		GeoIP:    GeoIP{Enabled: false, Dir: "/srv/geoip"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -91,6 +95,7 @@ func TestDefaults(t *testing.T) {
 			API:      API{Listen: DefaultListen},
 			Metrics:  Metrics{Listen: DefaultMetricsListen},
 			Console:  Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
+			GeoIP:    GeoIP{Enabled: true, Dir: DefaultGeoIPDir},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\ngot  %+v\nwant %+v", text, c, want)

@@ -7,6 +7,7 @@ package detect
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/herd-ips/herd/internal/clock"
@@ -35,6 +36,16 @@ type Options struct {
 	// source, from which each alert gets the lines behind it
 	// (Outcome.Lines); 0 keeps none. DefaultEvidence is the agent's.
 	Evidence int
+	// Geo, when set, enriches alerts with their source's country and
+	// autonomous system (and events, when a scenario filter reads them)
+	// before the profiles decide. Nil: no enrichment.
+	Geo Geo
+}
+
+// Geo tells where an address is (internal/geoip's DB). Lookup must not
+// allocate and must be safe for concurrent use.
+type Geo interface {
+	Lookup(netip.Addr) event.Geo
 }
 
 // DefaultEvidence is the size of the evidence ring of the agent and of
@@ -96,6 +107,8 @@ type Detector struct {
 	services map[string]string // program → service, for unparsed counts
 	unparsed map[string]*uint64
 	evid     *evidence.Ring    // nil when no evidence is kept
+	geo      Geo               // nil: no enrichment
+	geoEvent bool              // a scenario filter reads Event.Geo
 	scenBit  map[string]uint64 // scenario name → its bit in evidence masks
 
 	ev     event.Event
@@ -147,6 +160,8 @@ func New(o Options) (*Detector, error) {
 		prof:     pr,
 		services: make(map[string]string),
 		unparsed: make(map[string]*uint64),
+		geo:      o.Geo,
+		geoEvent: o.Geo != nil && s.NeedsGeo(),
 	}
 	if o.Evidence > 0 {
 		d.evid = evidence.New(evidence.Options{Bytes: o.Evidence})
@@ -225,6 +240,9 @@ func (d *Detector) LineAs(line []byte, f parse.Family, hint string) *Result {
 		return r
 	}
 	d.c.Events++
+	if d.geoEvent {
+		d.ev.Geo = d.geo.Lookup(d.ev.Source)
+	}
 	d.alerts = d.alerts[:0]
 	r.Poured, d.alerts = d.scen.Pour(&d.ev, r.Poured, d.alerts)
 	if d.evid != nil && len(r.Poured) > 0 {
@@ -236,6 +254,9 @@ func (d *Detector) LineAs(line []byte, f parse.Family, hint string) *Result {
 	}
 	for i := range d.alerts {
 		a := &d.alerts[i]
+		if d.geo != nil {
+			a.Geo = d.geo.Lookup(a.Source)
+		}
 		dec, v := d.prof.Decide(a)
 		d.c.Alerts++
 		if v == profile.Decided {

@@ -85,7 +85,23 @@ type Event struct {
 	UserAgent []byte // HTTP User-Agent; attacker-written
 	Referer   []byte // HTTP Referer; attacker-written
 	Host      []byte // HTTP virtual host, when the log carries it
+
+	// Geo is where Source is, when GeoIP enrichment is on and a scenario
+	// filter asks for it; the zero value otherwise.
+	Geo Geo
 }
+
+// Geo is what enrichment knows of an address: its country and the
+// autonomous system announcing it. Its strings belong to the database that
+// filled it and are never attacker-written.
+type Geo struct {
+	Country string // ISO 3166-1 alpha-2 code ("FR"), "" when unknown
+	ASN     uint32 // autonomous system number, 0 when unknown
+	ASOrg   string // the autonomous system's organisation, "" when unknown
+}
+
+// Known reports whether g says anything.
+func (g Geo) Known() bool { return g.Country != "" || g.ASN != 0 }
 
 // Reset clears e for reuse without releasing its storage.
 func (e *Event) Reset() {
@@ -122,6 +138,7 @@ type Alert struct {
 	Last     time.Time    // time of the event that overflowed it
 	Events   int          // events counted into the bucket, the overflowing one included
 	Remedy   bool         // false for scenarios that only inform (no decision)
+	Geo      Geo          // where Source is; zero when enrichment is off
 }
 
 // DecisionType says what to do to a source.

@@ -1,7 +1,7 @@
 // Package profile turns alerts into decisions.
 //
-// Profiles are tried in order; the first whose scenario patterns match an
-// alert decides its type, scope and duration. Repeat offenders get longer
+// Profiles are tried in order; the first whose scenario patterns (and
+// countries or ASNs, when it lists some) match an alert decides its type, scope and duration. Repeat offenders get longer
 // decisions: the profiles remember, for a bounded number of scopes, the last
 // duration given and how long that decision counts as recent.
 package profile
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -91,6 +92,8 @@ type profile struct {
 	max        time.Duration
 	rangeScope bool
 	ipv6Bits   int // prefix an ip-scoped decision on an IPv6 source covers
+	countries  []string
+	asns       []uint32
 }
 
 // offenderKey is a decision scope packed without pointers.
@@ -165,6 +168,12 @@ func compileProfile(s *rules.ProfileSpec) (profile, error) {
 		}
 	}
 	pr.patterns = s.Scenarios
+	pr.countries, pr.asns = s.Countries, s.ASNs
+	for _, c := range pr.countries {
+		if c == "" {
+			return pr, errors.New("empty country code")
+		}
+	}
 	switch s.Type {
 	case "", "ban":
 		pr.typ = event.Ban
@@ -201,7 +210,18 @@ func compileProfile(s *rules.ProfileSpec) (profile, error) {
 	return pr, nil
 }
 
-func (pr *profile) matches(scenario string) bool {
+// matches reports whether the profile applies to a: its scenario matches a
+// pattern and, when the profile lists countries or ASNs, the alert's
+// source is in one of them.
+func (pr *profile) matches(a *event.Alert) bool {
+	if len(pr.countries)+len(pr.asns) > 0 &&
+		!slices.Contains(pr.countries, a.Geo.Country) && !slices.Contains(pr.asns, a.Geo.ASN) {
+		return false
+	}
+	return pr.matchesScenario(a.Scenario)
+}
+
+func (pr *profile) matchesScenario(scenario string) bool {
 	if len(pr.patterns) == 0 {
 		return true
 	}
@@ -268,7 +288,7 @@ func (p *Profiles) Decide(a *event.Alert) (event.Decision, Verdict) {
 	}
 	var pr *profile
 	for i := range p.list {
-		if p.list[i].matches(a.Scenario) {
+		if p.list[i].matches(a) {
 			pr = &p.list[i]
 			break
 		}

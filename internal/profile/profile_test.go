@@ -363,3 +363,30 @@ func TestDecideIsSafeForConcurrentUse(t *testing.T) {
 		t.Fatalf("memory holds %d scopes, bound is 100", n)
 	}
 }
+
+func TestProfileByCountryOrASN(t *testing.T) {
+	p, err := Compile([]rules.ProfileSpec{
+		{Name: "hostile-asn", ASNs: []uint32{64500}, Countries: []string{"XX"}, Duration: 48 * time.Hour},
+		{Name: "default", Duration: 4 * time.Hour},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, c := range []struct {
+		geo  event.Geo
+		want time.Duration
+	}{
+		{event.Geo{Country: "FR", ASN: 64500}, 48 * time.Hour},
+		{event.Geo{Country: "XX", ASN: 1}, 48 * time.Hour},
+		{event.Geo{Country: "FR", ASN: 64501}, 4 * time.Hour},
+		{event.Geo{}, 4 * time.Hour},
+	} {
+		src := netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)})
+		a := event.Alert{Scenario: "ssh-bf", Source: src, Scope: netip.PrefixFrom(src, 32), First: at, Last: at, Events: 5, Remedy: true, Geo: c.geo}
+		d, v := p.Decide(&a)
+		if v != Decided || d.Duration != c.want {
+			t.Errorf("%+v: %v %v, want decided for %v", c.geo, v, d.Duration, c.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/clock"
 	"github.com/herd-ips/herd/internal/config"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/store"
 	"github.com/herd-ips/herd/internal/termtext"
 )
@@ -36,6 +37,9 @@ type alertView struct {
 	Last      time.Time      `json:"last"`
 	Events    int            `json:"events"`
 	Remedy    bool           `json:"remedy"`
+	Country   string         `json:"country,omitempty"`
+	ASN       uint32         `json:"asn,omitempty"`
+	ASOrg     string         `json:"as_org,omitempty"`
 	Created   time.Time      `json:"created"`
 	Decisions []decisionView `json:"decisions,omitempty"`
 	Lines     []string       `json:"lines,omitempty"`
@@ -56,7 +60,8 @@ type decisionView struct {
 
 func viewAlert(a *store.AlertRecord) alertView {
 	v := alertView{ID: a.ID, Scenario: a.Scenario, First: a.First.UTC(), Last: a.Last.UTC(),
-		Events: a.Events, Remedy: a.Remedy, Created: a.Created.UTC()}
+		Events: a.Events, Remedy: a.Remedy, Created: a.Created.UTC(),
+		Country: a.Geo.Country, ASN: a.Geo.ASN, ASOrg: a.Geo.ASOrg}
 	if a.Source.IsValid() {
 		v.Source = a.Source.String()
 	}
@@ -78,7 +83,8 @@ func viewDecision(d *store.DecisionRecord) decisionView {
 
 // ListAlerts writes the alerts of the configured store that o selects,
 // newest first: a table (id, created, scenario, source, events) or, with
-// o.JSON, one JSON object per line.
+// o.JSON, one JSON object per line (with the source's country and ASN when
+// enrichment knew them; herd alerts inspect shows them too).
 func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.Writer) error {
 	now := clock.Or(o.Time).Now
 	f := store.AlertFilter{Scenario: o.Scenario, Source: o.Source, Limit: o.Limit}
@@ -115,6 +121,26 @@ func ListAlerts(ctx context.Context, cfg *config.Config, o AlertsOptions, w io.W
 	return t.flush()
 }
 
+// geoText is a source's country and autonomous system as the alert table
+// shows them ("FR AS64500 Example SA"), "-" when unknown. The organisation
+// comes from a third-party database: its control characters are escaped.
+func geoText(g event.Geo) string {
+	if !g.Known() {
+		return "-"
+	}
+	var parts []string
+	if g.Country != "" {
+		parts = append(parts, g.Country)
+	}
+	if g.ASN != 0 {
+		parts = append(parts, fmt.Sprintf("AS%d", g.ASN))
+		if g.ASOrg != "" {
+			parts = append(parts, termtext.String(g.ASOrg))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // InspectAlert writes alert id of the configured store: what it says, the
 // decisions taken on it (live or ended) and the log lines behind it, as text
 // or, with asJSON, as one JSON object. The lines are attacker-written: the
@@ -147,6 +173,9 @@ func InspectAlert(ctx context.Context, cfg *config.Config, id int64, asJSON bool
 	fmt.Fprintf(&b, "  source   %s (scope %s)\n", v.Source, v.Scope)
 	fmt.Fprintf(&b, "  events   %d from %s to %s\n", a.Events, ts(a.First), ts(a.Last))
 	fmt.Fprintf(&b, "  created  %s\n", ts(a.Created))
+	if a.Geo.Known() {
+		fmt.Fprintf(&b, "  origin   %s\n", geoText(a.Geo))
+	}
 	if len(ds) == 0 {
 		b.WriteString("decisions: none\n")
 	} else {

@@ -176,7 +176,8 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayStats, error) {
 //	{"scenario":"ssh-bruteforce","source":"192.0.2.7","first":"…","last":"…","events":6,
 //	 "decision":{"type":"ban","duration":"4h0m0s"},"verdict":"decided"}
 //
-// "decision" is null when no decision was taken; "verdict" says why
+// "country", "asn" and "as_org" follow "events" when GeoIP enrichment knows
+// them. "decision" is null when no decision was taken; "verdict" says why
 // (decided, allowlisted, simulated, no_remedy). When the detector keeps
 // evidence, "lines" follows "verdict": the log lines behind the alert,
 // oldest first (detect.Outcome.Lines).
@@ -192,6 +193,14 @@ func AppendOutcome(b []byte, o *detect.Outcome, asJSON bool) []byte {
 		b = strconv.AppendInt(b, int64(a.Events), 10)
 		b = append(b, " first="...)
 		b = a.First.AppendFormat(b, time.RFC3339)
+		if a.Geo.Country != "" {
+			b = append(b, " country="...)
+			b = append(b, a.Geo.Country...)
+		}
+		if a.Geo.ASN != 0 {
+			b = append(b, " asn="...)
+			b = strconv.AppendUint(b, uint64(a.Geo.ASN), 10)
+		}
 		if o.Verdict == profile.Decided {
 			b = append(b, " → "...)
 			b = append(b, o.Decision.Type.String()...)
@@ -216,6 +225,16 @@ func AppendOutcome(b []byte, o *detect.Outcome, asJSON bool) []byte {
 	b = a.Last.AppendFormat(b, time.RFC3339)
 	b = append(b, `","events":`...)
 	b = strconv.AppendInt(b, int64(a.Events), 10)
+	if a.Geo.Country != "" {
+		b = append(b, `,"country":`...)
+		b = appendJSONString(b, a.Geo.Country)
+	}
+	if a.Geo.ASN != 0 {
+		b = append(b, `,"asn":`...)
+		b = strconv.AppendUint(b, uint64(a.Geo.ASN), 10)
+		b = append(b, `,"as_org":`...)
+		b = appendJSONString(b, a.Geo.ASOrg)
+	}
 	b = append(b, `,"decision":`...)
 	if o.Verdict == profile.Decided {
 		b = append(b, `{"type":"`...)

@@ -167,6 +167,28 @@ func (d *decoder) strs(n *yaml.Node, what string) []string {
 	return out
 }
 
+// countries decodes a list of ISO 3166-1 alpha-2 country codes ("FR").
+func (d *decoder) countries(n *yaml.Node, what string) []string {
+	var out []string
+	for i, s := range d.strs(n, what) {
+		if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+			d.Errorf(item(n, i), "%s: %q is not a two-letter country code in capitals (\"FR\")", what, yamlstrict.Clip(s))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// asns decodes a list of autonomous system numbers (64500).
+func (d *decoder) asns(n *yaml.Node, what string) []uint32 {
+	var out []uint32
+	for _, i := range d.ints(n, what, 1, 1<<32-1) {
+		out = append(out, uint32(i))
+	}
+	return out
+}
+
 // oneOf decodes a string that must be one of allowed.
 func (d *decoder) oneOf(n *yaml.Node, what string, allowed []string) string {
 	s := d.Str(n, what)
@@ -522,6 +544,10 @@ func (d *decoder) filter(n *yaml.Node) FilterSpec {
 		"referer_contains":    func(v *yaml.Node) { f.RefererContains = d.strs(v, "filter.referer_contains") },
 		"not_path_contains":   func(v *yaml.Node) { f.NotPathContains = d.strs(v, "filter.not_path_contains") },
 		"with_user":           func(v *yaml.Node) { f.WithUser = d.boolean(v, "filter.with_user") },
+		"countries":           func(v *yaml.Node) { f.Countries = d.countries(v, "filter.countries") },
+		"not_countries":       func(v *yaml.Node) { f.NotCountries = d.countries(v, "filter.not_countries") },
+		"asns":                func(v *yaml.Node) { f.ASNs = d.asns(v, "filter.asns") },
+		"not_asns":            func(v *yaml.Node) { f.NotASNs = d.asns(v, "filter.not_asns") },
 	})
 	return f
 }
@@ -552,6 +578,8 @@ func (d *decoder) profile(n *yaml.Node) ProfileSpec {
 		"max_duration": func(v *yaml.Node) { p.MaxDuration = d.duration(v, "max_duration") },
 		"scope":        func(v *yaml.Node) { p.Scope = d.oneOf(v, "scope", profileScopes) },
 		"ipv6_prefix":  func(v *yaml.Node) { p.IPv6Prefix = d.integer(v, "ipv6_prefix", 48, 128) },
+		"countries":    func(v *yaml.Node) { p.Countries = d.countries(v, "countries") },
+		"asns":         func(v *yaml.Node) { p.ASNs = d.asns(v, "asns") },
 	})
 	if n.Kind != yaml.MappingNode {
 		return p

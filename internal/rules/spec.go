@@ -101,6 +101,13 @@ type FilterSpec struct {
 	// field is not "-"): a 401 a browser gets before it sends credentials
 	// names none.
 	WithUser bool
+	// Countries, NotCountries: the source's country (ISO 3166-1 alpha-2,
+	// from GeoIP enrichment) is one of these / none of these. A source of
+	// unknown country matches no Countries and every NotCountries.
+	Countries, NotCountries []string
+	// ASNs, NotASNs: the source's autonomous system is one of these /
+	// none of these (unknown: as for countries).
+	ASNs, NotASNs []uint32
 }
 
 // ProfileSpec turns alerts into decisions.
@@ -117,4 +124,10 @@ type ProfileSpec struct {
 	// source covers: an attacker rotates addresses within its /64, so the
 	// default is 64; 128 bans the single address. 48..128.
 	IPv6Prefix int
+	// Countries and ASNs, when set, narrow the profile to alerts whose
+	// source is in one of these countries or autonomous systems (GeoIP
+	// enrichment): a longer ban for a listed ASN, say. Set both, and
+	// either matching is enough.
+	Countries []string
+	ASNs      []uint32
 }

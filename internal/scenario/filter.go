@@ -51,6 +51,15 @@ type filter struct {
 
 	needView bool // some criterion reads the decoded path or query
 	needUA   bool
+
+	// GeoIP criteria, on Event.Geo (filled by the caller when NeedsGeo).
+	countries, notCountries []string
+	asns, notASNs           []uint32
+}
+
+// needsGeo reports whether f reads Event.Geo.
+func (f *filter) needsGeo() bool {
+	return len(f.countries)+len(f.notCountries)+len(f.asns)+len(f.notASNs) > 0
 }
 
 func compileFilter(f rules.FilterSpec) (filter, error) {
@@ -68,6 +77,10 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		queryContains:   lowerAll(f.QueryContains),
 		uaContains:      lowerAll(f.UserAgentContains),
 		refContains:     lowerAll(f.RefererContains),
+		countries:       nonEmpty(f.Countries),
+		notCountries:    nonEmpty(f.NotCountries),
+		asns:            f.ASNs,
+		notASNs:         f.NotASNs,
 	}
 	for _, s := range f.Status {
 		if s < 100 || s > 999 {
@@ -366,6 +379,18 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		}
 	}
 	if f.withUser && len(ev.User) == 0 {
+		return false
+	}
+	if f.countries != nil && !hasString(f.countries, ev.Geo.Country) {
+		return false
+	}
+	if f.notCountries != nil && hasString(f.notCountries, ev.Geo.Country) {
+		return false
+	}
+	if f.asns != nil && !slices.Contains(f.asns, ev.Geo.ASN) {
+		return false
+	}
+	if f.notASNs != nil && slices.Contains(f.notASNs, ev.Geo.ASN) {
 		return false
 	}
 	if f.needView {

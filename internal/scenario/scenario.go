@@ -361,6 +361,17 @@ func (e *Engine) Stats() Stats {
 // cheap enough to be noise in Pour's cost.
 const sweepPerPour = 4
 
+// NeedsGeo reports whether some scenario's filter reads Event.Geo (its
+// countries or ASNs criteria): the caller must then fill it before Pour.
+func (e *Engine) NeedsGeo() bool {
+	for i := range e.scen {
+		if e.scen[i].filter.needsGeo() {
+			return true
+		}
+	}
+	return false
+}
+
 // Pour offers ev to every scenario whose filter accepts it. It appends the
 // indices of the scenarios it poured into (those whose filter accepted ev,
 // even when a distinct scenario ignored a repeated value or a blackhole

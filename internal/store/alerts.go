@@ -41,7 +41,7 @@ type AlertFilter struct {
 	NoLines bool
 }
 
-const alertCols = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id`
+const alertCols = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id, country, asn, as_org`
 
 // alertColsNoLines are alertCols with an empty list in place of the lines.
 const alertColsNoLines = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, '[]', machine, remote_id`
@@ -72,8 +72,29 @@ func (s *Store) insertAlert(ctx context.Context, q rowQueryer, a AlertRecord) (i
 	}
 	var id int64
 	err = q.QueryRowContext(ctx, s.q.addAlert, a.Scenario, addrText(a.Source), prefixText(a.Scope),
-		nanos(a.First), nanos(a.Last), int64(a.Events), boolInt(a.Remedy), nanos(created), lines).Scan(&id)
+		nanos(a.First), nanos(a.Last), int64(a.Events), boolInt(a.Remedy), nanos(created), lines,
+		geoCountry(a.Geo.Country), int64(a.Geo.ASN), geoOrg(a.Geo.ASOrg)).Scan(&id)
 	return id, err
+}
+
+// geoCountry keeps a country code only if it is two ASCII capitals: a
+// remote machine's alert is not trusted to say more.
+func geoCountry(c string) string {
+	if len(c) == 2 && 'A' <= c[0] && c[0] <= 'Z' && 'A' <= c[1] && c[1] <= 'Z' {
+		return c
+	}
+	return ""
+}
+
+// maxASOrg bounds an AS organisation's stored length.
+const maxASOrg = 128
+
+// geoOrg bounds an AS organisation's name and makes it valid UTF-8.
+func geoOrg(o string) string {
+	if len(o) > maxASOrg {
+		o = o[:maxASOrg]
+	}
+	return strings.ToValidUTF8(o, "\uFFFD")
 }
 
 // linesJSON returns the bounded lines as the JSON text stored.
@@ -185,11 +206,12 @@ func scanAlerts(rows *sql.Rows) ([]AlertRecord, error) {
 	var out []AlertRecord
 	for rows.Next() {
 		var (
-			a                                AlertRecord
-			source, scope, lines             string
-			first, last, events, remedy, cre int64
+			a                                     AlertRecord
+			source, scope, lines                  string
+			first, last, events, remedy, cre, asn int64
 		)
-		if err := rows.Scan(&a.ID, &a.Scenario, &source, &scope, &first, &last, &events, &remedy, &cre, &lines, &a.Machine, &a.RemoteID); err != nil {
+		if err := rows.Scan(&a.ID, &a.Scenario, &source, &scope, &first, &last, &events, &remedy, &cre, &lines, &a.Machine, &a.RemoteID,
+			&a.Geo.Country, &asn, &a.Geo.ASOrg); err != nil {
 			return nil, err
 		}
 		var err error
@@ -204,6 +226,7 @@ func scanAlerts(rows *sql.Rows) ([]AlertRecord, error) {
 		}
 		a.First, a.Last, a.Created = fromNanos(first), fromNanos(last), fromNanos(cre)
 		a.Events, a.Remedy = int(events), remedy != 0
+		a.Geo.ASN = uint32(asn)
 		out = append(out, a)
 	}
 	return out, rows.Err()

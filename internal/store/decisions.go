@@ -121,8 +121,8 @@ ORDER BY 11, 1`),
 		countLiveBy: rebind(d, `SELECT origin, scenario, COUNT(*) FROM decisions WHERE deleted_seq IS NULL AND until_ns > ?
 GROUP BY origin, scenario ORDER BY origin, scenario`),
 
-		addAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		addAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, country, asn, as_org)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		alert:       rebind(d, `SELECT `+alertCols+` FROM alerts WHERE id = ?`),
 		purgeAlerts: rebind(d, `DELETE FROM alerts WHERE created_ns < ?`),
 		countAlerts: rebind(d, `SELECT COUNT(*) FROM alerts WHERE created_ns >= ?`),
@@ -144,8 +144,8 @@ ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, dev = excluded.dev, p
 		deleteMachine: rebind(d, `DELETE FROM machines WHERE name = ?`),
 		addSecret:     rebind(d, `INSERT INTO secrets (name, value, created_ns) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
 		secret:        rebind(d, `SELECT value FROM secrets WHERE name = ?`),
-		addRemoteAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
+		addRemoteAlert: rebind(d, `INSERT INTO alerts (scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id, country, asn, as_org)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
 		remoteAlertID:    rebind(d, `SELECT id FROM alerts WHERE machine = ? AND remote_id = ?`),
 		localAlertsAfter: rebind(d, `SELECT `+alertCols+` FROM alerts WHERE id > ? AND machine = '' ORDER BY id LIMIT ?`),
 	}

@@ -142,7 +142,7 @@ func (s *Store) AddRemoteAlert(ctx context.Context, a AlertRecord, ds []Decision
 	defer rollback(tx)
 	err = tx.QueryRowContext(ctx, s.q.addRemoteAlert, a.Scenario, addrText(a.Source), prefixText(a.Scope),
 		nanos(a.First), nanos(a.Last), int64(a.Events), boolInt(a.Remedy), nanos(created), lines,
-		a.Machine, a.RemoteID).Scan(&id)
+		a.Machine, a.RemoteID, geoCountry(a.Geo.Country), int64(a.Geo.ASN), geoOrg(a.Geo.ASOrg)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		// ON CONFLICT DO NOTHING: the machine sent this alert before.
 		if err := tx.QueryRowContext(ctx, s.q.remoteAlertID, a.Machine, a.RemoteID).Scan(&id); err != nil {

@@ -968,3 +968,32 @@ func TestChangesSince(t *testing.T) {
 		}
 	})
 }
+
+func TestAlertGeoRoundTrip(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := b.open(t, &fakeClock{t: t0})
+		src := netip.MustParseAddr("192.0.2.1")
+		a := event.Alert{Scenario: "ssh-bf", Source: src, Scope: netip.PrefixFrom(src, 32), First: t0, Last: t0, Events: 5, Remedy: true,
+			Geo: event.Geo{Country: "FR", ASN: 4294967295, ASOrg: "Example \xff SA"}}
+		id, err := s.AddAlert(ctx, AlertRecord{Alert: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Alert(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (event.Geo{Country: "FR", ASN: 4294967295, ASOrg: "Example \uFFFD SA"}); got.Geo != want {
+			t.Errorf("geo = %+v, want %+v", got.Geo, want)
+		}
+		// A remote machine's bogus country is not stored.
+		a.Geo = event.Geo{Country: "<script>", ASN: 1}
+		id, _, err = s.AddRemoteAlert(ctx, AlertRecord{Alert: a, Machine: "m", RemoteID: "1"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Alert(ctx, id); err != nil || got.Geo != (event.Geo{ASN: 1}) {
+			t.Errorf("remote alert geo = %+v, %v", got.Geo, err)
+		}
+	})
+}
