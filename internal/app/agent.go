@@ -158,6 +158,8 @@ type agent struct {
 	syslog *syslog.Server // nil when syslog is off; its Stats feed the metrics
 
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
+
+	rl reloader // herd reload and SIGHUP (agent_reload.go)
 }
 
 // RunAgent runs the live agent until ctx ends: it follows the configured
@@ -257,6 +259,7 @@ func (a *agent) parts() []part {
 		{"syslog", a.startSyslog},
 		{"metrics", a.startMetrics},
 		{"hub", a.startHub},
+		{"control socket", a.startControl},
 		{"jobs", a.startJobs},
 	}
 }
@@ -466,7 +469,7 @@ func (a *agent) startHub(context.Context) (func(), error) {
 // reading last.
 func (a *agent) startJobs(context.Context) (func(), error) {
 	if a.o.Reload != nil {
-		a.run(func(ctx context.Context) error { return tlsfiles.ReloadOn(ctx, a.o.Reload, a.tlsServers, a.log) })
+		a.run(a.reloadOnSignal)
 	}
 	a.run(func(ctx context.Context) error {
 		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeview.Stream{St: a.st}, Cursor: a.cursor, Every: PollInterval,
@@ -550,8 +553,13 @@ func (a *agent) notifyAPI() {
 	}
 }
 
-func (a *agent) detector() (*detect.Detector, error) {
-	dir := a.cfg.RulesDir
+func (a *agent) detector() (*detect.Detector, error) { return a.detectorFor(a.cfg) }
+
+// detectorFor builds a detector from the rules and the detection keys of
+// cfg (rules_dir, timezone, simulate, json_client_fields,
+// alert_lines_bytes): at start, and at each reload.
+func (a *agent) detectorFor(cfg *config.Config) (*detect.Detector, error) {
+	dir := cfg.RulesDir
 	if dir == config.DefaultRulesDir {
 		if _, err := os.Stat(dir); err != nil {
 			dir = "" // the default directory need not exist
@@ -561,11 +569,11 @@ func (a *agent) detector() (*detect.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	loc, err := a.cfg.Location()
+	loc, err := cfg.Location()
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return detect.New(detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields})
+	return detect.New(detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: cfg.JSONClientFields})
 }
 
 func (a *agent) followers(ctx context.Context) ([]*file.Follower, error) {

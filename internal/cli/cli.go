@@ -80,7 +80,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
-	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.hubCmd())
+	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.reloadCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.hubCmd())
 	return root
 }
 

@@ -38,6 +38,7 @@ metrics:
 allow: [192.0.2.7, "2001:db8::/32", "::ffff:198.51.100.1", 10.1.2.3/8]
 simulate: true
 timezone: UTC
+control_socket: /run/herd-test/control.sock
 `
 	c, err := parse("herd.yaml", []byte(file), none)
 	if err != nil {
@@ -61,8 +62,9 @@ timezone: UTC
 			netip.MustParsePrefix("198.51.100.1/32"),
 			netip.MustParsePrefix("10.0.0.0/8"),
 		},
-		Simulate: true,
-		Timezone: "UTC",
+		Simulate:      true,
+		Timezone:      "UTC",
+		ControlSocket: "/run/herd-test/control.sock",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -77,13 +79,14 @@ func TestDefaults(t *testing.T) {
 			t.Fatalf("%q: %v", text, err)
 		}
 		want := &Config{
-			File:     "herd.yaml",
-			Sources:  []Source{{Files: []string{"/var/log/auth.log", "/var/log/nginx/access.log"}}},
-			RulesDir: DefaultRulesDir,
-			Database: Database{Driver: "sqlite", DSN: DefaultDSN},
-			Firewall: Firewall{Enabled: true, Table: "herd"},
-			API:      API{Listen: DefaultListen},
-			Metrics:  Metrics{Listen: DefaultMetricsListen},
+			File:          "herd.yaml",
+			Sources:       []Source{{Files: []string{"/var/log/auth.log", "/var/log/nginx/access.log"}}},
+			RulesDir:      DefaultRulesDir,
+			ControlSocket: DefaultControlSocket,
+			Database:      Database{Driver: "sqlite", DSN: DefaultDSN},
+			Firewall:      Firewall{Enabled: true, Table: "herd"},
+			API:           API{Listen: DefaultListen},
+			Metrics:       Metrics{Listen: DefaultMetricsListen},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\ngot  %+v\nwant %+v", text, c, want)

@@ -28,5 +28,6 @@ func (c *Config) StdinOnly() *Config {
 	s.Journald.Enabled = false
 	s.Syslog = Syslog{}
 	s.API.Listen = ""
+	s.ControlSocket = ""
 	return &s
 }
