@@ -113,6 +113,7 @@ func TestErrors(t *testing.T) {
 		{"allow:\n  - 192.0.2.0/24\n  - 300.1.2.3\n", `config herd.yaml:3: allow:`},
 		{"allow: 192.0.2.7\n", `config herd.yaml:1: allow: expected a list`},
 		{"timezone: Mars/Olympus\n", `config herd.yaml:1: timezone: unknown zone`},
+		{"control_socket: run/herd.sock\n", `config herd.yaml:1: control_socket: "run/herd.sock" is not an absolute path`},
 		{"firewall:\n  table: \"a b\"\n", `config herd.yaml:2: firewall.table:`},
 		{"api:\n  listen: localhost:80\n", `config herd.yaml:2: api.listen:`},
 		{"api:\n  bogus: 1\n", `config herd.yaml:2:`},
