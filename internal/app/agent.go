@@ -176,6 +176,8 @@ type agent struct {
 	notifier *notify.Notifier // nil when no notification is configured (agent_notify.go)
 
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
+
+	rl reloader // herd reload and SIGHUP (agent_reload.go)
 }
 
 // RunAgent runs the live agent until ctx ends: it follows the configured
@@ -283,6 +285,7 @@ func (a *agent) parts() []part {
 		{"console", a.startConsole},
 		{"hub", a.startHub},
 		{"private groups", a.startGroups},
+		{"control socket", a.startControl},
 		{"jobs", a.startJobs},
 	}
 }
@@ -540,7 +543,7 @@ func (a *agent) startHub(context.Context) (func(), error) {
 // reading last.
 func (a *agent) startJobs(context.Context) (func(), error) {
 	if a.o.Reload != nil {
-		a.run(func(ctx context.Context) error { return tlsfiles.ReloadOn(ctx, a.o.Reload, a.tlsServers, a.log) })
+		a.run(a.reloadOnSignal)
 	}
 	a.run(func(ctx context.Context) error {
 		return a.set.Follow(ctx, decision.FollowOptions{Stream: storeview.Stream{St: a.st}, Cursor: a.cursor, Every: PollInterval,
@@ -625,8 +628,13 @@ func (a *agent) notifyAPI() {
 	a.notifyConsole()
 }
 
-func (a *agent) detector() (*detect.Detector, error) {
-	dir := a.cfg.RulesDir
+func (a *agent) detector() (*detect.Detector, error) { return a.detectorFor(a.cfg) }
+
+// detectorFor builds a detector from the rules and the detection keys of
+// cfg (rules_dir, timezone, simulate, json_client_fields,
+// alert_lines_bytes): at start, and at each reload.
+func (a *agent) detectorFor(cfg *config.Config) (*detect.Detector, error) {
+	dir := cfg.RulesDir
 	if dir == config.DefaultRulesDir {
 		if _, err := os.Stat(dir); err != nil {
 			dir = "" // the default directory need not exist
@@ -636,11 +644,11 @@ func (a *agent) detector() (*detect.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	loc, err := a.cfg.Location()
+	loc, err := cfg.Location()
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	o := detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: a.cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(a.cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: a.cfg.JSONClientFields}
+	o := detect.Options{Rules: set, Location: loc, Reference: a.now(), Simulate: cfg.Simulate, NeverBan: a.nb, Evidence: cmp.Or(cfg.AlertLinesBytes, detect.DefaultEvidence), JSONClientFields: cfg.JSONClientFields}
 	if a.geo != nil {
 		o.Geo = a.geo
 	}

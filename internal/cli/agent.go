@@ -43,7 +43,8 @@ func (e *env) agentCmd() *cobra.Command {
 configured log files from where it stopped, and bans the sources of the attacks it recognises
 within milliseconds. The configuration is --config, else ` + config.DefaultPath + ` if it exists,
 else the built-in defaults. Without root or nftables, or with --dry-run, decisions are printed
-instead of enforced. Logs go to standard error; SIGINT or SIGTERM stop it.
+instead of enforced. Logs go to standard error; SIGINT or SIGTERM stop it. SIGHUP, or herd reload,
+reads the rules and the configuration again without a restart (docs/rules.md, "Reloading").
 
 With --stdin, the lines of standard input are the only source (the configured files, journal,
 syslog listener and local API are off): at the end of the input the agent commits what it found,
@@ -70,7 +71,7 @@ header, such as an access log: tail -F access.log | herd agent --stdin --program
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGTERM)
 			defer stop()
-			hup := make(chan os.Signal, 1) // SIGHUP reads the TLS certificates again
+			hup := make(chan os.Signal, 1) // SIGHUP reloads the rules, the configuration and the TLS certificates
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
 			o := app.AgentOptions{Config: cfg, Logger: log, DryRun: dryRun, Stdout: e.stdout, Reload: hup, Version: Version, Time: e.time()}

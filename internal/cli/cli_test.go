@@ -180,6 +180,71 @@ func TestRulesCheckReportsFileLine(t *testing.T) {
 	}
 }
 
+// TestRulesCheckReportsEveryFault checks a file with six faults of three
+// sorts (structure, a pattern's template, a scenario): each is reported,
+// each at its own line — a pattern's at the pattern's line, not its rule's
+// — and a sound pattern between two broken ones raises nothing.
+func TestRulesCheckReportsEveryFault(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "faults.yaml")
+	text := `parsers:
+  - name: one
+    programs: [myapp]
+    service: myapp
+    kind: auth_failure
+    patterns:
+      - "login failed from %{source}"
+      - "bad %{nosuchfield} from %{source}"
+      - "sound for %{user} from %{source}"
+      - "unterminated from %{source"
+  - name: two
+    programs: [myapp]
+    service: myapp
+    kind: auth_failure
+    patterns: ["x %{source} y %{source}"]
+  - name: three
+    programs: [myapp]
+    service: myapp
+    kind: no_such_kind
+    patterns: ["z %{source}"]
+scenarios:
+  - name: s1
+    filter:
+      kinds: [auth_failure]
+      path_regexp: "(["
+    capacity: 3
+    leak: 10s
+  - name: s2
+    filter: {kinds: [auth_failure]}
+    capacity: 0
+    leak: 10s
+`
+	if err := os.WriteFile(bad, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "", "rules", "check", bad)
+	if code != ExitError {
+		t.Fatalf("exit %d, want %d; stderr %q", code, ExitError, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	for _, want := range []string{"faults.yaml:8)", "faults.yaml:10)", "faults.yaml:15)", "faults.yaml:19:", "faults.yaml:25:", "faults.yaml:30:"} {
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, want) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d errors name %s, want 1:\n%s", n, want, errOut)
+		}
+	}
+	if len(lines) != 6 {
+		t.Errorf("%d errors, want 6:\n%s", len(lines), errOut)
+	}
+	if strings.Contains(errOut, ":9)") || strings.Contains(errOut, "faults.yaml:2)") {
+		t.Errorf("an error names the sound pattern's line or the rule's instead of the pattern's:\n%s", errOut)
+	}
+}
+
 // A user adds a service with a rule file, without recompiling.
 func TestReplayUserRules(t *testing.T) {
 	dir := t.TempDir()

@@ -36,6 +36,8 @@ const (
 	DefaultDriver   = "sqlite"
 	DefaultDSN      = "/var/lib/herd/herd.db"
 	DefaultTable    = "herd"
+	// DefaultControlSocket is where the agent answers herd reload.
+	DefaultControlSocket = "/run/herd/control.sock"
 )
 
 // DefaultLogs are the log files followed when the configuration names no
@@ -95,6 +97,12 @@ type Config struct {
 	// Notifications are the channels alerts and decisions are sent to
 	// (internal/notify).
 	Notifications []Notification
+
+	// ControlSocket is the path of the agent's control socket, a Unix
+	// socket of mode 0600 through which herd reload asks the running agent
+	// to read its rules and this file again; "" turns it off (SIGHUP still
+	// reloads). Default DefaultControlSocket. YAML: control_socket.
+	ControlSocket string
 }
 
 // The notification channel types (Notification.Type).
@@ -456,13 +464,14 @@ func Default() *Config { return defaults(exists) }
 
 func defaults(exists func(string) bool) *Config {
 	c := &Config{
-		RulesDir: DefaultRulesDir,
-		Database: Database{Driver: DefaultDriver, DSN: DefaultDSN},
-		Firewall: Firewall{Enabled: true, Table: DefaultTable},
-		API:      API{Listen: DefaultListen},
-		Metrics:  Metrics{Listen: DefaultMetricsListen},
-		Console:  Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
-		GeoIP:    GeoIP{Enabled: true, Dir: DefaultGeoIPDir},
+		RulesDir:      DefaultRulesDir,
+		ControlSocket: DefaultControlSocket,
+		Database:      Database{Driver: DefaultDriver, DSN: DefaultDSN},
+		Firewall:      Firewall{Enabled: true, Table: DefaultTable},
+		API:           API{Listen: DefaultListen},
+		Metrics:       Metrics{Listen: DefaultMetricsListen},
+		Console:       Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
+		GeoIP:         GeoIP{Enabled: true, Dir: DefaultGeoIPDir},
 	}
 	var files []string
 	for _, p := range DefaultLogs {
@@ -569,6 +578,11 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 			},
 			"syslog":    func(v *yaml.Node) { d.syslog(v, &c.Syslog) },
 			"rules_dir": func(v *yaml.Node) { c.RulesDir = d.Str(v, "rules_dir") },
+			"control_socket": func(v *yaml.Node) {
+				if c.ControlSocket = d.Str(v, "control_socket"); c.ControlSocket != "" && !filepath.IsAbs(c.ControlSocket) {
+					d.Errorf(v, "control_socket: %q is not an absolute path", yamlstrict.Clip(c.ControlSocket))
+				}
+			},
 			"database": func(v *yaml.Node) {
 				dsnSet := false
 				d.Mapping(v, "database", yamlstrict.Fields{

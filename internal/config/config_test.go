@@ -46,6 +46,7 @@ timezone: UTC
 geoip:
   enabled: false
   dir: /srv/geoip
+control_socket: /run/herd-test/control.sock
 `
 	c, err := parse("herd.yaml", []byte(file), none)
 	if err != nil {
@@ -70,9 +71,10 @@ geoip:
 			netip.MustParsePrefix("198.51.100.1/32"),
 			netip.MustParsePrefix("10.0.0.0/8"),
 		},
-		Simulate: true,
-		Timezone: "UTC",
-		GeoIP:    GeoIP{Enabled: false, Dir: "/srv/geoip"},
+		Simulate:      true,
+		Timezone:      "UTC",
+		GeoIP:         GeoIP{Enabled: false, Dir: "/srv/geoip"},
+		ControlSocket: "/run/herd-test/control.sock",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -87,15 +89,16 @@ func TestDefaults(t *testing.T) {
 			t.Fatalf("%q: %v", text, err)
 		}
 		want := &Config{
-			File:     "herd.yaml",
-			Sources:  []Source{{Files: []string{"/var/log/auth.log", "/var/log/nginx/access.log"}}},
-			RulesDir: DefaultRulesDir,
-			Database: Database{Driver: "sqlite", DSN: DefaultDSN},
-			Firewall: Firewall{Enabled: true, Table: "herd"},
-			API:      API{Listen: DefaultListen},
-			Metrics:  Metrics{Listen: DefaultMetricsListen},
-			Console:  Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
-			GeoIP:    GeoIP{Enabled: true, Dir: DefaultGeoIPDir},
+			File:          "herd.yaml",
+			Sources:       []Source{{Files: []string{"/var/log/auth.log", "/var/log/nginx/access.log"}}},
+			RulesDir:      DefaultRulesDir,
+			ControlSocket: DefaultControlSocket,
+			Database:      Database{Driver: "sqlite", DSN: DefaultDSN},
+			Firewall:      Firewall{Enabled: true, Table: "herd"},
+			API:           API{Listen: DefaultListen},
+			Metrics:       Metrics{Listen: DefaultMetricsListen},
+			Console:       Console{Listen: DefaultConsoleListen, PasswordFile: DefaultConsolePasswordFile},
+			GeoIP:         GeoIP{Enabled: true, Dir: DefaultGeoIPDir},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\ngot  %+v\nwant %+v", text, c, want)
@@ -140,6 +143,7 @@ func TestErrors(t *testing.T) {
 		{"allow:\n  - 192.0.2.0/24\n  - 300.1.2.3\n", `config herd.yaml:3: allow:`},
 		{"allow: 192.0.2.7\n", `config herd.yaml:1: allow: expected a list`},
 		{"timezone: Mars/Olympus\n", `config herd.yaml:1: timezone: unknown zone`},
+		{"control_socket: run/herd.sock\n", `config herd.yaml:1: control_socket: "run/herd.sock" is not an absolute path`},
 		{"firewall:\n  table: \"a b\"\n", `config herd.yaml:2: firewall.table:`},
 		{"api:\n  listen: localhost:80\n", `config herd.yaml:2: api.listen:`},
 		{"api:\n  bogus: 1\n", `config herd.yaml:2:`},

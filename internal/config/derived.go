@@ -29,5 +29,6 @@ func (c *Config) StdinOnly() *Config {
 	s.Syslog = Syslog{}
 	s.API.Listen = ""
 	s.Console.Enabled = false
+	s.ControlSocket = ""
 	return &s
 }

@@ -330,3 +330,31 @@ func (d *Detector) Event(ev *event.Event) *Result {
 	}
 	return r
 }
+
+// Adopt makes d, freshly built by New from reloaded rules or configuration,
+// carry on where old stopped (herd reload): the live buckets of every
+// scenario whose spec is unchanged (scenario.Engine.Adopt), the profiles'
+// repeat offenders, the running totals and, when its size is unchanged,
+// the evidence ring. Changed and new scenarios start with no bucket. The
+// parser's multi-line sessions are not carried over: a session that spans
+// the reload loses its source for the lines after it. old must not be
+// used afterwards; neither may run concurrently with Adopt.
+func (d *Detector) Adopt(old *Detector) scenario.Adoption {
+	ad := d.scen.Adopt(old.scen)
+	d.prof.Adopt(old.prof)
+	d.c = old.c
+	d.unparsed = old.unparsed
+	if d.evid != nil && old.evid != nil && sameSize(d.evid, old.evid) {
+		// Evidence masks name scenarios by index: a scenario whose index
+		// changed may show, in its next alert, lines of the scenario that
+		// held its index before.
+		d.evid = old.evid
+	}
+	return ad
+}
+
+func sameSize(a, b *evidence.Ring) bool {
+	ab, as := a.Size()
+	bb, bs := b.Size()
+	return ab == bb && as == bs
+}

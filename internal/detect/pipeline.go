@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/clock"
+	"github.com/herd-ips/herd/internal/scenario"
 	"github.com/herd-ips/herd/internal/source"
 )
 
@@ -173,6 +174,21 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.b.Flush(ctx, p.o.Sink)
+}
+
+// Swap replaces the pipeline's detector with next between two lines:
+// next adopts the old one's live buckets, offenders and totals
+// (Detector.Adopt) and its reference for year-less stamps; files keep the
+// format they were bound to. It returns what was carried over and the
+// detector replaced, which must no longer be used.
+func (p *Pipeline) Swap(next *Detector) (scenario.Adoption, *Detector) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.o.Detector
+	ad := next.Adopt(old)
+	next.SetReference(p.ref)
+	p.o.Detector = next
+	return ad, old
 }
 
 // Locked runs f with the pipeline's lock held, between two lines (the

@@ -191,12 +191,21 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 	}
 	p.rules = make([]rule, len(p.specs))
 	needSessions := false
+	var errs []error
 	for i := range p.specs {
 		s := &p.specs[i]
-		if err := compileRule(s, &p.rules[i]); err != nil {
-			return nil, fmt.Errorf("parse: rule %s (%s:%d): %w", s.Name, s.Pos.File, s.Pos.Line, err)
+		for _, err := range compileRule(s, &p.rules[i]) {
+			// A pattern's or a regexp's error names its own line.
+			line := s.Pos.Line
+			if le, ok := err.(*lineError); ok && le.line > 0 {
+				line = le.line
+			}
+			errs = append(errs, fmt.Errorf("parse: rule %s (%s:%d): %w", s.Name, s.Pos.File, line, err))
 		}
 		needSessions = needSessions || p.rules[i].session
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	// Dispatch: an exact program gets every rule naming it exactly or by a
 	// glob that matches it, in spec order; other programs try the globs.
@@ -271,7 +280,81 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 	return p, nil
 }
 
-func compileRule(s *rules.ParserSpec, r *rule) error {
+// lineError is an error of one pattern or regexp of a rule, at the line
+// where it was written.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return e.err.Error() }
+func (e *lineError) Unwrap() error { return e.err }
+
+// lineOf returns lines[j], or 0 when the spec does not say.
+func lineOf(lines []int, j int) int {
+	if j < len(lines) {
+		return lines[j]
+	}
+	return 0
+}
+
+// compileRule compiles s into r and returns every problem found: each
+// pattern and regexp is compiled even when an earlier one failed.
+func compileRule(s *rules.ParserSpec, r *rule) []error {
+	if err := compileHead(s, r); err != nil {
+		return []error{err}
+	}
+	var errs []error
+	derived := []string{}
+	canDerive := true
+	for j, src := range s.Patterns {
+		t, err := textmatch.Compile(src)
+		if err == nil {
+			var l envelope.Layout
+			if l, err = layoutOf(t.TimeLayout()); err == nil {
+				r.templates = append(r.templates, t)
+				r.tmplLayout = append(r.tmplLayout, l)
+				if lit := t.Prefilter(); len(lit) > 0 {
+					derived = append(derived, string(lit))
+				} else {
+					canDerive = false
+				}
+			}
+		}
+		if err != nil {
+			errs = append(errs, &lineError{lineOf(s.PatternLines, j), fmt.Errorf("pattern %d %q: %w", j+1, src, err)})
+		}
+	}
+	for j, src := range s.Regexps {
+		re, err := textmatch.CompileRegexp(src)
+		if err == nil {
+			var l envelope.Layout
+			if l, err = layoutOf(re.TimeLayout()); err == nil {
+				r.regexps = append(r.regexps, re)
+				r.reLayout = append(r.reLayout, l)
+				if lit := re.Prefilter(); len(lit) > 0 {
+					derived = append(derived, string(lit))
+				} else {
+					canDerive = false
+				}
+			}
+		}
+		if err != nil {
+			errs = append(errs, &lineError{lineOf(s.RegexpLines, j), fmt.Errorf("regexp %d %q: %w", j+1, src, err)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	compileTail(s, r, derived, canDerive)
+	if err := compileSet(s.Set, &r.set); err != nil {
+		return []error{err}
+	}
+	return nil
+}
+
+// compileHead compiles what a rule says besides its patterns.
+func compileHead(s *rules.ParserSpec, r *rule) error {
 	r.name, r.service, r.reason = s.Name, s.Service, s.Reason
 	kind := s.Kind
 	if kind == "" {
@@ -307,42 +390,11 @@ func compileRule(s *rules.ParserSpec, r *rule) error {
 	if r.service == "" && r.format != formatNone {
 		r.service = "http"
 	}
-	derived := []string{}
-	canDerive := true
-	for j, src := range s.Patterns {
-		t, err := textmatch.Compile(src)
-		if err != nil {
-			return fmt.Errorf("pattern %d %q: %w", j+1, src, err)
-		}
-		l, err := layoutOf(t.TimeLayout())
-		if err != nil {
-			return fmt.Errorf("pattern %d %q: %w", j+1, src, err)
-		}
-		r.templates = append(r.templates, t)
-		r.tmplLayout = append(r.tmplLayout, l)
-		if lit := t.Prefilter(); len(lit) > 0 {
-			derived = append(derived, string(lit))
-		} else {
-			canDerive = false
-		}
-	}
-	for j, src := range s.Regexps {
-		re, err := textmatch.CompileRegexp(src)
-		if err != nil {
-			return fmt.Errorf("regexp %d %q: %w", j+1, src, err)
-		}
-		l, err := layoutOf(re.TimeLayout())
-		if err != nil {
-			return fmt.Errorf("regexp %d %q: %w", j+1, src, err)
-		}
-		r.regexps = append(r.regexps, re)
-		r.reLayout = append(r.reLayout, l)
-		if lit := re.Prefilter(); len(lit) > 0 {
-			derived = append(derived, string(lit))
-		} else {
-			canDerive = false
-		}
-	}
+	return nil
+}
+
+// compileTail sets a compiled rule's first-byte table and prefilter.
+func compileTail(s *rules.ParserSpec, r *rule, derived []string, canDerive bool) {
 	for c := range r.starts {
 		r.starts[c] = r.format != formatNone || len(r.regexps) > 0
 	}
@@ -361,7 +413,6 @@ func compileRule(s *rules.ParserSpec, r *rule) error {
 	case canDerive && r.format == formatNone:
 		r.prefilter = textmatch.NewPrefilter(dedupe(derived)...)
 	}
-	return compileSet(s.Set, &r.set)
 }
 
 func layoutOf(name string) (envelope.Layout, error) {

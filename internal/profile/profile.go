@@ -384,3 +384,19 @@ func (p *Profiles) Offenders() int {
 	defer p.mu.Unlock()
 	return len(p.offenders)
 }
+
+// Adopt carries over into p the repeat offenders old remembers, so that a
+// reload of the rules (herd reload) does not forget who was banned before
+// and escalation carries on. old must not be used afterwards.
+func (p *Profiles) Adopt(old *Profiles) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, v := range old.offenders {
+		if len(p.offenders) >= p.max {
+			break
+		}
+		p.offenders[k] = v
+	}
+}

@@ -290,13 +290,21 @@ func (d *decoder) parser(n *yaml.Node) ParserSpec {
 		},
 		"reason":    func(v *yaml.Node) { p.Reason = d.Str(v, "reason") },
 		"prefilter": func(v *yaml.Node) { p.Prefilter = d.strs(v, "prefilter") },
-		"patterns":  func(v *yaml.Node) { p.Patterns = d.strs(v, "patterns") },
+		"patterns": func(v *yaml.Node) {
+			p.Patterns = d.strs(v, "patterns")
+			if v.Kind == yaml.SequenceNode && len(v.Content) == len(p.Patterns) {
+				for _, c := range v.Content {
+					p.PatternLines = append(p.PatternLines, c.Line)
+				}
+			}
+		},
 		"regexps": func(v *yaml.Node) {
 			if d.Kind(v, yaml.SequenceNode, "regexps", "a list of strings") {
 				for _, c := range v.Content {
 					if d.Kind(c, 0, "regexps", "") {
 						if s := d.regexp(c, "regexps"); s != "" {
 							p.Regexps = append(p.Regexps, s)
+							p.RegexpLines = append(p.RegexpLines, c.Line)
 						}
 					}
 				}

@@ -40,7 +40,12 @@ type ParserSpec struct {
 	Prefilter []string // literals, any of which must occur in the message
 	Patterns  []string // templates (see docs/rules.md), tried in order
 	Regexps   []string // Go regular expressions with named groups, tried after Patterns
-	Format    string   // a built-in decoder instead of patterns: "clf" (common/combined/vhost), "json-access"
+	// PatternLines and RegexpLines are the lines of the file where each
+	// of Patterns and Regexps was written (0 when unknown), so that an
+	// error in one names its own line.
+	PatternLines []int
+	RegexpLines  []int
+	Format       string // a built-in decoder instead of patterns: "clf" (common/combined/vhost), "json-access"
 	// Family names the log format a raw parser reads (RawFamilies), so that
 	// it only meets lines of files bound to that format. Empty: the parse
 	// package infers it from Format or from the time layout the patterns

@@ -108,6 +108,9 @@ type scenario struct {
 	window    int64 // 0: no window
 	blackhole int64
 	filter    filter
+	// spec identifies the rule the scenario was compiled from (SpecHash):
+	// Adopt keeps the buckets of a scenario whose spec did not change.
+	spec [32]byte
 
 	// Distinct values of each bucket live in a ring of stride uint32 hashes
 	// in pool, one chunk per bucket, reused through freeChunks. The first
@@ -320,6 +323,7 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 		return s, nil, err
 	}
 	s.filter = f
+	s.spec = SpecHash(sp)
 	var kinds []event.Kind
 	if len(sp.Filter.Kinds) == 0 {
 		// Every kind that says something about a source; KindNone only

@@ -334,6 +334,9 @@ func (s *Store) UpdateListing(ctx context.Context, now time.Time, compute func(c
 		curAddrs[i] = p.Addr()
 		have[p.Addr()] = true
 	}
+	// A listed address is stored as the prefix it stands for
+	// (wire.ListingPrefix: an IPv6 /64 by its first address); a removal
+	// deletes the row as it was stored.
 	want, err := compute(curAddrs)
 	if err != nil {
 		return 0, err
@@ -347,12 +350,12 @@ func (s *Store) UpdateListing(ctx context.Context, now time.Time, compute func(c
 		wantSet[a] = true
 	}
 	at := now.UnixNano()
-	for _, a := range curAddrs { // sorted by listing()
+	for i, a := range curAddrs { // sorted by listing()
 		if wantSet[a] {
 			continue
 		}
 		version++
-		p := netip.PrefixFrom(a, a.BitLen()).String()
+		p := cur[i].String()
 		if _, err := tx.ExecContext(ctx, s.q.addRemoved, version, p, at); err != nil {
 			return 0, fmt.Errorf("hubstore: update listing: %w", err)
 		}
@@ -365,7 +368,7 @@ func (s *Store) UpdateListing(ctx context.Context, now time.Time, compute func(c
 			continue
 		}
 		version++
-		p := netip.PrefixFrom(a, a.BitLen()).String()
+		p := wire.ListingPrefix(a).String()
 		if _, err := tx.ExecContext(ctx, s.q.addAdded, version, p, at); err != nil {
 			return 0, fmt.Errorf("hubstore: update listing: %w", err)
 		}

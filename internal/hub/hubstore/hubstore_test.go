@@ -110,3 +110,32 @@ func TestStore(t *testing.T) {
 		t.Fatalf("ListedSince = %v, %v", l, err)
 	}
 }
+
+// TestListingStoresSlash64s: an IPv6 address with a zero interface
+// identifier stands for its /64 (wire.ListingPrefix) and is stored and sent
+// as the /64; any other IPv6 address as itself; a row is removed as it was
+// stored.
+func TestListingStoresSlash64s(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, Options{DSN: filepath.Join(t.TempDir(), "hub.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	set := func(want ...string) {
+		t.Helper()
+		if _, err := st.UpdateListing(ctx, t0, func([]netip.Addr) ([]netip.Addr, error) { return addrs(want...), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("2001:db8:1:2::", "2001:db8:1:3::99")
+	_, listed, err := st.Snapshot(ctx)
+	if err != nil || len(listed) != 2 || listed[0].String() != "2001:db8:1:2::/64" || listed[1].String() != "2001:db8:1:3::99/128" {
+		t.Fatalf("Snapshot = %v, %v; want the /64 and the /128", listed, err)
+	}
+	set("2001:db8:1:3::99")
+	_, listed, err = st.Snapshot(ctx)
+	if err != nil || len(listed) != 1 || listed[0].String() != "2001:db8:1:3::99/128" {
+		t.Fatalf("after removing the /64: %v, %v", listed, err)
+	}
+}

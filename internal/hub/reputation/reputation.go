@@ -178,6 +178,7 @@ type Engine struct {
 	nStamp  []uint32
 	nBest   []float64
 	touched []uint32
+	pooled  []entry // Recompute's pooled entries of one /64
 }
 
 // New returns an empty engine. protected and noise may be nil.
@@ -494,17 +495,98 @@ func (e *Engine) decide(ev evaluation, mass float64, listed bool) bool {
 // Recompute applies the rules to every address with evidence at now and
 // returns the listing they give, sorted. It does not change the engine's
 // idea of the current listing; call SetListed with what was stored.
+//
+// IPv6 evidence is weighed per /64 (wire.Pool): an address whose own
+// evidence meets the rules is listed alone; the evidence of the other
+// addresses of its /64 is pooled, each reporter and each network counted
+// once however many of the addresses it reported, and when the pool meets
+// the rules the /64 is listed (by its first address, wire.ListingPrefix),
+// covering the addresses listed alone. An attacker rotating through its
+// /64 is listed as the /64; one attacker among innocents of a shared /64 is
+// listed alone unless the evidence about the others meets the rules too. A
+// /64 that overlaps a protected or noise range is never listed.
 func (e *Engine) Recompute(now time.Time) []netip.Addr {
 	mass := e.prepare(now)
 	var out []netip.Addr
+	pools := map[netip.Addr][]netip.Addr{}
 	for a, st := range e.addrs {
+		if a.Is6() {
+			p := wire.Pool(a)
+			pools[p] = append(pools[p], a)
+			continue
+		}
 		_, listed := e.listed[a]
 		if e.decide(e.evaluate(a, st, now, nil), mass, listed) {
 			out = append(out, a)
 		}
 	}
+	for base, addrs := range pools {
+		out = append(out, e.pool(base, addrs, mass, now)...)
+	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out
+}
+
+// pool applies the rules to the addresses of one /64 whose first address
+// is base: it returns base alone when the pooled evidence lists the /64,
+// else the addresses that qualify on their own.
+func (e *Engine) pool(base netip.Addr, addrs []netip.Addr, mass float64, now time.Time) []netip.Addr {
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	var alone []netip.Addr
+	pooled := e.pooled[:0]
+	for _, a := range addrs {
+		st := e.addrs[a]
+		if a != base { // base's own listing would read as the /64
+			if _, listed := e.listed[a]; e.decide(e.evaluate(a, st, now, nil), mass, listed) {
+				alone = append(alone, a)
+				continue
+			}
+		}
+		pooled = append(pooled, st.entries...)
+	}
+	e.pooled = pooled
+	if len(pooled) == 0 {
+		return alone
+	}
+	ev := e.evaluatePool(base, pooled, now, nil)
+	if _, listed := e.listed[base]; e.decide(ev, mass, listed) {
+		return []netip.Addr{base}
+	}
+	return alone
+}
+
+// poolQualifies reports whether the /64 that base begins is listed, or its
+// pooled evidence qualifies it, as Recompute decides. prepare must have
+// run. It costs a pass over every address with evidence.
+func (e *Engine) poolQualifies(base netip.Addr, mass float64, now time.Time) bool {
+	var addrs []netip.Addr
+	for a := range e.addrs {
+		if a.Is6() && wire.Pool(a) == base {
+			addrs = append(addrs, a)
+		}
+	}
+	return slices.Contains(e.pool(base, addrs, mass, now), base) // base is never listed alone
+}
+
+// evaluatePool evaluates the pooled entries of the /64 that base begins.
+func (e *Engine) evaluatePool(base netip.Addr, entries []entry, now time.Time, detail func(en entry, trust, evidence float64)) evaluation {
+	ev := e.evaluate(base, &addrState{entries: entries}, now, detail)
+	p := netip.PrefixFrom(base, wire.PoolBits)
+	ev.protected = covers(e.protected, p)
+	ev.noise = covers(e.noise, p)
+	return ev
+}
+
+// covers reports whether r holds any address of p: through an Overlaps
+// method when r has one (ipx.NeverBan), else by p's first address.
+func covers(r Ranges, p netip.Prefix) bool {
+	if r == nil {
+		return false
+	}
+	if o, ok := r.(interface{ Overlaps(netip.Prefix) bool }); ok {
+		return o.Overlaps(p)
+	}
+	return r.Contains(p.Addr())
 }
 
 // Evidence is one reporter's evidence about an address, as Explain shows it.
@@ -534,6 +616,10 @@ type Explanation struct {
 	Rules     Rules
 	Reason    string
 	Evidence  []Evidence
+	// Pool, for an IPv6 address, is its /64 when the /64 is listed or
+	// qualifies through the pooled evidence of its addresses (Recompute);
+	// zero otherwise.
+	Pool netip.Prefix
 }
 
 // Explain applies the rules to a at now and says why it is or is not listed.
@@ -555,6 +641,14 @@ func (e *Engine) Explain(a netip.Addr, now time.Time) Explanation {
 		x.Score = ev.support / mass
 	}
 	x.Qualifies = e.decide(ev, mass, x.Listed)
+	if a.Is6() && !x.Qualifies && !ev.protected && !ev.noise {
+		if e.poolQualifies(wire.Pool(a), mass, now) {
+			x.Qualifies = true
+			x.Pool = netip.PrefixFrom(wire.Pool(a), wire.PoolBits)
+			x.Reason = "its /64 qualifies: the pooled evidence of the /64's addresses meets every rule"
+			return x
+		}
+	}
 	r := e.rules
 	switch {
 	case ev.protected:
