@@ -226,6 +226,11 @@ scenarios:
 		t.Fatalf("exit %d, want %d; stderr %q", code, ExitError, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if last := lines[len(lines)-1]; last != "herd: rules check: 6 error(s) in 1 file(s)" {
+		t.Errorf("last line %q, want the count of errors", last)
+	} else {
+		lines = lines[:len(lines)-1]
+	}
 	for _, want := range []string{"faults.yaml:8)", "faults.yaml:10)", "faults.yaml:15)", "faults.yaml:19:", "faults.yaml:25:", "faults.yaml:30:"} {
 		n := 0
 		for _, l := range lines {

@@ -104,7 +104,7 @@ func (e *env) geoipCmd() *cobra.Command {
 				a, err := netip.ParseAddr(s)
 				if err != nil {
 					tw.Flush()
-					return usageError{fmt.Errorf("herd geoip lookup: %w", err)}
+					return usageError{fmt.Errorf("geoip lookup: %w", err)}
 				}
 				g := t.Lookup(a)
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a, dash(g.Country), asText(g.ASN), dash(g.ASOrg))
