@@ -81,7 +81,8 @@ func service(scenario string) string {
 
 func viewAlert(a *store.AlertRecord) alertView {
 	v := alertView{ID: a.ID, Scenario: a.Scenario, Service: service(a.Scenario), First: a.First.UTC(), Last: a.Last.UTC(),
-		Events: a.Events, Remedy: a.Remedy, Created: a.Created.UTC(), Machine: a.Machine}
+		Events: a.Events, Remedy: a.Remedy, Created: a.Created.UTC(), Machine: a.Machine,
+		Country: a.Geo.Country, ASN: a.Geo.ASN, ASOrg: a.Geo.ASOrg}
 	if a.Source.IsValid() {
 		v.Source = a.Source.String()
 	}

@@ -216,7 +216,8 @@ func TestAlertShownWithItsLines(t *testing.T) {
 	src := netip.MustParseAddr("203.0.113.9")
 	hostile := `203.0.113.9 - - "GET /.env HTTP/1.1" 404 0 "-" "<img src=x onerror=alert(1)>"`
 	id, err := h.st.AddAlert(context.Background(), store.AlertRecord{Alert: event.Alert{Scenario: "http-probing", Source: src,
-		Scope: netip.PrefixFrom(src, 32), First: h.clk.Now(), Last: h.clk.Now(), Events: 5, Remedy: true}, Lines: []string{hostile}})
+		Scope: netip.PrefixFrom(src, 32), First: h.clk.Now(), Last: h.clk.Now(), Events: 5, Remedy: true,
+		Geo: event.Geo{Country: "NL", ASN: 64500, ASOrg: "Example Net"}}, Lines: []string{hostile}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,15 +225,18 @@ func TestAlertShownWithItsLines(t *testing.T) {
 	if code := h.getJSON("/api/alerts/"+itoa(id), &a); code != 200 {
 		t.Fatal(code)
 	}
-	if a.Service != "http" || len(a.Lines) != 1 || a.Lines[0] != hostile {
+	if a.Service != "http" || len(a.Lines) != 1 || a.Lines[0] != hostile || a.Country != "NL" || a.ASN != 64500 || a.ASOrg != "Example Net" {
 		t.Errorf("alert: %+v", a)
 	}
 	var o struct {
-		Alerts  int     `json:"alerts"`
-		Sources []count `json:"sources"`
+		Alerts    int     `json:"alerts"`
+		Sources   []count `json:"sources"`
+		Countries []count `json:"countries"`
+		ASNs      []count `json:"asns"`
 	}
 	h.getJSON("/api/overview?period=1h", &o)
-	if o.Alerts != 1 || len(o.Sources) != 1 || o.Sources[0].Key != "203.0.113.9" {
+	if o.Alerts != 1 || len(o.Sources) != 1 || o.Sources[0].Key != "203.0.113.9" ||
+		len(o.Countries) != 1 || o.Countries[0].Key != "NL" || len(o.ASNs) != 1 || !strings.HasPrefix(o.ASNs[0].Key, "AS64500") {
 		t.Errorf("overview: %+v", o)
 	}
 }

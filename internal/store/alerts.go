@@ -44,7 +44,7 @@ type AlertFilter struct {
 const alertCols = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, lines, machine, remote_id, country, asn, as_org`
 
 // alertColsNoLines are alertCols with an empty list in place of the lines.
-const alertColsNoLines = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, '[]', machine, remote_id`
+const alertColsNoLines = `id, scenario, source, scope, first_ns, last_ns, events, remedy, created_ns, '[]', machine, remote_id, country, asn, as_org`
 
 // AddAlert stores a as one of this host's alerts and returns its id.
 func (s *Store) AddAlert(ctx context.Context, a AlertRecord) (int64, error) {
