@@ -205,7 +205,7 @@ func (ex *exclusions) report(t *testing.T, suite string) {
 // log file). Every filter is scored; a filter not listed here is read with no
 // program, by the rules for raw lines only.
 var fail2banPrograms = map[string]string{
-	"sshd": "sshd", "sshd-journal": "sshd", "selinux-ssh": "sshd",
+	"sshd": "sshd", "sshd-journal": "sshd", "selinux-ssh": "audit",
 	"postfix": "postfix/smtpd", "dovecot": "dovecot",
 	"vsftpd": "vsftpd", "proftpd": "proftpd", "pure-ftpd": "pure-ftpd",
 	"mysqld-auth": "mysqld",
@@ -215,6 +215,9 @@ var fail2banPrograms = map[string]string{
 	"mongodb-auth": "mongod", "courier-auth": "imapd", "courier-smtp": "courieresmtpd",
 	"cyrus-imap": "imap", "sendmail-auth": "sm-mta", "sendmail-reject": "sm-mta",
 	"roundcube-auth": "roundcube", "sogo-auth": "sogod",
+	"vaultwarden": "vaultwarden", "bitwarden": "bitwarden", "grafana": "grafana", "gitlab": "gitlab",
+	"kerio": "kerio", "domino-smtp": "domino", "lighttpd-auth": "lighttpd", "mssql-auth": "mssql",
+	"ejabberd-auth": "ejabberd", "recidive": "fail2ban",
 }
 
 type f2bCheck struct {

@@ -14,7 +14,7 @@ type Layout uint8
 // Parser's Location.
 const (
 	LayoutNone      Layout = iota
-	LayoutCLF              // "10/Oct/2000:13:55:36 -0700" (zone optional)
+	LayoutCLF              // "10/Oct/2000:13:55:36 -0700" (zone optional; "10/Oct/2000 13:55:36" too)
 	LayoutISO8601          // "2000-10-11T14:32:52", T or space, optional ".123", optional "Z", "+01:00", "+0100", "+01"
 	LayoutApache           // "Wed Oct 11 14:32:52.123456 2000" (fraction optional)
 	LayoutNginx            // "2000/10/11 14:32:52"
@@ -366,7 +366,8 @@ func scanCLF(b []byte, c *civil) (int, bool) {
 	if c.month, ok = month(b, 3); !ok || b[6] != '/' {
 		return 0, false
 	}
-	if c.year, ok = digits(b, 7, 4); !ok || b[11] != ':' {
+	// Kerio Connect writes a space where CLF has a colon.
+	if c.year, ok = digits(b, 7, 4); !ok || (b[11] != ':' && b[11] != ' ') {
 		return 0, false
 	}
 	j, ok := scanClock(b, 12, c, false)
