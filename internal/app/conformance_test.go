@@ -217,7 +217,9 @@ var fail2banPrograms = map[string]string{
 	"roundcube-auth": "roundcube", "sogo-auth": "sogod",
 	"vaultwarden": "vaultwarden", "bitwarden": "bitwarden", "grafana": "grafana", "gitlab": "gitlab",
 	"kerio": "kerio", "domino-smtp": "domino", "lighttpd-auth": "lighttpd", "mssql-auth": "mssql",
-	"ejabberd-auth": "ejabberd", "recidive": "fail2ban",
+	"ejabberd-auth": "ejabberd", "recidive": "fail2ban", "assp": "assp", "squid": "squid",
+	"murmur": "murmur", "znc-adminlog": "znc", "routeros-auth": "routeros", "nsd": "nsd",
+	"openwebmail": "openwebmail",
 }
 
 type f2bCheck struct {

@@ -259,6 +259,10 @@ def services():
     out.append(syslog(200, "srv", "fail2ban.actions[6605]", "NOTICE [sshd] Ban 198.51.100.65"))
     out.append(syslog(200 + 6 * 3600, "srv", "fail2ban.actions[6605]", "NOTICE [sshd] Ban 198.51.100.65"))
     out.append(syslog(300, "srv", "audisp[500]", "type=USER_AUTH msg=audit(1795420300.000:603): pid=12887 uid=0 auid=4294967295 ses=4294967295 subj=system_u:system_r:sshd_t:s0-s0:c0.c1023 msg='op=password acct=\"admin\" exe=\"/usr/sbin/sshd\" hostname=? addr=198.51.100.66 terminal=ssh res=failed'"))
+    out.append(syslog(400, "irc", "znc[37232]", "[henry] failed to login from 198.51.100.67:50123"))
+    for k in range(2):
+        out.append(syslog(500 + k * 30, "voice", "murmurd[2064]", f"<W>{iso(500 + k * 30, '.615')} 1 => <{k + 4}:ida(-1)> Rejected connection from 198.51.100.68:{31000 + k}: Invalid server password"))
+    out.append(syslog(600, "panel", "Froxlor", "[Login Action 198.51.100.69] User 'jack' tried to login with wrong password."))
     write("services-stale-logins.log", """
 Long-tail services used honestly: a job with a stale SQL Server password
 retrying every ten minutes, an XMPP client with an old password every five,
