@@ -13,6 +13,6 @@ const (
 	fail2banFalseFlagCeiling  = 0
 	sshguardRecallFloor       = 0.865 // 155/179
 	sshguardFalseFlagCeiling  = 0
-	crowdsecRecallFloor       = 0.41 // 113/275
+	crowdsecRecallFloor       = 0.53 // 146/274
 	crowdsecFalseAlertCeiling = 0
 )

@@ -544,9 +544,12 @@ var crowdsecLogTypes = map[string]string{
 	"proftpd": "proftpd", "vsftpd": "vsftpd", "exim": "", "asterisk": "asterisk", "named": "",
 	"freeswitch": "", "mongodb": "mongod", "openvpn": "openvpn", "dropbear": "dropbear", "smb": "smbd",
 	// The self-hosted applications issue 10 names.
-	"Nextcloud": "", "gitea": "", "gitlab": "", "grafana": "", "Vaultwarden": "", "bitwarden": "",
-	"proxmox-backup-auth": "", "home-assistant": "", "jellyfin": "", "emby": "", "immich": "",
-	"keycloak": "", "authelia": "", "authentik": "", "magento-extension": "", "cpanel": "",
+	// Their own log files carry no envelope: the program is the one a
+	// source of such a file names (program: in herd.yaml).
+	"Nextcloud": "", "gitea": "gitea", "gitlab": "", "grafana": "grafana", "Vaultwarden": "vaultwarden",
+	"bitwarden": "bitwarden", "proxmox-backup-auth": "", "home-assistant": "homeassistant",
+	"jellyfin": "jellyfin", "emby": "emby", "immich": "immich", "keycloak": "keycloak",
+	"authelia": "authelia", "authentik": "", "magento-extension": "", "cpanel": "",
 	"nginx-proxy-manager": "",
 }
 
