@@ -11,8 +11,8 @@ package app_test
 const (
 	fail2banRecallFloor       = 0.84 // 674/802
 	fail2banFalseFlagCeiling  = 0
-	sshguardRecallFloor       = 0.865 // 155/179
+	sshguardRecallFloor       = 0.888 // 159/179
 	sshguardFalseFlagCeiling  = 0
-	crowdsecRecallFloor       = 0.53 // 146/274
+	crowdsecRecallFloor       = 0.60 // 167/274
 	crowdsecFalseAlertCeiling = 0
 )
