@@ -11,7 +11,7 @@ package app_test
 const (
 	fail2banRecallFloor       = 0.84 // 674/802
 	fail2banFalseFlagCeiling  = 0
-	sshguardRecallFloor       = 0.888 // 159/179
+	sshguardRecallFloor       = 0.949 // 170/179
 	sshguardFalseFlagCeiling  = 0
 	crowdsecRecallFloor       = 0.60 // 167/274
 	crowdsecFalseAlertCeiling = 0
