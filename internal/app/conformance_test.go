@@ -219,7 +219,7 @@ var fail2banPrograms = map[string]string{
 	"kerio": "kerio", "domino-smtp": "domino", "lighttpd-auth": "lighttpd", "mssql-auth": "mssql",
 	"ejabberd-auth": "ejabberd", "recidive": "fail2ban", "assp": "assp", "squid": "squid",
 	"murmur": "murmur", "znc-adminlog": "znc", "routeros-auth": "routeros", "nsd": "nsd",
-	"openwebmail": "openwebmail",
+	"openwebmail": "openwebmail", "3proxy": "3proxy", "monitorix": "monitorix", "oracleims": "oracleims",
 }
 
 type f2bCheck struct {
