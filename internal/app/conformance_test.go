@@ -547,9 +547,9 @@ var crowdsecLogTypes = map[string]string{
 	// Their own log files carry no envelope: the program is the one a
 	// source of such a file names (program: in herd.yaml).
 	"Nextcloud": "", "gitea": "gitea", "gitlab": "", "grafana": "grafana", "Vaultwarden": "vaultwarden",
-	"bitwarden": "bitwarden", "proxmox-backup-auth": "", "home-assistant": "homeassistant",
+	"bitwarden": "bitwarden", "proxmox-backup-auth": "proxmox-backup-proxy", "home-assistant": "homeassistant",
 	"jellyfin": "jellyfin", "emby": "emby", "immich": "immich", "keycloak": "keycloak",
-	"authelia": "authelia", "authentik": "", "magento-extension": "", "cpanel": "",
+	"authelia": "authelia", "authentik": "", "magento-extension": "magento", "cpanel": "cpanel",
 	"nginx-proxy-manager": "",
 }
 
