@@ -205,7 +205,7 @@ func (ex *exclusions) report(t *testing.T, suite string) {
 // log file). Every filter is scored; a filter not listed here is read with no
 // program, by the rules for raw lines only.
 var fail2banPrograms = map[string]string{
-	"sshd": "sshd", "sshd-journal": "sshd", "selinux-ssh": "sshd",
+	"sshd": "sshd", "sshd-journal": "sshd", "selinux-ssh": "audit",
 	"postfix": "postfix/smtpd", "dovecot": "dovecot",
 	"vsftpd": "vsftpd", "proftpd": "proftpd", "pure-ftpd": "pure-ftpd",
 	"mysqld-auth": "mysqld",
@@ -215,6 +215,11 @@ var fail2banPrograms = map[string]string{
 	"mongodb-auth": "mongod", "courier-auth": "imapd", "courier-smtp": "courieresmtpd",
 	"cyrus-imap": "imap", "sendmail-auth": "sm-mta", "sendmail-reject": "sm-mta",
 	"roundcube-auth": "roundcube", "sogo-auth": "sogod",
+	"vaultwarden": "vaultwarden", "bitwarden": "bitwarden", "grafana": "grafana", "gitlab": "gitlab",
+	"kerio": "kerio", "domino-smtp": "domino", "lighttpd-auth": "lighttpd", "mssql-auth": "mssql",
+	"ejabberd-auth": "ejabberd", "recidive": "fail2ban", "assp": "assp", "squid": "squid",
+	"murmur": "murmur", "znc-adminlog": "znc", "routeros-auth": "routeros", "nsd": "nsd",
+	"openwebmail": "openwebmail", "3proxy": "3proxy", "monitorix": "monitorix", "oracleims": "oracleims",
 }
 
 type f2bCheck struct {
@@ -539,9 +544,12 @@ var crowdsecLogTypes = map[string]string{
 	"proftpd": "proftpd", "vsftpd": "vsftpd", "exim": "", "asterisk": "asterisk", "named": "",
 	"freeswitch": "", "mongodb": "mongod", "openvpn": "openvpn", "dropbear": "dropbear", "smb": "smbd",
 	// The self-hosted applications issue 10 names.
-	"Nextcloud": "", "gitea": "", "gitlab": "", "grafana": "", "Vaultwarden": "", "bitwarden": "",
-	"proxmox-backup-auth": "", "home-assistant": "", "jellyfin": "", "emby": "", "immich": "",
-	"keycloak": "", "authelia": "", "authentik": "", "magento-extension": "", "cpanel": "",
+	// Their own log files carry no envelope: the program is the one a
+	// source of such a file names (program: in herd.yaml).
+	"Nextcloud": "", "gitea": "gitea", "gitlab": "", "grafana": "grafana", "Vaultwarden": "vaultwarden",
+	"bitwarden": "bitwarden", "proxmox-backup-auth": "proxmox-backup-proxy", "home-assistant": "homeassistant",
+	"jellyfin": "jellyfin", "emby": "emby", "immich": "immich", "keycloak": "keycloak",
+	"authelia": "authelia", "authentik": "", "magento-extension": "magento", "cpanel": "cpanel",
 	"nginx-proxy-manager": "",
 }
 

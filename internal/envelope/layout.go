@@ -14,7 +14,7 @@ type Layout uint8
 // Parser's Location.
 const (
 	LayoutNone      Layout = iota
-	LayoutCLF              // "10/Oct/2000:13:55:36 -0700" (zone optional)
+	LayoutCLF              // "10/Oct/2000:13:55:36 -0700" (zone optional; "10/Oct/2000 13:55:36" too)
 	LayoutISO8601          // "2000-10-11T14:32:52", T or space, optional ".123", optional "Z", "+01:00", "+0100", "+01"
 	LayoutApache           // "Wed Oct 11 14:32:52.123456 2000" (fraction optional)
 	LayoutNginx            // "2000/10/11 14:32:52"
@@ -24,10 +24,11 @@ const (
 	LayoutDMY              // "11-06-2013 02:09:40 +0300" (fail2ban, 3proxy; zone optional), "11-Aug-2013 03:36:11.372" (BIND)
 	LayoutTAI64N           // "@4000000053b2c8a60b1a2c3d" (daemontools/s6 labels, UTC instant)
 	LayoutUnixMilli        // "1700000000123" (milliseconds since the epoch, JSON loggers)
+	LayoutASSP             // "Apr-07-13 07:08:36" (ASSP: month name, day, two-digit year of 2000-2099)
 	numLayouts
 )
 
-var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms"}
+var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp"}
 
 // String returns the layout's name as rule files spell it.
 func (l Layout) String() string {
@@ -38,7 +39,7 @@ func (l Layout) String() string {
 }
 
 // LayoutByName returns the layout called name ("clf", "iso8601", "apache",
-// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms"; also "rfc3339" for
+// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp"; also "rfc3339" for
 // iso8601 and "3proxy" for dmy).
 func LayoutByName(name string) (Layout, bool) {
 	switch name {
@@ -94,6 +95,8 @@ func (p *Parser) ParseTime(l Layout, b []byte) (time.Time, error) {
 		end, ok = scanMySQL(s, &c)
 	case LayoutDMY:
 		end, ok = scanDMY(s, &c)
+	case LayoutASSP:
+		end, ok = scanASSP(s, &c)
 	case LayoutUnix:
 		t, ok := scanUnix(s)
 		if !ok {
@@ -366,7 +369,8 @@ func scanCLF(b []byte, c *civil) (int, bool) {
 	if c.month, ok = month(b, 3); !ok || b[6] != '/' {
 		return 0, false
 	}
-	if c.year, ok = digits(b, 7, 4); !ok || b[11] != ':' {
+	// Kerio Connect writes a space where CLF has a colon.
+	if c.year, ok = digits(b, 7, 4); !ok || (b[11] != ':' && b[11] != ' ') {
 		return 0, false
 	}
 	j, ok := scanClock(b, 12, c, false)
@@ -491,6 +495,23 @@ func scanDMY(b []byte, c *civil) (int, bool) {
 		return scanZone(b, j+1, c)
 	}
 	return j, true
+}
+
+// scanASSP reads "Mmm-dd-yy hh:mm:ss", ASSP's log time; the two-digit
+// year is one of 2000-2099.
+func scanASSP(b []byte, c *civil) (int, bool) {
+	var ok bool
+	if c.month, ok = month(b, 0); !ok || len(b) < 11 || b[3] != '-' || b[6] != '-' || b[9] != ' ' {
+		return 0, false
+	}
+	if c.day, ok = digits2(b, 4); !ok {
+		return 0, false
+	}
+	if c.year, ok = digits2(b, 7); !ok {
+		return 0, false
+	}
+	c.year += 2000
+	return scanClock(b, 10, c, false)
 }
 
 // scanUnix reads "seconds[.fraction]" since the epoch.

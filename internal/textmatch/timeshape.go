@@ -15,6 +15,7 @@ const (
 	tlMySQL
 	tlDMY
 	tlTAI64N
+	tlASSP
 )
 
 func timeLayoutByName(name string) (timeLayout, bool) {
@@ -37,6 +38,8 @@ func timeLayoutByName(name string) (timeLayout, bool) {
 		return tlDMY, true
 	case "tai64n":
 		return tlTAI64N, true
+	case "assp":
+		return tlASSP, true
 	}
 	return 0, false
 }
@@ -255,6 +258,14 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 		s.clock()
 		s.frac()
 		s.numZone()
+	case tlASSP: // Apr-07-13 07:08:36
+		s.letters(3)
+		s.lit('-')
+		s.digits(2, 2)
+		s.lit('-')
+		s.digits(2, 2)
+		s.lit(' ')
+		s.clock()
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
 		s.lit('@')
 		for k := 0; k < 24 && s.ok; k++ {

@@ -228,4 +228,46 @@ A monitoring system checking the SSH port every minute: it reads the banner
 and closes (sshd at LogLevel VERBOSE).""", out)
 
 
-office(); sync(); spa(); crawlers(); monitors(); ci(); mail(); apps(); ssh_monitor()
+def services():
+    # Long-tail services used honestly: a reporting job with a stale SQL
+    # Server password retrying every ten minutes; a user mistyping a Kerio
+    # or Domino password twice; a lighttpd-protected directory where one
+    # person mistypes once; an XMPP client with an old password retrying
+    # every five minutes; a fail2ban beside herd banning one address twice
+    # in a day; an admin mistyping the SSH password once (audit log).
+    out = []
+
+    def syslog(t, host, prog, msg):
+        stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%b %d %H:%M:%S")
+        return (t, f"{stamp} {host} {prog}: {msg}")
+
+    def iso(t, frac=""):
+        return (BASE + datetime.timedelta(seconds=t)).strftime("%Y-%m-%d %H:%M:%S") + frac
+
+    for k in range(12):
+        t = k * 600
+        out.append(syslog(t, "db", "sqlservr[300]", f"{iso(t, '.12')} Logon       Login failed for user 'report'. Reason: Password did not match that for the login provided. [CLIENT: 198.51.100.60]"))
+    for k in range(2):
+        t = 30 + k * 20
+        stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%d/%b/%Y %H:%M:%S")
+        out.append(syslog(t, "mx", "kerio[100]", f"[{stamp}] Failed SMTP login from 198.51.100.61 with SASL method PLAIN."))
+        out.append(syslog(t + 5, "mx", "domino[200]", f"{iso(t + 5)}   smtp: Erin Example [198.51.100.62] authentication failure using internet password"))
+    out.append(syslog(90, "web", "lighttpd[764]", "(mod_auth.c.853) password doesn't match for /private/ username: frank IP: 198.51.100.63"))
+    for k in range(10):
+        t = 100 + k * 300
+        out.append(syslog(t, "chat", "ejabberd[400]", f"{iso(t, '.500')} [info] <0.6668.0>@ejabberd_c2s:handle_auth_failure:433 (tls|ejabberd_c2s) Failed c2s PLAIN authentication for grace@example.org from 198.51.100.64: Invalid username or password"))
+    out.append(syslog(200, "srv", "fail2ban.actions[6605]", "NOTICE [sshd] Ban 198.51.100.65"))
+    out.append(syslog(200 + 6 * 3600, "srv", "fail2ban.actions[6605]", "NOTICE [sshd] Ban 198.51.100.65"))
+    out.append(syslog(300, "srv", "audisp[500]", "type=USER_AUTH msg=audit(1795420300.000:603): pid=12887 uid=0 auid=4294967295 ses=4294967295 subj=system_u:system_r:sshd_t:s0-s0:c0.c1023 msg='op=password acct=\"admin\" exe=\"/usr/sbin/sshd\" hostname=? addr=198.51.100.66 terminal=ssh res=failed'"))
+    out.append(syslog(400, "irc", "znc[37232]", "[henry] failed to login from 198.51.100.67:50123"))
+    for k in range(2):
+        out.append(syslog(500 + k * 30, "voice", "murmurd[2064]", f"<W>{iso(500 + k * 30, '.615')} 1 => <{k + 4}:ida(-1)> Rejected connection from 198.51.100.68:{31000 + k}: Invalid server password"))
+    out.append(syslog(600, "panel", "Froxlor", "[Login Action 198.51.100.69] User 'jack' tried to login with wrong password."))
+    write("services-stale-logins.log", """
+Long-tail services used honestly: a job with a stale SQL Server password
+retrying every ten minutes, an XMPP client with an old password every five,
+users mistyping a mail, web or SSH password once or twice, and a fail2ban
+beside herd banning one address twice in a day.""", out)
+
+
+office(); sync(); spa(); crawlers(); monitors(); ci(); mail(); apps(); ssh_monitor(); services()
