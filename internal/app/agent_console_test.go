@@ -34,6 +34,11 @@ func TestAgentConsoleOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, ConsoleListener: ln})
+	// The agent is ready (it reads lines) before its listeners start: wait
+	// for the console's line.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.logs.String(), "console listening") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(r.logs.String(), "console listening") || !strings.Contains(r.logs.String(), "https://") {
 		t.Errorf("the agent does not say where the console is:\n%s", r.logs)
 	}
