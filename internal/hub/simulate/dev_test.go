@@ -252,3 +252,79 @@ func seenBy(t *testing.T, rows []Row) {
 	t.Logf("June first hits %d: source seen by another reporter within 7 days %.1f%%; an address of its /24 (/48) seen by another reporter %.1f%%",
 		hits, pct(other, hits), pct(neighbour, hits))
 }
+
+// TestAnticipationCeilings counts, straight from the development log (no
+// simulation, no benign rows), the share of June's first hits of a
+// (source, sensor) pair that rules of a given reach could have blocked at
+// best: a source other sensors saw within the previous seven days (one,
+// two, three, four of them), four at any time before, and a /24 of which
+// four networks saw any address, with the sources of four networks. These
+// are the ceilings docs/hub.md quotes: the safe rules (four networks at
+// least) cannot reach the 35% that trusting any one member gives.
+func TestAnticipationCeilings(t *testing.T) {
+	rows := openDev(t)
+	const week = 7 * 24 * time.Hour
+	seen := map[netip.Addr]map[string]time.Time{} // source → sensor → last row
+	block := map[netip.Prefix]map[string]bool{}   // /24 → sensors that saw an address in it
+	first := map[[2]string]bool{}
+	var n, withinWeek [5]int
+	var ever4, block4 int
+	for _, r := range rows {
+		key := [2]string{r.Source.String(), r.Reporter}
+		if !first[key] {
+			first[key] = true
+			if !r.Time.Before(juneFirst) {
+				n[0]++
+				others, othersEver := 0, 0
+				for rep, at := range seen[r.Source] {
+					if rep == r.Reporter {
+						continue
+					}
+					othersEver++
+					if r.Time.Sub(at) <= week {
+						others++
+					}
+				}
+				for k := 1; k <= 4; k++ {
+					if others >= k {
+						withinWeek[k]++
+					}
+				}
+				if othersEver >= 4 {
+					ever4++
+				}
+				p, _ := r.Source.Prefix(24)
+				if othersEver >= 4 || len(block[p]) >= 4 {
+					block4++
+				}
+			}
+		}
+		if seen[r.Source] == nil {
+			seen[r.Source] = map[string]time.Time{}
+		}
+		seen[r.Source][r.Reporter] = r.Time
+		if r.Source.Is4() {
+			p, _ := r.Source.Prefix(24)
+			if block[p] == nil {
+				block[p] = map[string]bool{}
+			}
+			block[p][r.Reporter] = true
+		}
+	}
+	if n[0] == 0 {
+		t.Fatal("no first hit in June")
+	}
+	for k := 1; k <= 4; k++ {
+		t.Logf("source seen by >= %d other sensors within 7 days: %d of %d first hits (%.1f%%)", k, withinWeek[k], n[0], pct(withinWeek[k], n[0]))
+	}
+	t.Logf("source seen by >= 4 other sensors at any time before: %d (%.1f%%)", ever4, pct(ever4, n[0]))
+	t.Logf("that, or its /24 seen by >= 4 sensors (any address): %d (%.1f%%)", block4, pct(block4, n[0]))
+	for k := 2; k <= 4; k++ {
+		if withinWeek[k] > withinWeek[k-1] {
+			t.Errorf("ceilings not monotonic: %d sensors %d > %d sensors %d", k, withinWeek[k], k-1, withinWeek[k-1])
+		}
+	}
+	if pct(block4, n[0]) >= 35 {
+		t.Errorf("a four-network rule with /24 generalisation reaches %.1f%%: docs/hub.md's ceilings are out of date", pct(block4, n[0]))
+	}
+}
