@@ -69,7 +69,8 @@ func crowdsecRoot() string {
 // namespace. The agent sees an SSH brute force in a log herd does not read
 // and reports an alert without a decision; herd's profiles decide on it and
 // the ban lands in herd's nftables set. The allowlisted address's brute
-// force is reported too but never banned.
+// force is reported too but never banned. Unless -short, it then waits for
+// the agent's heartbeat (one a minute) and checks herd answered it.
 func TestCrowdsecAgentReportsToHerd(t *testing.T) {
 	herdtest.Skip(t)
 	root := crowdsecRoot()
@@ -214,5 +215,19 @@ func TestCrowdsecAgentReportsToHerd(t *testing.T) {
 	}
 	if holds(t, view, allowed) {
 		t.Errorf("the allowlisted %s is in the firewall", allowed.Addr())
+	}
+	// The agent's heartbeat comes once a minute: answered 200 (CrowdSec
+	// logs "heartbeat unexpected return code" otherwise).
+	if testing.Short() {
+		return
+	}
+	waitFor(t, "crowdsec's heartbeat", 90*time.Second, func() bool {
+		alive()
+		time.Sleep(200 * time.Millisecond)
+		return strings.Contains(r.logs.String(), "lapi: machine heartbeat")
+	})
+	time.Sleep(time.Second)
+	if o := out.String(); strings.Contains(o, "heartbeat") && strings.Contains(o, "level=error") {
+		t.Errorf("crowdsec complains about its heartbeat:\n%s", o)
 	}
 }

@@ -14,9 +14,11 @@ const maxUsageMetricsBody = 256 << 10
 // few seconds to say it is alive: 200 with an empty body for an
 // authenticated machine. HEAD is answered the same.
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.machine(w, r); !ok {
+	m, ok := s.machine(w, r)
+	if !ok {
 		return
 	}
+	s.log.Debug("lapi: machine heartbeat", "machine", m)
 	w.WriteHeader(http.StatusOK)
 }
 
