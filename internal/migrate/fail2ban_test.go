@@ -195,6 +195,26 @@ func TestFail2banSharedConfig(t *testing.T) {
 	t.Skipf("no fail2ban jail.conf under %s (its README: the data set holds fail2ban's sample logs only)", dir)
 }
 
+// Two jails on the same scenarios: the first keeps them, the second says
+// so, and no profile is dead.
+func TestRenderFail2banSharedScenarios(t *testing.T) {
+	ms := MapJails([]Jail{{Name: "sshd", Filter: "sshd", BanTime: time.Hour}, {Name: "dropbear", Filter: "dropbear", BanTime: 2 * time.Hour}}, nil)
+	var b strings.Builder
+	RenderFail2banRules(&b, []string{"jail.local"}, ms)
+	out := b.String()
+	if strings.Contains(out, "fail2ban-dropbear") ||
+		!strings.Contains(out, "already in an earlier jail's profile, which decides for them: ssh-bruteforce (jail sshd), ssh-slow-bruteforce (jail sshd), ssh-user-enum (jail sshd)") {
+		t.Errorf("output:\n%s", out)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.yaml"), []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rules.Load(dir); err != nil {
+		t.Error(err)
+	}
+}
+
 func FuzzParseINI(f *testing.F) {
 	for _, name := range []string{"jail.conf", "jail.local", "jail.d/10-web.conf"} {
 		b, err := os.ReadFile(filepath.Join("testdata/fail2ban", name))
