@@ -25,7 +25,7 @@ var everyone = []string{"internal/event", "internal/ipx", "internal/textmatch", 
 // the data flow is decided, not drifted into.
 var allowed = map[string][]string{
 	"cmd/herd":                 {"internal/cli"},
-	"internal/cli":             {"internal/app", "internal/detect", "internal/enforce/backend", "internal/hub/node", "internal/query", "internal/config", "internal/rules", "internal/ruletest", "internal/ipx", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext", "internal/hub/predict", "internal/hub/simulate", "internal/sensor", "internal/sensor/capture", "internal/sensor/protoid", "internal/geoip"},
+	"internal/cli":             {"internal/app", "internal/detect", "internal/enforce/backend", "internal/hub/node", "internal/query", "internal/config", "internal/rules", "internal/ruletest", "internal/ipx", "internal/hub", "internal/hub/hubstore", "internal/hub/export", "internal/termtext", "internal/hub/predict", "internal/hub/simulate", "internal/sensor", "internal/sensor/capture", "internal/sensor/protoid", "internal/geoip", "internal/migrate"},
 	"internal/app":             {"internal/agentmetrics", "internal/storeview", "internal/enforce/backend", "internal/event", "internal/config", "internal/rules", "internal/ipx", "internal/connlimit", "internal/tlsfiles", "internal/source", "internal/source/file", "internal/source/journald", "internal/source/syslog", "internal/source/stdin", "internal/parse", "internal/scenario", "internal/profile", "internal/detect", "internal/decision", "internal/enforce", "internal/store", "internal/lapi", "internal/metrics", "internal/report", "internal/query", "internal/hub/blocklist", "internal/hub/client", "internal/hub/wire", "internal/group", "internal/console", "internal/clock", "internal/enforce/xdp", "internal/geoip", "internal/notify"},
 	"internal/console":         {"internal/clock", "internal/event", "internal/ipx", "internal/metrics", "internal/query", "internal/store"},
 	"internal/detect":          {"internal/event", "internal/evidence", "internal/ipx", "internal/parse", "internal/profile", "internal/rules", "internal/scenario", "internal/source"},
@@ -51,6 +51,7 @@ var allowed = map[string][]string{
 	"internal/ruletest":        {"internal/event", "internal/rules", "internal/envelope", "internal/textmatch", "internal/parse"},
 	"internal/parse":           {"internal/jsonstr", "internal/event", "internal/rules", "internal/envelope", "internal/textmatch", "internal/ipx"},
 	"internal/scenario":        {"internal/event", "internal/rules", "internal/ipx"},
+	"internal/migrate":         {"internal/event", "internal/ipx", "internal/profile", "internal/rules"},
 	"internal/profile":         {"internal/event", "internal/rules", "internal/ipx"},
 	"internal/store":           {"internal/event", "internal/sqldb"},
 	"internal/enforce/nft":     {"internal/event", "internal/ipx", "internal/enforce"},

@@ -36,6 +36,7 @@ import (
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/notify"
 	"github.com/herd-ips/herd/internal/parse"
+	"github.com/herd-ips/herd/internal/profile"
 	"github.com/herd-ips/herd/internal/query"
 	"github.com/herd-ips/herd/internal/report"
 	"github.com/herd-ips/herd/internal/rules"
@@ -582,6 +583,7 @@ func (a *agent) listenAPI() (net.Listener, error) {
 		Listen:          a.cfg.API.Listen,
 		Watchers:        a.st, // machines report here (herd machines add)
 		NeverBan:        a.nb,
+		Decide:          a.decideReported,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -595,6 +597,17 @@ func (a *agent) listenAPI() (net.Listener, error) {
 	a.api = srv
 	a.log.Info("agent: local API listening", "addr", ln.Addr().String())
 	return a.guard("api", ln, a.apiLimits()), nil
+}
+
+// decideReported decides on an alert a machine reported without a decision
+// (a CrowdSec agent run with -no-api) with the detector's profiles: the
+// same profiles, never-ban set and repeat-offender memory as local alerts.
+func (a *agent) decideReported(al *event.Alert) (event.Decision, string, bool) {
+	if a.det == nil {
+		return event.Decision{}, "no_profiles", false
+	}
+	d, v := a.det.Profiles().Decide(al)
+	return d, v.String(), v == profile.Decided
 }
 
 // listenForwardAuth returns the listener of the dedicated forward-auth

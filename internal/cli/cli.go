@@ -122,7 +122,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", cmdName(c), err, c.CommandPath())}
 	})
-	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.reloadCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.hubCmd(), e.groupCmd(), e.consoleCmd(), e.sensorCmd(), e.geoipCmd(), e.notifyCmd(), e.versionCmd(), e.manCmd())
+	root.AddCommand(e.replayCmd(), e.explainCmd(), e.rulesCmd(), e.agentCmd(), e.reloadCmd(), e.firewallCmd(), e.decisionsCmd(), e.bouncersCmd(), e.statusCmd(), e.alertsCmd(), e.machinesCmd(), e.importCmd(), e.hubCmd(), e.groupCmd(), e.consoleCmd(), e.sensorCmd(), e.geoipCmd(), e.notifyCmd(), e.versionCmd(), e.manCmd())
 	// cobra adds completion (bash, zsh, fish, powershell) when the tree
 	// runs; added here, it is in the tree that the man pages and the docs'
 	// test see as well. It binds the output it writes to now.

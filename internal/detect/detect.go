@@ -271,6 +271,11 @@ func (d *Detector) LineAs(line []byte, f parse.Family, hint string) *Result {
 	return r
 }
 
+// Profiles returns the detector's profiles, which are safe for concurrent
+// use: the local API decides with them on alerts reported without a
+// decision, sharing the repeat-offender memory with local alerts.
+func (d *Detector) Profiles() *profile.Profiles { return d.prof }
+
 // scenarioBit is scenario i's bit in the evidence ring's masks. Beyond 64
 // scenarios bits are shared, and an alert may then also show lines that fed
 // another scenario of the same source in the same span of time.

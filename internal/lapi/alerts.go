@@ -48,6 +48,7 @@ type alertIn struct {
 	StartAt     string       `json:"start_at"`
 	StopAt      string       `json:"stop_at"`
 	Simulated   bool         `json:"simulated"`
+	Remediation *bool        `json:"remediation"`
 	Source      *sourceIn    `json:"source"`
 	Events      []eventIn    `json:"events"`
 	Decisions   []decisionIn `json:"decisions"`
@@ -90,6 +91,11 @@ type RemoteAlert struct {
 	Decisions []event.Decision
 	// Clamped counts decisions whose duration was cut to the maximum.
 	Clamped int
+	// Undecided: the alert came with no decision at all, is not simulated
+	// and did not say "remediation": false. A CrowdSec agent (-no-api)
+	// sends its alerts so and leaves the decision to the local API's
+	// profiles; herd's decide them (Options.Decide).
+	Undecided bool
 }
 
 // DecodeAlerts decodes and validates a POST /v1/alerts body: a JSON array
@@ -179,6 +185,7 @@ func validateAlert(a *alertIn, now time.Time, maxBan time.Duration) (RemoteAlert
 		}
 		ra.Decisions = append(ra.Decisions, d)
 	}
+	ra.Undecided = len(a.Decisions) == 0 && !a.Simulated && (a.Remediation == nil || *a.Remediation)
 	ra.Alert = event.Alert{Scenario: a.Scenario, Source: src, Scope: scope, First: first, Last: last,
 		Events: int(a.EventsCount), Remedy: len(ra.Decisions) > 0}
 	return ra, nil
@@ -341,6 +348,11 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
 			d.Until = now.Add(d.Duration)
 			recs = append(recs, store.DecisionRecord{Decision: d, Created: now})
 		}
+		if ra.Undecided && s.decide != nil {
+			if d, ok := s.decideRemote(machine, ra.Alert, now); ok {
+				recs = append(recs, store.DecisionRecord{Decision: d, Created: now})
+			}
+		}
 		if ra.Clamped > 0 {
 			s.log.Warn("lapi: reported ban durations clamped", "machine", machine, "max", s.maxBan, "count", ra.Clamped)
 		}
@@ -374,6 +386,35 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("lapi: alerts reported", "machine", machine, "alerts", len(ras), "again", dups, "decisions", added)
 	writeJSON(w, http.StatusCreated, ids)
+}
+
+// decideRemote runs an alert that came without a decision through the
+// profiles (Options.Decide), as a local alert would be, at the server's
+// time: the reporting agent's clock does not set how long the ban lasts.
+// The never-ban set wins over any decision the profiles return.
+func (s *Server) decideRemote(machine string, a event.Alert, now time.Time) (event.Decision, bool) {
+	a.Remedy = true
+	a.Last = now
+	if a.First.After(now) {
+		a.First = now
+	}
+	d, verdict, ok := s.decide(&a)
+	if !ok {
+		s.log.Debug("lapi: reported alert not decided", "machine", machine, "scenario", a.Scenario,
+			"source", a.Source, "verdict", verdict)
+		return event.Decision{}, false
+	}
+	if s.nb.Overlaps(d.Scope) || (a.Source.IsValid() && s.nb.Contains(a.Source)) {
+		s.log.Warn("lapi: profile decision dropped: the scope is never banned here",
+			"machine", machine, "scope", d.Scope, "scenario", d.Scenario)
+		return event.Decision{}, false
+	}
+	if d.Duration > s.maxBan {
+		d.Duration = s.maxBan
+	}
+	d.Origin = RemoteDecisionOrigin
+	d.Until = now.Add(d.Duration)
+	return d, true
 }
 
 func randomID() string {

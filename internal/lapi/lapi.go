@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/clock"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
 	"github.com/herd-ips/herd/internal/store"
 )
@@ -137,6 +138,13 @@ type Options struct {
 	// MaxBanDuration caps the duration of reported decisions (longer ones
 	// are clamped); 0 means DefaultMaxBanDuration.
 	MaxBanDuration time.Duration
+	// Decide, when set, decides on reported alerts that carry no decision
+	// (a CrowdSec agent's, run with -no-api): the agent passes its
+	// profiles (internal/profile), so that such an alert is decided as a
+	// local one is. It returns the decision and true to enforce it, or
+	// false and the profiles' verdict ("allowlisted", "no_remedy",
+	// "already_decided", "simulated"). Nil stores such alerts undecided.
+	Decide func(a *event.Alert) (d event.Decision, verdict string, ok bool)
 }
 
 // Server serves the local API. Its methods are safe for concurrent use.
@@ -170,6 +178,7 @@ type Server struct {
 	signer   signer
 	tokenTTL time.Duration
 	maxBan   time.Duration
+	decide   func(a *event.Alert) (event.Decision, string, bool)
 
 	handler http.Handler
 }
@@ -202,6 +211,7 @@ func New(o Options) (*Server, error) {
 		nb:           o.NeverBan,
 		tokenTTL:     o.TokenTTL,
 		maxBan:       o.MaxBanDuration,
+		decide:       o.Decide,
 	}
 	if s.nb == nil {
 		s.nb = ipx.NewNeverBan(nil, nil)
@@ -257,6 +267,8 @@ func New(o Options) (*Server, error) {
 	if s.watchers != nil {
 		mux.HandleFunc("POST /v1/watchers/login", s.login)
 		mux.HandleFunc("POST /v1/alerts", s.alerts)
+		mux.HandleFunc("GET /v1/heartbeat", s.heartbeat)
+		mux.HandleFunc("POST /v1/usage-metrics", s.usageMetrics)
 	}
 	// Forward-auth answers any method (nginx's auth_request keeps the
 	// original request's) and is routed before the mux, whose pattern

@@ -113,3 +113,51 @@ func DeleteDecisions(ctx context.Context, cfg *config.Config, scope netip.Prefix
 func Unban(ctx context.Context, st *store.Store, scope netip.Prefix) (int, error) {
 	return st.DeleteDecisions(ctx, store.DecisionFilter{Scope: scope.Masked()})
 }
+
+// ImportDecisions stores imported bans (herd import crowdsec): each with
+// origin cli, its Scenario as the reason and Until now plus its Duration,
+// in one transaction. Scopes the never-ban set (loopback, the host's
+// addresses, the allowlist) overlaps are not stored and are returned;
+// scopes with a live ban already (an import run twice) are counted in
+// already and not stored again.
+func ImportDecisions(ctx context.Context, cfg *config.Config, clk clock.Clock, ds []event.Decision) (added, already int, refused []netip.Prefix, err error) {
+	host, _ := ipx.HostAddrs()
+	nb := ipx.NewNeverBan(host, cfg.Allow)
+	now := clock.Or(clk).Now()
+	st, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer st.Close()
+	live, err := st.LiveDecisions(ctx, now)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("import decisions: %w", err)
+	}
+	banned := make(map[netip.Prefix]bool, len(live))
+	for _, d := range live {
+		if d.Type == event.Ban {
+			banned[d.Scope] = true
+		}
+	}
+	recs := make([]store.DecisionRecord, 0, len(ds))
+	for _, d := range ds {
+		switch {
+		case nb.Overlaps(d.Scope):
+			refused = append(refused, d.Scope)
+			continue
+		case banned[d.Scope]:
+			already++
+			continue
+		}
+		banned[d.Scope] = true
+		d.Type, d.Origin, d.Until = event.Ban, event.OriginCLI, now.Add(d.Duration)
+		recs = append(recs, store.DecisionRecord{Decision: d, Created: now})
+	}
+	if len(recs) == 0 {
+		return 0, already, refused, nil
+	}
+	if _, err := st.AddDecisions(ctx, recs); err != nil {
+		return 0, already, refused, fmt.Errorf("import decisions: %w", err)
+	}
+	return len(recs), already, refused, nil
+}
