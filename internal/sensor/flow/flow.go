@@ -84,7 +84,6 @@ type Flow[T any] struct {
 	Data    T
 
 	hash uint64
-	used bool
 }
 
 // Counters are a table's totals.
@@ -126,6 +125,7 @@ type frag struct {
 type Table[T any] struct {
 	o     Options
 	slots []Flow[T]
+	occ   []uint64 // bit i set: slot i holds a flow (the sweep and probes read it, not the slots)
 	mask  uint64
 	limit int
 	seed  uint64
@@ -164,6 +164,7 @@ func New[T any](o Options, end func(*Flow[T], End)) *Table[T] {
 	t := &Table[T]{
 		o:     o,
 		slots: make([]Flow[T], n),
+		occ:   make([]uint64, (n+63)/64),
 		mask:  uint64(n - 1),
 		limit: o.Capacity,
 		seed:  maphash.Comparable(o.Seed, uint64(0x9e3779b97f4a7c15)),
@@ -262,7 +263,8 @@ func (t *Table[T]) Packet(p *packet.Packet, now time.Time) (*Flow[T], int) {
 			f = &t.slots[i]
 		}
 		var zero T
-		*f = Flow[T]{hash: h, used: true, First: ns, Data: zero}
+		*f = Flow[T]{hash: h, First: ns, Data: zero}
+		t.occ[i>>6] |= 1 << (i & 63)
 		f.Proto = p.Proto
 		f.V4 = p.Src.Is4()
 		f.VLAN = p.VLAN
@@ -335,10 +337,10 @@ func (f *Flow[T]) track(dir int, fl uint8, payload int) {
 func (t *Table[T]) find(h uint64, src, dst *[16]byte, sp, dp uint16, proto uint8) (int, int, bool) {
 	i := h & t.mask
 	for {
-		f := &t.slots[i]
-		if !f.used {
+		if !t.occupied(i) {
 			return int(i), 0, false
 		}
+		f := &t.slots[i]
 		if f.hash == h && f.Proto == proto {
 			if f.Port[0] == sp && f.Port[1] == dp && f.Addr[0] == *src && f.Addr[1] == *dst {
 				return int(i), 0, true
@@ -358,10 +360,10 @@ func (t *Table[T]) evict(h uint64) {
 	best, bestScore := -1, int64(0)
 	i := h & t.mask
 	for n := 0; n < 16; i = (i + 1) & t.mask {
-		f := &t.slots[i]
-		if !f.used {
+		if !t.occupied(i) {
 			continue
 		}
+		f := &t.slots[i]
 		n++
 		score := t.now - f.Last
 		if f.Packets[1] == 0 || f.State == StateSYN {
@@ -383,21 +385,27 @@ func (t *Table[T]) remove(i int, why End) {
 	t.slots[i] = Flow[T]{}
 	j := uint64(i)
 	hole := uint64(i)
+	t.occ[hole>>6] &^= 1 << (hole & 63)
 	for {
 		j = (j + 1) & t.mask
-		f := &t.slots[j]
-		if !f.used {
+		if !t.occupied(j) {
 			return
 		}
+		f := &t.slots[j]
 		home := f.hash & t.mask
 		// Move f into the hole unless its home lies cyclically in (hole, j].
 		if (j > hole && (home <= hole || home > j)) || (j < hole && home <= hole && home > j) {
 			t.slots[hole] = *f
 			t.slots[j] = Flow[T]{}
+			t.occ[hole>>6] |= 1 << (hole & 63)
+			t.occ[j>>6] &^= 1 << (j & 63)
 			hole = j
 		}
 	}
 }
+
+// occupied reports whether slot i holds a flow.
+func (t *Table[T]) occupied(i uint64) bool { return t.occ[i>>6]&(1<<(i&63)) != 0 }
 
 func (t *Table[T]) timeout(f *Flow[T]) int64 {
 	switch {
@@ -427,32 +435,50 @@ func (t *Table[T]) owe() {
 	t.debt = min(t.debt+n+1, len(t.slots))
 }
 
-// sweepMax bounds the slots one packet's sweep visits, so that the cost of
-// expiry is spread over the packets however packet time jumps.
-const sweepMax = 4
+// sweepMax bounds the flows one packet's sweep looks at, and sweepWords
+// the words of the occupancy bitmap it reads past empty slots, so that the
+// cost of expiry is spread over the packets however packet time jumps.
+const (
+	sweepMax   = 4
+	sweepWords = 4
+)
 
 // sweepStep pays part of the sweep's debt: expired flows leave the table.
+// Empty slots are passed by the occupancy bitmap, 64 at a time, without
+// reading the slots themselves.
 func (t *Table[T]) sweepStep() {
-	n := min(t.debt, sweepMax)
-	t.debt -= n
-	for k := 0; k < n; k++ {
+	for n, words := 0, 0; n < sweepMax && t.debt > 0; {
 		i := t.sweep & t.mask
+		if w := t.occ[i>>6] >> (i & 63); w == 0 || w&1 == 0 {
+			if words == sweepWords {
+				return
+			}
+			words++
+			skip := 64 - int(i&63) // the rest of the word is empty
+			if w != 0 {
+				skip = bits.TrailingZeros64(w)
+			}
+			skip = min(skip, len(t.slots)-int(i), t.debt) // a table under 64 slots fills part of one word
+			t.sweep += uint64(skip)
+			t.debt -= skip
+			continue
+		}
+		n++
+		t.debt--
 		f := &t.slots[i]
-		if f.used {
-			if t.now-f.Last > t.timeout(f) {
-				t.c.Expired++
-				why := EndIdle
-				if f.State == StateClosed {
-					why = EndClosed
-				}
-				t.remove(int(i), why)
-				continue // a flow may have shifted into slot i
+		if t.now-f.Last > t.timeout(f) {
+			t.c.Expired++
+			why := EndIdle
+			if f.State == StateClosed {
+				why = EndClosed
 			}
-			if t.now-f.First > int64(t.o.Active) {
-				t.c.Expired++
-				t.remove(int(i), EndActive)
-				continue
-			}
+			t.remove(int(i), why)
+			continue // a flow may have shifted into slot i
+		}
+		if t.now-f.First > int64(t.o.Active) {
+			t.c.Expired++
+			t.remove(int(i), EndActive)
+			continue
 		}
 		t.sweep++
 	}
@@ -464,7 +490,7 @@ func (t *Table[T]) sweepStep() {
 func (t *Table[T]) Flush() {
 	live := make([]int, 0, t.c.Live)
 	for i := range t.slots {
-		if t.slots[i].used {
+		if t.occupied(uint64(i)) {
 			live = append(live, i)
 		}
 	}
@@ -479,6 +505,7 @@ func (t *Table[T]) Flush() {
 		t.end(&t.slots[i], EndFlush)
 	}
 	clear(t.slots)
+	clear(t.occ)
 	t.c.Live = 0
 	clear(t.frags)
 }

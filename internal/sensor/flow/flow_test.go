@@ -212,3 +212,45 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestSweepReachesEveryIdleFlow fills tables of under and over 64 slots
+// sparsely, colliding flows included, then lets packet time pass on one
+// flow only: the incremental sweep, passing empty slots by the occupancy
+// bitmap, must end every other flow as idle, and leave the table and its
+// bitmap agreeing.
+func TestSweepReachesEveryIdleFlow(t *testing.T) {
+	for _, capacity := range []int{16, 40, 5000} {
+		var out []ended
+		tb := New(Options{Capacity: capacity, FixedSeed: 7}, collect(&out))
+		n := capacity / 3
+		for i := range n {
+			c := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+			tb.Packet(tcp(c, srv, 40000, 443, packet.SYN, 0), t0)
+		}
+		at := t0.Add(time.Hour)
+		for k := 0; len(out) < n && k < 4*len(tb.slots); k++ {
+			tb.Packet(tcp(cli, srv, 50000, 80, packet.ACK, 0), at.Add(time.Duration(k)*100*time.Millisecond))
+		}
+		if len(out) != n {
+			t.Fatalf("capacity %d: %d of %d idle flows ended", capacity, len(out), n)
+		}
+		for _, e := range out {
+			if e.why != EndIdle {
+				t.Errorf("capacity %d: flow ended %v", capacity, e.why)
+			}
+		}
+		live := 0
+		for i := range tb.slots {
+			occ := tb.occupied(uint64(i))
+			if occ != (tb.slots[i].hash != 0) {
+				t.Fatalf("capacity %d: slot %d occupied=%v, hash %x", capacity, i, occ, tb.slots[i].hash)
+			}
+			if occ {
+				live++
+			}
+		}
+		if live != 1 || tb.Counters().Live != 1 {
+			t.Errorf("capacity %d: %d slots held, %d live", capacity, live, tb.Counters().Live)
+		}
+	}
+}
