@@ -504,7 +504,12 @@ func (t *Table[T]) Flush() {
 	for _, i := range live {
 		t.end(&t.slots[i], EndFlush)
 	}
-	clear(t.slots)
+	// Empty slots are kept zero (remove clears them): clearing the live
+	// ones empties the table without writing, and faulting in, the pages
+	// of a mostly empty one.
+	for _, i := range live {
+		t.slots[i] = Flow[T]{}
+	}
 	clear(t.occ)
 	t.c.Live = 0
 	clear(t.frags)
