@@ -41,6 +41,10 @@ type ngIface struct {
 	pow2  bool
 }
 
+// readBuffer is the size of a Reader's read buffer: records up to it are
+// handed out from it without a copy.
+const readBuffer = 1 << 18
+
 // Reader is a Source reading a pcap or pcapng file. It is not safe for
 // concurrent use.
 type Reader struct {
@@ -55,7 +59,8 @@ type Reader struct {
 	snap   uint32
 	ifs    []ngIface
 	hdr    [28]byte
-	buf    []byte
+	buf    []byte // the last record read: into r's buffer, or own
+	own    []byte // a record larger than r's buffer, copied
 	n      uint64
 }
 
@@ -79,7 +84,7 @@ func Open(path string) (*Reader, error) {
 // NewReader reads a pcap or pcapng stream from r; name is used in errors.
 // It reads the file header, so a stream of another format fails here.
 func NewReader(name string, r io.Reader) (*Reader, error) {
-	rd := &Reader{name: name, r: bufio.NewReaderSize(r, 1<<16), buf: make([]byte, 0, 1<<16)}
+	rd := &Reader{name: name, r: bufio.NewReaderSize(r, readBuffer)}
 	if err := rd.full(rd.hdr[:4]); err != nil {
 		return nil, rd.errf(0, "reading the file header: %w", err)
 	}
@@ -174,11 +179,21 @@ func (r *Reader) Next(p *Packet) error {
 	return nil
 }
 
+// data reads the next n bytes into r.buf. When the read buffer holds them
+// they are not copied: r.buf points into it, valid until the next read
+// (Packet.Data is valid until the next Next). Otherwise they are copied
+// into r.own.
 func (r *Reader) data(n int) error {
-	if cap(r.buf) < n {
-		r.buf = make([]byte, n, max(n, 2*cap(r.buf)))
+	if b, err := r.r.Peek(n); err == nil {
+		r.r.Discard(n)
+		r.off += int64(n)
+		r.buf = b[:n:n]
+		return nil
 	}
-	r.buf = r.buf[:n]
+	if cap(r.own) < n {
+		r.own = make([]byte, n, max(n, 2*cap(r.own)))
+	}
+	r.buf = r.own[:n]
 	return r.full(r.buf)
 }
 

@@ -122,18 +122,33 @@ type frag struct {
 	flow         uint64 // the flow's hash
 }
 
-// Table is a fixed-capacity flow table. Not safe for concurrent use.
+// entry is one slot of a table's index: the flow's id + 1 (0: empty) and
+// the low half of its hash, so that probing and backward-shift deletion
+// read the index alone.
+type entry struct {
+	id  uint32
+	tag uint32
+}
+
+// Table is a fixed-capacity flow table. Not safe for concurrent use. Its
+// index is an open-addressing hash table of small entries; the flows live
+// in a dense array, taken from a free list last-freed first, so that new
+// flows reuse memory still in cache and a table far from full touches
+// only the memory its most flows at once needed.
 type Table[T any] struct {
 	o     Options
-	slots []Flow[T]
+	flows []Flow[T] // by id; used marks the live ones
+	index []entry
+	free  []uint32 // ids below top free for reuse
+	top   uint32   // ids from top on were never used
 	mask  uint64
 	limit int
 	seed  uint64
 	frags []frag
 	end   func(*Flow[T], End)
 	c     Counters
-	sweep uint64 // next slot the incremental sweep looks at
-	debt  int    // slots the sweep is behind
+	sweep uint32 // next flow id the incremental sweep looks at
+	debt  int    // flow ids the sweep is behind
 	last  int64  // packet time the debt was last counted at
 	now   int64
 }
@@ -163,7 +178,9 @@ func New[T any](o Options, end func(*Flow[T], End)) *Table[T] {
 	n := 1 << bits.Len(uint(o.Capacity+o.Capacity/3))
 	t := &Table[T]{
 		o:     o,
-		slots: make([]Flow[T], n),
+		flows: make([]Flow[T], o.Capacity),
+		index: make([]entry, n),
+		free:  make([]uint32, 0, o.Capacity),
 		mask:  uint64(n - 1),
 		limit: o.Capacity,
 		seed:  maphash.Comparable(o.Seed, uint64(0x9e3779b97f4a7c15)),
@@ -235,7 +252,10 @@ func (t *Table[T]) Packet(p *packet.Packet, now time.Time) (*Flow[T], int) {
 	}
 	h := symmetric(t.seed, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
 	i, dir, found := t.find(h, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
-	f := &t.slots[i]
+	var f *Flow[T]
+	if found {
+		f = &t.flows[t.index[i].id-1]
+	}
 	if found && (t.now-f.Last > t.timeout(f) || t.now-f.First > int64(t.o.Active)) {
 		// Expired, though the sweep has not reached it yet: it ends
 		// here and the packet opens a new flow.
@@ -244,23 +264,30 @@ func (t *Table[T]) Packet(p *packet.Packet, now time.Time) (*Flow[T], int) {
 		if t.now-f.Last <= t.timeout(f) {
 			why = EndActive
 		}
-		t.remove(i, why)
+		t.remove(t.index[i].id-1, why)
 		found = false
 		i, dir, _ = t.find(h, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
-		f = &t.slots[i]
 	} else if found && f.State == StateClosed && p.Proto == packet.ProtoTCP && p.Flags&(packet.SYN|packet.ACK) == packet.SYN {
 		// Port reuse: a new connection on a closed flow's tuple.
-		t.remove(i, EndClosed)
+		t.remove(t.index[i].id-1, EndClosed)
 		found = false
 		i, dir, _ = t.find(h, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
-		f = &t.slots[i]
 	}
 	if !found {
 		if t.c.Live >= t.limit {
 			t.evict(h)
 			i, dir, _ = t.find(h, &src, &dst, p.SrcPort, p.DstPort, p.Proto)
-			f = &t.slots[i]
 		}
+		var id uint32
+		if n := len(t.free); n > 0 {
+			id = t.free[n-1]
+			t.free = t.free[:n-1]
+		} else {
+			id = t.top
+			t.top++
+		}
+		t.index[i] = entry{id: id + 1, tag: uint32(h)}
+		f = &t.flows[id]
 		var zero T
 		*f = Flow[T]{hash: h, used: true, First: ns, Data: zero}
 		f.Proto = p.Proto
@@ -331,20 +358,25 @@ func (f *Flow[T]) track(dir int, fl uint8, payload int) {
 	}
 }
 
-// find returns the slot holding the flow, or the empty slot where it goes.
+// find returns the index slot holding the flow, or the empty slot where
+// it goes.
 func (t *Table[T]) find(h uint64, src, dst *[16]byte, sp, dp uint16, proto uint8) (int, int, bool) {
 	i := h & t.mask
+	tag := uint32(h)
 	for {
-		f := &t.slots[i]
-		if !f.used {
+		e := t.index[i]
+		if e.id == 0 {
 			return int(i), 0, false
 		}
-		if f.hash == h && f.Proto == proto {
-			if f.Port[0] == sp && f.Port[1] == dp && f.Addr[0] == *src && f.Addr[1] == *dst {
-				return int(i), 0, true
-			}
-			if f.Port[1] == sp && f.Port[0] == dp && f.Addr[1] == *src && f.Addr[0] == *dst {
-				return int(i), 1, true
+		if e.tag == tag {
+			f := &t.flows[e.id-1]
+			if f.hash == h && f.Proto == proto {
+				if f.Port[0] == sp && f.Port[1] == dp && f.Addr[0] == *src && f.Addr[1] == *dst {
+					return int(i), 0, true
+				}
+				if f.Port[1] == sp && f.Port[0] == dp && f.Addr[1] == *src && f.Addr[0] == *dst {
+					return int(i), 1, true
+				}
 			}
 		}
 		i = (i + 1) & t.mask
@@ -355,45 +387,52 @@ func (t *Table[T]) find(h uint64, src, dst *[16]byte, sp, dp uint16, proto uint8
 // next 16 occupied slots (half-open and one-way flows before established
 // ones, older before newer).
 func (t *Table[T]) evict(h uint64) {
-	best, bestScore := -1, int64(0)
+	best, bestScore := uint32(0), int64(-1)
 	i := h & t.mask
 	for n := 0; n < 16; i = (i + 1) & t.mask {
-		f := &t.slots[i]
-		if !f.used {
+		e := t.index[i]
+		if e.id == 0 {
 			continue
 		}
 		n++
+		f := &t.flows[e.id-1]
 		score := t.now - f.Last
 		if f.Packets[1] == 0 || f.State == StateSYN {
 			score += int64(time.Hour)
 		}
-		if best < 0 || score > bestScore {
-			best, bestScore = int(i), score
+		if score > bestScore {
+			best, bestScore = e.id-1, score
 		}
 	}
 	t.c.Evicted++
 	t.remove(best, EndEvicted)
 }
 
-// remove reports slot i's flow and empties the slot with backward-shift
-// deletion, so that probing never meets a tombstone.
-func (t *Table[T]) remove(i int, why End) {
-	t.end(&t.slots[i], why)
+// remove reports flow id, frees it, and empties its index slot with
+// backward-shift deletion, so that probing never meets a tombstone.
+func (t *Table[T]) remove(id uint32, why End) {
+	f := &t.flows[id]
+	t.end(f, why)
 	t.c.Live--
-	t.slots[i] = Flow[T]{}
-	j := uint64(i)
-	hole := uint64(i)
+	hole := f.hash & t.mask
+	for t.index[hole].id != id+1 {
+		hole = (hole + 1) & t.mask
+	}
+	*f = Flow[T]{}
+	t.free = append(t.free, id)
+	t.index[hole] = entry{}
+	j := hole
 	for {
 		j = (j + 1) & t.mask
-		f := &t.slots[j]
-		if !f.used {
+		e := t.index[j]
+		if e.id == 0 {
 			return
 		}
-		home := f.hash & t.mask
-		// Move f into the hole unless its home lies cyclically in (hole, j].
+		home := uint64(e.tag) & t.mask
+		// Move e into the hole unless its home lies cyclically in (hole, j].
 		if (j > hole && (home <= hole || home > j)) || (j < hole && home <= hole && home > j) {
-			t.slots[hole] = *f
-			t.slots[j] = Flow[T]{}
+			t.index[hole] = e
+			t.index[j] = entry{}
 			hole = j
 		}
 	}
@@ -420,41 +459,48 @@ func (t *Table[T]) owe() {
 	}
 	dt := t.now - t.last
 	t.last = t.now
-	n := len(t.slots)
+	n := int(t.top)
 	if dt < int64(128*time.Second) {
-		n = int(int64(len(t.slots)) * dt / int64(128*time.Second))
+		n = int(int64(t.top) * dt / int64(128*time.Second))
 	}
-	t.debt = min(t.debt+n+1, len(t.slots))
+	t.debt = min(t.debt+n+1, int(t.top))
 }
 
-// sweepMax bounds the slots one packet's sweep visits, so that the cost of
-// expiry is spread over the packets however packet time jumps.
-const sweepMax = 4
+// sweepMax bounds the live flows one packet's sweep looks at, and
+// sweepSpan the ids (free ones included), so that the cost of expiry is
+// spread over the packets however packet time jumps.
+const (
+	sweepMax  = 4
+	sweepSpan = 16
+)
 
 // sweepStep pays part of the sweep's debt: expired flows leave the table.
+// It walks the dense flow array, not the index.
 func (t *Table[T]) sweepStep() {
-	n := min(t.debt, sweepMax)
-	t.debt -= n
-	for k := 0; k < n; k++ {
-		i := t.sweep & t.mask
-		f := &t.slots[i]
-		if f.used {
-			if t.now-f.Last > t.timeout(f) {
-				t.c.Expired++
-				why := EndIdle
-				if f.State == StateClosed {
-					why = EndClosed
-				}
-				t.remove(int(i), why)
-				continue // a flow may have shifted into slot i
-			}
-			if t.now-f.First > int64(t.o.Active) {
-				t.c.Expired++
-				t.remove(int(i), EndActive)
-				continue
-			}
+	for n, k := 0, 0; n < sweepMax && k < sweepSpan && t.debt > 0; k++ {
+		if t.sweep >= t.top {
+			t.sweep = 0
 		}
+		id := t.sweep
 		t.sweep++
+		t.debt--
+		f := &t.flows[id]
+		if !f.used {
+			continue
+		}
+		n++
+		switch {
+		case t.now-f.Last > t.timeout(f):
+			t.c.Expired++
+			why := EndIdle
+			if f.State == StateClosed {
+				why = EndClosed
+			}
+			t.remove(id, why)
+		case t.now-f.First > int64(t.o.Active):
+			t.c.Expired++
+			t.remove(id, EndActive)
+		}
 	}
 }
 
@@ -463,22 +509,25 @@ func (t *Table[T]) sweepStep() {
 // table. It allocates.
 func (t *Table[T]) Flush() {
 	live := make([]int, 0, t.c.Live)
-	for i := range t.slots {
-		if t.slots[i].used {
+	for i := range t.flows[:t.top] {
+		if t.flows[i].used {
 			live = append(live, i)
 		}
 	}
 	sort.Slice(live, func(a, b int) bool {
-		fa, fb := &t.slots[live[a]], &t.slots[live[b]]
+		fa, fb := &t.flows[live[a]], &t.flows[live[b]]
 		if fa.First != fb.First {
 			return fa.First < fb.First
 		}
 		return bytes.Compare(fa.Addr[0][:], fb.Addr[0][:]) < 0 || fa.Addr[0] == fb.Addr[0] && fa.Port[0] < fb.Port[0]
 	})
 	for _, i := range live {
-		t.end(&t.slots[i], EndFlush)
+		t.end(&t.flows[i], EndFlush)
 	}
-	clear(t.slots)
+	clear(t.flows[:t.top])
+	clear(t.index)
+	t.free = t.free[:0]
+	t.top, t.sweep, t.debt = 0, 0, 0
 	t.c.Live = 0
 	clear(t.frags)
 }
@@ -506,7 +555,7 @@ func (t *Table[T]) laterFragment(p *packet.Packet, src, dst *[16]byte) (*Flow[T]
 		t.c.FragOrphans++
 		return nil, 0
 	}
-	f := &t.slots[i]
+	f := &t.flows[t.index[i].id-1]
 	t.c.FragAttached++
 	f.Last = t.now
 	f.Packets[dir]++

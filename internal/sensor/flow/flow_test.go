@@ -105,6 +105,10 @@ func TestSpoofedFloodEvictsWithinCapacity(t *testing.T) {
 	if f.State != StateEstablished || f.Packets[0] != 3 {
 		t.Errorf("the established flow was evicted by spoofed SYNs: %v %v", f.State, f.Packets)
 	}
+	checkIndex(t, tb, tb.Counters().Live)
+	if tb.top > 1000 {
+		t.Errorf("%d flow ids used for a capacity of 1000", tb.top)
+	}
 }
 
 func TestLaterFragmentsJoinTheirFlow(t *testing.T) {
@@ -211,4 +215,63 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestSweepReachesEveryIdleFlow fills small and larger tables sparsely,
+// then lets packet time pass on one flow only: the incremental sweep over
+// the dense flow array must end every other flow as idle, and leave the
+// index and the flows agreeing (each live flow indexed once, findable).
+func TestSweepReachesEveryIdleFlow(t *testing.T) {
+	for _, capacity := range []int{16, 40, 5000} {
+		var out []ended
+		tb := New(Options{Capacity: capacity, FixedSeed: 7}, collect(&out))
+		n := capacity / 3
+		for i := range n {
+			c := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+			tb.Packet(tcp(c, srv, 40000, 443, packet.SYN, 0), t0)
+		}
+		at := t0.Add(time.Hour)
+		for k := 0; len(out) < n && k < 4*len(tb.index); k++ {
+			tb.Packet(tcp(cli, srv, 50000, 80, packet.ACK, 0), at.Add(time.Duration(k)*100*time.Millisecond))
+		}
+		if len(out) != n {
+			t.Fatalf("capacity %d: %d of %d idle flows ended", capacity, len(out), n)
+		}
+		for _, e := range out {
+			if e.why != EndIdle {
+				t.Errorf("capacity %d: flow ended %v", capacity, e.why)
+			}
+		}
+		checkIndex(t, tb, 1)
+	}
+}
+
+// checkIndex checks that the index and the flows agree and live flows
+// are held.
+func checkIndex[T any](t *testing.T, tb *Table[T], live int) {
+	t.Helper()
+	seen := map[uint32]bool{}
+	for i, e := range tb.index {
+		if e.id == 0 {
+			continue
+		}
+		f := &tb.flows[e.id-1]
+		if !f.used || seen[e.id] || e.tag != uint32(f.hash) {
+			t.Fatalf("index slot %d: id %d used=%v seen=%v", i, e.id, f.used, seen[e.id])
+		}
+		seen[e.id] = true
+		src, dst := f.Addr[0], f.Addr[1]
+		if j, _, ok := tb.find(f.hash, &src, &dst, f.Port[0], f.Port[1], f.Proto); !ok || j != i {
+			t.Fatalf("flow %d not found at its slot %d (%d %v)", e.id-1, i, j, ok)
+		}
+	}
+	used := 0
+	for i := range tb.flows {
+		if tb.flows[i].used {
+			used++
+		}
+	}
+	if len(seen) != live || used != live || tb.Counters().Live != live {
+		t.Errorf("%d indexed, %d used, %d live; want %d", len(seen), used, tb.Counters().Live, live)
+	}
 }

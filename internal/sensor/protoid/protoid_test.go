@@ -250,3 +250,18 @@ func FuzzInspect(f *testing.F) {
 		}
 	})
 }
+
+// TestClientHelloAllocations: naming a TLS flow allocates only the strings
+// it keeps (host, ALPN, JA3, JA4); the lists and text the fingerprints are
+// computed from stay on the stack.
+func TestClientHelloAllocations(t *testing.T) {
+	ch := clientHelloBytes(t, "example.org", []string{"h2", "http/1.1"})
+	s := new(State)
+	n := testing.AllocsPerRun(100, func() {
+		*s = State{}
+		s.Inspect(TCP, 0, 50000, 443, ch)
+	})
+	if s.JA4 == "" || n > 4 {
+		t.Errorf("%v allocations per ClientHello (JA4 %q), want at most 4", n, s.JA4)
+	}
+}

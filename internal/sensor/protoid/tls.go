@@ -126,7 +126,10 @@ func parseClientHello(res *Result, b []byte, kind byte) {
 	r.bytes(r.u8())
 	cs := rd{b: r.bytes(r.u16())}
 	r.bytes(r.u8()) // compression
-	var ciphers, exts, curves, sigs []int
+	// Scratch on the stack: a typical hello fits, a larger one grows onto
+	// the heap. Only the fingerprints' strings are allocated.
+	var cb, eb, gb, sb [64]int
+	ciphers, exts, curves, sigs := cb[:0], eb[:0], gb[:0], sb[:0]
 	var points []byte
 	for len(cs.b) >= 2 {
 		if c := cs.u16(); !grease(c) {
@@ -182,7 +185,8 @@ func parseClientHello(res *Result, b []byte, kind byte) {
 		return
 	}
 	// JA3: version, ciphers, extensions, curves, point formats in decimal.
-	j := strconv.AppendInt(nil, int64(ver), 10)
+	var jb [768]byte
+	j := strconv.AppendInt(jb[:0], int64(ver), 10)
 	j = append(j, ',')
 	j = appendDec(j, ciphers)
 	j = append(j, ',')
@@ -216,15 +220,12 @@ func appendHex4(b []byte, v []int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, hex4(x)...)
+		b = append(b, digits[x>>12&15], digits[x>>8&15], digits[x>>4&15], digits[x&15])
 	}
 	return b
 }
 
-func hex4(x int) []byte {
-	const digits = "0123456789abcdef"
-	return []byte{digits[x>>12&15], digits[x>>8&15], digits[x>>4&15], digits[x&15]}
-}
+const digits = "0123456789abcdef"
 
 // ja4 builds the JA4 fingerprint (FoxIO's specification): a_b_c where a is
 // transport, version, SNI, the counts of ciphers and extensions and the
@@ -235,7 +236,8 @@ func ja4(kind byte, ver, maxVer int, sni bool, alpn []byte, ciphers, exts, sigs 
 	if maxVer != 0 {
 		ver = maxVer
 	}
-	a := []byte{kind}
+	var ab [64]byte
+	a := append(ab[:0], kind)
 	switch ver {
 	case 0x0304:
 		a = append(a, "13"...)
@@ -282,12 +284,15 @@ func ja4(kind byte, ver, maxVer int, sni bool, alpn []byte, ciphers, exts, sigs 
 	if len(ciphers) == 0 {
 		a = append(a, "000000000000"...)
 	} else {
-		sc := slices.Clone(ciphers)
+		var scb [64]int
+		var hb [320]byte
+		sc := append(scb[:0], ciphers...)
 		slices.Sort(sc)
-		a = append(a, trunc(appendHex4(nil, sc))...)
+		a = appendTrunc(a, appendHex4(hb[:0], sc))
 	}
 	a = append(a, '_')
-	var se []int
+	var seb [64]int
+	se := seb[:0]
 	for _, e := range exts {
 		if e != 0 && e != 16 {
 			se = append(se, e)
@@ -297,17 +302,19 @@ func ja4(kind byte, ver, maxVer int, sni bool, alpn []byte, ciphers, exts, sigs 
 		a = append(a, "000000000000"...)
 	} else {
 		slices.Sort(se)
-		c := appendHex4(nil, se)
+		var cbuf [640]byte
+		c := appendHex4(cbuf[:0], se)
 		if len(sigs) > 0 {
 			c = append(c, '_')
 			c = appendHex4(c, sigs)
 		}
-		a = append(a, trunc(c)...)
+		a = appendTrunc(a, c)
 	}
 	return string(a)
 }
 
-func trunc(b []byte) string {
+// appendTrunc appends the first 12 hex digits of b's SHA-256 to a.
+func appendTrunc(a, b []byte) []byte {
 	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:6])
+	return hex.AppendEncode(a, s[:6])
 }
