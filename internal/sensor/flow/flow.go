@@ -436,25 +436,54 @@ func (t *Table[T]) sweepStep() {
 	n := min(t.debt, sweepMax)
 	t.debt -= n
 	for k := 0; k < n; k++ {
-		i := t.sweep & t.mask
-		f := &t.slots[i]
-		if f.used {
-			if t.now-f.Last > t.timeout(f) {
-				t.c.Expired++
-				why := EndIdle
-				if f.State == StateClosed {
-					why = EndClosed
-				}
-				t.remove(int(i), why)
-				continue // a flow may have shifted into slot i
-			}
-			if t.now-f.First > int64(t.o.Active) {
-				t.c.Expired++
-				t.remove(int(i), EndActive)
-				continue
-			}
+		if t.expire(int(t.sweep & t.mask)) {
+			continue // a flow may have shifted into the slot
 		}
 		t.sweep++
+	}
+}
+
+// expire ends the flow in slot i if it has expired, and reports whether
+// it did.
+func (t *Table[T]) expire(i int) bool {
+	f := &t.slots[i]
+	if !f.used {
+		return false
+	}
+	if t.now-f.Last > t.timeout(f) {
+		t.c.Expired++
+		why := EndIdle
+		if f.State == StateClosed {
+			why = EndClosed
+		}
+		t.remove(i, why)
+		return true
+	}
+	if t.now-f.First > int64(t.o.Active) {
+		t.c.Expired++
+		t.remove(i, EndActive)
+		return true
+	}
+	return false
+}
+
+// Advance moves the table's time to now, when later than its own (a live
+// capture's wall clock while no packet comes), and sweeps the whole table
+// of the flows expired by then. It is the live sensor's expiry: a packet
+// only sweeps a few slots, so that without it a quiet interface would keep
+// its ended flows, and their events, until traffic resumes. It does not
+// allocate.
+func (t *Table[T]) Advance(now time.Time) {
+	if ns := now.UnixNano(); ns > t.now {
+		t.now = ns
+	}
+	t.last, t.debt = t.now, 0
+	for n := 0; n < len(t.slots); {
+		if t.expire(int(t.sweep & t.mask)) {
+			continue // a flow may have shifted into the slot
+		}
+		t.sweep++
+		n++
 	}
 }
 

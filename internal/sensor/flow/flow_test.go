@@ -212,3 +212,34 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestAdvanceExpiresWithoutPackets: a live capture's quiet interface still
+// ends its flows: Advance sweeps every expired flow of the table, and only
+// those, and does not allocate.
+func TestAdvanceExpiresWithoutPackets(t *testing.T) {
+	var out []ended
+	tb := New(Options{Capacity: 1024}, collect(&out))
+	for i := range 200 {
+		tb.Packet(tcp(cli, srv, uint16(40000+i), uint16(1+i), packet.SYN, 0), t0)
+		tb.Packet(tcp(srv, cli, uint16(1+i), uint16(40000+i), packet.RST|packet.ACK, 0), t0)
+	}
+	tb.Packet(tcp(cli, srv, 50000, 22, packet.SYN, 0), t0)
+	tb.Packet(tcp(srv, cli, 22, 50000, packet.SYN|packet.ACK, 0), t0)
+	tb.Packet(tcp(cli, srv, 50000, 22, packet.ACK, 0), t0)
+	tb.Advance(t0.Add(time.Second))
+	if len(out) != 0 {
+		t.Fatalf("%d flows ended before their linger", len(out))
+	}
+	if n := testing.AllocsPerRun(10, func() { tb.Advance(t0.Add(2 * time.Second)) }); n != 0 {
+		t.Errorf("%v allocations per Advance", n)
+	}
+	tb.Advance(t0.Add(tb.o.Linger + time.Second))
+	if len(out) != 200 || tb.Counters().Live != 1 {
+		t.Fatalf("%d flows ended, %d live; want the 200 reset ones ended, the established one live", len(out), tb.Counters().Live)
+	}
+	for _, e := range out {
+		if e.why != EndClosed {
+			t.Fatalf("ended %v, want closed", e.why)
+		}
+	}
+}
