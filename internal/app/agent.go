@@ -178,6 +178,8 @@ type agent struct {
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 
 	rl reloader // herd reload and SIGHUP (agent_reload.go)
+
+	sensor sensorState // the live packet sensor (agent_sensor.go)
 }
 
 // RunAgent runs the live agent until ctx ends: it follows the configured
@@ -275,6 +277,7 @@ func (a *agent) parts() []part {
 		{"ready", a.startReady},
 		{"files", a.startFiles},
 		{"journal", a.startJournal},
+		{"packet sensor", a.startSensor},
 		{"hub lists (community blocklist, predictions)", a.startBlocklist},
 		{"report", a.startReport},
 		{"local API", a.startAPI},
