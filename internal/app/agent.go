@@ -178,8 +178,6 @@ type agent struct {
 	tlsServers []*tlsfiles.Server // the listeners' certificates, for Reload
 
 	rl reloader // herd reload and SIGHUP (agent_reload.go)
-
-	sensor sensorState // the live packet sensor (agent_sensor.go)
 }
 
 // RunAgent runs the live agent until ctx ends: it follows the configured

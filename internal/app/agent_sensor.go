@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/herd-ips/herd/internal/event"
@@ -22,16 +21,6 @@ import (
 // flows' own timeouts, on how late a scan's probes reach the scenarios.
 const SensorSweep = time.Second
 
-// sensorState is what herd status says of the sensor (agent_control.go).
-type sensorState struct {
-	mu         sync.Mutex
-	configured bool
-	running    bool
-	interfaces []string
-	why        string // why it is not running
-	meter      *sensor.Meter
-}
-
 // startSensor opens the live packet sensor on the configured interfaces
 // and queues its run: its behaviour events go through the agent's line
 // pipeline (detector, profiles, batch, decision set, firewall) like a log
@@ -43,7 +32,6 @@ func (a *agent) startSensor(ctx context.Context) (func(), error) {
 	if !sc.Enabled || a.o.Stdin != nil {
 		return nil, nil
 	}
-	a.sensor.configured, a.sensor.interfaces = true, sc.Interfaces
 	if _, err := afpacket.Compile(sc.Filter, afpacket.DefaultSnapLen); err != nil {
 		return nil, fmt.Errorf("agent: sensor.filter: %w", err)
 	}
@@ -56,7 +44,6 @@ func (a *agent) startSensor(ctx context.Context) (func(), error) {
 	}
 	srcs, err := a.openCapture(sc.Interfaces, sc.Filter, max(sc.Workers, 1))
 	if err != nil {
-		a.sensor.why = err.Error()
 		a.log.Warn("agent: packet sensor not started; the agent runs on its logs alone", "interfaces", sc.Interfaces, "err", err)
 		return nil, nil
 	}
@@ -66,7 +53,6 @@ func (a *agent) startSensor(ctx context.Context) (func(), error) {
 		}
 	}
 	meter := new(sensor.Meter)
-	a.sensor.meter, a.sensor.running = meter, true
 	a.m.Metrics().Sensor(func() metrics.SensorCounts { return sensorCounts(meter.Stats()) })
 	a.run(func(ctx context.Context) error { return a.runSensor(ctx, srcs, fps, sc.Flows, meter) })
 	a.log.Info("agent: packet sensor capturing", "interfaces", sc.Interfaces, "workers", len(srcs), "filter", sc.Filter)
@@ -132,9 +118,6 @@ func (a *agent) runSensor(ctx context.Context, srcs []capture.Source, fps *senso
 			return n
 		},
 	})
-	a.sensor.mu.Lock()
-	a.sensor.running = false
-	a.sensor.mu.Unlock()
 	a.log.Info("agent: packet sensor stopped", "packets", st.Packets, "dropped", st.Dropped, "flows", st.Flows, "events", st.Events, "alerts", st.Alerts)
 	if err = errors.Join(commitErr, err); err != nil {
 		return fmt.Errorf("agent: sensor: %w", err)
