@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"github.com/herd-ips/herd/internal/app"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/metrics"
+	"github.com/herd-ips/herd/internal/query"
 )
 
 // With sensor: configured, the agent captures on the victim's interfaces:
@@ -87,6 +89,14 @@ func TestAgentSensorBansPortScanner(t *testing.T) {
 	if n := s.Sum(metrics.SensorEvents); n < 40 {
 		t.Errorf("%v sensor events; want one per probe at least", n)
 	}
+	var out bytes.Buffer
+	st := query.GetStatus(t.Context(), cfg, query.StatusOptions{NetNS: lab.victim})
+	if err := query.WriteStatus(&out, st, false); err != nil {
+		t.Fatal(err)
+	}
+	if st.Sensor == nil || !st.Sensor.Capturing || st.Sensor.Packets < 80 || !strings.Contains(out.String(), "sensor     capturing on ") {
+		t.Errorf("herd status does not show the sensor capturing: %+v\n%s", st.Sensor, out.String())
+	}
 }
 
 // Without the rights to capture (or with no such interface), the agent
@@ -99,11 +109,23 @@ func TestAgentSensorCannotOpen(t *testing.T) {
 	cfg.Firewall.Enabled = false
 	cfg.Sensor.Enabled = true
 	cfg.Sensor.Interfaces = []string{"herdnosuch0"}
-	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Metrics.Listen = ln.Addr().String()
+	r := startAgent(t, app.AgentOptions{Config: cfg, DryRun: true, FromStart: true, MetricsListener: ln})
 	waitFor(t, "the sensor's log line", 10*time.Second, func() bool {
 		return strings.Contains(r.logs.String(), "packet sensor")
 	})
 	if !strings.Contains(r.logs.String(), "packet sensor not started") || !strings.Contains(r.logs.String(), "herdnosuch0") {
 		t.Fatalf("no log line saying the sensor did not start and why:\n%s", r.logs)
+	}
+	var out bytes.Buffer
+	if err := query.WriteStatus(&out, query.GetStatus(t.Context(), cfg, query.StatusOptions{}), false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "sensor     configured on herdnosuch0 but not capturing") {
+		t.Errorf("herd status does not say the sensor is not capturing:\n%s", out.String())
 	}
 }
