@@ -27,7 +27,7 @@ const SensorSweep = time.Second
 // line's. A configuration fault (filter, fingerprint file) stops the
 // agent; an interface that cannot be opened (not root, no such interface)
 // is logged and the agent runs without the sensor.
-func (a *agent) startSensor(ctx context.Context) (func(), error) {
+func (a *agent) startSensor(context.Context) (func(), error) {
 	sc := a.cfg.Sensor
 	if !sc.Enabled || a.o.Stdin != nil {
 		return nil, nil
