@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/app"
+	"github.com/herd-ips/herd/internal/config"
 	"github.com/herd-ips/herd/internal/herdtest"
 	"github.com/herd-ips/herd/internal/metrics"
 	"github.com/herd-ips/herd/internal/query"
@@ -127,5 +129,22 @@ func TestAgentSensorCannotOpen(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "sensor     configured on herdnosuch0 but not capturing") {
 		t.Errorf("herd status does not say the sensor is not capturing:\n%s", out.String())
+	}
+}
+
+// A sensor filter that does not compile is a mistake in the configuration:
+// the agent stops at start and says which key.
+func TestAgentSensorBadFilterStops(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	appendLine(t, logPath, "")
+	cfg := testConfig(dir, logPath)
+	cfg.Firewall.Enabled = false
+	cfg.Sensor = config.Sensor{Enabled: true, Interfaces: []string{"lo"}, Filter: "tcp and frobnicate"}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := app.RunAgent(ctx, app.AgentOptions{Config: cfg, DryRun: true, Getenv: func(string) string { return "" }})
+	if err == nil || !strings.Contains(err.Error(), "sensor.filter") {
+		t.Fatalf("RunAgent returned %v; want an error naming sensor.filter", err)
 	}
 }
