@@ -276,6 +276,7 @@ func (a *agent) parts() []part {
 		{"ready", a.startReady},
 		{"files", a.startFiles},
 		{"journal", a.startJournal},
+		{"packet sensor", a.startSensor},
 		{"hub lists (community blocklist, predictions)", a.startBlocklist},
 		{"report", a.startReport},
 		{"local API", a.startAPI},

@@ -65,6 +65,7 @@ type Config struct {
 	Database Database
 	Firewall Firewall
 	XDP      XDP
+	Sensor   Sensor
 	API      API
 	Metrics  Metrics
 	Console  Console
@@ -321,6 +322,19 @@ type XDP struct {
 	Mode       string   // XDPGeneric ("" means the same) or XDPNative
 	MaxEntries int      // capacity of each trie (IPv4, IPv6); 0 = the filter's default (1,048,576)
 	Line       int      // where the section starts, for errors
+}
+
+// Sensor configures the live packet sensor (internal/sensor on
+// internal/sensor/afpacket) that herd agent runs beside its logs. Off by
+// default.
+type Sensor struct {
+	Enabled      bool
+	Interfaces   []string // where to capture; required when enabled
+	Filter       string   // capture filter expression (afpacket.Compile); "" keeps every packet
+	Workers      int      // capture sockets (PACKET_FANOUT) per interface; 0 = 1
+	Flows        int      // flow table capacity per worker; 0 = the sensor's default (65536)
+	Fingerprints string   // file of known-bad client fingerprints; "" = none
+	Line         int      // where the section starts, for errors
 }
 
 // XDP attach modes.
@@ -640,6 +654,25 @@ func parse(name string, data []byte, exists func(string) bool) (*Config, error) 
 				for _, name := range c.XDP.Interfaces {
 					if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n") {
 						d.Errorf(v, "xdp.interfaces: %q is not an interface name", yamlstrict.Clip(name))
+					}
+				}
+			},
+			"sensor": func(v *yaml.Node) {
+				c.Sensor = Sensor{Enabled: true, Line: v.Line}
+				d.Mapping(v, "sensor", yamlstrict.Fields{
+					"enabled":      func(v *yaml.Node) { c.Sensor.Enabled = d.boolean(v, "sensor.enabled") },
+					"interfaces":   func(v *yaml.Node) { c.Sensor.Interfaces = d.strs(v, "sensor.interfaces") },
+					"filter":       func(v *yaml.Node) { c.Sensor.Filter = d.Str(v, "sensor.filter") },
+					"workers":      func(v *yaml.Node) { c.Sensor.Workers = d.integer(v, "sensor.workers", 1, 64) },
+					"flows":        func(v *yaml.Node) { c.Sensor.Flows = d.integer(v, "sensor.flows", 64, 1<<24) },
+					"fingerprints": func(v *yaml.Node) { c.Sensor.Fingerprints = d.path(v, "sensor.fingerprints") },
+				})
+				if c.Sensor.Enabled && len(c.Sensor.Interfaces) == 0 {
+					d.Errorf(v, "sensor: needs interfaces (the interfaces to capture on), or enabled: false")
+				}
+				for _, name := range c.Sensor.Interfaces {
+					if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n") {
+						d.Errorf(v, "sensor.interfaces: %q is not an interface name", yamlstrict.Clip(name))
 					}
 				}
 			},

@@ -129,6 +129,24 @@ func TestXDP(t *testing.T) {
 	}
 }
 
+func TestSensor(t *testing.T) {
+	c, err := parse("herd.yaml", []byte("sensor:\n  interfaces: [eth0]\n  filter: tcp or udp\n  workers: 2\n  flows: 4096\n  fingerprints: /etc/herd/fp.txt\n"), none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Sensor; !s.Enabled || len(s.Interfaces) != 1 || s.Filter != "tcp or udp" || s.Workers != 2 || s.Flows != 4096 || s.Fingerprints != "/etc/herd/fp.txt" || s.Line != 2 {
+		t.Errorf("sensor %+v", s)
+	}
+	c, err = parse("herd.yaml", []byte("sensor:\n  enabled: false\n"), none)
+	if err != nil || c.Sensor.Enabled {
+		t.Errorf("sensor disabled: %+v, %v", c.Sensor, err)
+	}
+	c, err = parse("herd.yaml", []byte("simulate: false\n"), none)
+	if err != nil || c.Sensor.Enabled {
+		t.Errorf("sensor absent: %+v, %v", c.Sensor, err)
+	}
+}
+
 // TestErrors checks that each problem is reported with its file and line.
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
@@ -159,6 +177,10 @@ func TestErrors(t *testing.T) {
 		{"- 1\n", `config herd.yaml:1: herd.yaml: expected a mapping, found a list`},
 		{"simulate: true\n---\nsimulate: false\n", `only one YAML document`},
 		{"xdp:\n  mode: native\n", `config herd.yaml:2: xdp: needs interfaces`},
+		{"\nsensor:\n  workers: 2\n", `config herd.yaml:3: sensor: needs interfaces`},
+		{"sensor:\n  interfaces: [eth0]\n  workers: 0\n", `config herd.yaml:3: sensor.workers:`},
+		{"sensor:\n  interfaces: [\"a b\"]\n", `config herd.yaml:2: sensor.interfaces: "a b" is not an interface name`},
+		{"sensor:\n  interfaces: [eth0]\n  snaplen: 9\n", `config herd.yaml:3: sensor: unknown key "snaplen"`},
 		{"xdp:\n  interfaces: [eth0]\n  mode: offload\n", `config herd.yaml:3: xdp.mode: "offload" is not generic or native`},
 		{"xdp:\n  interfaces: [\"a/b\"]\n", `config herd.yaml:2: xdp.interfaces: "a/b" is not an interface name`},
 		{"xdp:\n  interfaces: [eth0]\n  max_entries: 0\n", `config herd.yaml:3: xdp.max_entries:`},

@@ -3,10 +3,12 @@ package detect
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/herd-ips/herd/internal/clock"
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/scenario"
 	"github.com/herd-ips/herd/internal/source"
 )
@@ -197,4 +199,57 @@ func (p *Pipeline) Locked(f func(d *Detector)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f(p.o.Detector)
+}
+
+// Event runs an event that came from no log line (the packet sensor's)
+// through the detector, into the same batch as the lines, and returns the
+// number of alerts it gave. The event's own time stands; the alert's
+// evidence, when the detector keeps none, is a line naming the event. It
+// does not allocate unless an alert is raised.
+func (p *Pipeline) Event(ctx context.Context, ev *event.Event) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.o.Time.Now()
+	res := p.o.Detector.Event(ev)
+	var line []byte
+	if len(res.Outcomes) > 0 {
+		line = AppendEventLine(nil, ev)
+	}
+	for i := range res.Outcomes {
+		oc := &res.Outcomes[i]
+		if p.o.Outcome != nil {
+			p.o.Outcome(oc)
+		}
+		if !oc.Decided() {
+			p.o.Logger.Info("alert", "scenario", oc.Alert.Scenario, "source", oc.Alert.Source, "verdict", oc.Verdict.String())
+		}
+	}
+	n := len(res.Outcomes)
+	p.b.Add(res, line, now)
+	if p.b.Due() {
+		return n, p.b.Flush(ctx, p.o.Sink)
+	}
+	return n, nil
+}
+
+// AppendEventLine appends a one-line account of ev, the evidence of an
+// alert raised by an event that came from no log line:
+// "sensor: scan/syn_probe 192.0.2.7 port 23 host 198.51.100.1".
+func AppendEventLine(b []byte, ev *event.Event) []byte {
+	b = append(b, ev.Parser...)
+	b = append(b, ": "...)
+	b = append(b, ev.Kind.String()...)
+	b = append(b, '/')
+	b = append(b, ev.Reason...)
+	b = append(b, ' ')
+	b = ev.Source.AppendTo(b)
+	if ev.Port != 0 {
+		b = append(b, " port "...)
+		b = strconv.AppendUint(b, uint64(ev.Port), 10)
+	}
+	if len(ev.Host) > 0 {
+		b = append(b, " host "...)
+		b = append(b, ev.Host...)
+	}
+	return b
 }

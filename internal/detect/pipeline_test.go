@@ -3,6 +3,7 @@ package detect_test
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,5 +100,56 @@ func TestPipelineFileDoesNotAllocate(t *testing.T) {
 	i := 0
 	if allocs := testing.AllocsPerRun(len(lines), func() { run(lines[i%len(lines)]); i++ }); allocs > 0.05 {
 		t.Errorf("%.2f allocations per line", allocs)
+	}
+}
+
+type eventSink struct {
+	decided []event.Decision
+	alerts  []detect.Pending
+}
+
+func (s *eventSink) Decide(d event.Decision, _ time.Time) { s.decided = append(s.decided, d) }
+func (s *eventSink) Commit(_ context.Context, b *detect.Batch) error {
+	s.alerts = append(s.alerts, b.Alerts...)
+	return nil
+}
+
+// TestPipelineEvent: a packet sensor's events go through the same
+// detector and batch as lines: a source probing more than 15 ports
+// overflows sensor-portscan, the decision reaches the sink at once, and the
+// alert's evidence names the event. An event that raises nothing does not
+// allocate.
+func TestPipelineEvent(t *testing.T) {
+	ref := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	sink := &eventSink{}
+	p := detect.NewPipeline(detect.PipelineOptions{Detector: newDetector(t, time.UTC, ref), Sink: sink, Time: clock.Func(func() time.Time { return ref })})
+	ctx := context.Background()
+	src := netip.MustParseAddr("192.0.2.7")
+	ev := event.Event{Time: ref, Source: src, Service: "net", Kind: event.KindScan, Reason: "syn_probe", Parser: "sensor", Bytes: -1}
+	alerts := 0
+	for port := uint16(1); port <= 16; port++ {
+		ev.Port = port
+		n, err := p.Event(ctx, &ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts += n
+	}
+	if alerts != 1 || len(sink.decided) != 1 || sink.decided[0].Scope != netip.PrefixFrom(src, 32) {
+		t.Fatalf("%d alerts, decisions %+v; want one ban of %s", alerts, sink.decided, src)
+	}
+	if a := sink.alerts[0]; a.Alert.Scenario != "sensor-portscan" || len(a.Lines) != 1 || a.Lines[0] != "sensor: scan/syn_probe 192.0.2.7 port 16" {
+		t.Errorf("alert %s, evidence %q", a.Alert.Scenario, a.Lines)
+	}
+	other := event.Event{Time: ref, Source: netip.MustParseAddr("192.0.2.8"), Service: "net", Kind: event.KindScan, Reason: "syn_probe", Parser: "sensor", Bytes: -1, Port: 22}
+	if _, err := p.Event(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if n, err := p.Event(ctx, &other); n != 0 || err != nil {
+			t.Fatal(n, err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per event", n)
 	}
 }

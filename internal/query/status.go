@@ -52,6 +52,24 @@ type Status struct {
 	Formats      []FileFormat   `json:"formats"`
 	FormatsError string         `json:"formats_error,omitempty"`
 	Firewall     FirewallStatus `json:"firewall"`
+	// Sensor is the live packet sensor's state, nil when it is not
+	// configured (sensor: in herd.yaml).
+	Sensor *SensorStatus `json:"sensor,omitempty"`
+}
+
+// SensorStatus is the configured packet sensor's state, from the agent's
+// metrics.
+type SensorStatus struct {
+	Interfaces []string `json:"interfaces"`
+	// Capturing is true when the running agent exports the sensor's
+	// metrics; false when it runs without (it could not open the
+	// interfaces: its log says why) or is not running.
+	Capturing   bool    `json:"capturing"`
+	Packets     float64 `json:"packets,omitempty"`
+	Dropped     float64 `json:"dropped,omitempty"`
+	FlowsActive float64 `json:"flows_active,omitempty"`
+	Events      float64 `json:"events,omitempty"`
+	Alerts      float64 `json:"alerts,omitempty"`
 }
 
 // AgentStatus is what the agent's metrics endpoint told.
@@ -143,7 +161,12 @@ func HubSharing(h config.Hub) string {
 func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status {
 	now := clock.Or(o.Time).Now
 	s := Status{Config: cfg.File, HubSharing: HubSharing(cfg.Hub)}
-	s.Agent = probeAgent(ctx, cfg.Metrics, now())
+	var sensor *SensorStatus
+	if cfg.Sensor.Enabled {
+		sensor = &SensorStatus{Interfaces: cfg.Sensor.Interfaces}
+	}
+	s.Agent = probeAgent(ctx, cfg.Metrics, now(), sensor)
+	s.Sensor = sensor
 	s.Database, s.Sources = storeStatus(ctx, cfg, now())
 	s.SourceProblems = CheckSources(cfg)
 	s.Formats = []FileFormat{}
@@ -160,7 +183,7 @@ func GetStatus(ctx context.Context, cfg *config.Config, o StatusOptions) Status 
 	return s
 }
 
-func probeAgent(ctx context.Context, mc config.Metrics, now time.Time) AgentStatus {
+func probeAgent(ctx context.Context, mc config.Metrics, now time.Time, sensor *SensorStatus) AgentStatus {
 	var as AgentStatus
 	if mc.Listen == "" {
 		as.Error = "metrics are off (metrics.listen is empty): cannot tell"
@@ -211,6 +234,12 @@ func probeAgent(ctx context.Context, mc config.Metrics, now time.Time) AgentStat
 	as.Decisions = sc.Sum(metrics.Decisions)
 	as.Live = sc.Sum(metrics.LiveDecisions)
 	as.Buckets = sc.Sum(metrics.LiveBuckets)
+	if sensor != nil && sc.Has(metrics.SensorPackets) {
+		sensor.Capturing = true
+		sensor.Packets, sensor.Dropped = sc.Sum(metrics.SensorPackets), sc.Sum(metrics.SensorDropped)
+		sensor.FlowsActive = sc.Sum(metrics.SensorFlowsActive)
+		sensor.Events, sensor.Alerts = sc.Sum(metrics.SensorEvents), sc.Sum(metrics.SensorAlerts)
+	}
 	return as
 }
 
@@ -337,6 +366,18 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 		fmt.Fprintf(&b, "agent      unknown: %s\n", termtext.String(a.Error))
 	default:
 		fmt.Fprintf(&b, "agent      not running (%s)\n", termtext.String(a.Error))
+	}
+	if sn := s.Sensor; sn != nil {
+		ifs := termtext.String(strings.Join(sn.Interfaces, ", "))
+		switch {
+		case sn.Capturing:
+			fmt.Fprintf(&b, "sensor     capturing on %s: %.0f packets, %.0f dropped, %.0f flows active, %.0f events, %.0f alerts\n",
+				ifs, sn.Packets, sn.Dropped, sn.FlowsActive, sn.Events, sn.Alerts)
+		case a.Running:
+			fmt.Fprintf(&b, "sensor     configured on %s but not capturing (the agent's log says why)\n", ifs)
+		default:
+			fmt.Fprintf(&b, "sensor     configured on %s; the agent is not running\n", ifs)
+		}
 	}
 	d := s.Database
 	where := d.Driver

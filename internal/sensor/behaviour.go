@@ -152,7 +152,7 @@ func (w *worker) emit(kind event.Kind, reason string, src netip.Addr, port uint1
 // packet, when the flow ends later).
 func (w *worker) emitAt(at time.Time, kind event.Kind, reason string, src netip.Addr, port uint16, target netip.Addr) {
 	d := w.sh.o.Detector
-	if d == nil {
+	if d == nil && w.sh.o.Emit == nil {
 		return
 	}
 	w.local.Events++
@@ -164,6 +164,10 @@ func (w *worker) emitAt(at time.Time, kind event.Kind, reason string, src netip.
 	}
 	w.sh.mu.Lock()
 	defer w.sh.mu.Unlock()
+	if w.sh.o.Emit != nil {
+		w.local.Alerts += uint64(w.sh.o.Emit(ev))
+		return
+	}
 	r := d.Event(ev)
 	for i := range r.Outcomes {
 		w.local.Alerts++

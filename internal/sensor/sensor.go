@@ -52,6 +52,19 @@ type Options struct {
 	OnFlow func(f *Flow)
 	// OnAlert is called for every alert; calls are serialised.
 	OnAlert func(o *detect.Outcome)
+	// Emit, when set, receives every behaviour event instead of Detector
+	// (and OnAlert), and returns the number of alerts it gave: the agent
+	// runs the events through its own pipeline, beside the logs' lines.
+	// Calls are serialised; it must not keep ev.
+	Emit func(ev *event.Event) int
+	// Sweep, when not 0, is how often (on Clock) a worker sweeps its
+	// whole flow table of expired flows and publishes its totals to Meter:
+	// live capture sets it, and its sources return capture.ErrIdle when
+	// quiet so that flows end without traffic. 0 = packet time only.
+	Sweep time.Duration
+	// Meter, when set, is where the totals can be read while Run runs
+	// (they are published at each sweep).
+	Meter *Meter
 	// FlowCapacity bounds each worker's flow table; 0 = 65536.
 	FlowCapacity int
 	// SkipProbes leaves out of OnFlow the flows that carried no payload
@@ -70,7 +83,9 @@ type Options struct {
 type Stats struct {
 	Packets    uint64
 	Bytes      uint64
+	Received   uint64 // by the kernel or read from the file (the sources' own count)
 	Dropped    uint64 // by the kernel or ring (live sources)
+	Active     int    // flows in the tables now
 	Decode     packet.Counters
 	Flows      uint64
 	Evicted    uint64
@@ -83,9 +98,57 @@ type Stats struct {
 
 // shared is the state workers share under mu.
 type shared struct {
-	mu    sync.Mutex
-	o     *Options
-	stats Stats
+	mu  sync.Mutex
+	o   *Options
+	per []Stats // each worker's totals, as last published
+}
+
+// sum adds up the workers' totals. sh.mu is held.
+func (sh *shared) sum() Stats {
+	var s Stats
+	for i := range sh.per {
+		w := &sh.per[i]
+		s.Packets += w.Packets
+		s.Bytes += w.Bytes
+		s.Received += w.Received
+		s.Dropped += w.Dropped
+		s.Active += w.Active
+		s.Flows += w.Flows
+		s.Evicted += w.Evicted
+		s.FragOrphan += w.FragOrphan
+		s.Events += w.Events
+		s.Alerts += w.Alerts
+		for j := range s.Protos {
+			s.Protos[j] += w.Protos[j]
+		}
+		d := &s.Decode
+		d.Frames += w.Decode.Frames
+		d.Decoded += w.Decode.Decoded
+		d.Fragments += w.Decode.Fragments
+		for j := range d.Bad {
+			d.Bad[j] += w.Decode.Bad[j]
+		}
+	}
+	return s
+}
+
+// Meter reads a running sensor's totals (Options.Meter).
+type Meter struct {
+	mu sync.Mutex
+	sh *shared
+}
+
+// Stats returns the totals the workers published last; zero before Run.
+func (m *Meter) Stats() Stats {
+	m.mu.Lock()
+	sh := m.sh
+	m.mu.Unlock()
+	if sh == nil {
+		return Stats{}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.sum()
 }
 
 // Run reads every source until it ends (io.EOF) or ctx is cancelled, one
@@ -99,21 +162,29 @@ func Run(ctx context.Context, srcs []capture.Source, o Options) (Stats, error) {
 	}
 	clk := clock.Or(o.Clock)
 	start := clk.Now()
-	sh := &shared{o: &o}
+	sh := &shared{o: &o, per: make([]Stats, len(srcs))}
+	if o.Meter != nil {
+		o.Meter.mu.Lock()
+		o.Meter.sh = sh
+		o.Meter.mu.Unlock()
+	}
 	errs := make([]error, len(srcs))
 	var wg sync.WaitGroup
 	for i, src := range srcs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := newWorker(sh)
+			w := newWorker(sh, i, src)
 			errs[i] = w.run(ctx, src)
 			w.finish()
 		}()
 	}
 	wg.Wait()
-	sh.stats.Elapsed = clock.Since(clk, start)
-	return sh.stats, errors.Join(errs...)
+	sh.mu.Lock()
+	st := sh.sum()
+	sh.mu.Unlock()
+	st.Elapsed = clock.Since(clk, start)
+	return st, errors.Join(errs...)
 }
 
 // state is what a worker keeps per flow beside the table's counters.
@@ -131,6 +202,10 @@ const (
 
 type worker struct {
 	sh    *shared
+	i     int            // index in sh.per
+	src   capture.Source // for its Stats
+	clk   clock.Clock
+	swept time.Time // last full sweep (Options.Sweep)
 	dec   packet.Decoder
 	tab   *flow.Table[state]
 	pkt   capture.Packet
@@ -143,8 +218,11 @@ type worker struct {
 	out   Flow
 }
 
-func newWorker(sh *shared) *worker {
-	w := &worker{sh: sh, addr: make([]byte, 0, 64)}
+func newWorker(sh *shared, i int, src capture.Source) *worker {
+	w := &worker{sh: sh, i: i, src: src, clk: clock.Or(sh.o.Clock), addr: make([]byte, 0, 64)}
+	if sh.o.Sweep > 0 {
+		w.swept = w.clk.Now()
+	}
 	fo := flow.Options{Capacity: sh.o.FlowCapacity}
 	if sh.o.Deterministic {
 		fo.FixedSeed = 0x6865726473656e73 // "herdsens"
@@ -155,20 +233,41 @@ func newWorker(sh *shared) *worker {
 
 func (w *worker) run(ctx context.Context, src capture.Source) error {
 	for n := 0; ; n++ {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return nil
+		if n&1023 == 0 {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.tick()
 		}
 		err := src.Next(&w.pkt)
 		if err == io.EOF {
 			break
+		}
+		if err == capture.ErrIdle {
+			w.tick()
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("sensor: %w", err)
 		}
 		w.packet()
 	}
-	_, w.local.Dropped = src.Stats()
 	return nil
+}
+
+// tick sweeps the flow table and publishes the worker's totals when
+// Options.Sweep has passed since the last time.
+func (w *worker) tick() {
+	if w.sh.o.Sweep <= 0 {
+		return
+	}
+	now := w.clk.Now()
+	if now.Sub(w.swept) < w.sh.o.Sweep {
+		return
+	}
+	w.swept = now
+	w.tab.Advance(now)
+	w.publish()
 }
 
 // packet handles one captured frame. It does not allocate unless a new
@@ -267,30 +366,24 @@ func (w *worker) fill(f *flow.Flow[state], why flow.End) {
 	}
 }
 
-// finish flushes the table and adds the worker's totals to the shared ones.
+// finish flushes the table and publishes the worker's final totals.
 func (w *worker) finish() {
 	w.tab.Flush()
+	w.publish()
+}
+
+// publish copies the worker's totals into sh.per.
+func (w *worker) publish() {
+	w.local.Received, w.local.Dropped = w.src.Stats()
 	c := w.tab.Counters()
 	sh := w.sh
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	s := &sh.stats
-	s.Packets += w.local.Packets
-	s.Bytes += w.local.Bytes
-	s.Dropped += w.local.Dropped
-	s.Flows += c.Flows
-	s.Evicted += c.Evicted
-	s.FragOrphan += c.FragOrphans
-	s.Events += w.local.Events
-	s.Alerts += w.local.Alerts
-	for i := range s.Protos {
-		s.Protos[i] += w.local.Protos[i]
-	}
-	d := &s.Decode
-	d.Frames += w.dec.C.Frames
-	d.Decoded += w.dec.C.Decoded
-	d.Fragments += w.dec.C.Fragments
-	for i := range d.Bad {
-		d.Bad[i] += w.dec.C.Bad[i]
-	}
+	s := &sh.per[w.i]
+	*s = w.local
+	s.Active = c.Live
+	s.Flows = c.Flows
+	s.Evicted = c.Evicted
+	s.FragOrphan = c.FragOrphans
+	s.Decode = w.dec.C
 }

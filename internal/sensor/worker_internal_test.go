@@ -14,8 +14,8 @@ import (
 // nothing; nor does a SYN flood's packet, which opens a flow without
 // payload.
 func TestPacketPathDoesNotAllocate(t *testing.T) {
-	sh := &shared{o: &Options{FlowCapacity: 1 << 12}}
-	w := newWorker(sh)
+	sh := &shared{o: &Options{FlowCapacity: 1 << 12}, per: make([]Stats, 1)}
+	w := newWorker(sh, 0, nil)
 	cli, srv := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.1")
 	at := time.Unix(1_700_000_000, 0)
 	feed := func(f packet.Frame) {

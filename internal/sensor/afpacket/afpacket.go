@@ -54,8 +54,12 @@ type Options struct {
 	// symmetric flow hash, so both directions of a flow reach one worker.
 	// Every member must use the same group id.
 	FanoutGroup uint16
-	Promisc     bool // put the interface in promiscuous mode while open
-	NetNS       int  // fd of the network namespace of the interface (0 = current); tests use it
+	// Idle, when not 0, makes Next return capture.ErrIdle after waiting
+	// that long for a packet (the live sensor's expiry tick); 0 waits
+	// for ever.
+	Idle    time.Duration
+	Promisc bool // put the interface in promiscuous mode while open
+	NetNS   int  // fd of the network namespace of the interface (0 = current); tests use it
 }
 
 // Source is a live capture on one interface. It is not safe for concurrent
@@ -72,6 +76,7 @@ type Source struct {
 	ifindex int
 	closed  atomic.Bool
 	pfd     [2]unix.PollFd
+	idle    int // poll timeout in milliseconds, -1 = none
 
 	// The block being read: its index, whether it is ours (status user),
 	// the packets left in it and where the next one starts.
@@ -120,7 +125,10 @@ func Open(o Options) (*Source, error) {
 			return nil, fmt.Errorf("afpacket %s: %w", o.Interface, err)
 		}
 	}
-	s := &Source{fd: -1, efd: -1, bsize: o.BlockSize, nblocks: o.Blocks, vlanTx: make([]byte, o.SnapLen+4)}
+	s := &Source{fd: -1, efd: -1, bsize: o.BlockSize, nblocks: o.Blocks, vlanTx: make([]byte, o.SnapLen+4), idle: -1}
+	if o.Idle > 0 {
+		s.idle = int(max(o.Idle.Milliseconds(), 1))
+	}
 	err := inNetns(o.NetNS, func() error { return s.open(o, prog) })
 	if err != nil {
 		s.release()
@@ -263,8 +271,12 @@ func (s *Source) Next(p *capture.Packet) error {
 			continue
 		}
 		s.pfd[0].Revents, s.pfd[1].Revents = 0, 0
-		if _, err := unix.Poll(s.pfd[:], -1); err != nil && err != unix.EINTR {
+		n, err := unix.Poll(s.pfd[:], s.idle)
+		if err != nil && err != unix.EINTR {
 			return fmt.Errorf("afpacket: poll: %w", err)
+		}
+		if n == 0 && err == nil {
+			return capture.ErrIdle
 		}
 		if s.pfd[0].Revents&unix.POLLERR != 0 {
 			// An error queued on the socket; reading it clears it. The

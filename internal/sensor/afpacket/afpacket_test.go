@@ -293,6 +293,32 @@ func TestCloseEndsNext(t *testing.T) {
 	}
 }
 
+// TestIdleReturnsErrIdle: with Idle set, a Next that waits that long for
+// a packet returns capture.ErrIdle, and the next Next still receives.
+func TestIdleReturnsErrIdle(t *testing.T) {
+	l := newLink(t)
+	s := open(t, l, afpacket.Options{Expr: "udp and port 7001", Idle: 20 * time.Millisecond, Timeout: 5 * time.Millisecond})
+	var p capture.Packet
+	if err := s.Next(&p); !errors.Is(err, capture.ErrIdle) {
+		t.Fatalf("Next on a quiet interface returned %v, want capture.ErrIdle", err)
+	}
+	u := sender(t, l, 0, "10.78.0.2:7001")
+	for range 5 {
+		if _, err := u.Write([]byte("herd-idle")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; ; i++ {
+		err := s.Next(&p)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, capture.ErrIdle) || i > 100 {
+			t.Fatalf("Next after traffic: %v", err)
+		}
+	}
+}
+
 func TestOpenGroupErrors(t *testing.T) {
 	if _, err := afpacket.OpenGroup(afpacket.Options{Interface: "lo"}, 2); err == nil {
 		t.Error("a group without an id opened")

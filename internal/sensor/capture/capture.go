@@ -3,7 +3,15 @@
 // interface (AF_PACKET). Every byte of a packet may be an attacker's.
 package capture
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrIdle is returned by a live Source's Next when no packet came for its
+// idle interval: the sensor uses the pause to expire its flows. Next may be
+// called again.
+var ErrIdle = errors.New("capture: idle")
 
 // Packet is one captured frame. Data and its bytes are valid until the next
 // call to Next on the same Source; a consumer that keeps them copies them.

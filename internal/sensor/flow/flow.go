@@ -484,22 +484,49 @@ func (t *Table[T]) sweepStep() {
 		id := t.sweep
 		t.sweep++
 		t.debt--
-		f := &t.flows[id]
-		if !f.used {
-			continue
+		if t.flows[id].used {
+			n++
+			t.expire(id)
 		}
-		n++
-		switch {
-		case t.now-f.Last > t.timeout(f):
-			t.c.Expired++
-			why := EndIdle
-			if f.State == StateClosed {
-				why = EndClosed
-			}
-			t.remove(id, why)
-		case t.now-f.First > int64(t.o.Active):
-			t.c.Expired++
-			t.remove(id, EndActive)
+	}
+}
+
+// expire ends the live flow id if it has expired, and reports whether it
+// did.
+func (t *Table[T]) expire(id uint32) bool {
+	f := &t.flows[id]
+	switch {
+	case t.now-f.Last > t.timeout(f):
+		t.c.Expired++
+		why := EndIdle
+		if f.State == StateClosed {
+			why = EndClosed
+		}
+		t.remove(id, why)
+		return true
+	case t.now-f.First > int64(t.o.Active):
+		t.c.Expired++
+		t.remove(id, EndActive)
+		return true
+	}
+	return false
+}
+
+// Advance moves the table's time to now, when later than its own (a live
+// capture's wall clock while no packet comes), and sweeps the whole table
+// of the flows expired by then. It is the live sensor's expiry: a packet
+// only sweeps a few flows, so that without it a quiet interface would keep
+// its ended flows, and their events, until traffic resumes. Flows never
+// move, so one pass over the ids in use visits each once. It does not
+// allocate.
+func (t *Table[T]) Advance(now time.Time) {
+	if ns := now.UnixNano(); ns > t.now {
+		t.now = ns
+	}
+	t.last, t.debt = t.now, 0
+	for id := uint32(0); id < t.top; id++ {
+		if t.flows[id].used {
+			t.expire(id)
 		}
 	}
 }

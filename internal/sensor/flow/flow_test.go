@@ -275,3 +275,47 @@ func checkIndex[T any](t *testing.T, tb *Table[T], live int) {
 		t.Errorf("%d indexed, %d used, %d live; want %d", len(seen), used, tb.Counters().Live, live)
 	}
 }
+
+// TestAdvanceExpiresWithoutPackets: a live capture's quiet interface still
+// ends its flows: Advance sweeps every expired flow of the table, and only
+// those, and does not allocate.
+func TestAdvanceExpiresWithoutPackets(t *testing.T) {
+	var out []ended
+	tb := New(Options{Capacity: 1024}, collect(&out))
+	for i := range 200 {
+		tb.Packet(tcp(cli, srv, uint16(40000+i), uint16(1+i), packet.SYN, 0), t0)
+		tb.Packet(tcp(srv, cli, uint16(1+i), uint16(40000+i), packet.RST|packet.ACK, 0), t0)
+	}
+	tb.Packet(tcp(cli, srv, 50000, 22, packet.SYN, 0), t0)
+	tb.Packet(tcp(srv, cli, 22, 50000, packet.SYN|packet.ACK, 0), t0)
+	tb.Packet(tcp(cli, srv, 50000, 22, packet.ACK, 0), t0)
+	tb.Advance(t0.Add(time.Second))
+	if len(out) != 0 {
+		t.Fatalf("%d flows ended before their linger", len(out))
+	}
+	if n := testing.AllocsPerRun(10, func() { tb.Advance(t0.Add(2 * time.Second)) }); n != 0 {
+		t.Errorf("%v allocations per Advance", n)
+	}
+	tb.Advance(t0.Add(tb.o.Linger + time.Second))
+	if len(out) != 200 || tb.Counters().Live != 1 {
+		t.Fatalf("%d flows ended, %d live; want the 200 reset ones ended, the established one live", len(out), tb.Counters().Live)
+	}
+	for _, e := range out {
+		if e.why != EndClosed {
+			t.Fatalf("ended %v, want closed", e.why)
+		}
+	}
+}
+
+// BenchmarkAdvance is the live sensor's once-a-second sweep of a table of
+// 65,536 flows, 32,768 of them live and none expired.
+func BenchmarkAdvance(b *testing.B) {
+	tb := New(Options{Capacity: 1 << 16}, func(*Flow[struct{}], End) {})
+	for i := range 1 << 15 {
+		src := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		tb.Packet(tcp(src, srv, 40000, 443, packet.SYN, 0), t0)
+	}
+	for i := 0; b.Loop(); i++ {
+		tb.Advance(t0.Add(time.Duration(i%10) * time.Millisecond))
+	}
+}
