@@ -220,6 +220,8 @@ var fail2banPrograms = map[string]string{
 	"ejabberd-auth": "ejabberd", "recidive": "fail2ban", "assp": "assp", "squid": "squid",
 	"murmur": "murmur", "znc-adminlog": "znc", "routeros-auth": "routeros", "nsd": "nsd",
 	"openwebmail": "openwebmail", "3proxy": "3proxy", "monitorix": "monitorix", "oracleims": "oracleims",
+	"directadmin": "directadmin", "perdition": "perdition", "tine20": "tine20", "centreon": "centreon",
+	"groupoffice": "groupoffice", "portsentry": "portsentry", "softethervpn": "softethervpn",
 }
 
 type f2bCheck struct {

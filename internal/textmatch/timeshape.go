@@ -16,6 +16,7 @@ const (
 	tlDMY
 	tlTAI64N
 	tlASSP
+	tlCompact
 )
 
 func timeLayoutByName(name string) (timeLayout, bool) {
@@ -40,6 +41,8 @@ func timeLayoutByName(name string) (timeLayout, bool) {
 		return tlTAI64N, true
 	case "assp":
 		return tlASSP, true
+	case "compact":
+		return tlCompact, true
 	}
 	return 0, false
 }
@@ -265,6 +268,18 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 		s.lit('-')
 		s.digits(2, 2)
 		s.lit(' ')
+		s.clock()
+	case tlCompact: // 20220407-12:11:06, 2014:07:02-00:17:45
+		s.digits(4, 4)
+		if s.ok && s.i < len(msg) && msg[s.i] == ':' {
+			s.lit(':')
+			s.digits(2, 2)
+			s.lit(':')
+			s.digits(2, 2)
+		} else {
+			s.digits(4, 4)
+		}
+		s.lit('-')
 		s.clock()
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
 		s.lit('@')
