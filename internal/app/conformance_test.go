@@ -222,6 +222,7 @@ var fail2banPrograms = map[string]string{
 	"openwebmail": "openwebmail", "3proxy": "3proxy", "monitorix": "monitorix", "oracleims": "oracleims",
 	"directadmin": "directadmin", "perdition": "perdition", "tine20": "tine20", "centreon": "centreon",
 	"groupoffice": "groupoffice", "portsentry": "portsentry", "softethervpn": "softethervpn",
+	"monit": "monit",
 }
 
 type f2bCheck struct {
@@ -552,7 +553,7 @@ var crowdsecLogTypes = map[string]string{
 	"bitwarden": "bitwarden", "proxmox-backup-auth": "proxmox-backup-proxy", "home-assistant": "homeassistant",
 	"jellyfin": "jellyfin", "emby": "emby", "immich": "immich", "keycloak": "keycloak",
 	"authelia": "authelia", "authentik": "", "magento-extension": "magento", "cpanel": "cpanel",
-	"nginx-proxy-manager": "",
+	"nginx-proxy-manager": "", "endlessh": "endlessh",
 }
 
 type csTest struct {

@@ -26,10 +26,11 @@ const (
 	LayoutUnixMilli        // "1700000000123" (milliseconds since the epoch, JSON loggers)
 	LayoutASSP             // "Apr-07-13 07:08:36" (ASSP: month name, day, two-digit year of 2000-2099)
 	LayoutCompact          // "20220407-12:11:06" (xrdp), "2014:07:02-00:17:45" (DirectAdmin): the date, '-', the clock
+	LayoutZoned3164        // "PDT Apr 16 21:05:29" (Monit): a zone abbreviation of zoneAbbrevs, then an RFC 3164 stamp
 	numLayouts
 )
 
-var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact"}
+var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164"}
 
 // String returns the layout's name as rule files spell it.
 func (l Layout) String() string {
@@ -40,7 +41,7 @@ func (l Layout) String() string {
 }
 
 // LayoutByName returns the layout called name ("clf", "iso8601", "apache",
-// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact"; also "rfc3339" for
+// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164"; also "rfc3339" for
 // iso8601 and "3proxy" for dmy).
 func LayoutByName(name string) (Layout, bool) {
 	switch name {
@@ -100,6 +101,8 @@ func (p *Parser) ParseTime(l Layout, b []byte) (time.Time, error) {
 		end, ok = scanASSP(s, &c)
 	case LayoutCompact:
 		end, ok = scanCompact(s, &c)
+	case LayoutZoned3164:
+		end, ok = scanZoned3164(s, &c)
 	case LayoutUnix:
 		t, ok := scanUnix(s)
 		if !ok {
@@ -559,6 +562,39 @@ func scanCompact(b []byte, c *civil) (int, bool) {
 		return 0, false
 	}
 	return scanClock(b, i+1, c, false)
+}
+
+// zoneAbbrevs are the zone abbreviations scanZoned3164 accepts, with their
+// offsets in seconds east of UTC: only those that name one offset (CST, IST
+// and the like name several and are refused).
+var zoneAbbrevs = map[string]int{
+	"UTC": 0, "GMT": 0, "WET": 0, "WEST": 3600, "BST": 3600, "CET": 3600, "CEST": 7200,
+	"EET": 7200, "EEST": 10800, "MSK": 10800,
+	"EST": -5 * 3600, "EDT": -4 * 3600, "MST": -7 * 3600, "MDT": -6 * 3600,
+	"PST": -8 * 3600, "PDT": -7 * 3600, "AKST": -9 * 3600, "AKDT": -8 * 3600, "HST": -10 * 3600,
+	"JST": 9 * 3600, "KST": 9 * 3600, "AEST": 10 * 3600, "AEDT": 11 * 3600, "NZST": 12 * 3600, "NZDT": 13 * 3600,
+}
+
+// scanZoned3164 reads "ZONE Mmm dd hh:mm:ss" (Monit's log): a zone
+// abbreviation of zoneAbbrevs, a space, then a year-less RFC 3164 stamp.
+func scanZoned3164(b []byte, c *civil) (int, bool) {
+	i := 0
+	for i < len(b) && i < 5 && b[i] >= 'A' && b[i] <= 'Z' {
+		i++
+	}
+	if i < 3 || i >= len(b) || b[i] != ' ' {
+		return 0, false
+	}
+	off, ok := zoneAbbrevs[string(b[:i])] // no allocation: the compiler looks up without a copy
+	if !ok {
+		return 0, false
+	}
+	end, ok := scan3164(b, i+1, c)
+	if !ok {
+		return 0, false
+	}
+	c.hasZone, c.off = true, off
+	return end, true
 }
 
 // scanUnix reads "seconds[.fraction]" since the epoch.

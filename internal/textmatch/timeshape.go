@@ -17,6 +17,7 @@ const (
 	tlTAI64N
 	tlASSP
 	tlCompact
+	tlZoned3164
 )
 
 func timeLayoutByName(name string) (timeLayout, bool) {
@@ -43,6 +44,8 @@ func timeLayoutByName(name string) (timeLayout, bool) {
 		return tlASSP, true
 	case "compact":
 		return tlCompact, true
+	case "zoned3164":
+		return tlZoned3164, true
 	}
 	return 0, false
 }
@@ -280,6 +283,21 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 			s.digits(4, 4)
 		}
 		s.lit('-')
+		s.clock()
+	case tlZoned3164: // PDT Apr 16 21:05:29
+		n := 0
+		for s.i+n < len(msg) && n < 5 && msg[s.i+n] >= 'A' && msg[s.i+n] <= 'Z' {
+			n++
+		}
+		if n < 3 {
+			s.ok = false
+		}
+		s.i += n
+		s.lit(' ')
+		s.letters(3)
+		s.spaces(1, 2)
+		s.digits(1, 2)
+		s.lit(' ')
 		s.clock()
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
 		s.lit('@')
