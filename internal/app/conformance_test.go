@@ -220,6 +220,9 @@ var fail2banPrograms = map[string]string{
 	"ejabberd-auth": "ejabberd", "recidive": "fail2ban", "assp": "assp", "squid": "squid",
 	"murmur": "murmur", "znc-adminlog": "znc", "routeros-auth": "routeros", "nsd": "nsd",
 	"openwebmail": "openwebmail", "3proxy": "3proxy", "monitorix": "monitorix", "oracleims": "oracleims",
+	"directadmin": "directadmin", "perdition": "perdition", "tine20": "tine20", "centreon": "centreon",
+	"groupoffice": "groupoffice", "portsentry": "portsentry", "softethervpn": "softethervpn",
+	"monit": "monit",
 }
 
 type f2bCheck struct {
@@ -550,7 +553,7 @@ var crowdsecLogTypes = map[string]string{
 	"bitwarden": "bitwarden", "proxmox-backup-auth": "proxmox-backup-proxy", "home-assistant": "homeassistant",
 	"jellyfin": "jellyfin", "emby": "emby", "immich": "immich", "keycloak": "keycloak",
 	"authelia": "authelia", "authentik": "", "magento-extension": "magento", "cpanel": "cpanel",
-	"nginx-proxy-manager": "",
+	"nginx-proxy-manager": "", "endlessh": "endlessh",
 }
 
 type csTest struct {

@@ -15,7 +15,7 @@ type Format uint8
 const (
 	FormatNone        Format = iota // no envelope: the message is the whole line
 	FormatRFC3164                   // "Oct 11 22:14:15 host prog[123]: msg" and its BSD/busybox variants
-	FormatRFC5424                   // "<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg"
+	FormatRFC5424                   // "<34>1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg" (also without "<34>1 ")
 	FormatISO                       // "2024-01-02T03:04:05.123456+01:00 host prog[123]: msg" (rsyslog, journald short-iso)
 	FormatJournalJSON               // one object of `journalctl -o json`
 	FormatBare                      // "host prog[123]: msg" with no time (journal message bodies, `journalctl -o cat`-like)
@@ -176,7 +176,7 @@ func (p *Parser) parse(b []byte, env *Envelope) bool {
 		if parseHeader(b, j, env) {
 			return true
 		}
-		return s6Stamp(b, i, j, env)
+		return s6Stamp(b, i, j, env) || i == 0 && headless5424(b, j, env)
 	}
 	j, ok := scan3164(b, i, &c)
 	if !ok {
@@ -552,6 +552,57 @@ func (p *Parser) parseTAI64N(b []byte, env *Envelope) bool {
 	}
 	env.Format, env.Time = FormatTAI64N, t
 	return progToken(b, n+1, env)
+}
+
+// headless5424 reads the rest of an RFC 5424 header whose "<PRI>1 " a
+// relay left out, "2022-02-24T21:00:42.021457+00:00 host app procid msgid
+// SD msg", where b[j] is the space after the stamp. The procid must be
+// digits or "-" and the structured data "-" or "[...]", so that an
+// application's own line is not taken for one.
+func headless5424(b []byte, j int, env *Envelope) bool {
+	var fields [4][]byte // host, app, procid, msgid
+	i := j
+	for f := range fields {
+		if i >= len(b) || b[i] != ' ' {
+			return false
+		}
+		i++
+		k := i
+		for k < len(b) && b[k] > ' ' && b[k] < 0x7f {
+			k++
+		}
+		if k == i {
+			return false
+		}
+		if k != i+1 || b[i] != '-' {
+			fields[f] = b[i:k]
+		}
+		i = k
+	}
+	if fields[0] == nil || fields[1] == nil {
+		return false
+	}
+	for _, ch := range fields[2] {
+		if !isDigit(ch) {
+			return false
+		}
+	}
+	if i >= len(b) || b[i] != ' ' {
+		return false
+	}
+	k, ok := skipSD(b, i+1)
+	if !ok {
+		return false
+	}
+	if k < len(b) {
+		if b[k] != ' ' {
+			return false
+		}
+		k++
+	}
+	env.Format = FormatRFC5424
+	env.Host, env.Program, env.PID, env.Message = fields[0], fields[1], fields[2], b[k:]
+	return true
 }
 
 // parse5424 reads an RFC 5424 header after "<PRI>1 " at b[i:].

@@ -55,6 +55,13 @@ var parseCases = []parseCase{
 	{"<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time", FormatRFC5424, "2003-08-24T12:14:15.000003Z", "192.0.2.1", "myproc", "8710", "%% It's time"},
 	{`<165>1 2003-10-11T22:14:15.003Z host evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="App\"li]cation"][examplePriority@32473 class="high"] ` + "\xef\xbb\xbf" + `An application event`, FormatRFC5424, "2003-10-11T22:14:15.003Z", "host", "evntslog", "", "An application event"},
 	{`<165>1 2003-10-11T22:14:15.003Z host app - - [id x="a\]b"]`, FormatRFC5424, "2003-10-11T22:14:15.003Z", "host", "app", "", ""},
+	// RFC 5424 without "<PRI>1 " (a relay left it out): the procid must be
+	// digits or "-", the structured data "-" or "[...]".
+	{"2022-02-24T21:00:42.021457+00:00 evse dropbear 6052 - - Bad password attempt", FormatRFC5424, "2022-02-24T21:00:42.021457Z", "evse", "dropbear", "6052", "Bad password attempt"},
+	{`2022-02-24T21:00:42Z host app - ID47 [id x="1"] msg`, FormatRFC5424, "2022-02-24T21:00:42Z", "host", "app", "", "msg"},
+	{"2022-02-24T21:00:42Z host app x1 - - msg", FormatNone, "", "", "", "", "2022-02-24T21:00:42Z host app x1 - - msg"},
+	{"2022-02-24T21:00:42Z host app 1 - x msg", FormatNone, "", "", "", "", "2022-02-24T21:00:42Z host app 1 - x msg"},
+	{"2022-02-24 21:00:42 Error in app 1 - x", FormatNone, "", "", "", "", "2022-02-24 21:00:42 Error in app 1 - x"},
 	{"<13>1 - - - - - - no time no host", FormatRFC5424, "", "", "", "", "no time no host"},
 	{"1 2024-01-02T03:04:05+01:00 h sshd 42 - - without pri", FormatRFC5424, "2024-01-02T02:04:05Z", "h", "sshd", "42", "without pri"},
 

@@ -49,6 +49,8 @@ func FuzzParseTime(f *testing.F) {
 	f.Add(uint8(LayoutISO8601), []byte("0001-01-01T00:00:00+23:59"))
 	f.Add(uint8(LayoutRFC3164), []byte("Dec 31 23:59:59.9"))
 	f.Add(uint8(LayoutASSP), []byte("Feb-29-16 23:59:59"))
+	f.Add(uint8(LayoutCompact), []byte("2014:07:02-00:17:45"))
+	f.Add(uint8(LayoutZoned3164), []byte("NZDT Feb 29 23:59:59"))
 	p := NewParser(Options{Location: time.UTC, Reference: ref})
 	f.Fuzz(func(t *testing.T, l uint8, b []byte) {
 		got, err := p.ParseTime(Layout(l), b)

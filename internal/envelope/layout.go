@@ -25,10 +25,12 @@ const (
 	LayoutTAI64N           // "@4000000053b2c8a60b1a2c3d" (daemontools/s6 labels, UTC instant)
 	LayoutUnixMilli        // "1700000000123" (milliseconds since the epoch, JSON loggers)
 	LayoutASSP             // "Apr-07-13 07:08:36" (ASSP: month name, day, two-digit year of 2000-2099)
+	LayoutCompact          // "20220407-12:11:06" (xrdp), "2014:07:02-00:17:45" (DirectAdmin): the date, '-', the clock
+	LayoutZoned3164        // "PDT Apr 16 21:05:29" (Monit): a zone abbreviation of zoneAbbrevs, then an RFC 3164 stamp
 	numLayouts
 )
 
-var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp"}
+var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164"}
 
 // String returns the layout's name as rule files spell it.
 func (l Layout) String() string {
@@ -39,7 +41,7 @@ func (l Layout) String() string {
 }
 
 // LayoutByName returns the layout called name ("clf", "iso8601", "apache",
-// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp"; also "rfc3339" for
+// "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164"; also "rfc3339" for
 // iso8601 and "3proxy" for dmy).
 func LayoutByName(name string) (Layout, bool) {
 	switch name {
@@ -97,6 +99,10 @@ func (p *Parser) ParseTime(l Layout, b []byte) (time.Time, error) {
 		end, ok = scanDMY(s, &c)
 	case LayoutASSP:
 		end, ok = scanASSP(s, &c)
+	case LayoutCompact:
+		end, ok = scanCompact(s, &c)
+	case LayoutZoned3164:
+		end, ok = scanZoned3164(s, &c)
 	case LayoutUnix:
 		t, ok := scanUnix(s)
 		if !ok {
@@ -306,6 +312,16 @@ func scanISO(b []byte, i int, c *civil) (int, bool) {
 	if !ok {
 		return 0, false
 	}
+	// .NET's Serilog writes the offset after a space: " +08:00". Only
+	// that exact form is taken, so that a space ending the stamp stays one.
+	if j+7 <= len(b) && b[j] == ' ' && (b[j+1] == '+' || b[j+1] == '-') && b[j+4] == ':' &&
+		(j+7 == len(b) || b[j+7] == ' ') {
+		if _, ok := digits(b, j+2, 2); ok {
+			if _, ok := digits(b, j+5, 2); ok {
+				return scanZone(b, j+1, c)
+			}
+		}
+	}
 	return scanZone(b, j, c)
 }
 
@@ -512,6 +528,73 @@ func scanASSP(b []byte, c *civil) (int, bool) {
 	}
 	c.year += 2000
 	return scanClock(b, 10, c, false)
+}
+
+// scanCompact reads "yyyymmdd-hh:mm:ss" (xrdp) or "yyyy:mm:dd-hh:mm:ss"
+// (DirectAdmin's login log).
+func scanCompact(b []byte, c *civil) (int, bool) {
+	var ok bool
+	if c.year, ok = digits(b, 0, 4); !ok {
+		return 0, false
+	}
+	i := 4
+	if i < len(b) && b[i] == ':' {
+		if len(b) < 11 || b[7] != ':' {
+			return 0, false
+		}
+		if c.month, ok = digits2(b, 5); !ok {
+			return 0, false
+		}
+		if c.day, ok = digits2(b, 8); !ok {
+			return 0, false
+		}
+		i = 10
+	} else {
+		if c.month, ok = digits2(b, 4); !ok {
+			return 0, false
+		}
+		if c.day, ok = digits2(b, 6); !ok {
+			return 0, false
+		}
+		i = 8
+	}
+	if i >= len(b) || b[i] != '-' {
+		return 0, false
+	}
+	return scanClock(b, i+1, c, false)
+}
+
+// zoneAbbrevs are the zone abbreviations scanZoned3164 accepts, with their
+// offsets in seconds east of UTC: only those that name one offset (CST, IST
+// and the like name several and are refused).
+var zoneAbbrevs = map[string]int{
+	"UTC": 0, "GMT": 0, "WET": 0, "WEST": 3600, "BST": 3600, "CET": 3600, "CEST": 7200,
+	"EET": 7200, "EEST": 10800, "MSK": 10800,
+	"EST": -5 * 3600, "EDT": -4 * 3600, "MST": -7 * 3600, "MDT": -6 * 3600,
+	"PST": -8 * 3600, "PDT": -7 * 3600, "AKST": -9 * 3600, "AKDT": -8 * 3600, "HST": -10 * 3600,
+	"JST": 9 * 3600, "KST": 9 * 3600, "AEST": 10 * 3600, "AEDT": 11 * 3600, "NZST": 12 * 3600, "NZDT": 13 * 3600,
+}
+
+// scanZoned3164 reads "ZONE Mmm dd hh:mm:ss" (Monit's log): a zone
+// abbreviation of zoneAbbrevs, a space, then a year-less RFC 3164 stamp.
+func scanZoned3164(b []byte, c *civil) (int, bool) {
+	i := 0
+	for i < len(b) && i < 5 && b[i] >= 'A' && b[i] <= 'Z' {
+		i++
+	}
+	if i < 3 || i >= len(b) || b[i] != ' ' {
+		return 0, false
+	}
+	off, ok := zoneAbbrevs[string(b[:i])] // no allocation: the compiler looks up without a copy
+	if !ok {
+		return 0, false
+	}
+	end, ok := scan3164(b, i+1, c)
+	if !ok {
+		return 0, false
+	}
+	c.hasZone, c.off = true, off
+	return end, true
 }
 
 // scanUnix reads "seconds[.fraction]" since the epoch.

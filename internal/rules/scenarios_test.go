@@ -123,6 +123,8 @@ func TestDefaultScenarioThresholds(t *testing.T) {
 		{"a forgotten password prompt every 5 minutes", every(24, 5*time.Minute, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "timeout", Bytes: -1}), nil},
 		{"a health check a minute for an hour", every(60, time.Minute, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "preauth_disconnect", Bytes: -1}), nil},
 		{"scanner burst", every(6, time.Second, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "kex_error", Bytes: -1}), []string{"ssh-scanner"}},
+		{"4 tarpit connections in 9 minutes", every(4, 3*time.Minute, event.Event{Service: "endlessh", Kind: event.KindScan, Reason: "tarpit", Bytes: -1}), []string{"endlessh-tarpit"}},
+		{"a tarpit connection every 15 minutes", every(8, 15*time.Minute, event.Event{Service: "endlessh", Kind: event.KindScan, Reason: "tarpit", Bytes: -1}), nil},
 		{"single-page application", spa, nil},
 		{"monitoring probe every 10s for an hour", every(360, 10*time.Second, httpReq("GET", "/healthz", 200, "kube-probe/1.30")), nil},
 		{"11 distinct 404s", probe, []string{"http-probing"}},

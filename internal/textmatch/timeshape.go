@@ -16,6 +16,8 @@ const (
 	tlDMY
 	tlTAI64N
 	tlASSP
+	tlCompact
+	tlZoned3164
 )
 
 func timeLayoutByName(name string) (timeLayout, bool) {
@@ -40,6 +42,10 @@ func timeLayoutByName(name string) (timeLayout, bool) {
 		return tlTAI64N, true
 	case "assp":
 		return tlASSP, true
+	case "compact":
+		return tlCompact, true
+	case "zoned3164":
+		return tlZoned3164, true
 	}
 	return 0, false
 }
@@ -264,6 +270,33 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 		s.digits(2, 2)
 		s.lit('-')
 		s.digits(2, 2)
+		s.lit(' ')
+		s.clock()
+	case tlCompact: // 20220407-12:11:06, 2014:07:02-00:17:45
+		s.digits(4, 4)
+		if s.ok && s.i < len(msg) && msg[s.i] == ':' {
+			s.lit(':')
+			s.digits(2, 2)
+			s.lit(':')
+			s.digits(2, 2)
+		} else {
+			s.digits(4, 4)
+		}
+		s.lit('-')
+		s.clock()
+	case tlZoned3164: // PDT Apr 16 21:05:29
+		n := 0
+		for s.i+n < len(msg) && n < 5 && msg[s.i+n] >= 'A' && msg[s.i+n] <= 'Z' {
+			n++
+		}
+		if n < 3 {
+			s.ok = false
+		}
+		s.i += n
+		s.lit(' ')
+		s.letters(3)
+		s.spaces(1, 2)
+		s.digits(1, 2)
 		s.lit(' ')
 		s.clock()
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
