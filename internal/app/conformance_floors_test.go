@@ -13,6 +13,6 @@ const (
 	fail2banFalseFlagCeiling  = 0
 	sshguardRecallFloor       = 0.966 // 171/177
 	sshguardFalseFlagCeiling  = 0
-	crowdsecRecallFloor       = 0.659 // 180/273
+	crowdsecRecallFloor       = 0.673 // 184/273
 	crowdsecFalseAlertCeiling = 0
 )

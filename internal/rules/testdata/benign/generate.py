@@ -95,6 +95,10 @@ def spa():
     for i in range(30):
         out.append((600 + i * 0.05, clf(src, 600 + i * 0.05, "GET", f"/api/v1/items/{i}", 403, ua=CHROME)))
     out.append((602, clf(src, 602, "GET", "/login", 200, ua=CHROME)))
+    # The login form posts to a query named login (CentOS Web Panel's
+    # form does too), and the vendored htmLawed library's own files load.
+    out.append((603, clf(src, 603, "POST", "/index.php?login=valid", 302, ua=CHROME)))
+    out.append((604, clf(src, 604, "GET", "/vendor/htmlawed/htmlawed/htmLawed.php", 404, ua=CHROME)))
     write("spa-assets.log", """
 A single-page application loading hundreds of assets and API calls, and
 the same application after its session expired (403 on every API call).""", out)
