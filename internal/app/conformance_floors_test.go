@@ -11,7 +11,7 @@ package app_test
 const (
 	fail2banRecallFloor       = 0.927 // 720/776
 	fail2banFalseFlagCeiling  = 0
-	sshguardRecallFloor       = 0.966 // 171/177
+	sshguardRecallFloor       = 0.977 // 173/177
 	sshguardFalseFlagCeiling  = 0
 	crowdsecRecallFloor       = 0.659 // 180/273
 	crowdsecFalseAlertCeiling = 0

@@ -402,7 +402,9 @@ var sshguardServices = map[int]struct {
 }{
 	100: {"sshd", []string{"ssh"}},
 	101: {"dropbear", []string{"ssh"}},
-	110: {"sshguard", []string{"ssh"}},
+	// 110 is sshguard's own service: "Attack from ... on service 100"
+	// names ssh; "Blocking ..." names none, and sshguard scores it 110.
+	110: {"sshguard", []string{"ssh", "sshguard"}},
 	120: {"named", []string{"dns"}},
 	200: {"imapd", []string{"imap", "mail"}},
 	210: {"dovecot", []string{"imap", "pop3", "mail", "dovecot", "smtp"}}, // dovecot's submission-login is SMTP
