@@ -338,7 +338,8 @@ func TestConformanceFail2ban(t *testing.T) {
 			case host != "" && !sameAddr(res.Event.Source, host):
 				s.wrongHost++
 				s.misses = append(s.misses, fmt.Sprintf("line %d: source %v, want %s", r.Lineno, res.Event.Source, host))
-			case when != "" && !sameTime(res.Event.Time, when, zurich):
+			case when != "" && !sameTime(res.Event.Time, when, zurich) &&
+				!(zoneBlind[r.Filter] && sameTime(res.Event.Time, when, res.Event.Time.Location())):
 				s.wrongTime++
 				s.misses = append(s.misses, fmt.Sprintf("line %d: time %v, want %s", r.Lineno, res.Event.Time.In(zurich), when))
 			default:
@@ -364,6 +365,13 @@ func countRows(rows []*score, f func(*score) bool) int {
 	}
 	return n
 }
+
+// zoneBlind lists the filters whose fail2ban date template reads no zone:
+// for 3proxy's "11-06-2013 02:09:40 +0300" the annotation says 02:09:40,
+// the wall clock as written (fail2ban drops the +0300), not the instant. herd
+// keeps the written offset; for these filters the time counts as right
+// when the wall clock in the line's own offset is the annotation's.
+var zoneBlind = map[string]bool{"3proxy": true}
 
 func sameTime(got time.Time, want string, loc *time.Location) bool {
 	// One annotation writes a one-digit day ("2005-03-7T02:09:33"); the
@@ -394,7 +402,9 @@ var sshguardServices = map[int]struct {
 }{
 	100: {"sshd", []string{"ssh"}},
 	101: {"dropbear", []string{"ssh"}},
-	110: {"sshguard", []string{"ssh"}},
+	// 110 is sshguard's own service: "Attack from ... on service 100"
+	// names ssh; "Blocking ..." names none, and sshguard scores it 110.
+	110: {"sshguard", []string{"ssh", "sshguard"}},
 	120: {"named", []string{"dns"}},
 	200: {"imapd", []string{"imap", "mail"}},
 	210: {"dovecot", []string{"imap", "pop3", "mail", "dovecot", "smtp"}}, // dovecot's submission-login is SMTP
