@@ -40,18 +40,16 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/netns"
 )
 
 // ErrNotSupported is returned, wrapped, when the iptables/ipset fallback
@@ -552,7 +550,7 @@ func (f *Firewall) exec(stdin []byte, name string, args ...string) ([]byte, erro
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := inNetNS(f.o.NetNS, cmd.Run)
+	err := netns.Do(f.o.NetNS, cmd.Run)
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 500 {
@@ -561,35 +559,6 @@ func (f *Firewall) exec(stdin []byte, name string, args ...string) ([]byte, erro
 		return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
 	}
 	return stdout.Bytes(), nil
-}
-
-// inNetNS runs fn on an OS thread switched into the network namespace fd
-// (0: the current one), so that the processes fn starts are born there. The
-// thread is handed back to the scheduler only if it could be switched back.
-func inNetNS(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open own namespace: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // notSupported wraps err with ErrNotSupported: New's failures all mean the

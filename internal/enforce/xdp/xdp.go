@@ -14,18 +14,17 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
-
 	"github.com/herd-ips/herd/internal/enforce"
 	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/netns"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotSupported is returned, wrapped, when the kernel will not load or
@@ -93,7 +92,7 @@ func New(o Options) (*Filter, error) {
 	if o.Native {
 		flags = link.XDPDriverMode
 	}
-	err = inNetns(o.NetNS, func() error {
+	err = netns.Do(o.NetNS, func() error {
 		for _, name := range o.Interfaces {
 			ifc, err := net.InterfaceByName(name)
 			if err != nil {
@@ -298,33 +297,4 @@ func (f *Filter) Close() error {
 		f.coll, f.ban4, f.ban6, f.drops = nil, nil, nil, nil
 	}
 	return errors.Join(errs...)
-}
-
-// inNetns runs fn on an OS thread switched into the namespace fd (0: fn
-// runs where it is). XDP links attach to an interface of the calling
-// thread's namespace.
-func inNetns(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("xdp: open own namespace: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("xdp: setns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
 }

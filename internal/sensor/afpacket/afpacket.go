@@ -16,10 +16,10 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/herd-ips/herd/internal/netns"
+	"github.com/herd-ips/herd/internal/sensor/capture"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
-
-	"github.com/herd-ips/herd/internal/sensor/capture"
 )
 
 // Defaults of Options.
@@ -129,7 +129,7 @@ func Open(o Options) (*Source, error) {
 	if o.Idle > 0 {
 		s.idle = int(max(o.Idle.Milliseconds(), 1))
 	}
-	err := inNetns(o.NetNS, func() error { return s.open(o, prog) })
+	err := netns.Do(o.NetNS, func() error { return s.open(o, prog) })
 	if err != nil {
 		s.release()
 		return nil, fmt.Errorf("afpacket %s: %w", o.Interface, err)
@@ -397,35 +397,6 @@ func (s *Source) release() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// inNetns runs fn on an OS thread switched into the namespace fd (0: fn
-// runs where it is). A packet socket belongs to the namespace it was
-// created in.
-func inNetns(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open own namespace: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // OpenGroup opens n Sources on o.Interface in one fan-out group
