@@ -78,19 +78,8 @@ func (s *Server) postBlob(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnsupportedMediaType)
 		return
 	}
-	a, now, ok := s.authHeader(w, r)
+	a, rep, now, ok := s.knownReporter(w, r)
 	if !ok {
-		return
-	}
-	rep, found, err := s.member(r.Context(), a.Key)
-	if err != nil {
-		s.log.Error("hub: reporter lookup", "err", err)
-		fail(w, http.StatusServiceUnavailable)
-		return
-	}
-	if !found {
-		s.stats.unknown.Add(1)
-		fail(w, http.StatusUnauthorized)
 		return
 	}
 	if !s.reqL.has(a.Key, 1, now) {
@@ -174,19 +163,8 @@ func (s *Server) getBlobs(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	a, now, ok := s.authHeader(w, r)
+	a, rep, now, ok := s.knownReporter(w, r)
 	if !ok {
-		return
-	}
-	rep, found, err := s.member(r.Context(), a.Key)
-	if err != nil {
-		s.log.Error("hub: reporter lookup", "err", err)
-		fail(w, http.StatusServiceUnavailable)
-		return
-	}
-	if !found {
-		s.stats.unknown.Add(1)
-		fail(w, http.StatusUnauthorized)
 		return
 	}
 	if !a.Verify(rep.Key, r.Method, r.URL.Path, nil) {
@@ -203,6 +181,7 @@ func (s *Server) getBlobs(w http.ResponseWriter, r *http.Request) {
 	deadline := s.clk.NewTimer(min(time.Duration(wait)*time.Second, MaxWait))
 	defer deadline.Stop()
 	var bs []hubstore.Blob
+	var err error
 	for {
 		wake := s.blobWake()
 		bs, err = s.st.Blobs(r.Context(), gid, after, maxBlobsPerRead)

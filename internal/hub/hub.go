@@ -737,6 +737,29 @@ func (s *Server) authHeader(w http.ResponseWriter, r *http.Request) (wire.Auth, 
 	return a, now, true
 }
 
+// knownReporter reads a request's authentication header and finds its key
+// among the members. When the header is malformed, the lookup fails or the
+// key is unknown, it answers the request itself and returns ok false. The
+// signature is not checked here: that needs the body.
+func (s *Server) knownReporter(w http.ResponseWriter, r *http.Request) (a wire.Auth, rep hubstore.Reporter, now time.Time, ok bool) {
+	a, now, ok = s.authHeader(w, r)
+	if !ok {
+		return a, rep, now, false
+	}
+	rep, found, err := s.member(r.Context(), a.Key)
+	if err != nil {
+		s.log.Error("hub: reporter lookup", "err", err)
+		fail(w, http.StatusServiceUnavailable)
+		return a, rep, now, false
+	}
+	if !found {
+		s.stats.unknown.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return a, rep, now, false
+	}
+	return a, rep, now, true
+}
+
 // member returns the enrolled reporter id, from memory or else from the
 // database (enrolled on another node since this one loaded). Unknown keys
 // are not remembered. found is false when id is not enrolled; err is set
@@ -842,19 +865,8 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnsupportedMediaType)
 		return
 	}
-	a, now, ok := s.authHeader(w, r)
+	a, rep, now, ok := s.knownReporter(w, r)
 	if !ok {
-		return
-	}
-	rep, found, err := s.member(r.Context(), a.Key)
-	if err != nil {
-		s.log.Error("hub: reporter lookup", "err", err)
-		fail(w, http.StatusServiceUnavailable)
-		return
-	}
-	if !found {
-		s.stats.unknown.Add(1)
-		fail(w, http.StatusUnauthorized)
 		return
 	}
 	// A member past its request rate is refused before its body is read
