@@ -552,12 +552,26 @@ func (d *decoder) filter(n *yaml.Node) FilterSpec {
 		"referer_contains":    func(v *yaml.Node) { f.RefererContains = d.strs(v, "filter.referer_contains") },
 		"not_path_contains":   func(v *yaml.Node) { f.NotPathContains = d.strs(v, "filter.not_path_contains") },
 		"with_user":           func(v *yaml.Node) { f.WithUser = d.boolean(v, "filter.with_user") },
+		"users":               func(v *yaml.Node) { f.Users = d.users(v, "filter.users") },
 		"countries":           func(v *yaml.Node) { f.Countries = d.countries(v, "filter.countries") },
 		"not_countries":       func(v *yaml.Node) { f.NotCountries = d.countries(v, "filter.not_countries") },
 		"asns":                func(v *yaml.Node) { f.ASNs = d.asns(v, "filter.asns") },
 		"not_asns":            func(v *yaml.Node) { f.NotASNs = d.asns(v, "filter.not_asns") },
 	})
 	return f
+}
+
+// users reads a filter's user names: each a name (matched against the
+// event's user name without its "@domain"), a full address with '@'
+// (matched whole), either ending with one '*' that matches any rest.
+func (d *decoder) users(n *yaml.Node, what string) []string {
+	list := d.strs(n, what)
+	for i, u := range list {
+		if j := strings.IndexByte(u, '*'); u == "" || u == "*" || j >= 0 && j != len(u)-1 {
+			d.Errorf(item(n, i), "%s: %q: write a name or an address, with at most one '*' at its end", what, yamlstrict.Clip(u))
+		}
+	}
+	return list
 }
 
 // item returns the i-th element of a sequence node, or the node itself.

@@ -59,7 +59,7 @@ func TestMailScenarioThresholds(t *testing.T) {
 		renamed = append(renamed, dovecotAttempt(at, "toto@example.org", "toto")...)
 		renamed = append(renamed, dovecotAttempt(at+time.Second, "titi@example.org", "titi")...)
 	}
-	for i, u := range []string{"admin@example.org", "info@example.org", "webmaster@example.org", "test@example.org"} {
+	for i, u := range []string{"alice@example.org", "info@example.org", "sales@example.org", "office@example.org"} {
 		slowEnum = append(slowEnum, timed{time.Duration(i) * 30 * time.Minute, mailEv("imap", event.KindAuthFailure, "failed_password", u)})
 		passdbEnum = append(passdbEnum, timed{time.Duration(i) * time.Second, mailEv("imap", event.KindAuthFailure, "passdb_failure", u)})
 	}
@@ -75,6 +75,10 @@ func TestMailScenarioThresholds(t *testing.T) {
 		{"an SMTP client mistypes twice, twice, trying two mechanisms", smtpTypos, nil},
 		{"slow mailbox guessing", slowEnum, []string{"mail-user-enum"}},
 		{"mailbox guessing seen by the password database", passdbEnum, []string{"mail-passdb-user-enum"}},
+		{"one failed SMTP login as a trap name", []timed{{0, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "postmaster@example.org")}}, []string{"mail-trap-login"}},
+		{"one failed IMAP login as a numbered probe name", []timed{{0, mailEv("imap", event.KindAuthFailure, "failed_password", "Nonexistent_User_26@example.org")}}, []string{"mail-trap-login"}},
+		{"a user whose name only starts like a trap name", every(3, time.Minute, mailEv("imap", event.KindAuthFailure, "failed_password", "administration.office@example.org")), nil},
+		{"a trap name in another domain's address is not the local part", every(3, time.Minute, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "alice@admin.example.org")), nil},
 		{"password database view of a brute force", every(11, time.Second, mailEv("imap", event.KindAuthFailure, "passdb_failure", "")), []string{"mail-passdb-bruteforce"}},
 		{"PAM view of a brute force", every(11, time.Second, mailEv("imap", event.KindAuthFailure, "pam_failure", "")), []string{"mail-pam-bruteforce"}},
 		{"SMTP connections failing AUTH", every(6, time.Second, mailEv("smtp", event.KindAuthFailure, "auth_session", "")), []string{"postfix-auth-sessions"}},

@@ -106,6 +106,11 @@ type FilterSpec struct {
 	// field is not "-"): a 401 a browser gets before it sends credentials
 	// names none.
 	WithUser bool
+	// Users: the event's user name is one of these, case-insensitively. A
+	// name without '@' is compared with the user name up to its last '@'
+	// (the local part of an address), one with '@' with the whole name;
+	// a trailing '*' matches any rest ("nonexistent_user*").
+	Users []string
 	// Countries, NotCountries: the source's country (ISO 3166-1 alpha-2,
 	// from GeoIP enrichment) is one of these / none of these. A source of
 	// unknown country matches no Countries and every NotCountries.

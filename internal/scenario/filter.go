@@ -27,6 +27,7 @@ type filter struct {
 	methods    []string
 	notMethods []string
 	withUser   bool
+	users      []userPattern // the event's user is one of these
 
 	statusSet  bool       // a Status or StatusClasses criterion exists
 	status     [16]uint64 // bit s set: status s (0..1023) accepted
@@ -70,6 +71,7 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		methods:         nonEmpty(f.Methods),
 		notMethods:      nonEmpty(f.NotMethods),
 		withUser:        f.WithUser,
+		users:           compileUsers(f.Users),
 		notPathContains: lowerAll(f.NotPathContains),
 		pathContains:    lowerAll(f.PathContains),
 		pathSuffix:      lowerAll(f.PathSuffix),
@@ -109,6 +111,51 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.notPathContains)+len(c.queryContains) > 0 || c.pathRe != nil
 	c.needUA = len(c.uaContains) > 0
 	return c, nil
+}
+
+// userPattern is one entry of a filter's users: a lowercase name, compared
+// with the whole user name when it holds '@' and with the local part (up to
+// the last '@') otherwise, as a prefix when it ended with '*'.
+type userPattern struct {
+	name   []byte
+	whole  bool // compare the whole user name, domain included
+	prefix bool // the entry ended with '*': name is a prefix
+}
+
+func compileUsers(in []string) []userPattern {
+	var out []userPattern
+	for _, u := range in {
+		if u == "" {
+			continue
+		}
+		p := userPattern{whole: strings.Contains(u, "@")}
+		if strings.HasSuffix(u, "*") {
+			p.prefix, u = true, u[:len(u)-1]
+		}
+		p.name = []byte(strings.ToLower(u))
+		out = append(out, p)
+	}
+	return out
+}
+
+// matchUser reports whether user, ASCII case folded, matches one of pats. It
+// does not allocate.
+func matchUser(pats []userPattern, user []byte) bool {
+	local := user
+	if i := bytes.LastIndexByte(user, '@'); i >= 0 {
+		local = user[:i]
+	}
+	for _, p := range pats {
+		u := local
+		if p.whole {
+			u = user
+		}
+		if p.prefix && len(u) >= len(p.name) && foldEqual(u[:len(p.name)], p.name) ||
+			!p.prefix && len(u) == len(p.name) && foldEqual(u, p.name) {
+			return true
+		}
+	}
+	return false
 }
 
 func nonEmpty(in []string) []string {
@@ -379,6 +426,9 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		}
 	}
 	if f.withUser && len(ev.User) == 0 {
+		return false
+	}
+	if f.users != nil && !matchUser(f.users, ev.User) {
 		return false
 	}
 	if f.countries != nil && !hasString(f.countries, ev.Geo.Country) {

@@ -420,6 +420,15 @@ func TestFilters(t *testing.T) {
 		{"referer contains, elsewhere only", rules.FilterSpec{RefererContains: []string{"${jndi:"}}, httpReq("192.0.2.1", t0, "GET", "/${jndi:x}", 200, "${jndi:y}"), false},
 		{"with user: a browser's first 401 names none", rules.FilterSpec{WithUser: true}, get("/", 401), false},
 		{"with user: a failed login names one", rules.FilterSpec{WithUser: true}, with(get("/", 401), func(e *event.Event) { e.User = []byte("alice") }), true},
+		{"users: the local part of an address, any case", rules.FilterSpec{Users: []string{"postmaster"}}, sshFail("192.0.2.1", t0, "PostMaster@example.org"), true},
+		{"users: a bare name", rules.FilterSpec{Users: []string{"postmaster"}}, sshFail("192.0.2.1", t0, "postmaster"), true},
+		{"users: a longer name is another", rules.FilterSpec{Users: []string{"admin"}}, sshFail("192.0.2.1", t0, "admins@example.org"), false},
+		{"users: the domain is not the name", rules.FilterSpec{Users: []string{"example"}}, sshFail("192.0.2.1", t0, "alice@example"), false},
+		{"users: a prefix", rules.FilterSpec{Users: []string{"nonexistent_user*"}}, sshFail("192.0.2.1", t0, "nonexistent_user_26@example.org"), true},
+		{"users: a prefix stops at the domain", rules.FilterSpec{Users: []string{"alice*"}}, sshFail("192.0.2.1", t0, "bob@alice.example"), false},
+		{"users: a whole address", rules.FilterSpec{Users: []string{"trap@example.org"}}, sshFail("192.0.2.1", t0, "Trap@Example.org"), true},
+		{"users: a whole address, other domain", rules.FilterSpec{Users: []string{"trap@example.org"}}, sshFail("192.0.2.1", t0, "trap@example.net"), false},
+		{"users: no user", rules.FilterSpec{Users: []string{"admin"}}, get("/", 401), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
