@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/herd-ips/herd/internal/event"
+	"github.com/herd-ips/herd/internal/rules"
 )
 
 // Mail and FTP servers log one failed attempt several times (login process,
@@ -37,6 +38,12 @@ func smtpAttempt(at time.Duration) []timed {
 		{at, mailEv("smtp", event.KindScan, "auth_abort", "")},
 		{at, mailEv("smtp", event.KindAuthFailure, "auth_session", "")},
 	}
+}
+
+// spam is one message a content filter judged (reason spam, spam_high,
+// virus or blacklisted).
+func spam(reason string) event.Event {
+	return mailEv("smtp", event.KindAbuse, reason, "")
 }
 
 func TestMailScenarioThresholds(t *testing.T) {
@@ -79,6 +86,14 @@ func TestMailScenarioThresholds(t *testing.T) {
 		{"one failed IMAP login as a numbered probe name", []timed{{0, mailEv("imap", event.KindAuthFailure, "failed_password", "Nonexistent_User_26@example.org")}}, []string{"mail-trap-login"}},
 		{"a user whose name only starts like a trap name", every(3, time.Minute, mailEv("imap", event.KindAuthFailure, "failed_password", "administration.office@example.org")), nil},
 		{"a trap name in another domain's address is not the local part", every(3, time.Minute, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "alice@admin.example.org")), nil},
+		{"one high-scoring spam message", every(1, time.Second, spam("spam_high")), nil},
+		{"a provider relaying a high-scoring message every 45 minutes", every(8, 45*time.Minute, spam("spam_high")), nil},
+		{"high-scoring spam twice within the hour", every(2, 20*time.Minute, spam("spam_high")), []string{"mail-spam-repeated"}},
+		{"a provider relaying ordinary spam every 6 minutes for a day", every(240, 6*time.Minute, spam("spam")), nil},
+		{"a spam run", every(21, 10*time.Second, spam("spam")), []string{"mail-spam-flood"}},
+		{"one infected message informs", every(1, time.Second, spam("virus")), []string{"mail-malware-received"}},
+		{"malware twice within the hour", every(2, 10*time.Minute, spam("virus")), []string{"mail-malware-received", "mail-spam-repeated"}},
+		{"a blacklisted sender, again and again, informs only", every(10, time.Minute, spam("blacklisted")), []string{"mail-blacklisted-sender"}},
 		{"password database view of a brute force", every(11, time.Second, mailEv("imap", event.KindAuthFailure, "passdb_failure", "")), []string{"mail-passdb-bruteforce"}},
 		{"PAM view of a brute force", every(11, time.Second, mailEv("imap", event.KindAuthFailure, "pam_failure", "")), []string{"mail-pam-bruteforce"}},
 		{"SMTP connections failing AUTH", every(6, time.Second, mailEv("smtp", event.KindAuthFailure, "auth_session", "")), []string{"postfix-auth-sessions"}},
@@ -97,5 +112,24 @@ func TestMailScenarioThresholds(t *testing.T) {
 				t.Errorf("alerts from %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// One infected message or one blacklisted sender is a fact worth showing,
+// not an attack: these scenarios inform and never decide.
+func TestMailVerdictScenariosInformOnly(t *testing.T) {
+	set, err := rules.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mail-malware-received", "mail-blacklisted-sender"} {
+		i := slices.IndexFunc(set.Scenarios, func(s rules.ScenarioSpec) bool { return s.Name == name })
+		if i < 0 {
+			t.Errorf("%s: no such default scenario", name)
+			continue
+		}
+		if r := set.Scenarios[i].Remedy; r == nil || *r {
+			t.Errorf("%s: remedy is not false: one message must not ban its sender", name)
+		}
 	}
 }
