@@ -26,6 +26,7 @@ type filter struct {
 	notReasons []string
 	methods    []string
 	notMethods []string
+	notProtos  []string // the event has a protocol and it is none of these
 	withUser   bool
 
 	statusSet  bool       // a Status or StatusClasses criterion exists
@@ -69,6 +70,7 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		notReasons:      nonEmpty(f.NotReasons),
 		methods:         nonEmpty(f.Methods),
 		notMethods:      nonEmpty(f.NotMethods),
+		notProtos:       nonEmpty(f.NotProtocols),
 		withUser:        f.WithUser,
 		notPathContains: lowerAll(f.NotPathContains),
 		pathContains:    lowerAll(f.PathContains),
@@ -377,6 +379,9 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		if string(ev.Method) == m {
 			return false
 		}
+	}
+	if f.notProtos != nil && (len(ev.Proto) == 0 || hasString(f.notProtos, string(ev.Proto))) {
+		return false
 	}
 	if f.withUser && len(ev.User) == 0 {
 		return false
