@@ -311,11 +311,20 @@ def dos_lookalikes():
         ua = f"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{120 + u}.0) Gecko/20100101 Firefox/{120 + u}.0"
         out.append((u * 100, clf(src, u * 100, "POST", "/contact", 400, ua=ua)))
         out.append((u * 100 + 30, clf(src, u * 100 + 30, "GET", "/", 408, ua=ua)))
+    # A browser whose page loads run into a tight limit_req zone: three
+    # refusals on one load, two on another five minutes later.
+    for t, n in ((1500, 3), (1800, 2)):
+        for k in range(n):
+            stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%Y/%m/%d %H:%M:%S")
+            out.append((t, f'{stamp} [error] 4065#4065: *{4000 + t + k} limiting requests, excess: 10.{k}00 by zone "pages", '
+                           f'client: 198.51.100.44, server: example.org, request: "GET /assets/app-{k}.js HTTP/2.0", host: "example.org", '
+                           f'referrer: "https://example.org/"'))
     write("dos-lookalikes.log", """
 Clients that come closest to the DoS scenarios: a single-page application
 with build numbers and hashes as cache busters over HTTP/2 and HTTP/3, a
 dashboard polling with a time stamp, a CI job's three clients meeting 400s,
-an office's browsers behind one NAT each meeting one 400 and one 408.""", out)
+an office's browsers behind one NAT each meeting one 400 and one 408, a
+browser refused by a tight limit_req zone three times on one page load.""", out)
 
 
 dos_lookalikes()
