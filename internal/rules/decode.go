@@ -243,6 +243,16 @@ func (d *decoder) ints(n *yaml.Node, what string, lo, hi int) []int {
 	return out
 }
 
+// span decodes a [min, max] pair of positive integers, min <= max.
+func (d *decoder) span(n *yaml.Node, what string) []int {
+	out := d.ints(n, what, 1, 4096)
+	if len(out) != 2 || out[0] > out[1] {
+		d.Errorf(n, "%s: expected [min, max] with 1 <= min <= max", what)
+		return nil
+	}
+	return out
+}
+
 // duration decodes a positive Go duration ("10s", "4h").
 func (d *decoder) duration(n *yaml.Node, what string) time.Duration {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
@@ -550,6 +560,7 @@ func (d *decoder) filter(n *yaml.Node) FilterSpec {
 		"query_contains":      func(v *yaml.Node) { f.QueryContains = d.strs(v, "filter.query_contains") },
 		"not_methods":         func(v *yaml.Node) { f.NotMethods = d.strs(v, "filter.not_methods") },
 		"not_protocols":       func(v *yaml.Node) { f.NotProtocols = d.strs(v, "filter.not_protocols") },
+		"query_digits":        func(v *yaml.Node) { f.QueryDigits = d.span(v, "filter.query_digits") },
 		"referer_contains":    func(v *yaml.Node) { f.RefererContains = d.strs(v, "filter.referer_contains") },
 		"not_path_contains":   func(v *yaml.Node) { f.NotPathContains = d.strs(v, "filter.not_path_contains") },
 		"with_user":           func(v *yaml.Node) { f.WithUser = d.boolean(v, "filter.with_user") },

@@ -103,7 +103,10 @@ type FilterSpec struct {
 	NotMethods        []string // the method is none of these (exact)
 	// NotProtocols: the request line ends with a protocol ("HTTP/1.1")
 	// and it is none of these (exact); a request line without one fails.
-	NotProtocols    []string
+	NotProtocols []string
+	// QueryDigits: [min, max]: the query string is decimal digits only,
+	// min to max of them (cache busting: "/?48213377056").
+	QueryDigits     []int
 	NotPathContains []string // none of these substrings in the path (after percent-decoding)
 	// WithUser: the event names a user (an access log's authenticated user
 	// field is not "-"): a 401 a browser gets before it sends credentials

@@ -38,13 +38,14 @@ type filter struct {
 	notPathSuffix   [][]byte
 	notPathContains [][]byte // lowercase, matched against the decoded path (query stripped)
 
-	pathSuffixes, notPathSuffixes suffixSet
-	queryContains                 [][]byte       // lowercase, matched against the decoded query ('+' is a space)
-	pathRe                        *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
-	rePrefilter                   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
-	reBit                         uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
-	uaContains                    [][]byte       // lowercase, matched against the lowercased User-Agent
-	refContains                   [][]byte       // lowercase, matched against the Referer case-insensitively
+	pathSuffixes, notPathSuffixes  suffixSet
+	queryContains                  [][]byte       // lowercase, matched against the decoded query ('+' is a space)
+	queryDigitsMin, queryDigitsMax int            // the query is digits only, this many; max 0: no criterion
+	pathRe                         *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
+	rePrefilter                    [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
+	reBit                          uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
+	uaContains                     [][]byte       // lowercase, matched against the lowercased User-Agent
+	refContains                    [][]byte       // lowercase, matched against the Referer case-insensitively
 
 	// Bits of this filter in the engine's one-pass literal scans of the
 	// path, the query and the user agent; 0: test its needles one by one.
@@ -108,7 +109,11 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 	}
 	c.pathSuffixes = newSuffixSet(c.pathSuffix)
 	c.notPathSuffixes = newSuffixSet(c.notPathSuffix)
-	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.notPathContains)+len(c.queryContains) > 0 || c.pathRe != nil
+	if len(f.QueryDigits) == 2 {
+		c.queryDigitsMin, c.queryDigitsMax = f.QueryDigits[0], f.QueryDigits[1]
+	}
+	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.notPathContains)+len(c.queryContains) > 0 ||
+		c.pathRe != nil || c.queryDigitsMax > 0
 	c.needUA = len(c.uaContains) > 0
 	return c, nil
 }
@@ -400,9 +405,7 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 	}
 	if f.needView {
 		v.prepare(ev.Path)
-		// The regexp's literal prefilter first: one bit of a scan shared
-		// by every filter rejects most events before any other test.
-		if f.reBit != 0 && v.scan()[anywhere]&f.reBit == 0 {
+		if f.queryDigitsMax > 0 && !allDigits(v.query(), f.queryDigitsMin, f.queryDigitsMax) {
 			return false
 		}
 		path := v.path()
@@ -421,7 +424,7 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		if f.queryContains != nil && !v.has(inQuery, f.queryBit, v.query(), f.queryContains) {
 			return false
 		}
-		if f.pathRe != nil && !f.pathRe.Match(v.buf) {
+		if f.pathRe != nil && (f.reBit != 0 && v.scan()[anywhere]&f.reBit == 0 || !f.pathRe.Match(v.buf)) {
 			return false
 		}
 	}
@@ -434,6 +437,19 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 				return false
 			}
 		} else if !containsAny(v.userAgent(ev.UserAgent), f.uaContains) {
+			return false
+		}
+	}
+	return true
+}
+
+// allDigits reports whether q is min to max decimal digits.
+func allDigits(q []byte, min, max int) bool {
+	if len(q) < min || len(q) > max {
+		return false
+	}
+	for _, c := range q {
+		if c < '0' || c > '9' {
 			return false
 		}
 	}
