@@ -104,6 +104,58 @@ A single-page application loading hundreds of assets and API calls, and
 the same application after its session expired (403 on every API call).""", out)
 
 
+def crawlers():
+    # Search engine crawlers on a site full of broken links, some of whose
+    # paths look odd: file:// copies, unexpanded ${var} and {{var}} template
+    # debris, doubled slashes. One request every few seconds each.
+    odd = ["/file:///C:/Users/anna/Documents/report.html", "/blog/${post.slug}", "/blog/${post.slug}/${post.id}",
+           "//assets//img/logo.png", "/docs//install//", "/page/{{item.url}}", "/%7B%7Bitem.link%7D%7D",
+           "/news/undefined", "/shop/null", "/search?q=${query}", "/a/b/../c.html"]
+    bots = [("66.249.66.1", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 4),
+            ("157.55.39.1", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 5),
+            ("192.0.2.80", "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)", 3),
+            ("192.0.2.81", "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", 3)]
+    out = []
+    for src, ua, step in bots:
+        for i in range(300):
+            t = i * step
+            if i % 6 == 3:
+                path, status = odd[(i // 6) % len(odd)] + ("" if i < 66 else f"?p={i}"), 404
+            else:
+                path, status = f"/articles/{i}", 200
+            out.append((t, clf(src, t, "GET", path, status, ua=ua)))
+        out.append((1, clf(src, 1, "GET", "/robots.txt", 200, ua=ua)))
+    write("crawlers.log", """
+Googlebot, Bingbot, MJ12bot and AhrefsBot following broken links whose
+paths look odd (file://, ${var} and {{var}} debris, doubled slashes).""", out)
+
+
+def monitors():
+    # Uptime monitors and a load balancer's health check during a 20-minute
+    # outage answered 502/503, and feed readers polling every few minutes.
+    out = []
+    for i in range(240):
+        t = i * 30
+        status = 503 if 1800 <= t < 3000 else 200
+        out.append((t, clf("192.0.2.90", t, "HEAD", "/", status, ua="Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)")))
+    for i in range(720):
+        t = i * 10
+        status = 502 if 1800 <= t < 3000 else 200
+        out.append((t, clf("192.0.2.91", t, "GET", "/healthz", status, ua="kube-probe/1.31")))
+    readers = [("192.0.2.95", "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 12 subscribers)"),
+               ("192.0.2.96", "FreshRSS/1.24.3 (Linux; https://freshrss.org)"),
+               ("192.0.2.97", "Tiny Tiny RSS/24.11 (https://tt-rss.org/)")]
+    for src, ua in readers:
+        for i in range(24):
+            t = 7 + i * 300
+            out.append((t, clf(src, t, "GET", "/feed.xml", 304, 0, ua=ua)))
+            out.append((t + 1, clf(src, t + 1, "GET", "/comments/feed/", 404, ua=ua)))
+            out.append((t + 2, clf(src, t + 2, "GET", "/index.rss", 301, ua=ua)))
+    write("monitors-feeds.log", """
+Uptime monitors and health checks through an outage (5xx for twenty
+minutes), and feed readers polling a feed, a moved one and a missing one.""", out)
+
+
 def dos_lookalikes():
     # What comes closest to http-dos.yaml's scenarios without being a
     # flood: a single-page application whose 300 assets and 60 API calls
@@ -158,57 +210,6 @@ browser refused by a tight limit_req zone three times on one page load.""", out)
 # Called here rather than from the call line at the end, which every new
 # corpus file edits.
 dos_lookalikes()
-
-def crawlers():
-    # Search engine crawlers on a site full of broken links, some of whose
-    # paths look odd: file:// copies, unexpanded ${var} and {{var}} template
-    # debris, doubled slashes. One request every few seconds each.
-    odd = ["/file:///C:/Users/anna/Documents/report.html", "/blog/${post.slug}", "/blog/${post.slug}/${post.id}",
-           "//assets//img/logo.png", "/docs//install//", "/page/{{item.url}}", "/%7B%7Bitem.link%7D%7D",
-           "/news/undefined", "/shop/null", "/search?q=${query}", "/a/b/../c.html"]
-    bots = [("66.249.66.1", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 4),
-            ("157.55.39.1", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 5),
-            ("192.0.2.80", "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)", 3),
-            ("192.0.2.81", "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", 3)]
-    out = []
-    for src, ua, step in bots:
-        for i in range(300):
-            t = i * step
-            if i % 6 == 3:
-                path, status = odd[(i // 6) % len(odd)] + ("" if i < 66 else f"?p={i}"), 404
-            else:
-                path, status = f"/articles/{i}", 200
-            out.append((t, clf(src, t, "GET", path, status, ua=ua)))
-        out.append((1, clf(src, 1, "GET", "/robots.txt", 200, ua=ua)))
-    write("crawlers.log", """
-Googlebot, Bingbot, MJ12bot and AhrefsBot following broken links whose
-paths look odd (file://, ${var} and {{var}} debris, doubled slashes).""", out)
-
-
-def monitors():
-    # Uptime monitors and a load balancer's health check during a 20-minute
-    # outage answered 502/503, and feed readers polling every few minutes.
-    out = []
-    for i in range(240):
-        t = i * 30
-        status = 503 if 1800 <= t < 3000 else 200
-        out.append((t, clf("192.0.2.90", t, "HEAD", "/", status, ua="Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)")))
-    for i in range(720):
-        t = i * 10
-        status = 502 if 1800 <= t < 3000 else 200
-        out.append((t, clf("192.0.2.91", t, "GET", "/healthz", status, ua="kube-probe/1.31")))
-    readers = [("192.0.2.95", "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 12 subscribers)"),
-               ("192.0.2.96", "FreshRSS/1.24.3 (Linux; https://freshrss.org)"),
-               ("192.0.2.97", "Tiny Tiny RSS/24.11 (https://tt-rss.org/)")]
-    for src, ua in readers:
-        for i in range(24):
-            t = 7 + i * 300
-            out.append((t, clf(src, t, "GET", "/feed.xml", 304, 0, ua=ua)))
-            out.append((t + 1, clf(src, t + 1, "GET", "/comments/feed/", 404, ua=ua)))
-            out.append((t + 2, clf(src, t + 2, "GET", "/index.rss", 301, ua=ua)))
-    write("monitors-feeds.log", """
-Uptime monitors and health checks through an outage (5xx for twenty
-minutes), and feed readers polling a feed, a moved one and a missing one.""", out)
 
 
 def ci():
