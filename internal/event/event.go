@@ -82,6 +82,7 @@ type Event struct {
 	User      []byte // user name the source tried; attacker-written
 	Method    []byte // HTTP method; attacker-written
 	Path      []byte // HTTP request target (path and query); attacker-written
+	Proto     []byte // HTTP protocol ending the request line ("HTTP/1.1"); attacker-written
 	UserAgent []byte // HTTP User-Agent; attacker-written
 	Referer   []byte // HTTP Referer; attacker-written
 	Host      []byte // HTTP virtual host, when the log carries it
@@ -115,6 +116,7 @@ func (e *Event) Clone() Event {
 	c.User = clone(e.User)
 	c.Method = clone(e.Method)
 	c.Path = clone(e.Path)
+	c.Proto = clone(e.Proto)
 	c.UserAgent = clone(e.UserAgent)
 	c.Referer = clone(e.Referer)
 	c.Host = clone(e.Host)

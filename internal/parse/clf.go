@@ -155,9 +155,12 @@ func (p *Parser) decodeCLFAs(r *rule, msg []byte, ev *event.Event, f Family) dec
 	if len(user) > 0 && string(user) != "-" {
 		ev.User = user
 	}
-	if m, pth, _, ok := textmatch.SplitRequest(request); ok {
+	if m, pth, pr, ok := textmatch.SplitRequest(request); ok {
 		ev.Method = request[m.Start:m.End]
 		ev.Path = request[pth.Start:pth.End]
+		if pr.Start >= 0 {
+			ev.Proto = request[pr.Start:pr.End]
+		}
 	} else if len(request) > 0 && string(request) != "-" {
 		// Not an HTTP request line (a TLS hello or another protocol sent
 		// to the HTTP port): the raw text stands for the path, so that

@@ -135,8 +135,11 @@ func (p *Parser) decodeJSON(r *rule, msg []byte, ev *event.Event) decodeStatus {
 	}
 	if f.request.set && f.request.str {
 		req := p.text(&f.request)
-		if m, pth, _, ok := textmatch.SplitRequest(req); ok {
+		if m, pth, pr, ok := textmatch.SplitRequest(req); ok {
 			ev.Method, ev.Path = req[m.Start:m.End], req[pth.Start:pth.End]
+			if pr.Start >= 0 {
+				ev.Proto = req[pr.Start:pr.End]
+			}
 		} else if len(req) > 0 && string(req) != "-" {
 			ev.Path = req // not an HTTP request line: the raw text, as in decodeCLF
 		}

@@ -730,6 +730,9 @@ func (p *Parser) fill(r *rule, msg []byte, caps *textmatch.Captures, layout enve
 	if b, ok := caps.Get(textmatch.FieldPath, msg); ok {
 		ev.Path = b
 	}
+	if b, ok := caps.Get(textmatch.FieldProto, msg); ok {
+		ev.Proto = b
+	}
 	if b, ok := caps.Get(textmatch.FieldUserAgent, msg); ok {
 		ev.UserAgent = b
 	}

@@ -46,7 +46,7 @@ var (
 	formats        = []string{"clf", "json-access"}
 	sessionKeys    = []string{"pid"}
 	scenarioTypes  = []string{"leaky", "trigger", "distinct"}
-	distinctFields = []string{"user", "path", "target", "port", "user_agent", "host"}
+	distinctFields = []string{"user", "path", "target", "port", "user_agent", "host", "query"}
 	groupBys       = []string{"source", "source+host"}
 	profileTypes   = []string{"ban", "captcha"}
 	profileScopes  = []string{"ip", "range"}
@@ -239,6 +239,16 @@ func (d *decoder) ints(n *yaml.Node, what string, lo, hi int) []int {
 				out = append(out, i)
 			}
 		}
+	}
+	return out
+}
+
+// span decodes a [min, max] pair of positive integers, min <= max.
+func (d *decoder) span(n *yaml.Node, what string) []int {
+	out := d.ints(n, what, 1, 4096)
+	if len(out) != 2 || out[0] > out[1] {
+		d.Errorf(n, "%s: expected [min, max] with 1 <= min <= max", what)
+		return nil
 	}
 	return out
 }
@@ -549,6 +559,8 @@ func (d *decoder) filter(n *yaml.Node) FilterSpec {
 		"user_agent_contains": func(v *yaml.Node) { f.UserAgentContains = d.strs(v, "filter.user_agent_contains") },
 		"query_contains":      func(v *yaml.Node) { f.QueryContains = d.strs(v, "filter.query_contains") },
 		"not_methods":         func(v *yaml.Node) { f.NotMethods = d.strs(v, "filter.not_methods") },
+		"not_protocols":       func(v *yaml.Node) { f.NotProtocols = d.strs(v, "filter.not_protocols") },
+		"query_digits":        func(v *yaml.Node) { f.QueryDigits = d.span(v, "filter.query_digits") },
 		"referer_contains":    func(v *yaml.Node) { f.RefererContains = d.strs(v, "filter.referer_contains") },
 		"not_path_contains":   func(v *yaml.Node) { f.NotPathContains = d.strs(v, "filter.not_path_contains") },
 		"with_user":           func(v *yaml.Node) { f.WithUser = d.boolean(v, "filter.with_user") },

@@ -22,7 +22,7 @@ import (
 //	#> PARSER key=value ...   the line must produce an event from PARSER
 //	#> none                   the line must produce no event
 //
-// Keys: source, user, kind, reason, service, port, status, method, path.
+// Keys: source, user, kind, reason, service, port, status, method, path, proto.
 // A value may be quoted ("...") to hold spaces; user="" expects an empty user.
 type goldenCase struct {
 	file   string
@@ -294,6 +294,8 @@ func TestDefaultRulesParse(t *testing.T) {
 				got = string(ev.Method)
 			case "path":
 				got = string(ev.Path)
+			case "proto":
+				got = string(ev.Proto)
 			default:
 				t.Fatalf("%s: unknown key %q", where, k)
 			}

@@ -73,7 +73,7 @@ type ScenarioSpec struct {
 	Filter      FilterSpec
 	Capacity    int           // leaky: events held before overflow; overflow on the (Capacity+1)-th
 	Leak        time.Duration // leaky: one event leaks out every Leak
-	Distinct    string        // field whose distinct values are counted: "user", "path", "target" (path and query), "port", "user_agent", "host" (a sensor event's target address)
+	Distinct    string        // field whose distinct values are counted: "user", "path", "target" (path and query), "query", "port", "user_agent", "host" (a sensor event's target address)
 	Window      time.Duration // distinct/leaky: how long values are remembered (distinct type)
 	GroupBy     string        // "source" (default) or "source+host"
 	IPv6Prefix  int           // IPv6 sources are grouped by this prefix length; default 64, 128 disables
@@ -101,7 +101,13 @@ type FilterSpec struct {
 	QueryContains     []string // substrings of the query string (after percent-decoding), for SQLi/XSS
 	RefererContains   []string // substrings of the Referer header, case-insensitively
 	NotMethods        []string // the method is none of these (exact)
-	NotPathContains   []string // none of these substrings in the path (after percent-decoding)
+	// NotProtocols: the request line ends with a protocol ("HTTP/1.1")
+	// and it is none of these (exact); a request line without one fails.
+	NotProtocols []string
+	// QueryDigits: [min, max]: the query string is decimal digits only,
+	// min to max of them (cache busting: "/?48213377056").
+	QueryDigits     []int
+	NotPathContains []string // none of these substrings in the path (after percent-decoding)
 	// WithUser: the event names a user (an access log's authenticated user
 	// field is not "-"): a 401 a browser gets before it sends credentials
 	// names none.

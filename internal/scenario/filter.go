@@ -26,6 +26,7 @@ type filter struct {
 	notReasons []string
 	methods    []string
 	notMethods []string
+	notProtos  []string // the event has a protocol and it is none of these
 	withUser   bool
 	users      []userPattern // the event's user is one of these
 
@@ -38,13 +39,14 @@ type filter struct {
 	notPathSuffix   [][]byte
 	notPathContains [][]byte // lowercase, matched against the decoded path (query stripped)
 
-	pathSuffixes, notPathSuffixes suffixSet
-	queryContains                 [][]byte       // lowercase, matched against the decoded query ('+' is a space)
-	pathRe                        *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
-	rePrefilter                   [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
-	reBit                         uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
-	uaContains                    [][]byte       // lowercase, matched against the lowercased User-Agent
-	refContains                   [][]byte       // lowercase, matched against the Referer case-insensitively
+	pathSuffixes, notPathSuffixes  suffixSet
+	queryContains                  [][]byte       // lowercase, matched against the decoded query ('+' is a space)
+	queryDigitsMin, queryDigitsMax int            // the query is digits only, this many; max 0: no criterion
+	pathRe                         *regexp.Regexp // matched against the decoded target (path, '?', query), case-insensitively
+	rePrefilter                    [][]byte       // one of these occurs in any target pathRe matches; nil: no prefilter
+	reBit                          uint64         // this filter's bit in the engine's literal scan; 0: run pathRe always
+	uaContains                     [][]byte       // lowercase, matched against the lowercased User-Agent
+	refContains                    [][]byte       // lowercase, matched against the Referer case-insensitively
 
 	// Bits of this filter in the engine's one-pass literal scans of the
 	// path, the query and the user agent; 0: test its needles one by one.
@@ -70,6 +72,7 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		notReasons:      nonEmpty(f.NotReasons),
 		methods:         nonEmpty(f.Methods),
 		notMethods:      nonEmpty(f.NotMethods),
+		notProtos:       nonEmpty(f.NotProtocols),
 		withUser:        f.WithUser,
 		users:           compileUsers(f.Users),
 		notPathContains: lowerAll(f.NotPathContains),
@@ -108,7 +111,11 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 	}
 	c.pathSuffixes = newSuffixSet(c.pathSuffix)
 	c.notPathSuffixes = newSuffixSet(c.notPathSuffix)
-	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.notPathContains)+len(c.queryContains) > 0 || c.pathRe != nil
+	if len(f.QueryDigits) == 2 {
+		c.queryDigitsMin, c.queryDigitsMax = f.QueryDigits[0], f.QueryDigits[1]
+	}
+	c.needView = len(c.pathContains)+len(c.pathSuffix)+len(c.notPathSuffix)+len(c.notPathContains)+len(c.queryContains) > 0 ||
+		c.pathRe != nil || c.queryDigitsMax > 0
 	c.needUA = len(c.uaContains) > 0
 	return c, nil
 }
@@ -425,6 +432,9 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 			return false
 		}
 	}
+	if f.notProtos != nil && (len(ev.Proto) == 0 || hasString(f.notProtos, string(ev.Proto))) {
+		return false
+	}
 	if f.withUser && len(ev.User) == 0 {
 		return false
 	}
@@ -445,6 +455,9 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 	}
 	if f.needView {
 		v.prepare(ev.Path)
+		if f.queryDigitsMax > 0 && !allDigits(v.query(), f.queryDigitsMin, f.queryDigitsMax) {
+			return false
+		}
 		path := v.path()
 		if f.pathContains != nil && !v.has(inPath, f.pathBit, path, f.pathContains) {
 			return false
@@ -474,6 +487,19 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 				return false
 			}
 		} else if !containsAny(v.userAgent(ev.UserAgent), f.uaContains) {
+			return false
+		}
+	}
+	return true
+}
+
+// allDigits reports whether q is min to max decimal digits.
+func allDigits(q []byte, min, max int) bool {
+	if len(q) < min || len(q) > max {
+		return false
+	}
+	for _, c := range q {
+		if c < '0' || c > '9' {
 			return false
 		}
 	}

@@ -93,6 +93,7 @@ const (
 	fieldUserAgent
 	fieldTarget // path and query
 	fieldHost   // the event's Host: a sensor's target address, for horizontal scans
+	fieldQuery  // the query string alone
 )
 
 // scenario is one compiled rules.ScenarioSpec. Durations are nanoseconds.
@@ -292,8 +293,10 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 			s.field = fieldTarget
 		case "host":
 			s.field = fieldHost
+		case "query":
+			s.field = fieldQuery
 		default:
-			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port, user_agent or host", sp.Distinct)
+			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, query, port, user_agent or host", sp.Distinct)
 		}
 		s.stride = 1 + sp.Capacity + 1 // header, then capacity+1 hashes
 	} else if sp.Distinct != "" {
@@ -656,6 +659,9 @@ func (e *Engine) distinctHash(s *scenario, ev *event.Event) uint32 {
 	case fieldTarget:
 		e.view.prepare(ev.Path)
 		return uint32(maphash.Bytes(e.seed, e.view.buf))
+	case fieldQuery:
+		e.view.prepare(ev.Path)
+		return uint32(maphash.Bytes(e.seed, e.view.query()))
 	case fieldPort:
 		return uint32(ev.Port) // exact: a port is its own hash
 	case fieldHost:

@@ -156,6 +156,62 @@ Uptime monitors and health checks through an outage (5xx for twenty
 minutes), and feed readers polling a feed, a moved one and a missing one.""", out)
 
 
+def dos_lookalikes():
+    # What comes closest to http-dos.yaml's scenarios without being a
+    # flood: a single-page application whose 300 assets and 60 API calls
+    # carry its build number or a hash as cache buster, served over HTTP/2
+    # and HTTP/3; a dashboard polling with a time stamp as query every two
+    # seconds; a CI job whose three clients meet validation errors (400);
+    # an office's browsers behind one NAT each meeting one 400 and one
+    # 408 (a request that timed out) in twenty minutes.
+    out = []
+
+    def proto_clf(src, t, target, status, ua, proto):
+        return clf(src, t, "GET", target, status, ua=ua).replace(" HTTP/1.1\"", f" {proto}\"")
+
+    src = "198.51.100.40"
+    for i in range(300):
+        ext = [".js", ".css", ".png", ".woff2", ".svg", ".webp"][i % 6]
+        q = "?20261123" if i % 2 else f"?v={i * 2654435761 % 16**8:08x}"
+        out.append((i * 0.01, proto_clf(src, i * 0.01, f"/assets/chunk-{i:03d}{ext}{q}", 200, CHROME, "HTTP/2.0")))
+    for i in range(60):
+        out.append((3 + i * 0.02, proto_clf(src, 3 + i * 0.02, f"/api/items/{i}?20261123", 200, CHROME, "HTTP/3.0")))
+    src = "198.51.100.41"
+    for i in range(600):
+        t = i * 2
+        out.append((t, clf(src, t, "GET", f"/status?{1795420800 + t}", 200, ua=FIREFOX)))
+    src = "198.51.100.42"
+    for i in range(30):
+        t = i * 10
+        ua = ["curl/8.5.0", "python-requests/2.32.3", "Go-http-client/2.0"][i % 3]
+        out.append((t, clf(src, t, "POST", "/api/v1/builds", 400, ua=ua)))
+    src = "203.0.113.43"
+    for u in range(12):
+        ua = f"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{120 + u}.0) Gecko/20100101 Firefox/{120 + u}.0"
+        out.append((u * 100, clf(src, u * 100, "POST", "/contact", 400, ua=ua)))
+        out.append((u * 100 + 30, clf(src, u * 100 + 30, "GET", "/", 408, ua=ua)))
+    # A browser whose page loads run into a tight limit_req zone: three
+    # refusals on one load, two on another five minutes later.
+    for t, n in ((1500, 3), (1800, 2)):
+        for k in range(n):
+            stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%Y/%m/%d %H:%M:%S")
+            out.append((t, f'{stamp} [error] 4065#4065: *{4000 + t + k} limiting requests, excess: 10.{k}00 by zone "pages", '
+                           f'client: 198.51.100.44, server: example.org, request: "GET /assets/app-{k}.js HTTP/2.0", host: "example.org", '
+                           f'referrer: "https://example.org/"'))
+    write("dos-lookalikes.log", """
+Clients that come closest to the DoS scenarios: a single-page application
+with build numbers and hashes as cache busters over HTTP/2 and HTTP/3, a
+dashboard polling with a time stamp, a CI job's three clients meeting 400s,
+an office's browsers behind one NAT each meeting one 400 and one 408, a
+browser refused by a tight limit_req zone three times on one page load.""", out)
+
+
+
+# Called here rather than from the call line at the end, which every new
+# corpus file edits.
+dos_lookalikes()
+
+
 def ci():
     # A CI system calling a forge's API: 1500 requests in ten minutes from
     # one runner, a few 404s for artifacts not built yet, 409s on retries.
