@@ -88,6 +88,7 @@ type rule struct {
 	reLayout              []envelope.Layout
 	format                format
 	session               bool // takes a remembered source when it has none
+	sessionID             bool // keys its session by the %{session} capture too (session: id)
 	record                bool // records its source: a session rule, or one sharing a program with one
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
@@ -127,6 +128,8 @@ type Parser struct {
 	caps     textmatch.Captures
 	sessions *sessionTable
 	scratch  []byte // unescaped JSON values; event fields may point here
+	sid      []byte // the %{session} capture of the line being parsed; nil when none
+	sidKey   []byte // scratch: pid, NUL, session id
 
 	hint      string
 	hintBytes []byte
@@ -298,6 +301,10 @@ func lineOf(lines []int, j int) int {
 	return 0
 }
 
+// errSessionCapture: %{session} names the session of a session: id rule
+// (in another rule it is only text).
+var errSessionCapture = errors.New("session: id needs a %{session} capture in every pattern")
+
 // compileRule compiles s into r and returns every problem found: each
 // pattern and regexp is compiled even when an earlier one failed.
 func compileRule(s *rules.ParserSpec, r *rule) []error {
@@ -311,7 +318,10 @@ func compileRule(s *rules.ParserSpec, r *rule) []error {
 		t, err := textmatch.Compile(src)
 		if err == nil {
 			var l envelope.Layout
-			if l, err = layoutOf(t.TimeLayout()); err == nil {
+			if l, err = layoutOf(t.TimeLayout()); err == nil && r.sessionID && !t.Captures(textmatch.FieldSession) {
+				err = errSessionCapture
+			}
+			if err == nil {
 				r.templates = append(r.templates, t)
 				r.tmplLayout = append(r.tmplLayout, l)
 				if lit := t.Prefilter(); len(lit) > 0 {
@@ -329,7 +339,10 @@ func compileRule(s *rules.ParserSpec, r *rule) []error {
 		re, err := textmatch.CompileRegexp(src)
 		if err == nil {
 			var l envelope.Layout
-			if l, err = layoutOf(re.TimeLayout()); err == nil {
+			if l, err = layoutOf(re.TimeLayout()); err == nil && r.sessionID && !re.Captures(textmatch.FieldSession) {
+				err = errSessionCapture
+			}
+			if err == nil {
 				r.regexps = append(r.regexps, re)
 				r.reLayout = append(r.reLayout, l)
 				if lit := re.Prefilter(); len(lit) > 0 {
@@ -369,6 +382,8 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 	case "":
 	case "pid":
 		r.session = true
+	case "id":
+		r.session, r.sessionID = true, true
 	default:
 		return fmt.Errorf("unknown session key %q", s.Session)
 	}
@@ -736,6 +751,9 @@ func (p *Parser) fill(r *rule, msg []byte, caps *textmatch.Captures, layout enve
 		ev.Bytes = parseBytes(b)
 	}
 	ev.Source = caps.Source
+	if b, ok := caps.Get(textmatch.FieldSession, msg); ok {
+		p.sid = b
+	}
 	if b, ok := caps.Get(textmatch.FieldTime, msg); ok && layout != envelope.LayoutNone {
 		t, err := p.env.ParseTime(layout, b)
 		if err != nil {
@@ -751,6 +769,7 @@ func (p *Parser) start(r *rule, ev *event.Event) {
 	ev.Reset()
 	ev.Service, ev.Kind, ev.Reason, ev.Parser = r.service, r.kind, r.reason, r.name
 	ev.Time = p.envl.Time
+	p.sid = nil
 	s := &r.set
 	if s.hasStatus {
 		ev.Status = s.status
@@ -777,15 +796,30 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 	if ev.Time.IsZero() {
 		ev.Time = p.ref
 	}
-	if r.record && len(p.envl.PID) > 0 {
+	if key := p.sessionKey(r); r.record && len(key) > 0 {
 		if ev.Source.IsValid() {
-			p.sessions.put(prog, p.envl.PID, ev.Source)
+			p.sessions.put(prog, key, ev.Source)
 		} else if r.session {
-			ev.Source = p.sessions.get(prog, p.envl.PID)
+			ev.Source = p.sessions.get(prog, key)
 		}
 	}
 	res.Event = r.kind != event.KindNone && ev.Source.IsValid()
 	return true
+}
+
+// sessionKey returns the key of rule r's session for the line being
+// parsed: the process id, and for session: id the %{session} capture after
+// it (none without one, so that lines of different clients never share a
+// key). It is valid until the next line.
+func (p *Parser) sessionKey(r *rule) []byte {
+	if !r.sessionID {
+		return p.envl.PID
+	}
+	if len(p.sid) == 0 {
+		return nil
+	}
+	p.sidKey = append(append(append(p.sidKey[:0], p.envl.PID...), 0), p.sid...)
+	return p.sidKey
 }
 
 // atoi parses 1..max decimal digits.
