@@ -551,7 +551,8 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 // Lines of the envelope families (syslog, journal, message) are split into
 // envelope and message and offered to the rules of their program (exact
 // names, then '*' globs); under FamilyMessage, a line without an envelope is
-// a message of program hint. A syslog line needs a time and a program, and a
+// a message of program hint, and so is, read whole, a line whose header
+// names a program no rule knows. A syslog line needs a time and a program, and a
 // journal line must be an entry of `journalctl -o json`; any other line is a
 // continuation (Result.Continuation). A journal entry is only believed to
 // come from the program it names when the fields journald sets say so
