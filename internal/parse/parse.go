@@ -612,14 +612,12 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 		prog = p.hintProgram(hint)
 	}
 	res.Program = prog
-	known := false
 	if len(prog) > 0 {
 		d, ok := p.byProgram[string(prog)]
 		if !ok && len(p.globs) > 0 {
 			d = p.globRules(prog)
 		}
 		if d != nil && len(d.all) > 0 {
-			known = true
 			if env.Format == envelope.FormatJournalJSON && !trusted(&env.Journal, prog) {
 				res.Doubt = true
 				return res
@@ -633,21 +631,8 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 			if p.try(list, msg, prog, ev, &res) {
 				return res
 			}
-		}
-	}
-	// A line of a source bound to program hint whose text only looks like a
-	// syslog header, naming a program no rule knows (Emby's own log:
-	// "2022-02-14 18:01:07.092 Warn Server: ...", a time, a level and a
-	// component), is the bound program's: its rules read it whole, as they
-	// read a line without a header. A header of a program herd has rules
-	// for keeps its own program.
-	if !known && hint != "" && res.Enveloped && len(env.Program) > 0 && env.Format != envelope.FormatJournalJSON && (f == FamilyAny || f == FamilyMessage) {
-		hp := p.hintProgram(hint)
-		if d, ok := p.byProgram[hint]; ok && len(d.all) > 0 {
-			if p.try(d.rules(line), line, hp, ev, &res) {
-				res.Program = hp
-				return res
-			}
+		} else if p.tryBound(line, f, hint, ev, &res) {
+			return res
 		}
 	}
 	if f == FamilyAny && (!res.Enveloped || hint != "") {
@@ -662,6 +647,29 @@ func (p *Parser) hintProgram(hint string) []byte {
 		p.hintBytes = []byte(hint)
 	}
 	return p.hintBytes
+}
+
+// tryBound offers a line of a source bound to program hint whose text only
+// looks like a syslog header, naming a program no rule knows (Emby's own
+// log: "2022-02-14 18:01:07.092 Warn Server: ...", a time, a level and a
+// component), to the bound program's rules, whole, as they read a line
+// without a header. A header of a program herd has rules for keeps its own
+// program (the caller tries those first).
+func (p *Parser) tryBound(line []byte, f Family, hint string, ev *event.Event, res *Result) bool {
+	env := &p.envl
+	if hint == "" || !res.Enveloped || len(env.Program) == 0 || env.Format == envelope.FormatJournalJSON || (f != FamilyAny && f != FamilyMessage) {
+		return false
+	}
+	d, ok := p.byProgram[hint]
+	if !ok || len(d.all) == 0 {
+		return false
+	}
+	hp := p.hintProgram(hint)
+	if !p.try(d.rules(line), line, hp, ev, res) {
+		return false
+	}
+	res.Program = hp
+	return true
 }
 
 func (p *Parser) try(list []int32, msg, prog []byte, ev *event.Event, res *Result) bool {
