@@ -88,8 +88,8 @@ type rule struct {
 	reLayout              []envelope.Layout
 	format                format
 	session               bool // takes a remembered source when it has none
-	sessionID             bool // keys its session by the %{session} capture too (session: id)
 	record                bool // records its source: a session rule, or one sharing a program with one
+	conn                  bool // session: conn; keyed by the %{session} capture, not the pid
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
@@ -127,9 +127,9 @@ type Parser struct {
 	envl     envelope.Envelope
 	caps     textmatch.Captures
 	sessions *sessionTable
+	connKey  []byte // the %{session} capture of the line being parsed (fill)
+	connBuf  []byte // scratch: the session table's key of a connection
 	scratch  []byte // unescaped JSON values; event fields may point here
-	sid      []byte // the %{session} capture of the line being parsed; nil when none
-	sidKey   []byte // scratch: pid, NUL, session id
 
 	hint      string
 	hintBytes []byte
@@ -301,10 +301,6 @@ func lineOf(lines []int, j int) int {
 	return 0
 }
 
-// errSessionCapture: %{session} names the session of a session: id rule
-// (in another rule it is only text).
-var errSessionCapture = errors.New("session: id needs a %{session} capture in every pattern")
-
 // compileRule compiles s into r and returns every problem found: each
 // pattern and regexp is compiled even when an earlier one failed.
 func compileRule(s *rules.ParserSpec, r *rule) []error {
@@ -318,10 +314,7 @@ func compileRule(s *rules.ParserSpec, r *rule) []error {
 		t, err := textmatch.Compile(src)
 		if err == nil {
 			var l envelope.Layout
-			if l, err = layoutOf(t.TimeLayout()); err == nil && r.sessionID && !t.Captures(textmatch.FieldSession) {
-				err = errSessionCapture
-			}
-			if err == nil {
+			if l, err = layoutOf(t.TimeLayout()); err == nil {
 				r.templates = append(r.templates, t)
 				r.tmplLayout = append(r.tmplLayout, l)
 				if lit := t.Prefilter(); len(lit) > 0 {
@@ -339,10 +332,7 @@ func compileRule(s *rules.ParserSpec, r *rule) []error {
 		re, err := textmatch.CompileRegexp(src)
 		if err == nil {
 			var l envelope.Layout
-			if l, err = layoutOf(re.TimeLayout()); err == nil && r.sessionID && !re.Captures(textmatch.FieldSession) {
-				err = errSessionCapture
-			}
-			if err == nil {
+			if l, err = layoutOf(re.TimeLayout()); err == nil {
 				r.regexps = append(r.regexps, re)
 				r.reLayout = append(r.reLayout, l)
 				if lit := re.Prefilter(); len(lit) > 0 {
@@ -354,6 +344,18 @@ func compileRule(s *rules.ParserSpec, r *rule) []error {
 		}
 		if err != nil {
 			errs = append(errs, &lineError{lineOf(s.RegexpLines, j), fmt.Errorf("regexp %d %q: %w", j+1, src, err)})
+		}
+	}
+	if r.conn {
+		for _, t := range r.templates {
+			if !t.Captures(textmatch.FieldSession) {
+				errs = append(errs, fmt.Errorf("session: %s: pattern %q has no %%{session} capture", s.Session, t.String()))
+			}
+		}
+		for _, re := range r.regexps {
+			if !re.Captures(textmatch.FieldSession) {
+				errs = append(errs, fmt.Errorf("session: %s: regexp %q has no (?P<session>...) group", s.Session, re.String()))
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -382,8 +384,8 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 	case "":
 	case "pid":
 		r.session = true
-	case "id":
-		r.session, r.sessionID = true, true
+	case "conn":
+		r.session, r.conn = true, true
 	default:
 		return fmt.Errorf("unknown session key %q", s.Session)
 	}
@@ -777,8 +779,9 @@ func (p *Parser) fill(r *rule, msg []byte, caps *textmatch.Captures, layout enve
 		ev.Bytes = parseBytes(b)
 	}
 	ev.Source = caps.Source
+	p.connKey = nil
 	if b, ok := caps.Get(textmatch.FieldSession, msg); ok {
-		p.sid = b
+		p.connKey = b
 	}
 	if b, ok := caps.Get(textmatch.FieldTime, msg); ok && layout != envelope.LayoutNone {
 		t, err := p.env.ParseTime(layout, b)
@@ -795,7 +798,6 @@ func (p *Parser) start(r *rule, ev *event.Event) {
 	ev.Reset()
 	ev.Service, ev.Kind, ev.Reason, ev.Parser = r.service, r.kind, r.reason, r.name
 	ev.Time = p.envl.Time
-	p.sid = nil
 	s := &r.set
 	if s.hasStatus {
 		ev.Status = s.status
@@ -822,30 +824,33 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 	if ev.Time.IsZero() {
 		ev.Time = p.ref
 	}
-	if key := p.sessionKey(r); r.record && len(key) > 0 {
+	if r.conn {
+		if len(p.connKey) > 0 {
+			p.connSession(prog, ev)
+		}
+	} else if r.record && len(p.envl.PID) > 0 {
 		if ev.Source.IsValid() {
-			p.sessions.put(prog, key, ev.Source)
+			p.sessions.put(prog, p.envl.PID, ev.Source)
 		} else if r.session {
-			ev.Source = p.sessions.get(prog, key)
+			ev.Source = p.sessions.get(prog, p.envl.PID)
 		}
 	}
 	res.Event = r.kind != event.KindNone && ev.Source.IsValid()
 	return true
 }
 
-// sessionKey returns the key of rule r's session for the line being
-// parsed: the process id, and for session: id the %{session} capture after
-// it (none without one, so that lines of different clients never share a
-// key). It is valid until the next line.
-func (p *Parser) sessionKey(r *rule) []byte {
-	if !r.sessionID {
-		return p.envl.PID
+// connSession runs the `session: conn` logic for a line whose connection
+// id is p.connKey: a line with a source records it for the connection, a
+// line without one takes the connection's recorded source (none when no
+// line of the connection named one). Connections are keyed apart from
+// process ids: the id follows a NUL, which no pid holds.
+func (p *Parser) connSession(prog []byte, ev *event.Event) {
+	p.connBuf = append(append(p.connBuf[:0], 0), p.connKey...)
+	if ev.Source.IsValid() {
+		p.sessions.put(prog, p.connBuf, ev.Source)
+		return
 	}
-	if len(p.sid) == 0 {
-		return nil
-	}
-	p.sidKey = append(append(append(p.sidKey[:0], p.envl.PID...), 0), p.sid...)
-	return p.sidKey
+	ev.Source = p.sessions.get(prog, p.connBuf)
 }
 
 // atoi parses 1..max decimal digits.

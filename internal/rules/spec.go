@@ -51,12 +51,11 @@ type ParserSpec struct {
 	// package infers it from Format or from the time layout the patterns
 	// start with (docs/sources.md).
 	Family string
-	// Session names what keys a multi-line session ("pid", or "id": the
-	// process id and the rule's %{session} capture, for daemons that serve
-	// many clients in one process and tag each line with the client's
-	// session): an event with no source takes the source last seen for the
-	// same program and session key, and every matched line with a source
-	// records it.
+	// Session names what keys a multi-line session ("pid"): an event with no
+	// source takes the source last seen for the same program and session key,
+	// and every matched line with a source records it. "conn" keys the
+	// session by the line's %{session} capture, a connection id the server
+	// writes, instead of the pid (docs/rules.md).
 	Session string
 	// Set gives constant field values, e.g. {"status": "401"}.
 	Set map[string]string

@@ -34,7 +34,7 @@ const (
 	FieldBytes
 	FieldRequest
 	FieldTime
-	FieldSession
+	FieldSession // a server-written connection id keying a session (session: conn)
 	NumFields
 )
 
