@@ -41,7 +41,7 @@ var jailScenarios = map[string][]string{
 	"mongodb-auth":   {"mongodb-bruteforce"},
 	"named-refused":  {"dns-refused"},
 	"asterisk":       {"sip-bruteforce", "sip-user-enum"},
-	"openvpn":        {"openvpn-scanner", "remote-access-bruteforce"},
+	"openvpn":        {"openvpn-scanner", "openvpn-hmac-failures", "openvpn-port-share-flood", "remote-access-bruteforce"},
 	"webmin-auth":    {"system-service-abuse"},
 	"monit":          {"remote-access-bruteforce"},
 	"portsentry":     {"portscan"},

@@ -496,3 +496,26 @@ func TestRawFamilyKey(t *testing.T) {
 		t.Errorf("FamilyAny: the unkeyed rule should still run: %+v", res)
 	}
 }
+
+// TestMessageLineLikeAHeader: a line of a source bound to a program whose
+// text only looks like a syslog header (Emby's "TIME Level Component:
+// ..."), naming a program no rule knows, is read whole by the bound
+// program's rules; a header naming a program herd knows keeps its program.
+func TestMessageLineLikeAHeader(t *testing.T) {
+	p := defaultParser(t, Options{})
+	var ev event.Event
+	for _, f := range []Family{FamilyMessage, FamilyAny} {
+		res := p.ParseAs([]byte("2026-11-23 08:00:01.092 Warn Server: AUTH-ERROR: 192.0.2.9 - Invalid username or password entered."), f, "emby", &ev)
+		if !res.Event || ev.Source != netip.MustParseAddr("192.0.2.9") || string(res.Program) != "emby" {
+			t.Errorf("%s: Emby's own line: %+v source %v", f, res, ev.Source)
+		}
+		res = p.ParseAs([]byte("Nov 23 08:00:01 host sshd[1]: Failed password for root from 192.0.2.10 port 1 ssh2"), f, "emby", &ev)
+		if !res.Event || string(res.Program) != "sshd" {
+			t.Errorf("%s: sshd's line in emby's stream: %+v", f, res)
+		}
+		res = p.ParseAs([]byte("Nov 23 08:00:01 host Server: AUTH-ERROR: 192.0.2.11 - Invalid username or password entered."), f, "", &ev)
+		if res.Event {
+			t.Errorf("%s: a line of program Server outside a bound source gave an event: %+v", f, res)
+		}
+	}
+}

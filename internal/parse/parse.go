@@ -89,6 +89,7 @@ type rule struct {
 	format                format
 	session               bool // takes a remembered source when it has none
 	record                bool // records its source: a session rule, or one sharing a program with one
+	conn                  bool // session: conn; keyed by the %{session} capture, not the pid
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
@@ -126,6 +127,8 @@ type Parser struct {
 	envl     envelope.Envelope
 	caps     textmatch.Captures
 	sessions *sessionTable
+	connKey  []byte // the %{session} capture of the line being parsed (fill)
+	connBuf  []byte // scratch: the session table's key of a connection
 	scratch  []byte // unescaped JSON values; event fields may point here
 
 	hint      string
@@ -343,6 +346,18 @@ func compileRule(s *rules.ParserSpec, r *rule) []error {
 			errs = append(errs, &lineError{lineOf(s.RegexpLines, j), fmt.Errorf("regexp %d %q: %w", j+1, src, err)})
 		}
 	}
+	if r.conn {
+		for _, t := range r.templates {
+			if !t.Captures(textmatch.FieldSession) {
+				errs = append(errs, fmt.Errorf("session: %s: pattern %q has no %%{session} capture", s.Session, t.String()))
+			}
+		}
+		for _, re := range r.regexps {
+			if !re.Captures(textmatch.FieldSession) {
+				errs = append(errs, fmt.Errorf("session: %s: regexp %q has no (?P<session>...) group", s.Session, re.String()))
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return errs
 	}
@@ -369,6 +384,8 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 	case "":
 	case "pid":
 		r.session = true
+	case "conn":
+		r.session, r.conn = true, true
 	default:
 		return fmt.Errorf("unknown session key %q", s.Session)
 	}
@@ -536,7 +553,8 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 // Lines of the envelope families (syslog, journal, message) are split into
 // envelope and message and offered to the rules of their program (exact
 // names, then '*' globs); under FamilyMessage, a line without an envelope is
-// a message of program hint. A syslog line needs a time and a program, and a
+// a message of program hint, and so is, read whole, a line whose header
+// names a program no rule knows. A syslog line needs a time and a program, and a
 // journal line must be an entry of `journalctl -o json`; any other line is a
 // continuation (Result.Continuation). A journal entry is only believed to
 // come from the program it names when the fields journald sets say so
@@ -616,6 +634,8 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 			if p.try(list, msg, prog, ev, &res) {
 				return res
 			}
+		} else if p.tryBound(line, f, hint, ev, &res) {
+			return res
 		}
 	}
 	if f == FamilyAny {
@@ -643,6 +663,29 @@ func (p *Parser) hintProgram(hint string) []byte {
 		p.hintBytes = []byte(hint)
 	}
 	return p.hintBytes
+}
+
+// tryBound offers a line of a source bound to program hint whose text only
+// looks like a syslog header, naming a program no rule knows (Emby's own
+// log: "2022-02-14 18:01:07.092 Warn Server: ...", a time, a level and a
+// component), to the bound program's rules, whole, as they read a line
+// without a header. A header of a program herd has rules for keeps its own
+// program (the caller tries those first).
+func (p *Parser) tryBound(line []byte, f Family, hint string, ev *event.Event, res *Result) bool {
+	env := &p.envl
+	if hint == "" || !res.Enveloped || len(env.Program) == 0 || env.Format == envelope.FormatJournalJSON || (f != FamilyAny && f != FamilyMessage) {
+		return false
+	}
+	d, ok := p.byProgram[hint]
+	if !ok || len(d.all) == 0 {
+		return false
+	}
+	hp := p.hintProgram(hint)
+	if !p.try(d.rules(line), line, hp, ev, res) {
+		return false
+	}
+	res.Program = hp
+	return true
 }
 
 func (p *Parser) try(list []int32, msg, prog []byte, ev *event.Event, res *Result) bool {
@@ -753,6 +796,10 @@ func (p *Parser) fill(r *rule, msg []byte, caps *textmatch.Captures, layout enve
 		ev.Bytes = parseBytes(b)
 	}
 	ev.Source = caps.Source
+	p.connKey = nil
+	if b, ok := caps.Get(textmatch.FieldSession, msg); ok {
+		p.connKey = b
+	}
 	if b, ok := caps.Get(textmatch.FieldTime, msg); ok && layout != envelope.LayoutNone {
 		t, err := p.env.ParseTime(layout, b)
 		if err != nil {
@@ -794,7 +841,11 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 	if ev.Time.IsZero() {
 		ev.Time = p.ref
 	}
-	if r.record && len(p.envl.PID) > 0 {
+	if r.conn {
+		if len(p.connKey) > 0 {
+			p.connSession(prog, ev)
+		}
+	} else if r.record && len(p.envl.PID) > 0 {
 		if ev.Source.IsValid() {
 			p.sessions.put(prog, p.envl.PID, ev.Source)
 		} else if r.session {
@@ -803,6 +854,20 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 	}
 	res.Event = r.kind != event.KindNone && ev.Source.IsValid()
 	return true
+}
+
+// connSession runs the `session: conn` logic for a line whose connection
+// id is p.connKey: a line with a source records it for the connection, a
+// line without one takes the connection's recorded source (none when no
+// line of the connection named one). Connections are keyed apart from
+// process ids: the id follows a NUL, which no pid holds.
+func (p *Parser) connSession(prog []byte, ev *event.Event) {
+	p.connBuf = append(append(p.connBuf[:0], 0), p.connKey...)
+	if ev.Source.IsValid() {
+		p.sessions.put(prog, p.connBuf, ev.Source)
+		return
+	}
+	ev.Source = p.sessions.get(prog, p.connBuf)
 }
 
 // atoi parses 1..max decimal digits.

@@ -145,6 +145,17 @@ func TestDefaultScenarioThresholds(t *testing.T) {
 		{"ftp brute force", every(6, time.Second, event.Event{Service: "ftp", Kind: event.KindAuthFailure, Reason: "failed_password", Bytes: -1}), []string{"ftp-bruteforce"}},
 		{"mysql brute force", every(6, time.Second, event.Event{Service: "mysql", Kind: event.KindAuthFailure, Reason: "failed_password", Bytes: -1}), []string{"mysql-bruteforce"}},
 		{"relay probing", every(6, time.Second, event.Event{Service: "smtp", Kind: event.KindAbuse, Reason: "relay_denied", Bytes: -1}), []string{"postfix-relay-abuse"}},
+		{"4 corrupted SSH packets in a second", every(4, 300*time.Millisecond, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "mac_error", Bytes: -1}), []string{"ssh-mac-errors"}},
+		{"a corrupted SSH packet every 15 seconds", every(5, 15*time.Second, event.Event{Service: "ssh", Kind: event.KindScan, Reason: "mac_error", Bytes: -1}), nil},
+		{"4 WireGuard handshake failures in 3 seconds", every(4, time.Second, event.Event{Service: "wireguard", Kind: event.KindAuthFailure, Reason: "invalid_handshake", Bytes: -1}), []string{"wireguard-handshake-failures"}},
+		{"a stale WireGuard key retrying every 5 seconds", every(60, 5*time.Second, event.Event{Service: "wireguard", Kind: event.KindAuthFailure, Reason: "invalid_handshake", Bytes: -1}), nil},
+		{"4 OpenVPN HMAC failures in 3 seconds", every(4, time.Second, event.Event{Service: "vpn", Kind: event.KindAuthFailure, Reason: "hmac_failure", Bytes: -1}), []string{"openvpn-hmac-failures"}},
+		{"an IPsec user mistyping twice", every(2, 15*time.Second, event.Event{Service: "vpn", Kind: event.KindAuthFailure, Reason: "failed_password", Bytes: -1}), nil},
+		{"6 IPsec failures in a burst", every(6, time.Second, event.Event{Service: "vpn", Kind: event.KindAuthFailure, Reason: "failed_password", Bytes: -1}), []string{"remote-access-bruteforce"}},
+		{"port-share redirects at 3 a second for 5 minutes", every(900, 333*time.Millisecond, event.Event{Service: "vpn", Kind: event.KindScan, Reason: "port_share", Bytes: -1}), nil},
+		{"port-share redirects at 20 a second", every(2000, 50*time.Millisecond, event.Event{Service: "vpn", Kind: event.KindScan, Reason: "port_share", Bytes: -1}), []string{"openvpn-port-share-flood"}},
+		{"ApisCP login guessing", every(6, time.Second, httpReq("POST", "/apps/login", 200, browser)), []string{"apiscp-login-bruteforce"}},
+		{"an ApisCP login that succeeds", []timed{{0, httpReq("POST", "/apps/login", 200, browser)}, {5 * time.Second, httpReq("POST", "/apps/login", 302, browser)}}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

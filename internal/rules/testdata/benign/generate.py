@@ -104,6 +104,53 @@ A single-page application loading hundreds of assets and API calls, and
 the same application after its session expired (403 on every API call).""", out)
 
 
+def vpn():
+    r = random.Random(11)
+    out = []
+
+    def syslog(t, host, prog, msg):
+        stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%b %d %H:%M:%S")
+        return (t, f"{stamp} {host} {prog}: {msg}")
+
+    # A laptop whose WireGuard key went stale retries its handshake every
+    # 5 seconds (plus jitter) for 90 seconds whenever it has traffic, three
+    # times in half an hour.
+    for start in (0, 600, 1500):
+        t = start
+        while t < start + 90:
+            out.append(syslog(t, "gw", "kernel", f"[{5000 + t:.6f}] wireguard: wg0: Invalid handshake initiation from 198.51.100.80:51820"))
+            t += 5 + r.uniform(0, 0.333)
+    # An office of 150 behind one NAT browses the web site that OpenVPN's
+    # port-share shares port 443 with: six connections per browser at its
+    # first page between 08:00 and 08:05, two more every five minutes.
+    for u in range(150):
+        t = r.uniform(0, 300)
+        for c in range(6):
+            out.append(syslog(t + 0.05 * c, "gw", "openvpn[901]", f"203.0.113.20:{20000 + u * 40 + c} SIGTERM[soft,port-share-redirect] received, client-instance exiting"))
+        for k in range(1, 7):
+            tk = t + 300 * k + r.uniform(-20, 20)
+            for c in range(2):
+                out.append(syslog(tk + 0.1 * c, "gw", "openvpn[901]", f"203.0.113.20:{30000 + u * 40 + k * 2 + c} SIGTERM[soft,port-share-redirect] received, client-instance exiting"))
+    # Road warriors on strongSwan: one mistypes her EAP password twice,
+    # another his XAuth password once.
+    for sa, addr, name, t in ((70, "198.51.100.81", "rw-eap", 100), (71, "198.51.100.82", "rw-xauth", 200)):
+        out.append(syslog(t, "gw", "charon[15894]", f"06[NET] <{sa}> received packet: from {addr}[4500] to 192.0.2.1[4500] (480 bytes)"))
+        for k in range(2 if sa == 70 else 1):
+            tk = t + 10 + 15 * k
+            if sa == 70:
+                out.append(syslog(tk, "gw", "charon[15894]", f"06[IKE] <{name}|{sa}> EAP-MS-CHAPv2 verification failed, retry (1)"))
+            else:
+                out.append(syslog(tk, "gw", "charon[15894]", f"06[IKE] <{name}|{sa}> XAuth authentication of 'ivan' failed"))
+            out.append(syslog(tk, "gw", "charon[15894]", f"06[NET] <{name}|{sa}> sending packet: from 192.0.2.1[4500] to {addr}[4500] (128 bytes)"))
+    write("vpn-peers.log", """
+VPN users: a WireGuard laptop with a stale key retrying at its own pace, an
+office browsing the web site behind OpenVPN's port-share, and strongSwan
+road warriors mistyping a password once or twice.""", out)
+
+
+vpn()
+
+
 def crawlers():
     # Search engine crawlers on a site full of broken links, some of whose
     # paths look odd: file:// copies, unexpanded ${var} and {{var}} template
