@@ -59,7 +59,9 @@ func newDetector(t testing.TB, loc *time.Location, ref time.Time) *detect.Detect
 // volumeScenarios count every request of a source, benign or not; an event
 // poured only into them is not "flagged" as hostile.
 var volumeScenarios = map[string]bool{"http-crawl-aggressive": true, "http-request-flood": true,
-	"http-unauthorized-flood": true, "http-forbidden-flood": true, "http-bad-request-flood": true}
+	"http-unauthorized-flood": true, "http-forbidden-flood": true, "http-bad-request-flood": true,
+	// A port-share redirect is any non-OpenVPN client (a browser) handed on to the web server.
+	"openvpn-port-share-flood": true}
 
 // flagged reports whether the line's event was judged hostile: it has a
 // source and was poured into at least one scenario that does not merely count
