@@ -29,12 +29,6 @@ type filter struct {
 	withUser   bool
 	users      []userPattern // the event's user is one of these
 
-	// unless_user_seen_ok (known.go): the event does not match when its
-	// user logged in successfully within unlessSeen nanoseconds in family.
-	unlessSeen int64
-	family     uint64
-	known      *knownUsers // set by Engine.setupKnown when unlessSeen > 0
-
 	statusSet  bool       // a Status or StatusClasses criterion exists
 	status     [16]uint64 // bit s set: status s (0..1023) accepted
 	statusMask uint16     // bit c set: any cXX status accepted
@@ -62,6 +56,12 @@ type filter struct {
 	// GeoIP criteria, on Event.Geo (filled by the caller when NeedsGeo).
 	countries, notCountries []string
 	asns, notASNs           []uint32
+
+	// unless_user_seen_ok (known.go): the event does not match when its
+	// user logged in successfully within unlessSeen nanoseconds in family.
+	unlessSeen int64
+	family     uint64
+	known      *knownUsers // set by Engine.setupKnown when unlessSeen > 0
 }
 
 // needsGeo reports whether f reads Event.Geo.
