@@ -565,6 +565,7 @@ func (d *decoder) filter(n *yaml.Node) FilterSpec {
 		"not_path_contains":   func(v *yaml.Node) { f.NotPathContains = d.strs(v, "filter.not_path_contains") },
 		"with_user":           func(v *yaml.Node) { f.WithUser = d.boolean(v, "filter.with_user") },
 		"users":               func(v *yaml.Node) { f.Users = d.users(v, "filter.users") },
+		"unless_user_seen_ok": func(v *yaml.Node) { f.UnlessUserSeenOK = d.duration(v, "filter.unless_user_seen_ok") },
 		"countries":           func(v *yaml.Node) { f.Countries = d.countries(v, "filter.countries") },
 		"not_countries":       func(v *yaml.Node) { f.NotCountries = d.countries(v, "filter.not_countries") },
 		"asns":                func(v *yaml.Node) { f.ASNs = d.asns(v, "filter.asns") },

@@ -1,7 +1,10 @@
 package rules_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +87,16 @@ func TestMailScenarioThresholds(t *testing.T) {
 		{"mailbox guessing seen by the password database", passdbEnum, []string{"mail-passdb-user-enum"}},
 		{"one failed SMTP login as a trap name", []timed{{0, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "postmaster@example.org")}}, []string{"mail-trap-login"}},
 		{"one failed IMAP login as a numbered probe name", []timed{{0, mailEv("imap", event.KindAuthFailure, "failed_password", "Nonexistent_User_26@example.org")}}, []string{"mail-trap-login"}},
+		{"a real mailbox named admin: its phone's stale password after a login", append([]timed{{0, mailEv("imap", event.KindAuthSuccess, "login", "admin@example.org")}},
+			every(40, 5*time.Minute, mailEv("imap", event.KindAuthFailure, "failed_password", "admin@example.org"))...), nil},
+		{"a real mailbox named support, logged in through SMTP, failing on POP3 later", append([]timed{{0, mailEv("smtp", event.KindAuthSuccess, "login", "support")}},
+			every(10, 7*time.Minute, mailEv("pop3", event.KindAuthFailure, "failed_password", "Support@example.org"))...), nil},
+		{"a trap name failing after another name logged in", []timed{{0, mailEv("imap", event.KindAuthSuccess, "login", "alice@example.org")},
+			{time.Minute, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "admin@example.org")}}, []string{"mail-trap-login"}},
+		{"an SSH login as admin does not make a mailbox admin", []timed{{0, mailEv("ssh", event.KindAuthSuccess, "", "admin")},
+			{time.Minute, mailEv("imap", event.KindAuthFailure, "failed_password", "admin")}}, []string{"mail-trap-login"}},
+		{"a trap name failing 91 days after its last login", []timed{{0, mailEv("imap", event.KindAuthSuccess, "login", "test")},
+			{91 * 24 * time.Hour, mailEv("imap", event.KindAuthFailure, "failed_password", "test")}}, []string{"mail-trap-login"}},
 		{"a user whose name only starts like a trap name", every(3, time.Minute, mailEv("imap", event.KindAuthFailure, "failed_password", "administration.office@example.org")), nil},
 		{"a trap name in another domain's address is not the local part", every(3, time.Minute, mailEv("smtp", event.KindAuthFailure, "sasl_failure", "alice@admin.example.org")), nil},
 		{"one high-scoring spam message", every(1, time.Second, spam("spam_high")), nil},
@@ -131,5 +144,33 @@ func TestMailVerdictScenariosInformOnly(t *testing.T) {
 		if r := set.Scenarios[i].Remedy; r == nil || *r {
 			t.Errorf("%s: remedy is not false: one message must not ban its sender", name)
 		}
+	}
+}
+
+// A real mailbox with a trap name and a guesser, as their servers log them:
+// the laptop's success (Dovecot) makes admin@ real, so the phone's stale
+// password is left to the rates; the guesser's one try at support@, a name
+// no one logged in with, bans it.
+func TestMailTrapLoginFromLogLines(t *testing.T) {
+	lines := []string{
+		"Nov 23 08:00:00 mx dovecot[900]: imap-login: Login: user=<admin@example.org>, method=PLAIN, rip=198.51.100.30, lip=192.0.2.1, mpid=51, TLS, session=<a>",
+		"Nov 23 08:02:01 mx dovecot[900]: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin@example.org>, method=PLAIN, rip=203.0.113.45, lip=192.0.2.1, TLS, session=<b>",
+		"Nov 23 08:02:30 mx postfix/submission/smtpd[53]: warning: unknown[203.0.113.45]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=admin@example.org",
+		"Nov 23 08:03:00 mx postfix/smtps/smtpd[54]: warning: unknown[192.0.2.66]: SASL LOGIN authentication failed: (reason unavailable), sasl_username=support@example.org",
+	}
+	path := filepath.Join(t.TempDir(), "mail.log")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, read, alerts := replayDefaults(t, path)
+	if read != n {
+		t.Fatalf("%d of %d lines read", read, n)
+	}
+	var got []string
+	for _, a := range alerts {
+		got = append(got, a.Scenario+" "+a.Source.String())
+	}
+	if want := []string{"mail-trap-login 192.0.2.66"}; !slices.Equal(got, want) {
+		t.Errorf("alerts %v, want %v", got, want)
 	}
 }

@@ -119,6 +119,12 @@ type FilterSpec struct {
 	// (the local part of an address), one with '@' with the whole name;
 	// a trailing '*' matches any rest ("nonexistent_user*").
 	Users []string
+	// UnlessUserSeenOK: when set, an event whose user name (compared as
+	// Users does without '@': up to its last '@', any case) logged in
+	// successfully within this long before it, from any source, on one of
+	// the filter's services (an auth_success event), does not match: a
+	// name in real use is not a trap. 0: not checked.
+	UnlessUserSeenOK time.Duration
 	// Countries, NotCountries: the source's country (ISO 3166-1 alpha-2,
 	// from GeoIP enrichment) is one of these / none of these. A source of
 	// unknown country matches no Countries and every NotCountries.

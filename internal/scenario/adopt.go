@@ -44,6 +44,7 @@ func (e *Engine) Adopt(old *Engine) Adoption {
 	var ad Adoption
 	e.seed, e.hostSeed, e.rng = old.seed, old.hostSeed, old.rng
 	e.stats = old.stats
+	e.adoptKnown(old)
 	if e.view.uaLits != nil {
 		e.view.uaSeed = old.seed
 		clear(e.view.uaCache[:])

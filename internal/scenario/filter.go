@@ -58,6 +58,12 @@ type filter struct {
 	// GeoIP criteria, on Event.Geo (filled by the caller when NeedsGeo).
 	countries, notCountries []string
 	asns, notASNs           []uint32
+
+	// unless_user_seen_ok (known.go): the event does not match when its
+	// user logged in successfully within unlessSeen nanoseconds in family.
+	unlessSeen int64
+	family     uint64
+	known      *knownUsers // set by Engine.setupKnown when unlessSeen > 0
 }
 
 // needsGeo reports whether f reads Event.Geo.
@@ -86,6 +92,10 @@ func compileFilter(f rules.FilterSpec) (filter, error) {
 		notCountries:    nonEmpty(f.NotCountries),
 		asns:            f.ASNs,
 		notASNs:         f.NotASNs,
+		unlessSeen:      int64(f.UnlessUserSeenOK),
+	}
+	if f.UnlessUserSeenOK < 0 || f.UnlessUserSeenOK > maxDuration {
+		return filter{}, fmt.Errorf("filter: unless_user_seen_ok %v is not between 0 and %v", f.UnlessUserSeenOK, maxDuration)
 	}
 	for _, s := range f.Status {
 		if s < 100 || s > 999 {
@@ -489,6 +499,9 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 		} else if !containsAny(v.userAgent(ev.UserAgent), f.uaContains) {
 			return false
 		}
+	}
+	if f.known != nil && f.known.seen(f.family, ev.User, ev.Time.UnixNano(), f.unlessSeen) {
+		return false
 	}
 	return true
 }

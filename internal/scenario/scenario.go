@@ -74,6 +74,10 @@ type Options struct {
 	// key evicts the least useful of a few sampled buckets. Default
 	// DefaultMaxBuckets (about 200 MB of buckets at most).
 	MaxBuckets int
+	// MaxKnownUsers bounds the user names remembered as having logged in,
+	// for filters with unless_user_seen_ok (known.go). Default
+	// DefaultMaxKnownUsers.
+	MaxKnownUsers int
 }
 
 type kindOf uint8
@@ -176,6 +180,8 @@ type Engine struct {
 
 	stats Stats
 	view  view
+
+	known *knownUsers // nil unless a filter has unless_user_seen_ok
 }
 
 // Compile validates specs and compiles them into an Engine. Errors name the
@@ -218,6 +224,7 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 		return nil, errors.Join(errs...)
 	}
 	e.indexLiterals()
+	e.setupKnown(o.MaxKnownUsers)
 	return e, nil
 }
 
@@ -398,6 +405,9 @@ func (e *Engine) NeedsGeo() bool {
 func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]int, []event.Alert) {
 	if !ev.Source.IsValid() {
 		return poured, alerts
+	}
+	if e.known != nil && ev.Kind == event.KindAuthSuccess {
+		e.known.learn(ev)
 	}
 	list := e.byKind[ev.Kind]
 	t := ev.Time.UnixNano()

@@ -297,6 +297,40 @@ def mail():
 Mobile mail clients with a stale password retrying at every push interval.""", out)
 
 
+def mail_role_mailboxes():
+    # Real mailboxes whose names are on mail-trap-login's list. admin@'s
+    # laptop reads mail over IMAP and sends through Postfix's submission
+    # port at 08:00; at 08:02 the user changes the password there, and the
+    # phone, still holding the old one, fails on IMAP every five minutes and
+    # on SMTP every fifteen for four hours. A helpdesk machine polls the
+    # support mailbox over POP3 every ten minutes; a second one, left with
+    # the old password, fails at the same pace.
+    out = []
+
+    def syslog(t, prog, msg):
+        stamp = (BASE + datetime.timedelta(seconds=t)).strftime("%b %d %H:%M:%S")
+        return (t, f"{stamp} mx {prog}: {msg}")
+
+    laptop, phone, desk, desk2 = "198.51.100.30", "203.0.113.45", "198.51.100.31", "198.51.100.32"
+    out.append(syslog(0, "dovecot[900]", f"imap-login: Login: user=<admin@example.org>, method=PLAIN, rip={laptop}, lip=192.0.2.1, mpid=5100, TLS, session=<LaPt0pAbCdEf>"))
+    out.append(syslog(40, "postfix/submission/smtpd[5200]", f"3F2A1B0C9D: client=laptop.example.org[{laptop}], sasl_method=PLAIN, sasl_username=admin@example.org"))
+    for k in range(48):
+        t = 120 + k * 300
+        out.append(syslog(t, "dovecot[900]", f"auth: passwd-file(admin@example.org,{phone},<Ph{k:03d}AbCdEf>): Password mismatch"))
+        out.append(syslog(t + 1, "dovecot[900]", f"imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin@example.org>, method=PLAIN, rip={phone}, lip=192.0.2.1, TLS, session=<Ph{k:03d}AbCdEf>"))
+        if k % 3 == 0:
+            out.append(syslog(t + 30, "postfix/submission/smtpd[5300]", f"warning: unknown[{phone}]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=admin@example.org"))
+    for k in range(24):
+        t = 60 + k * 600
+        out.append(syslog(t, "dovecot[900]", f"pop3-login: Login: user=<support@example.org>, method=PLAIN, rip={desk}, lip=192.0.2.1, mpid={6000 + k}, TLS, session=<Dk{k:03d}AbCdEf>"))
+        out.append(syslog(t + 20, "dovecot[900]", f"pop3-login: Aborted login (auth failed, 1 attempts in 2 secs): user=<support@example.org>, method=PLAIN, rip={desk2}, lip=192.0.2.1, TLS, session=<Dx{k:03d}AbCdEf>"))
+    write("mail-role-mailboxes.log", """
+Real mailboxes named like trap names (admin@, support@), in use: after the
+laptop logs in, the phone with the old password fails every five minutes
+(IMAP) and every fifteen (SMTP); a second helpdesk machine with an old
+password fails on POP3 every ten minutes while the first logs in.""", out)
+
+
 def mail_providers():
     # Large providers' outbound servers relay some spam among their honest
     # mail: one relays a message MailScanner scores as ordinary spam every
@@ -398,4 +432,4 @@ users mistyping a mail, web or SSH password once or twice, and a fail2ban
 beside herd banning one address twice in a day.""", out)
 
 
-office(); sync(); spa(); crawlers(); monitors(); ci(); mail(); mail_providers(); apps(); ssh_monitor(); services()
+office(); sync(); spa(); crawlers(); monitors(); ci(); mail(); mail_role_mailboxes(); mail_providers(); apps(); ssh_monitor(); services()
