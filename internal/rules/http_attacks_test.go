@@ -233,6 +233,10 @@ func TestHTTPCVEScenarios(t *testing.T) {
 		{"pan-os CVE-2025-0108", one("GET", "/unauth/%252e%252e/php/ztp_gate.php/PAN_help/x.css", 404), cve},
 		{"zoneminder log-file xss", one("POST", "/zm/index.php?view=request&request=log&task=create&level=ERR&message=x&file=http%3A%2F%2F192.0.2.7%2Fzm%2F&lt;/td&gt;&lt;/tr&gt;&lt;script src='/zm/'&lt;/script&gt;&line=70", 200), cve},
 		{"zoneminder user deletion by GET", one("GET", "/zm/index.php?view=options&tab=users&action=delete&markUids%5B%5D=13&deleteBtn=Delete", 200), cve},
+		{"zoneminder log flood", seq2(11, time.Second, func(i int) event.Event {
+			return httpReq("POST", "/zm/index.php?__csrf_magic=key%3Ax&request=log&level=ERR&message=PoC%20"+strconv.Itoa(i)+"&task=create&view=request", 200, browser)
+		}), []string{"http-zoneminder-log-flood"}},
+		{"zoneminder's own log posts (fields in the body)", every(30, 100*time.Millisecond, httpReq("POST", "/zm/index.php", 200, browser)), nil},
 		{"zoneminder's own stream requests", every(20, time.Second, httpReq("GET", "/zm/index.php?view=request&request=stream&connkey=449169&command=99", 200, browser)), nil},
 		{"mod_rewrite %3F confusion", paths("GET", 404, 0, "/etc/passwd%3f", "/etc/shadow%3F", "/html/usr/share/locale/locale.alias%3f", "/cgi-bin/status.cgi%3F"),
 			[]string{"http-rewrite-confusion"}},
