@@ -186,3 +186,85 @@ func TestScannerUserAgentsNeverNameABrowser(t *testing.T) {
 		t.Fatalf("only %d user-agent needles in the defaults", n)
 	}
 }
+
+// The CVE scenarios that need more than a path: a method (an exploit's
+// handler a real client only POSTs to), an answer (an endpoint the server
+// refused or does not have), a count, or another log. Each attack alerts
+// and the honest traffic nearest to it does not.
+func TestHTTPCVEScenarios(t *testing.T) {
+	browser := "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	one := func(method, path string, status uint16) []timed {
+		return []timed{{0, httpReq(method, path, status, browser)}}
+	}
+	paths := func(method string, status uint16, step time.Duration, ps ...string) []timed {
+		out := make([]timed, len(ps))
+		for i, p := range ps {
+			out[i] = timed{time.Duration(i) * step, httpReq(method, p, status, browser)}
+		}
+		return out
+	}
+	abuse := func(reason string, step time.Duration, ps ...string) []timed {
+		out := make([]timed, len(ps))
+		for i, p := range ps {
+			out[i] = timed{time.Duration(i) * step, event.Event{Service: "http", Kind: event.KindAbuse, Reason: reason, Path: []byte(p), Bytes: -1}}
+		}
+		return out
+	}
+	cve := []string{"http-cve-probe"}
+	cases := []struct {
+		name string
+		evs  []timed
+		want []string
+	}{
+		{"telerik RadAsyncUpload handler on a server without it", one("GET", "/Telerik.Web.UI.WebResource.axd?type=rau", 404), []string{"http-cve-probe-refused"}},
+		{"a telerik upload", every(20, time.Second, httpReq("POST", "/Telerik.Web.UI.WebResource.axd?type=rau", 200, browser)), nil},
+		{"zimbra mboximport bypass refused", one("POST", "/service/extension/backup/mboximport?account-name=admin&account-status=1&ow=cmd", 401), []string{"http-cve-probe-refused"}},
+		{"zimbra mboximport on a server without it", one("POST", "/service/extension/backup/mboximport?account-name=admin&ow=2&no-switch=1&append=1", 404), []string{"http-cve-probe-refused"}},
+		{"an administrator's zimbra import", one("POST", "/service/extension/backup/mboximport?account-name=admin&ow=2&no-switch=1&append=1", 200), nil},
+		{"cacti poller_id injection", one("GET", "/remote_agent.php?action=polldata&poller_id=%3btouch%20x&host_id=1&local_data_ids[]=1", 200), cve},
+		{"cacti remote agent brute force", seq2(3, time.Second, func(i int) event.Event {
+			return httpReq("GET", "/cacti/remote_agent.php?action=polldata&poller_id=1&host_id=1&local_data_ids[]="+strconv.Itoa(i), 404, browser)
+		}), []string{"http-exploit-spray"}},
+		{"a cacti main poller polling its remote agent", seq2(60, time.Second, func(i int) event.Event {
+			return httpReq("GET", "/remote_agent.php?action=polldata&poller_id=1&host_id="+strconv.Itoa(i)+"&local_data_ids[]=1", 200, "")
+		}), nil},
+		{"ghost staff e-mail enumeration", every(6, 0, httpReq("POST", "/ghost/api/admin/session", 404, browser)), []string{"http-login-bruteforce"}},
+		{"ghost staff of an office behind one NAT logging in", every(12, 5*time.Second, httpReq("POST", "/ghost/api/admin/session/", 201, browser)), nil},
+		{"a ghost author mistyping the address three times", every(3, 5*time.Second, httpReq("POST", "/ghost/api/admin/session/", 404, browser)), nil},
+		{"pan-os CVE-2025-0108", one("GET", "/unauth/%252e%252e/php/ztp_gate.php/PAN_help/x.css", 404), cve},
+		{"zoneminder log-file xss", one("POST", "/zm/index.php?view=request&request=log&task=create&level=ERR&message=x&file=http%3A%2F%2F192.0.2.7%2Fzm%2F&lt;/td&gt;&lt;/tr&gt;&lt;script src='/zm/'&lt;/script&gt;&line=70", 200), cve},
+		{"zoneminder user deletion by GET", one("GET", "/zm/index.php?view=options&tab=users&action=delete&markUids%5B%5D=13&deleteBtn=Delete", 200), cve},
+		{"zoneminder's own stream requests", every(20, time.Second, httpReq("GET", "/zm/index.php?view=request&request=stream&connkey=449169&command=99", 200, browser)), nil},
+		{"mod_rewrite %3F confusion", paths("GET", 404, 0, "/etc/passwd%3f", "/etc/shadow%3F", "/html/usr/share/locale/locale.alias%3f", "/var/www/html/index.php%3F"),
+			[]string{"http-exploit-scan"}},
+		{"a crawler meeting deleted wiki pages whose titles end in a question mark", paths("GET", 404, time.Second,
+			"/wiki/Who%3F", "/wiki/Why_not%3F", "/wiki/What_now%3F", "/wiki/Is_it_safe%3F", "/wiki/Where%3F", "/wiki/When%3F"), nil},
+		{"an encoded question mark in a query value", paths("GET", 404, 0, "/etc/passwd?a=b%3f", "/x?a=1%3f", "/y?b=2%3f", "/z?c=3%3f"), nil},
+		{"sap interface probing", paths("GET", 404, 0, "/sap/bc/gui/sap/its/webgui", "/nwa"), []string{"http-exploit-scan"}},
+		{"a fiori user meeting missing language files and one missing app", paths("GET", 404, 0,
+			"/sap/bc/ui5_ui5/sap/app/i18n/i18n_de_DE.properties", "/sap/bc/ui5_ui5/sap/app/i18n/i18n_de.properties",
+			"/sap/opu/odata/sap/API_X/Items('1')", "/sap/opu/odata/sap/API_X/Items('2')", "/sap/bc/ui2/flp"), nil},
+		{"technology probing", one("GET", "/crx/packmgr/service.jsp", 403), []string{"http-technology-probing"}},
+		{"a page of the site's own console section", one("GET", "/console/css/main.css", 404), nil},
+		{"apache traversal refused in the error log", abuse("bad_request", 0, "/cgi-bin/.%2E/%2E%2E/%2E%2E/etc/passwd"), []string{"http-cve-probe-errorlog"}},
+		{"sympa web scan", abuse("unknown_action", 10*time.Second, "admin.php", "robots.txt", "favicon.ico", ".env"), []string{"sympa-web-scan"}},
+		{"browsers and crawlers at a sympa server", abuse("unknown_action", 5*time.Second, "robots.txt", "favicon.ico", "sitemap.xml",
+			"apple-touch-icon.png", ".well-known/change-password", "oldaction"), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := pourDefaults(t, c.evs)
+			if c.want == nil {
+				if len(got) > 0 {
+					t.Errorf("alerts from %v on honest traffic", got)
+				}
+				return
+			}
+			for _, w := range c.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("alerts from %v, want %s among them", got, w)
+				}
+			}
+		})
+	}
+}

@@ -374,6 +374,64 @@ A WordPress author in the block editor: REST calls for its own user and
 the author list, autosaves.""", out)
 
 
+def cve_neighbours():
+    # Honest traffic nearest to the one-shot and probing CVE scenarios: an
+    # office uploading through Telerik's RadAsyncUpload, Ghost staff behind
+    # one NAT logging in (two mistype their address), a Cacti main poller
+    # polling its remote agent, a Zimbra administrator's imports, Googlebot
+    # on a wiki whose deleted pages have titles ending in "?", a Fiori user
+    # meeting missing language files and OData entities, a ZoneMinder
+    # viewer whose pages post their log lines in the body.
+    out = []
+    for k in range(30):
+        t = k * 20
+        out.append((t, clf("198.51.100.70", t, "POST", "/Telerik.Web.UI.WebResource.axd?type=rau", 200, ua=CHROME)))
+    r = random.Random(7)
+    for u in range(12):
+        t = r.uniform(0, 300)
+        out.append((t, clf("203.0.113.71", t, "POST", "/ghost/api/admin/session/", 201, ua=BROWSERS[u % 3])))
+    for t in (40, 46, 200, 207):
+        out.append((t, clf("203.0.113.71", t, "POST", "/ghost/api/admin/session/", 404, ua=SAFARI)))
+    for k in range(120):
+        t = k * 60
+        out.append((t, clf("198.51.100.72", t, "GET", f"/cacti/remote_agent.php?action=polldata&poller_id=1&host_id={k % 7 + 1}&local_data_ids[]={k}", 200, ua="-")))
+    for k in range(3):
+        t = 900 + k * 40
+        out.append((t, clf("198.51.100.73", t, "POST", f"/service/extension/backup/mboximport?account-name=user{k}@example.org&ow=1", 200, ua="zmmailbox")))
+    for k, title in enumerate(["Why%3F", "What_now%3F", "Is_it_safe%3F", "Who_is_there%3F", "When%3F", "Where_to%3F", "How%3F", "Which_one%3F"]):
+        t = 1000 + k * 12
+        out.append((t, clf("66.249.66.2", t, "GET", "/wiki/" + title, 404, ua="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")))
+    for k, path in enumerate(["/sap/bc/ui2/flp?sap-client=100", "/sap/bc/ui5_ui5/sap/zapp/i18n/i18n_de_DE.properties",
+                              "/sap/bc/ui5_ui5/sap/zapp/i18n/i18n_de.properties", "/sap/opu/odata/sap/ZAPP_SRV/Items('17')",
+                              "/sap/opu/odata/sap/ZAPP_SRV/Items('18')", "/sap/bc/ui5_ui5/sap/zapp/Component-preload.js"]):
+        t = 1200 + k
+        out.append((t, clf("198.51.100.74", t, "GET", path, 200 if k == 0 else 404, ua=CHROME)))
+    for k in range(60):
+        t = 1300 + k * 2
+        out.append((t, clf("198.51.100.75", t, "GET", f"/zm/index.php?view=request&request=stream&connkey=449169&command=99", 200, ua=FIREFOX)))
+        if k % 10 == 0:
+            out.append((t + 1, clf("198.51.100.75", t + 1, "POST", "/zm/index.php", 200, ua=FIREFOX)))
+    write("webapps-cve-neighbours.log", """
+Honest traffic nearest to the CVE scenarios: Telerik uploads, Ghost staff
+behind one NAT logging in, a Cacti poller, Zimbra imports, a crawler on a
+wiki whose titles end in "?", a Fiori user meeting 404s, a ZoneMinder
+viewer.""", out)
+    out = []
+    stamp = lambda t: (BASE + datetime.timedelta(seconds=t)).strftime("%b %d %H:%M:%S")
+    for k, (src, action) in enumerate([("198.51.100.76", "robots.txt"), ("198.51.100.76", "sitemap.xml"), ("198.51.100.76", "favicon.ico"),
+                                       ("198.51.100.77", "favicon.ico"), ("198.51.100.77", "apple-touch-icon.png"),
+                                       ("198.51.100.77", "apple-touch-icon-precomposed.png"), ("198.51.100.77", ".well-known/change-password"),
+                                       ("198.51.100.78", "subscrib"), ("198.51.100.78", "favicon.ico")]):
+        t = k * 5
+        out.append((t, f"{stamp(t)} lists wwsympa[1278]: info main:: [robot lists.example.org] [session 0820392933{k:04d}] [client {src}] [user nobody] Unknown action {action}"))
+    write("sympa-visitors.log", """
+Visitors of Sympa's web interface: crawlers and browsers asking for
+robots.txt, sitemaps, favicons and touch icons, a user mistyping an action.""", out)
+
+
+
+cve_neighbours()
+
 def ssh_monitor():
     # A monitoring system checking the SSH port every minute for two hours
     # (it reads the banner and closes), once with sshd at LogLevel VERBOSE.
