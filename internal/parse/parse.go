@@ -28,6 +28,11 @@ import (
 // DefaultMaxSessions is the session table size when Options.MaxSessions is 0.
 const DefaultMaxSessions = 65536
 
+// ReasonUserSwitch labels the auth_failure a `session: user` rule makes of
+// a line of a connection that tried another user before: a failure for a
+// second name, or a success after failures for another name.
+const ReasonUserSwitch = "user_switch"
+
 // Options configure a Parser.
 type Options struct {
 	Location    *time.Location // zone for timestamps that carry none; nil = time.Local
@@ -89,6 +94,7 @@ type rule struct {
 	format                format
 	session               bool // takes a remembered source when it has none
 	record                bool // records its source: a session rule, or one sharing a program with one
+	users                 bool // session: user; relabels a connection's change of user (finish)
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
@@ -369,6 +375,8 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 	case "":
 	case "pid":
 		r.session = true
+	case "user":
+		r.session, r.users = true, true
 	default:
 		return fmt.Errorf("unknown session key %q", s.Session)
 	}
@@ -780,6 +788,10 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 	if r.record && len(p.envl.PID) > 0 {
 		if ev.Source.IsValid() {
 			p.sessions.put(prog, p.envl.PID, ev.Source)
+			if r.users && len(ev.User) > 0 && (r.kind == event.KindAuthFailure || r.kind == event.KindAuthSuccess) &&
+				p.sessions.userSwitch(prog, p.envl.PID, ev.Source, ev.User, r.kind == event.KindAuthFailure) {
+				ev.Kind, ev.Reason = event.KindAuthFailure, ReasonUserSwitch
+			}
 		} else if r.session {
 			ev.Source = p.sessions.get(prog, p.envl.PID)
 		}

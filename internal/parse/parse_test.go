@@ -342,6 +342,50 @@ func TestSessionFromOtherRules(t *testing.T) {
 		want{rule: "sshd-too-many", event: true, source: "192.0.2.113"})
 }
 
+// TestSessionUser: with session: user, a connection's failure for a second
+// user name, or its success after failures for another name, is an
+// auth_failure of reason user_switch; the same name again, another pid, or
+// the same pid from another address (a reused pid) is not.
+func TestSessionUser(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "fail", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_failure", Reason: "pam_failure", Session: "user",
+			Patterns: []string{"fail %{user} from %{source}"}},
+		{Name: "ok", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_success", Session: "user",
+			Patterns: []string{"ok %{user} from %{source}"}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		line   string
+		kind   event.Kind
+		reason string
+	}{
+		{"Mar  7 18:53:20 h sshd[10]: fail rda from 192.0.2.1", event.KindAuthFailure, "pam_failure"},
+		{"Mar  7 18:53:20 h sshd[10]: fail rda from 192.0.2.1", event.KindAuthFailure, "pam_failure"},
+		{"Mar  7 18:53:20 h sshd[10]: ok rda from 192.0.2.1", event.KindAuthSuccess, ""},
+		{"Mar  7 18:53:22 h sshd[11]: fail root from 192.0.2.2", event.KindAuthFailure, "pam_failure"},
+		{"Mar  7 18:53:23 h sshd[11]: fail sudoer from 192.0.2.2", event.KindAuthFailure, ReasonUserSwitch},
+		{"Mar  7 18:53:24 h sshd[11]: ok known from 192.0.2.2", event.KindAuthFailure, ReasonUserSwitch},
+		// Another process knows nothing of pid 11's names.
+		{"Mar  7 18:53:25 h sshd[12]: ok known from 192.0.2.2", event.KindAuthSuccess, ""},
+		// pid 11 reused by another client: its success is its own.
+		{"Mar  7 18:53:26 h sshd[11]: ok known from 192.0.2.3", event.KindAuthSuccess, ""},
+		{"Mar  7 18:53:27 h sshd[11]: fail known from 192.0.2.3", event.KindAuthFailure, "pam_failure"},
+		// A success with no failure before it records nothing.
+		{"Mar  7 18:53:28 h sshd[13]: ok alice from 192.0.2.4", event.KindAuthSuccess, ""},
+		{"Mar  7 18:53:29 h sshd[13]: fail bob from 192.0.2.4", event.KindAuthFailure, "pam_failure"},
+	}
+	for _, s := range steps {
+		var ev event.Event
+		res := p.Parse([]byte(s.line), "", &ev)
+		if !res.Event || ev.Kind != s.kind || ev.Reason != s.reason {
+			t.Errorf("%q: event %v kind %v reason %q, want %v %q", s.line, res.Event, ev.Kind, ev.Reason, s.kind, s.reason)
+		}
+	}
+}
+
 func TestSessionTableBounded(t *testing.T) {
 	st := newSessionTable(64)
 	if len(st.sets)*4 != 64 {

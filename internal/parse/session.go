@@ -21,6 +21,7 @@ type sessionEntry struct {
 	prog, pid uint64
 	stamp     uint64 // 0: empty
 	addr      netip.Addr
+	user      uint64 // hash of the user the connection first failed for (session: user); 0: none
 }
 
 func newSessionTable(max int) *sessionTable {
@@ -58,7 +59,38 @@ func (t *sessionTable) put(prog, pid []byte, a netip.Addr) {
 			victim = i
 		}
 	}
-	set[victim] = sessionEntry{prog: h, pid: id, stamp: t.clock, addr: a}
+	var user uint64
+	if e := &set[victim]; e.stamp != 0 && e.prog == h && e.pid == id && e.addr == a {
+		user = e.user // the same connection: keep what it said
+	}
+	set[victim] = sessionEntry{prog: h, pid: id, stamp: t.clock, addr: a, user: user}
+}
+
+// userSwitch compares user, named by a failure (failed) or a success of the
+// connection (prog, pid) from a, with the user the connection first failed
+// for, which a failure records. It reports a failure for another user, or a
+// success after failures for another user: one connection trying several
+// names. A connection is its process and its address, so that a reused pid
+// never carries one client's names over to another; the address is the
+// line's own, read by the rule, and the names only decide what the event of
+// that address is.
+func (t *sessionTable) userSwitch(prog, pid []byte, a netip.Addr, user []byte, failed bool) bool {
+	h, id, set := t.key(prog, pid)
+	for i := range set {
+		e := &set[i]
+		if e.stamp == 0 || e.prog != h || e.pid != id || e.addr != a {
+			continue
+		}
+		u := maphash.Bytes(t.seed, user) | 1
+		if e.user == 0 {
+			if failed {
+				e.user = u
+			}
+			return false
+		}
+		return e.user != u
+	}
+	return false
 }
 
 func (t *sessionTable) get(prog, pid []byte) netip.Addr {

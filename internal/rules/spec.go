@@ -53,7 +53,8 @@ type ParserSpec struct {
 	Family string
 	// Session names what keys a multi-line session ("pid"): an event with no
 	// source takes the source last seen for the same program and session key,
-	// and every matched line with a source records it.
+	// and every matched line with a source records it. "user" is "pid" that
+	// also compares the user names of one connection (docs/rules.md).
 	Session string
 	// Set gives constant field values, e.g. {"status": "401"}.
 	Set map[string]string
