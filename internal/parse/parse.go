@@ -95,6 +95,8 @@ type rule struct {
 	session               bool // takes a remembered source when it has none
 	record                bool // records its source: a session rule, or one sharing a program with one
 	users                 bool // session: user; relabels a connection's change of user (finish)
+	conn                  bool // session: conn; keyed by the %{session} capture, not the pid
+	connOpen              bool // session: conn-open; the line opens the connection
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
@@ -132,6 +134,7 @@ type Parser struct {
 	envl     envelope.Envelope
 	caps     textmatch.Captures
 	sessions *sessionTable
+	connKey  []byte // the %{session} capture of the line being parsed (fill)
 	scratch  []byte // unescaped JSON values; event fields may point here
 
 	hint      string
@@ -349,6 +352,18 @@ func compileRule(s *rules.ParserSpec, r *rule) []error {
 			errs = append(errs, &lineError{lineOf(s.RegexpLines, j), fmt.Errorf("regexp %d %q: %w", j+1, src, err)})
 		}
 	}
+	if r.conn {
+		for _, t := range r.templates {
+			if !t.Captures(textmatch.FieldSession) {
+				errs = append(errs, fmt.Errorf("session: %s: pattern %q has no %%{session} capture", s.Session, t.String()))
+			}
+		}
+		for _, re := range r.regexps {
+			if !re.Captures(textmatch.FieldSession) {
+				errs = append(errs, fmt.Errorf("session: %s: regexp %q has no (?P<session>...) group", s.Session, re.String()))
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return errs
 	}
@@ -377,6 +392,10 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 		r.session = true
 	case "user":
 		r.session, r.users = true, true
+	case "conn":
+		r.session, r.conn = true, true
+	case "conn-open":
+		r.session, r.conn, r.connOpen = true, true, true
 	default:
 		return fmt.Errorf("unknown session key %q", s.Session)
 	}
@@ -744,6 +763,10 @@ func (p *Parser) fill(r *rule, msg []byte, caps *textmatch.Captures, layout enve
 		ev.Bytes = parseBytes(b)
 	}
 	ev.Source = caps.Source
+	p.connKey = nil
+	if b, ok := caps.Get(textmatch.FieldSession, msg); ok {
+		p.connKey = b
+	}
 	if b, ok := caps.Get(textmatch.FieldTime, msg); ok && layout != envelope.LayoutNone {
 		t, err := p.env.ParseTime(layout, b)
 		if err != nil {
@@ -785,7 +808,11 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 	if ev.Time.IsZero() {
 		ev.Time = p.ref
 	}
-	if r.record && len(p.envl.PID) > 0 {
+	if r.conn {
+		if len(p.connKey) > 0 {
+			p.connSession(i, r.connOpen, prog, ev)
+		}
+	} else if r.record && len(p.envl.PID) > 0 {
 		if ev.Source.IsValid() {
 			p.sessions.put(prog, p.envl.PID, ev.Source)
 			if r.users && len(ev.User) > 0 && (r.kind == event.KindAuthFailure || r.kind == event.KindAuthSuccess) &&
@@ -796,8 +823,39 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 			ev.Source = p.sessions.get(prog, p.envl.PID)
 		}
 	}
-	res.Event = r.kind != event.KindNone && ev.Source.IsValid()
+	res.Event = ev.Kind != event.KindNone && ev.Source.IsValid()
 	return true
+}
+
+// maxPending is how long an event of a `session: conn` rule may wait for
+// the line that names its connection's address.
+const maxPending = 10 * time.Minute
+
+// connSession runs the `session: conn` logic of rule i for a line whose
+// connection id is p.connKey: a line with a source records it for the
+// connection and releases the event a line of that connection left
+// waiting less than maxPending before (this line's event then takes that
+// rule's service, kind and reason, with this line's source and time; its
+// parser stays this line's); a line without
+// one takes the connection's recorded source, or, when none is recorded,
+// leaves its event waiting. A line that opens a connection (open) drops
+// what waits: it was left by an earlier connection of the same id (before
+// the server restarted and numbered its connections afresh).
+func (p *Parser) connSession(i int, open bool, prog []byte, ev *event.Event) {
+	if ev.Source.IsValid() {
+		if pend, at, ok := p.sessions.takePending(prog, p.connKey); ok && !open {
+			if d := ev.Time.Sub(time.Unix(at, 0)); d >= -time.Minute && d <= maxPending {
+				pr := &p.rules[pend]
+				ev.Service, ev.Kind, ev.Reason = pr.service, pr.kind, pr.reason
+			}
+		}
+		p.sessions.putConn(prog, p.connKey, ev.Source)
+		return
+	}
+	ev.Source = p.sessions.getConn(prog, p.connKey)
+	if !ev.Source.IsValid() && p.rules[i].kind != event.KindNone {
+		p.sessions.setPending(prog, p.connKey, i, ev.Time.Unix())
+	}
 }
 
 // atoi parses 1..max decimal digits.

@@ -386,6 +386,63 @@ func TestSessionUser(t *testing.T) {
 	}
 }
 
+// TestSessionConn: session: conn keys by the line's %{session} capture. A
+// failure takes the address its connection's opening line recorded; one
+// whose address is not known yet waits for the connection's closing line
+// (at most maxPending); an opening line drops what an earlier connection of
+// the same number left; connection numbers and pids never mix.
+func TestSessionConn(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "open", Programs: []string{"db"}, Service: "db", Kind: "none", Session: "conn-open",
+			Patterns: []string{"%{time:iso8601} accepted from %{source} #%{session}"}},
+		{Name: "fail", Programs: []string{"db"}, Service: "db", Kind: "auth_failure", Reason: "failed_password", Session: "conn",
+			Patterns: []string{"%{time:iso8601} [conn%{session}] auth failed"}},
+		{Name: "end", Programs: []string{"db"}, Service: "db", Kind: "none", Session: "conn",
+			Patterns: []string{"%{time:iso8601} [conn%{session}] end connection %{source}"}},
+		{Name: "pidfail", Programs: []string{"db"}, Service: "db", Kind: "auth_failure", Session: "pid",
+			Patterns: []string{"pid auth failed"}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		line   string
+		event  bool
+		source string
+		reason string
+	}{
+		// Forward: the opening line names the connection's address.
+		{"Mar  7 10:00:00 h db[1]: 2026-03-07T10:00:00 accepted from 192.0.2.1 #7", false, "", ""},
+		{"Mar  7 10:00:01 h db[1]: 2026-03-07T10:00:01 [conn7] auth failed", true, "192.0.2.1", "failed_password"},
+		{"Mar  7 10:00:02 h db[1]: 2026-03-07T10:00:02 [conn7] end connection 192.0.2.1", false, "", ""},
+		// The connection number is no pid: pid 7 knows nothing.
+		{"Mar  7 10:00:03 h db[7]: pid auth failed", false, "", ""},
+		// Backward: the failure waits for the end of its connection.
+		{"Mar  7 10:00:04 h db[1]: 2026-03-07T10:00:04 [conn8] auth failed", false, "", ""},
+		{"Mar  7 10:00:05 h db[1]: 2026-03-07T10:00:05 [conn8] end connection 192.0.2.2", true, "192.0.2.2", "failed_password"},
+		{"Mar  7 10:00:06 h db[1]: 2026-03-07T10:00:06 [conn8] end connection 192.0.2.2", false, "", ""},
+		// A restart numbers connections afresh: the new connection 9 opens
+		// and closes without the old one's failure.
+		{"Mar  7 10:00:07 h db[1]: 2026-03-07T10:00:07 [conn9] auth failed", false, "", ""},
+		{"Mar  7 10:00:08 h db[2]: 2026-03-07T10:00:08 accepted from 192.0.2.3 #9", false, "", ""},
+		{"Mar  7 10:00:09 h db[2]: 2026-03-07T10:00:09 [conn9] end connection 192.0.2.3", false, "", ""},
+		// A failure left waiting too long is dropped.
+		{"Mar  7 10:00:10 h db[2]: 2026-03-07T10:00:10 [conn10] auth failed", false, "", ""},
+		{"Mar  7 10:20:00 h db[2]: 2026-03-07T10:20:00 [conn10] end connection 192.0.2.4", false, "", ""},
+	}
+	for _, s := range steps {
+		var ev event.Event
+		res := p.Parse([]byte(s.line), "", &ev)
+		if res.Rule < 0 {
+			t.Fatalf("%q: no rule", s.line)
+		}
+		if res.Event != s.event || (s.event && (ev.Source.String() != s.source || ev.Reason != s.reason || ev.Kind != event.KindAuthFailure)) {
+			t.Errorf("%q: event %v source %v kind %v reason %q, want %v %s %q", s.line, res.Event, ev.Source, ev.Kind, ev.Reason, s.event, s.source, s.reason)
+		}
+	}
+}
+
 func TestSessionTableBounded(t *testing.T) {
 	st := newSessionTable(64)
 	if len(st.sets)*4 != 64 {
@@ -429,7 +486,8 @@ func TestCompileErrors(t *testing.T) {
 		{"bad kind", func(s *rules.ParserSpec) { s.Kind = "nope" }},
 		{"bad format", func(s *rules.ParserSpec) { s.Patterns = nil; s.Format = "xml" }},
 		{"format and patterns", func(s *rules.ParserSpec) { s.Format = "clf" }},
-		{"bad session", func(s *rules.ParserSpec) { s.Session = "conn" }},
+		{"bad session", func(s *rules.ParserSpec) { s.Session = "tcp" }},
+		{"conn session without a session capture", func(s *rules.ParserSpec) { s.Session = "conn" }},
 		{"bad set", func(s *rules.ParserSpec) { s.Set = map[string]string{"status": "abc"} }},
 		{"unknown set", func(s *rules.ParserSpec) { s.Set = map[string]string{"colour": "red"} }},
 		{"glob class", func(s *rules.ParserSpec) { s.Programs = []string{"post[fx]"} }},

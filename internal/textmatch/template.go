@@ -34,10 +34,11 @@ const (
 	FieldBytes
 	FieldRequest
 	FieldTime
+	FieldSession // a server-written connection id keying a session (session: conn)
 	NumFields
 )
 
-var fieldNames = [NumFields]string{"source", "user", "ua", "method", "path", "proto", "host", "status", "port", "bytes", "request", "time"}
+var fieldNames = [NumFields]string{"source", "user", "ua", "method", "path", "proto", "host", "status", "port", "bytes", "request", "time", "session"}
 
 // String returns the field's name as templates spell it.
 func (f Field) String() string {
