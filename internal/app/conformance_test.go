@@ -223,7 +223,7 @@ var fail2banPrograms = map[string]string{
 	"directadmin": "directadmin", "perdition": "perdition", "tine20": "tine20", "centreon": "centreon",
 	"groupoffice": "groupoffice", "portsentry": "portsentry", "softethervpn": "softethervpn",
 	"monit": "monit", "counter-strike": "hlds", "stunnel": "stunnel", "squirrelmail": "squirrelmail",
-	"horde": "horde",
+	"horde": "horde", "guacamole": "guacamole",
 }
 
 type f2bCheck struct {

@@ -30,10 +30,11 @@ const (
 	LayoutMDY              // "10/06/2013 15:50:41" (month first), "01/01/2014 - 01:25:17" (Half-Life servers)
 	LayoutMonthDay         // "08-03 07:56:53.026292" (FreeSWITCH's console log: month-day, year inferred)
 	LayoutDotted           // "2011.11.21 14:29:16" (stunnel)
+	LayoutClock            // "12:57:32.907" (a clock alone, Java loggers' default; the date inferred)
 	numLayouts
 )
 
-var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164", "mdy", "monthday", "dotted"}
+var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164", "mdy", "monthday", "dotted", "clock"}
 
 // String returns the layout's name as rule files spell it.
 func (l Layout) String() string {
@@ -112,6 +113,9 @@ func (p *Parser) ParseTime(l Layout, b []byte) (time.Time, error) {
 		end, ok = scanMonthDay(s, &c)
 	case LayoutDotted:
 		end, ok = scanYMD(s, '.', &c)
+	case LayoutClock:
+		c.noDate = true
+		end, ok = scanClock(s, 0, &c, false)
 	case LayoutUnix:
 		t, ok := scanUnix(s)
 		if !ok {

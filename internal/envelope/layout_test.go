@@ -129,6 +129,15 @@ var timeCases = []timeCase{
 	{LayoutMonthDay, "08-03-2013 07:56:53", ""},
 	{LayoutMonthDay, "08-03 07:56", ""},
 
+	{LayoutClock, "11:57:32.907", "2025-03-15T11:57:32.907Z"},
+	{LayoutClock, "12:05:00", "2025-03-15T12:05:00Z"},
+	{LayoutClock, "12:57:32", "2025-03-14T12:57:32Z"},
+	{LayoutClock, "00:00:00", "2025-03-15T00:00:00Z"},
+	{LayoutClock, "23:59:59", "2025-03-14T23:59:59Z"},
+	{LayoutClock, "24:00:00", ""},
+	{LayoutClock, "12:57", ""},
+	{LayoutClock, "2:57:32", ""},
+
 	{LayoutDotted, "2011.11.21 14:29:16", "2011-11-21T14:29:16Z"},
 	{LayoutDotted, "2011.11.21 14:29:16.5", "2011-11-21T14:29:16.5Z"},
 	{LayoutDotted, "2011.11.31 14:29:16", ""},

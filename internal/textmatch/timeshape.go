@@ -21,6 +21,7 @@ const (
 	tlMDY
 	tlMonthDay
 	tlDotted
+	tlClock
 )
 
 func timeLayoutByName(name string) (timeLayout, bool) {
@@ -55,6 +56,8 @@ func timeLayoutByName(name string) (timeLayout, bool) {
 		return tlMonthDay, true
 	case "dotted":
 		return tlDotted, true
+	case "clock":
+		return tlClock, true
 	}
 	return 0, false
 }
@@ -331,6 +334,9 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 		s.lit('.')
 		s.digits(2, 2)
 		s.lit(' ')
+		s.clock()
+		s.frac()
+	case tlClock: // 12:57:32.907
 		s.clock()
 		s.frac()
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
