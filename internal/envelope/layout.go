@@ -31,10 +31,11 @@ const (
 	LayoutMonthDay         // "08-03 07:56:53.026292" (FreeSWITCH's console log: month-day, year inferred)
 	LayoutDotted           // "2011.11.21 14:29:16" (stunnel)
 	LayoutClock            // "12:57:32.907" (a clock alone, Java loggers' default; the date inferred)
+	LayoutJava             // "Apr 15, 2013 8:34:08 PM" (java.util.logging's SimpleFormatter, 12-hour clock)
 	numLayouts
 )
 
-var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164", "mdy", "monthday", "dotted", "clock"}
+var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164", "mdy", "monthday", "dotted", "clock", "java"}
 
 // String returns the layout's name as rule files spell it.
 func (l Layout) String() string {
@@ -116,6 +117,8 @@ func (p *Parser) ParseTime(l Layout, b []byte) (time.Time, error) {
 	case LayoutClock:
 		c.noDate = true
 		end, ok = scanClock(s, 0, &c, false)
+	case LayoutJava:
+		end, ok = scanJava(s, &c)
 	case LayoutUnix:
 		t, ok := scanUnix(s)
 		if !ok {
@@ -631,6 +634,44 @@ func scanMDY(b []byte, c *civil) (int, bool) {
 		i += 2
 	}
 	return scanClock(b, i, c, false)
+}
+
+// scanJava reads "Mmm d, yyyy h:mm:ss AM" (month name in any case, day and
+// hour of one or two digits, AM or PM).
+func scanJava(b []byte, c *civil) (int, bool) {
+	var ok bool
+	if c.month, ok = month(b, 0); !ok || len(b) < 4 || b[3] != ' ' {
+		return 0, false
+	}
+	i := 4
+	c.day = 0
+	for n := 0; n < 2 && i < len(b) && isDigit(b[i]); n++ {
+		c.day = c.day*10 + int(b[i]-'0')
+		i++
+	}
+	if i == 4 || i+2 > len(b) || b[i] != ',' || b[i+1] != ' ' {
+		return 0, false
+	}
+	if c.year, ok = digits(b, i+2, 4); !ok || i+6 >= len(b) || b[i+6] != ' ' {
+		return 0, false
+	}
+	j, ok := scanClock(b, i+7, c, true)
+	if !ok || j+3 > len(b) || b[j] != ' ' || b[j+2]|0x20 != 'm' || c.hour < 1 || c.hour > 12 {
+		return 0, false
+	}
+	switch b[j+1] | 0x20 {
+	case 'a':
+		if c.hour == 12 {
+			c.hour = 0
+		}
+	case 'p':
+		if c.hour != 12 {
+			c.hour += 12
+		}
+	default:
+		return 0, false
+	}
+	return j + 3, true
 }
 
 // scanMonthDay reads "mm-dd hh:mm:ss" with an optional fraction; the year

@@ -138,6 +138,16 @@ var timeCases = []timeCase{
 	{LayoutClock, "12:57", ""},
 	{LayoutClock, "2:57:32", ""},
 
+	{LayoutJava, "apr 15, 2013 8:34:08 PM", "2013-04-15T20:34:08Z"},
+	{LayoutJava, "Apr 16, 2013 12:32:13 AM", "2013-04-16T00:32:13Z"},
+	{LayoutJava, "Apr 16, 2013 12:32:13 PM", "2013-04-16T12:32:13Z"},
+	{LayoutJava, "Apr 16, 2013 8:32:13 am", "2013-04-16T08:32:13Z"},
+	{LayoutJava, "Apr 16, 2013 13:32:13 PM", ""},
+	{LayoutJava, "Apr 16, 2013 0:32:13 AM", ""},
+	{LayoutJava, "Apr 16, 2013 8:32:13", ""},
+	{LayoutJava, "Apr 16 2013 8:32:13 PM", ""},
+	{LayoutJava, "Feb 29, 2013 8:32:13 PM", ""},
+
 	{LayoutDotted, "2011.11.21 14:29:16", "2011-11-21T14:29:16Z"},
 	{LayoutDotted, "2011.11.21 14:29:16.5", "2011-11-21T14:29:16.5Z"},
 	{LayoutDotted, "2011.11.31 14:29:16", ""},

@@ -97,6 +97,7 @@ type rule struct {
 	users                 bool // session: user; relabels a connection's change of user (finish)
 	conn                  bool // session: conn; keyed by the %{session} capture, not the pid
 	connOpen              bool // session: conn-open; the line opens the connection
+	header                bool // session: header; its time dates the program's next line
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
@@ -135,7 +136,13 @@ type Parser struct {
 	caps     textmatch.Captures
 	sessions *sessionTable
 	connKey  []byte // the %{session} capture of the line being parsed (fill)
-	scratch  []byte // unescaped JSON values; event fields may point here
+	// The last `session: header` line: its program, time and line number
+	// (lines counts ParseAs calls), for the line right after it.
+	lines, hdrLine uint64
+	hdrTime        time.Time
+	hdrProg        [64]byte
+	hdrProgLen     int
+	scratch        []byte // unescaped JSON values; event fields may point here
 
 	hint      string
 	hintBytes []byte
@@ -396,6 +403,11 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 		r.session, r.conn = true, true
 	case "conn-open":
 		r.session, r.conn, r.connOpen = true, true, true
+	case "header":
+		if k != event.KindNone {
+			return errors.New("session: header needs kind: none")
+		}
+		r.header = true
 	default:
 		return fmt.Errorf("unknown session key %q", s.Session)
 	}
@@ -586,6 +598,7 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Result {
 	res := Result{Rule: -1}
 	p.fam = f
+	p.lines++
 	env := &p.envl
 	if f.raw() {
 		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
@@ -805,8 +818,16 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 		return true
 	}
 	res.Rule = i
+	if r.header && !ev.Time.IsZero() && len(prog) <= len(p.hdrProg) {
+		p.hdrLine, p.hdrTime, p.hdrProgLen = p.lines, ev.Time, copy(p.hdrProg[:], prog)
+	}
 	if ev.Time.IsZero() {
 		ev.Time = p.ref
+		// The line right after a header line of the same program is its
+		// record's message: the header's time is its.
+		if p.hdrLine != 0 && p.hdrLine+1 == p.lines && bytes.Equal(prog, p.hdrProg[:p.hdrProgLen]) {
+			ev.Time = p.hdrTime
+		}
 	}
 	if r.conn {
 		if len(p.connKey) > 0 {

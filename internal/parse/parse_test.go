@@ -443,6 +443,47 @@ func TestSessionConn(t *testing.T) {
 	}
 }
 
+// TestSessionHeader: a `session: header` line's time dates the next line
+// of the same program when that line has no time of its own, and only that
+// line.
+func TestSessionHeader(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "head", Programs: []string{"app"}, Service: "app", Kind: "none", Session: "header",
+			Patterns: []string{"=REPORT %{time:iso8601} ="}},
+		{Name: "fail", Programs: []string{"app", "other"}, Service: "app", Kind: "auth_failure",
+			Patterns: []string{"failed from %{source}"}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "=REPORT 2013-07-14 17:53:40 ="
+	steps := []struct {
+		line, hint, time string
+	}{
+		{head, "app", ""},
+		{"failed from 192.0.2.1", "app", "2013-07-14T17:53:40Z"},
+		// Only the line right after the header.
+		{"failed from 192.0.2.1", "app", ref.Format(time.RFC3339)},
+		// Another program's line is not the header's record.
+		{head, "app", ""},
+		{"failed from 192.0.2.1", "other", ref.Format(time.RFC3339)},
+		// A line with its own time keeps it.
+		{head, "app", ""},
+		{"Mar  7 10:00:00 h app[1]: failed from 192.0.2.1", "", "2026-03-07T10:00:00Z"},
+	}
+	for _, s := range steps {
+		var ev event.Event
+		res := p.Parse([]byte(s.line), s.hint, &ev)
+		if res.Rule < 0 {
+			t.Fatalf("%q: no rule", s.line)
+		}
+		if s.time != "" && ev.Time.UTC().Format(time.RFC3339) != s.time {
+			t.Errorf("%q (%s): time %v, want %s", s.line, s.hint, ev.Time, s.time)
+		}
+	}
+}
+
 func TestSessionTableBounded(t *testing.T) {
 	st := newSessionTable(64)
 	if len(st.sets)*4 != 64 {
@@ -488,6 +529,7 @@ func TestCompileErrors(t *testing.T) {
 		{"format and patterns", func(s *rules.ParserSpec) { s.Format = "clf" }},
 		{"bad session", func(s *rules.ParserSpec) { s.Session = "tcp" }},
 		{"conn session without a session capture", func(s *rules.ParserSpec) { s.Session = "conn" }},
+		{"header session of an event kind", func(s *rules.ParserSpec) { s.Session = "header" }},
 		{"bad set", func(s *rules.ParserSpec) { s.Set = map[string]string{"status": "abc"} }},
 		{"unknown set", func(s *rules.ParserSpec) { s.Set = map[string]string{"colour": "red"} }},
 		{"glob class", func(s *rules.ParserSpec) { s.Programs = []string{"post[fx]"} }},

@@ -57,7 +57,8 @@ type ParserSpec struct {
 	// also compares the user names of one connection; "conn" keys the
 	// session by the line's %{session} capture, a connection id the server
 	// writes, instead of the pid; "conn-open" is "conn" for the line that
-	// opens a connection (docs/rules.md).
+	// opens a connection; "header" gives the line's time to the program's
+	// next line when that line has none (docs/rules.md).
 	Session string
 	// Set gives constant field values, e.g. {"status": "401"}.
 	Set map[string]string

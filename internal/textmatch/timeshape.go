@@ -22,6 +22,7 @@ const (
 	tlMonthDay
 	tlDotted
 	tlClock
+	tlJava
 )
 
 func timeLayoutByName(name string) (timeLayout, bool) {
@@ -58,6 +59,8 @@ func timeLayoutByName(name string) (timeLayout, bool) {
 		return tlDotted, true
 	case "clock":
 		return tlClock, true
+	case "java":
+		return tlJava, true
 	}
 	return 0, false
 }
@@ -339,6 +342,22 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 	case tlClock: // 12:57:32.907
 		s.clock()
 		s.frac()
+	case tlJava: // Apr 15, 2013 8:34:08 PM
+		s.letters(3)
+		s.lit(' ')
+		s.digits(1, 2)
+		s.lit(',')
+		s.lit(' ')
+		s.digits(4, 4)
+		s.lit(' ')
+		s.digits(1, 2)
+		s.lit(':')
+		s.digits(2, 2)
+		s.lit(':')
+		s.digits(2, 2)
+		s.lit(' ')
+		s.letters(1)
+		s.lit('M')
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
 		s.lit('@')
 		for k := 0; k < 24 && s.ok; k++ {
