@@ -224,7 +224,8 @@ var fail2banPrograms = map[string]string{
 	"openwebmail": "openwebmail", "3proxy": "3proxy", "monitorix": "monitorix", "oracleims": "oracleims",
 	"directadmin": "directadmin", "perdition": "perdition", "tine20": "tine20", "centreon": "centreon",
 	"groupoffice": "groupoffice", "portsentry": "portsentry", "softethervpn": "softethervpn",
-	"monit": "monit",
+	"monit": "monit", "counter-strike": "hlds", "stunnel": "stunnel", "squirrelmail": "squirrelmail",
+	"horde": "horde", "guacamole": "guacamole",
 }
 
 type f2bCheck struct {
@@ -371,9 +372,10 @@ func countRows(rows []*score, f func(*score) bool) int {
 // zoneBlind lists the filters whose fail2ban date template reads no zone:
 // for 3proxy's "11-06-2013 02:09:40 +0300" the annotation says 02:09:40,
 // the wall clock as written (fail2ban drops the +0300), not the instant. herd
-// keeps the written offset; for these filters the time counts as right
+// keeps the written offset (UTC's for Cowrie's "2026-08-13T00:00:34.803989Z");
+// for these filters the time counts as right
 // when the wall clock in the line's own offset is the annotation's.
-var zoneBlind = map[string]bool{"3proxy": true}
+var zoneBlind = map[string]bool{"3proxy": true, "cowrie": true}
 
 func sameTime(got time.Time, want string, loc *time.Location) bool {
 	// One annotation writes a one-digit day ("2005-03-7T02:09:33"); the

@@ -9,6 +9,7 @@ import (
 // noYear asks for year inference from the Parser's Reference.
 type civil struct {
 	noYear               bool
+	noDate               bool // a clock alone: the date is inferred too
 	year, month, day     int
 	hour, min, sec, nsec int
 	hasZone              bool
@@ -58,6 +59,9 @@ func daysFromCivil(y, m, d int) int64 {
 // refused, never normalised. It does not allocate once the Parser's zone
 // caches are warm.
 func (p *Parser) build(c *civil) (time.Time, bool) {
+	if c.noDate {
+		return p.buildClock(c)
+	}
 	if c.month < 1 || c.month > 12 || c.day < 1 || c.day > 31 ||
 		c.hour < 0 || c.hour > 23 || c.min < 0 || c.min > 59 || c.sec < 0 || c.sec > 59 ||
 		c.nsec < 0 || c.nsec > 999999999 {
@@ -84,6 +88,34 @@ func (p *Parser) build(c *civil) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return p.mk(y, localSeconds(y, c), c), true
+}
+
+// clockMargin is how far after the Reference a clock-only stamp may be and
+// still be read on the Reference's day (clock skew between writer and
+// reader); later, it is the day before's.
+const clockMargin = 10 * 60
+
+// buildClock dates a clock-only stamp: the Reference's day, or the day
+// before when that would put the stamp more than clockMargin after the
+// Reference (a log is read after it is written).
+func (p *Parser) buildClock(c *civil) (time.Time, bool) {
+	if c.hour < 0 || c.hour > 23 || c.min < 0 || c.min > 59 || c.sec < 0 || c.sec > 59 || c.nsec < 0 || c.nsec > 999999999 {
+		return time.Time{}, false
+	}
+	day := p.refLocal / 86400
+	if p.refLocal < 0 && p.refLocal%86400 != 0 {
+		day--
+	}
+	local := day*86400 + int64(c.hour*3600+c.min*60+c.sec)
+	if local > p.refLocal+clockMargin {
+		local -= 86400
+	}
+	y, m, d := time.Unix(local, 0).UTC().Date()
+	if y < 1 || y > maxYear {
+		return time.Time{}, false
+	}
+	c.year, c.month, c.day = y, int(m), d
+	return p.mk(y, local, c), true
 }
 
 // localSeconds returns c's wall-clock time in year y as seconds since

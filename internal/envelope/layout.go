@@ -27,10 +27,15 @@ const (
 	LayoutASSP             // "Apr-07-13 07:08:36" (ASSP: month name, day, two-digit year of 2000-2099)
 	LayoutCompact          // "20220407-12:11:06" (xrdp), "2014:07:02-00:17:45" (DirectAdmin): the date, '-', the clock
 	LayoutZoned3164        // "PDT Apr 16 21:05:29" (Monit): a zone abbreviation of zoneAbbrevs, then an RFC 3164 stamp
+	LayoutMDY              // "10/06/2013 15:50:41" (month first), "01/01/2014 - 01:25:17" (Half-Life servers)
+	LayoutMonthDay         // "08-03 07:56:53.026292" (FreeSWITCH's console log: month-day, year inferred)
+	LayoutDotted           // "2011.11.21 14:29:16" (stunnel)
+	LayoutClock            // "12:57:32.907" (a clock alone, Java loggers' default; the date inferred)
+	LayoutJava             // "Apr 15, 2013 8:34:08 PM" (java.util.logging's SimpleFormatter, 12-hour clock)
 	numLayouts
 )
 
-var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164"}
+var layoutNames = [numLayouts]string{"none", "clf", "iso8601", "apache", "nginx", "rfc3164", "unix", "mysql", "dmy", "tai64n", "unix_ms", "assp", "compact", "zoned3164", "mdy", "monthday", "dotted", "clock", "java"}
 
 // String returns the layout's name as rule files spell it.
 func (l Layout) String() string {
@@ -103,6 +108,17 @@ func (p *Parser) ParseTime(l Layout, b []byte) (time.Time, error) {
 		end, ok = scanCompact(s, &c)
 	case LayoutZoned3164:
 		end, ok = scanZoned3164(s, &c)
+	case LayoutMDY:
+		end, ok = scanMDY(s, &c)
+	case LayoutMonthDay:
+		end, ok = scanMonthDay(s, &c)
+	case LayoutDotted:
+		end, ok = scanYMD(s, '.', &c)
+	case LayoutClock:
+		c.noDate = true
+		end, ok = scanClock(s, 0, &c, false)
+	case LayoutJava:
+		end, ok = scanJava(s, &c)
 	case LayoutUnix:
 		t, ok := scanUnix(s)
 		if !ok {
@@ -427,12 +443,15 @@ func scanApache(b []byte, c *civil) (int, bool) {
 }
 
 // scanNginx reads "2000/10/11 14:32:52".
-func scanNginx(b []byte, c *civil) (int, bool) {
+func scanNginx(b []byte, c *civil) (int, bool) { return scanYMD(b, '/', c) }
+
+// scanYMD reads "yyyy<sep>mm<sep>dd hh:mm:ss" with an optional fraction.
+func scanYMD(b []byte, sep byte, c *civil) (int, bool) {
 	var ok bool
-	if c.year, ok = digits(b, 0, 4); !ok || len(b) < 11 || b[4] != '/' {
+	if c.year, ok = digits(b, 0, 4); !ok || len(b) < 11 || b[4] != sep {
 		return 0, false
 	}
-	if c.month, ok = digits(b, 5, 2); !ok || b[7] != '/' {
+	if c.month, ok = digits(b, 5, 2); !ok || b[7] != sep {
 		return 0, false
 	}
 	if c.day, ok = digits(b, 8, 2); !ok || len(b) < 11 || b[10] != ' ' {
@@ -597,6 +616,78 @@ func scanZoned3164(b []byte, c *civil) (int, bool) {
 	return end, true
 }
 
+// scanMDY reads "mm/dd/yyyy hh:mm:ss" or, as Half-Life servers write it,
+// "mm/dd/yyyy - hh:mm:ss".
+func scanMDY(b []byte, c *civil) (int, bool) {
+	var ok bool
+	if c.month, ok = digits2(b, 0); !ok || len(b) < 11 || b[2] != '/' || b[5] != '/' || b[10] != ' ' {
+		return 0, false
+	}
+	if c.day, ok = digits2(b, 3); !ok {
+		return 0, false
+	}
+	if c.year, ok = digits(b, 6, 4); !ok {
+		return 0, false
+	}
+	i := 11
+	if i+1 < len(b) && b[i] == '-' && b[i+1] == ' ' {
+		i += 2
+	}
+	return scanClock(b, i, c, false)
+}
+
+// scanJava reads "Mmm d, yyyy h:mm:ss AM" (month name in any case, day and
+// hour of one or two digits, AM or PM).
+func scanJava(b []byte, c *civil) (int, bool) {
+	var ok bool
+	if c.month, ok = month(b, 0); !ok || len(b) < 4 || b[3] != ' ' {
+		return 0, false
+	}
+	i := 4
+	c.day = 0
+	for n := 0; n < 2 && i < len(b) && isDigit(b[i]); n++ {
+		c.day = c.day*10 + int(b[i]-'0')
+		i++
+	}
+	if i == 4 || i+2 > len(b) || b[i] != ',' || b[i+1] != ' ' {
+		return 0, false
+	}
+	if c.year, ok = digits(b, i+2, 4); !ok || i+6 >= len(b) || b[i+6] != ' ' {
+		return 0, false
+	}
+	j, ok := scanClock(b, i+7, c, true)
+	if !ok || j+3 > len(b) || b[j] != ' ' || b[j+2]|0x20 != 'm' || c.hour < 1 || c.hour > 12 {
+		return 0, false
+	}
+	switch b[j+1] | 0x20 {
+	case 'a':
+		if c.hour == 12 {
+			c.hour = 0
+		}
+	case 'p':
+		if c.hour != 12 {
+			c.hour += 12
+		}
+	default:
+		return 0, false
+	}
+	return j + 3, true
+}
+
+// scanMonthDay reads "mm-dd hh:mm:ss" with an optional fraction; the year
+// is inferred.
+func scanMonthDay(b []byte, c *civil) (int, bool) {
+	var ok bool
+	if c.month, ok = digits2(b, 0); !ok || len(b) < 6 || b[2] != '-' || b[5] != ' ' {
+		return 0, false
+	}
+	if c.day, ok = digits2(b, 3); !ok {
+		return 0, false
+	}
+	c.noYear = true
+	return scanClock(b, 6, c, false)
+}
+
 // scanUnix reads "seconds[.fraction]" since the epoch.
 func scanUnix(b []byte) (time.Time, bool) {
 	var sec int64
@@ -674,7 +765,7 @@ func scanTAI64N(b []byte) (time.Time, bool) {
 // TimePrefix returns the length of the timestamp in layout l at the very
 // start of b, or 0 when b does not start with one. Only the layouts with a
 // fixed shape are supported (clf, iso8601, apache, nginx, rfc3164, mysql,
-// dmy); the calendar is checked (no Feb 30, no 25:00). It is how a line
+// dmy, monthday); the calendar is checked (no Feb 30, no 25:00). It is how a line
 // shows that it starts a record of a log whose records all begin with a
 // time. It does not allocate.
 func TimePrefix(l Layout, b []byte) int {
@@ -696,6 +787,8 @@ func TimePrefix(l Layout, b []byte) int {
 		end, ok = scanMySQL(b, &c)
 	case LayoutDMY:
 		end, ok = scanDMY(b, &c)
+	case LayoutMonthDay:
+		end, ok = scanMonthDay(b, &c)
 	}
 	if !ok || !c.valid() {
 		return 0

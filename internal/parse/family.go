@@ -268,10 +268,14 @@ func eximRecord(b []byte) bool {
 }
 
 // freeswitchRecord reports whether b starts a record of freeswitch.log: an
-// ISO time with a fraction, an optional CPU idle figure ("96.80% "), a
-// bracketed level and a "file.c:N" source position.
+// ISO time with a fraction (or the console's year-less "08-03 07:56:53.026292"),
+// an optional CPU idle figure ("96.80% "), a bracketed level and a "file.c:N"
+// source position ("[SOFIA] [file.c:N]" on the console's lines).
 func freeswitchRecord(b []byte) bool {
 	n := envelope.TimePrefix(envelope.LayoutISO8601, b)
+	if n == 0 {
+		n = envelope.TimePrefix(envelope.LayoutMonthDay, b) // "08-03 07:56:53.026292", the console's year-less stamp
+	}
 	if n == 0 || n >= len(b) || b[n] != ' ' {
 		return false
 	}
@@ -287,6 +291,14 @@ func freeswitchRecord(b []byte) bool {
 		return false
 	}
 	pos := rest[k+2:]
+	// The console's year-less lines carry a module tag and bracket the
+	// position: "[WARN] [SOFIA] [sofia_reg.c:4130] ".
+	if bytes.HasPrefix(pos, []byte("[SOFIA] [")) {
+		pos = pos[len("[SOFIA] ["):]
+		if j := bytes.IndexByte(pos, ']'); j >= 0 && j+1 < len(pos) && pos[j+1] == ' ' {
+			pos = pos[:j]
+		}
+	}
 	if j := bytes.IndexByte(pos, ' '); j >= 0 {
 		pos = pos[:j]
 	}

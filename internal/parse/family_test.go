@@ -46,6 +46,7 @@ var familyGolden = []struct {
 	{FamilyExim, `2026-11-23 08:00:03 login authenticator failed for (helo) [192.0.2.42]: 535 Incorrect authentication data (set_id=bob)`, "192.0.2.42", ""},
 	{FamilyFreeswitch, `2026-11-23 08:00:01.385000 96.03% [WARNING] sofia_reg.c:3223 Can't find user [2501@192.0.2.1] from 192.0.2.43`, "192.0.2.43",
 		`2026-11-23 08:00:02.767815 [DEBUG] sofia.c:7954 IP 192.0.2.44 Rejected by acl "domains". Falling back to Digest auth.`},
+	{FamilyFreeswitch, `11-23 08:00:03.026292 [WARN] [SOFIA] [sofia_reg.c:2248] SIP auth failure (INVITE) on sofia profile 'external' for [1001@192.0.2.1] from ip 192.0.2.46`, "192.0.2.46", ""},
 	{FamilyBind, `23-Nov-2026 08:00:05.330 client @0x7f4e45c07a48 192.0.2.45#55956 (example.ca): zone transfer 'example.ca/AXFR/IN' denied`, "192.0.2.45",
 		`23-Nov-2026 08:00:06.330 general: info: zone example.ca/IN: loaded serial 1`},
 	{FamilyMongoDB, `{"t":{"$date":"2026-11-23T08:00:01.903+00:00"},"s":"I",  "c":"ACCESS",   "id":20249,   "ctx":"conn1","msg":"Authentication failed","attr":{"mechanism":"SCRAM-SHA-256","speculative":false,"principalName":"root","authenticationDatabase":"admin","remote":"192.0.2.47:4071","extraInfo":{},"error":"AuthenticationFailed: SCRAM authentication failed, storedKey mismatch"}}`, "192.0.2.47",

@@ -28,6 +28,11 @@ import (
 // DefaultMaxSessions is the session table size when Options.MaxSessions is 0.
 const DefaultMaxSessions = 65536
 
+// ReasonUserSwitch labels the auth_failure a `session: user` rule makes of
+// a line of a connection that tried another user before: a failure for a
+// second name, or a success after failures for another name.
+const ReasonUserSwitch = "user_switch"
+
 // Options configure a Parser.
 type Options struct {
 	Location    *time.Location // zone for timestamps that carry none; nil = time.Local
@@ -89,7 +94,10 @@ type rule struct {
 	format                format
 	session               bool // takes a remembered source when it has none
 	record                bool // records its source: a session rule, or one sharing a program with one
+	users                 bool // session: user; relabels a connection's change of user (finish)
 	conn                  bool // session: conn; keyed by the %{session} capture, not the pid
+	connOpen              bool // session: conn-open; the line opens the connection
+	header                bool // session: header; its time dates the program's next line
 	set                   setValues
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
@@ -128,8 +136,13 @@ type Parser struct {
 	caps     textmatch.Captures
 	sessions *sessionTable
 	connKey  []byte // the %{session} capture of the line being parsed (fill)
-	connBuf  []byte // scratch: the session table's key of a connection
-	scratch  []byte // unescaped JSON values; event fields may point here
+	// The last `session: header` line: its program, time and line number
+	// (lines counts ParseAs calls), for the line right after it.
+	lines, hdrLine uint64
+	hdrTime        time.Time
+	hdrProg        [64]byte
+	hdrProgLen     int
+	scratch        []byte // unescaped JSON values; event fields may point here
 
 	hint      string
 	hintBytes []byte
@@ -384,8 +397,17 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 	case "":
 	case "pid":
 		r.session = true
+	case "user":
+		r.session, r.users = true, true
 	case "conn":
 		r.session, r.conn = true, true
+	case "conn-open":
+		r.session, r.conn, r.connOpen = true, true, true
+	case "header":
+		if k != event.KindNone {
+			return errors.New("session: header needs kind: none")
+		}
+		r.header = true
 	default:
 		return fmt.Errorf("unknown session key %q", s.Session)
 	}
@@ -578,6 +600,7 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Result {
 	res := Result{Rule: -1}
 	p.fam = f
+	p.lines++
 	env := &p.envl
 	if f.raw() {
 		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
@@ -838,36 +861,65 @@ func (p *Parser) finish(i int, r *rule, st decodeStatus, ev *event.Event, prog [
 		return true
 	}
 	res.Rule = i
+	if r.header && !ev.Time.IsZero() && len(prog) <= len(p.hdrProg) {
+		p.hdrLine, p.hdrTime, p.hdrProgLen = p.lines, ev.Time, copy(p.hdrProg[:], prog)
+	}
 	if ev.Time.IsZero() {
 		ev.Time = p.ref
+		// The line right after a header line of the same program is its
+		// record's message: the header's time is its.
+		if p.hdrLine != 0 && p.hdrLine+1 == p.lines && bytes.Equal(prog, p.hdrProg[:p.hdrProgLen]) {
+			ev.Time = p.hdrTime
+		}
 	}
 	if r.conn {
 		if len(p.connKey) > 0 {
-			p.connSession(prog, ev)
+			p.connSession(i, r.connOpen, prog, ev)
 		}
 	} else if r.record && len(p.envl.PID) > 0 {
 		if ev.Source.IsValid() {
 			p.sessions.put(prog, p.envl.PID, ev.Source)
+			if r.users && len(ev.User) > 0 && (r.kind == event.KindAuthFailure || r.kind == event.KindAuthSuccess) &&
+				p.sessions.userSwitch(prog, p.envl.PID, ev.Source, ev.User, r.kind == event.KindAuthFailure) {
+				ev.Kind, ev.Reason = event.KindAuthFailure, ReasonUserSwitch
+			}
 		} else if r.session {
 			ev.Source = p.sessions.get(prog, p.envl.PID)
 		}
 	}
-	res.Event = r.kind != event.KindNone && ev.Source.IsValid()
+	res.Event = ev.Kind != event.KindNone && ev.Source.IsValid()
 	return true
 }
 
-// connSession runs the `session: conn` logic for a line whose connection
-// id is p.connKey: a line with a source records it for the connection, a
-// line without one takes the connection's recorded source (none when no
-// line of the connection named one). Connections are keyed apart from
-// process ids: the id follows a NUL, which no pid holds.
-func (p *Parser) connSession(prog []byte, ev *event.Event) {
-	p.connBuf = append(append(p.connBuf[:0], 0), p.connKey...)
+// maxPending is how long an event of a `session: conn` rule may wait for
+// the line that names its connection's address.
+const maxPending = 10 * time.Minute
+
+// connSession runs the `session: conn` logic of rule i for a line whose
+// connection id is p.connKey: a line with a source records it for the
+// connection and releases the event a line of that connection left
+// waiting less than maxPending before (this line's event then takes that
+// rule's service, kind and reason, with this line's source and time; its
+// parser stays this line's); a line without
+// one takes the connection's recorded source, or, when none is recorded,
+// leaves its event waiting. A line that opens a connection (open) drops
+// what waits: it was left by an earlier connection of the same id (before
+// the server restarted and numbered its connections afresh).
+func (p *Parser) connSession(i int, open bool, prog []byte, ev *event.Event) {
 	if ev.Source.IsValid() {
-		p.sessions.put(prog, p.connBuf, ev.Source)
+		if pend, at, ok := p.sessions.takePending(prog, p.connKey); ok && !open {
+			if d := ev.Time.Sub(time.Unix(at, 0)); d >= -time.Minute && d <= maxPending {
+				pr := &p.rules[pend]
+				ev.Service, ev.Kind, ev.Reason = pr.service, pr.kind, pr.reason
+			}
+		}
+		p.sessions.putConn(prog, p.connKey, ev.Source)
 		return
 	}
-	ev.Source = p.sessions.get(prog, p.connBuf)
+	ev.Source = p.sessions.getConn(prog, p.connKey)
+	if !ev.Source.IsValid() && p.rules[i].kind != event.KindNone {
+		p.sessions.setPending(prog, p.connKey, i, ev.Time.Unix())
+	}
 }
 
 // atoi parses 1..max decimal digits.

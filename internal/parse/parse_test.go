@@ -342,28 +342,146 @@ func TestSessionFromOtherRules(t *testing.T) {
 		want{rule: "sshd-too-many", event: true, source: "192.0.2.113"})
 }
 
-// TestSessionByConn: a daemon serving many clients in one process (charon)
-// tags each line with the client's connection; session: conn keys the
-// session by that tag, so that interleaved clients never lend each other an
-// address.
-func TestSessionByConn(t *testing.T) {
+// TestSessionUser: with session: user, a connection's failure for a second
+// user name, or its success after failures for another name, is an
+// auth_failure of reason user_switch; the same name again, another pid, or
+// the same pid from another address (a reused pid) is not.
+func TestSessionUser(t *testing.T) {
 	specs := []rules.ParserSpec{
-		{Name: "pkt", Programs: []string{"vpnd"}, Service: "vpn", Kind: "none", Session: "conn",
-			Patterns: []string{"<%{session}> packet from %{source}"}},
-		{Name: "fail", Programs: []string{"vpnd"}, Service: "vpn", Kind: "auth_failure", Session: "conn",
-			Patterns: []string{"<%{session}> auth failed"}},
+		{Name: "fail", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_failure", Reason: "pam_failure", Session: "user",
+			Patterns: []string{"fail %{user} from %{source}"}},
+		{Name: "ok", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_success", Session: "user",
+			Patterns: []string{"ok %{user} from %{source}"}},
 	}
 	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, p, "Nov 23 08:00:01 h vpnd[7]: <1> packet from 192.0.2.1", "", want{rule: "pkt"})
-	check(t, p, "Nov 23 08:00:01 h vpnd[7]: <2> packet from 192.0.2.2", "", want{rule: "pkt"})
-	check(t, p, "Nov 23 08:00:02 h vpnd[7]: <1> auth failed", "", want{rule: "fail", event: true, source: "192.0.2.1"})
-	check(t, p, "Nov 23 08:00:02 h vpnd[7]: <2> auth failed", "", want{rule: "fail", event: true, source: "192.0.2.2"})
-	// An unknown tag knows nothing, nor does a pid that reads like a tag.
-	check(t, p, "Nov 23 08:00:03 h vpnd[7]: <3> auth failed", "", want{rule: "fail"})
-	check(t, p, "Nov 23 08:00:03 h vpnd[3]: <3> auth failed", "", want{rule: "fail"})
+	steps := []struct {
+		line   string
+		kind   event.Kind
+		reason string
+	}{
+		{"Mar  7 18:53:20 h sshd[10]: fail rda from 192.0.2.1", event.KindAuthFailure, "pam_failure"},
+		{"Mar  7 18:53:20 h sshd[10]: fail rda from 192.0.2.1", event.KindAuthFailure, "pam_failure"},
+		{"Mar  7 18:53:20 h sshd[10]: ok rda from 192.0.2.1", event.KindAuthSuccess, ""},
+		{"Mar  7 18:53:22 h sshd[11]: fail root from 192.0.2.2", event.KindAuthFailure, "pam_failure"},
+		{"Mar  7 18:53:23 h sshd[11]: fail sudoer from 192.0.2.2", event.KindAuthFailure, ReasonUserSwitch},
+		{"Mar  7 18:53:24 h sshd[11]: ok known from 192.0.2.2", event.KindAuthFailure, ReasonUserSwitch},
+		// Another process knows nothing of pid 11's names.
+		{"Mar  7 18:53:25 h sshd[12]: ok known from 192.0.2.2", event.KindAuthSuccess, ""},
+		// pid 11 reused by another client: its success is its own.
+		{"Mar  7 18:53:26 h sshd[11]: ok known from 192.0.2.3", event.KindAuthSuccess, ""},
+		{"Mar  7 18:53:27 h sshd[11]: fail known from 192.0.2.3", event.KindAuthFailure, "pam_failure"},
+		// A success with no failure before it records nothing.
+		{"Mar  7 18:53:28 h sshd[13]: ok alice from 192.0.2.4", event.KindAuthSuccess, ""},
+		{"Mar  7 18:53:29 h sshd[13]: fail bob from 192.0.2.4", event.KindAuthFailure, "pam_failure"},
+	}
+	for _, s := range steps {
+		var ev event.Event
+		res := p.Parse([]byte(s.line), "", &ev)
+		if !res.Event || ev.Kind != s.kind || ev.Reason != s.reason {
+			t.Errorf("%q: event %v kind %v reason %q, want %v %q", s.line, res.Event, ev.Kind, ev.Reason, s.kind, s.reason)
+		}
+	}
+}
+
+// TestSessionConn: session: conn keys by the line's %{session} capture. A
+// failure takes the address its connection's opening line recorded; one
+// whose address is not known yet waits for the connection's closing line
+// (at most maxPending); an opening line drops what an earlier connection of
+// the same number left; connection numbers and pids never mix.
+func TestSessionConn(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "open", Programs: []string{"db"}, Service: "db", Kind: "none", Session: "conn-open",
+			Patterns: []string{"%{time:iso8601} accepted from %{source} #%{session}"}},
+		{Name: "fail", Programs: []string{"db"}, Service: "db", Kind: "auth_failure", Reason: "failed_password", Session: "conn",
+			Patterns: []string{"%{time:iso8601} [conn%{session}] auth failed"}},
+		{Name: "end", Programs: []string{"db"}, Service: "db", Kind: "none", Session: "conn",
+			Patterns: []string{"%{time:iso8601} [conn%{session}] end connection %{source}"}},
+		{Name: "pidfail", Programs: []string{"db"}, Service: "db", Kind: "auth_failure", Session: "pid",
+			Patterns: []string{"pid auth failed"}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		line   string
+		event  bool
+		source string
+		reason string
+	}{
+		// Forward: the opening line names the connection's address.
+		{"Mar  7 10:00:00 h db[1]: 2026-03-07T10:00:00 accepted from 192.0.2.1 #7", false, "", ""},
+		{"Mar  7 10:00:01 h db[1]: 2026-03-07T10:00:01 [conn7] auth failed", true, "192.0.2.1", "failed_password"},
+		{"Mar  7 10:00:02 h db[1]: 2026-03-07T10:00:02 [conn7] end connection 192.0.2.1", false, "", ""},
+		// The connection number is no pid: pid 7 knows nothing.
+		{"Mar  7 10:00:03 h db[7]: pid auth failed", false, "", ""},
+		// Backward: the failure waits for the end of its connection.
+		{"Mar  7 10:00:04 h db[1]: 2026-03-07T10:00:04 [conn8] auth failed", false, "", ""},
+		{"Mar  7 10:00:05 h db[1]: 2026-03-07T10:00:05 [conn8] end connection 192.0.2.2", true, "192.0.2.2", "failed_password"},
+		{"Mar  7 10:00:06 h db[1]: 2026-03-07T10:00:06 [conn8] end connection 192.0.2.2", false, "", ""},
+		// A restart numbers connections afresh: the new connection 9 opens
+		// and closes without the old one's failure.
+		{"Mar  7 10:00:07 h db[1]: 2026-03-07T10:00:07 [conn9] auth failed", false, "", ""},
+		{"Mar  7 10:00:08 h db[2]: 2026-03-07T10:00:08 accepted from 192.0.2.3 #9", false, "", ""},
+		{"Mar  7 10:00:09 h db[2]: 2026-03-07T10:00:09 [conn9] end connection 192.0.2.3", false, "", ""},
+		// A failure left waiting too long is dropped.
+		{"Mar  7 10:00:10 h db[2]: 2026-03-07T10:00:10 [conn10] auth failed", false, "", ""},
+		{"Mar  7 10:20:00 h db[2]: 2026-03-07T10:20:00 [conn10] end connection 192.0.2.4", false, "", ""},
+	}
+	for _, s := range steps {
+		var ev event.Event
+		res := p.Parse([]byte(s.line), "", &ev)
+		if res.Rule < 0 {
+			t.Fatalf("%q: no rule", s.line)
+		}
+		if res.Event != s.event || (s.event && (ev.Source.String() != s.source || ev.Reason != s.reason || ev.Kind != event.KindAuthFailure)) {
+			t.Errorf("%q: event %v source %v kind %v reason %q, want %v %s %q", s.line, res.Event, ev.Source, ev.Kind, ev.Reason, s.event, s.source, s.reason)
+		}
+	}
+}
+
+// TestSessionHeader: a `session: header` line's time dates the next line
+// of the same program when that line has no time of its own, and only that
+// line.
+func TestSessionHeader(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "head", Programs: []string{"app"}, Service: "app", Kind: "none", Session: "header",
+			Patterns: []string{"=REPORT %{time:iso8601} ="}},
+		{Name: "fail", Programs: []string{"app", "other"}, Service: "app", Kind: "auth_failure",
+			Patterns: []string{"failed from %{source}"}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "=REPORT 2013-07-14 17:53:40 ="
+	steps := []struct {
+		line, hint, time string
+	}{
+		{head, "app", ""},
+		{"failed from 192.0.2.1", "app", "2013-07-14T17:53:40Z"},
+		// Only the line right after the header.
+		{"failed from 192.0.2.1", "app", ref.Format(time.RFC3339)},
+		// Another program's line is not the header's record.
+		{head, "app", ""},
+		{"failed from 192.0.2.1", "other", ref.Format(time.RFC3339)},
+		// A line with its own time keeps it.
+		{head, "app", ""},
+		{"Mar  7 10:00:00 h app[1]: failed from 192.0.2.1", "", "2026-03-07T10:00:00Z"},
+	}
+	for _, s := range steps {
+		var ev event.Event
+		res := p.Parse([]byte(s.line), s.hint, &ev)
+		if res.Rule < 0 {
+			t.Fatalf("%q: no rule", s.line)
+		}
+		if s.time != "" && ev.Time.UTC().Format(time.RFC3339) != s.time {
+			t.Errorf("%q (%s): time %v, want %s", s.line, s.hint, ev.Time, s.time)
+		}
+	}
 }
 
 func TestSessionTableBounded(t *testing.T) {
@@ -409,8 +527,9 @@ func TestCompileErrors(t *testing.T) {
 		{"bad kind", func(s *rules.ParserSpec) { s.Kind = "nope" }},
 		{"bad format", func(s *rules.ParserSpec) { s.Patterns = nil; s.Format = "xml" }},
 		{"format and patterns", func(s *rules.ParserSpec) { s.Format = "clf" }},
-		{"bad session", func(s *rules.ParserSpec) { s.Session = "nope" }},
-		{"session conn without capture", func(s *rules.ParserSpec) { s.Session = "conn" }},
+		{"bad session", func(s *rules.ParserSpec) { s.Session = "tcp" }},
+		{"conn session without a session capture", func(s *rules.ParserSpec) { s.Session = "conn" }},
+		{"header session of an event kind", func(s *rules.ParserSpec) { s.Session = "header" }},
 		{"bad set", func(s *rules.ParserSpec) { s.Set = map[string]string{"status": "abc"} }},
 		{"unknown set", func(s *rules.ParserSpec) { s.Set = map[string]string{"colour": "red"} }},
 		{"glob class", func(s *rules.ParserSpec) { s.Programs = []string{"post[fx]"} }},

@@ -44,7 +44,7 @@ const (
 // Values the loader accepts for enumerated keys.
 var (
 	formats        = []string{"clf", "json-access"}
-	sessionKeys    = []string{"pid", "conn"}
+	sessionKeys    = []string{"pid", "user", "conn", "conn-open", "header"}
 	scenarioTypes  = []string{"leaky", "trigger", "distinct"}
 	distinctFields = []string{"user", "path", "target", "port", "user_agent", "host", "query"}
 	groupBys       = []string{"source", "source+host"}

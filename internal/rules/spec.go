@@ -53,9 +53,12 @@ type ParserSpec struct {
 	Family string
 	// Session names what keys a multi-line session ("pid"): an event with no
 	// source takes the source last seen for the same program and session key,
-	// and every matched line with a source records it. "conn" keys the
+	// and every matched line with a source records it. "user" is "pid" that
+	// also compares the user names of one connection; "conn" keys the
 	// session by the line's %{session} capture, a connection id the server
-	// writes, instead of the pid (docs/rules.md).
+	// writes, instead of the pid; "conn-open" is "conn" for the line that
+	// opens a connection; "header" gives the line's time to the program's
+	// next line when that line has none (docs/rules.md).
 	Session string
 	// Set gives constant field values, e.g. {"status": "401"}.
 	Set map[string]string

@@ -18,6 +18,11 @@ const (
 	tlASSP
 	tlCompact
 	tlZoned3164
+	tlMDY
+	tlMonthDay
+	tlDotted
+	tlClock
+	tlJava
 )
 
 func timeLayoutByName(name string) (timeLayout, bool) {
@@ -46,6 +51,16 @@ func timeLayoutByName(name string) (timeLayout, bool) {
 		return tlCompact, true
 	case "zoned3164":
 		return tlZoned3164, true
+	case "mdy":
+		return tlMDY, true
+	case "monthday":
+		return tlMonthDay, true
+	case "dotted":
+		return tlDotted, true
+	case "clock":
+		return tlClock, true
+	case "java":
+		return tlJava, true
 	}
 	return 0, false
 }
@@ -299,6 +314,50 @@ func scanTime(l timeLayout, msg []byte, pos int) int {
 		s.digits(1, 2)
 		s.lit(' ')
 		s.clock()
+	case tlMDY: // 10/06/2013 15:50:41, 01/01/2014 - 01:25:17
+		s.digits(2, 2)
+		s.lit('/')
+		s.digits(2, 2)
+		s.lit('/')
+		s.digits(4, 4)
+		s.lit(' ')
+		s.try(func(s *shape) { s.lit('-'); s.lit(' ') })
+		s.clock()
+	case tlMonthDay: // 08-03 07:56:53.026292
+		s.digits(2, 2)
+		s.lit('-')
+		s.digits(2, 2)
+		s.lit(' ')
+		s.clock()
+		s.frac()
+	case tlDotted: // 2011.11.21 14:29:16
+		s.digits(4, 4)
+		s.lit('.')
+		s.digits(2, 2)
+		s.lit('.')
+		s.digits(2, 2)
+		s.lit(' ')
+		s.clock()
+		s.frac()
+	case tlClock: // 12:57:32.907
+		s.clock()
+		s.frac()
+	case tlJava: // Apr 15, 2013 8:34:08 PM
+		s.letters(3)
+		s.lit(' ')
+		s.digits(1, 2)
+		s.lit(',')
+		s.lit(' ')
+		s.digits(4, 4)
+		s.lit(' ')
+		s.digits(1, 2)
+		s.lit(':')
+		s.digits(2, 2)
+		s.lit(':')
+		s.digits(2, 2)
+		s.lit(' ')
+		s.letters(1)
+		s.lit('M')
 	case tlTAI64N: // @4000000053b2c8a60b1a2c3d
 		s.lit('@')
 		for k := 0; k < 24 && s.ok; k++ {
