@@ -484,6 +484,30 @@ func TestSessionHeader(t *testing.T) {
 	}
 }
 
+// TestSessionByConn: a daemon serving many clients in one process (charon)
+// tags each line with the client's connection; session: conn keys the
+// session by that tag, so that interleaved clients never lend each other an
+// address.
+func TestSessionByConn(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "pkt", Programs: []string{"vpnd"}, Service: "vpn", Kind: "none", Session: "conn",
+			Patterns: []string{"<%{session}> packet from %{source}"}},
+		{Name: "fail", Programs: []string{"vpnd"}, Service: "vpn", Kind: "auth_failure", Session: "conn",
+			Patterns: []string{"<%{session}> auth failed"}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, p, "Nov 23 08:00:01 h vpnd[7]: <1> packet from 192.0.2.1", "", want{rule: "pkt"})
+	check(t, p, "Nov 23 08:00:01 h vpnd[7]: <2> packet from 192.0.2.2", "", want{rule: "pkt"})
+	check(t, p, "Nov 23 08:00:02 h vpnd[7]: <1> auth failed", "", want{rule: "fail", event: true, source: "192.0.2.1"})
+	check(t, p, "Nov 23 08:00:02 h vpnd[7]: <2> auth failed", "", want{rule: "fail", event: true, source: "192.0.2.2"})
+	// An unknown tag knows nothing, nor does a pid that reads like a tag.
+	check(t, p, "Nov 23 08:00:03 h vpnd[7]: <3> auth failed", "", want{rule: "fail"})
+	check(t, p, "Nov 23 08:00:03 h vpnd[3]: <3> auth failed", "", want{rule: "fail"})
+}
+
 func TestSessionTableBounded(t *testing.T) {
 	st := newSessionTable(64)
 	if len(st.sets)*4 != 64 {
