@@ -46,8 +46,8 @@ var (
 	formats        = []string{"clf", "json-access"}
 	sessionKeys    = []string{"pid"}
 	scenarioTypes  = []string{"leaky", "trigger", "distinct"}
-	distinctFields = []string{"user", "path", "target", "port", "user_agent", "host"}
-	groupBys       = []string{"source", "source+host"}
+	distinctFields = []string{"user", "path", "target", "port", "user_agent", "host", "source"}
+	groupBys       = []string{"source", "source+host", "network"}
 	profileTypes   = []string{"ban", "captcha"}
 	profileScopes  = []string{"ip", "range"}
 	setFields      = []string{"status", "port", "bytes", "user", "method", "path", "host", "user_agent"}
@@ -511,6 +511,14 @@ func (d *decoder) scenario(n *yaml.Node) ScenarioSpec {
 		d.Errorf(n, "%s: filter is required (a scenario without one would count every event)", what)
 	} else if f.Kind == yaml.MappingNode && len(f.Content) == 0 {
 		d.Errorf(f, "%s: filter is empty (a scenario without one would count every event)", what)
+	}
+	// Grouping by network counts the distinct sources of a network, and
+	// distinct sources mean something only within a network.
+	if s.GroupBy == "network" && (typ != "distinct" || (hasDistinct && s.Distinct != "source")) {
+		d.Errorf(at("group_by"), "%s: group_by: network needs type: distinct with distinct: source", what)
+	}
+	if s.Distinct == "source" && s.GroupBy != "network" {
+		d.Errorf(at("distinct"), "%s: distinct: source needs group_by: network", what)
 	}
 	if s.GroupBy == "" {
 		s.GroupBy = DefaultGroupBy

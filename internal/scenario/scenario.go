@@ -74,6 +74,11 @@ type Options struct {
 	// key evicts the least useful of a few sampled buckets. Default
 	// DefaultMaxBuckets (about 200 MB of buckets at most).
 	MaxBuckets int
+	// Geo, when set, tells network scenarios (group_by: network) the
+	// autonomous system of a source whose Event.Geo does not say it; it is
+	// asked only for events such a scenario counts. Nil: networks are
+	// prefixes.
+	Geo GeoLookup
 }
 
 type kindOf uint8
@@ -93,6 +98,7 @@ const (
 	fieldUserAgent
 	fieldTarget // path and query
 	fieldHost   // the event's Host: a sensor's target address, for horizontal scans
+	fieldSource // the source itself, in a network scenario (network.go)
 )
 
 // scenario is one compiled rules.ScenarioSpec. Durations are nanoseconds.
@@ -111,6 +117,9 @@ type scenario struct {
 	// spec identifies the rule the scenario was compiled from (SpecHash):
 	// Adopt keeps the buckets of a scenario whose spec did not change.
 	spec [32]byte
+	// net is the state of a scenario grouped by network (network.go); nil
+	// for the others.
+	net *netScenario
 
 	// Distinct values of each bucket live in a ring of stride uint32 hashes
 	// in pool, one chunk per bucket, reused through freeChunks. The first
@@ -175,6 +184,9 @@ type Engine struct {
 
 	stats Stats
 	view  view
+
+	nets []uint32  // indices of the network scenarios (network.go), outside byKind
+	geo  GeoLookup // Options.Geo
 }
 
 // Compile validates specs and compiles them into an Engine. Errors name the
@@ -187,6 +199,7 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 		index: make(map[key]uint32),
 		max:   o.MaxBuckets,
 		seed:  maphash.MakeSeed(),
+		geo:   o.Geo,
 	}
 	if e.max <= 0 {
 		e.max = DefaultMaxBuckets
@@ -209,6 +222,10 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 		}
 		idx := uint32(len(e.scen))
 		e.scen = append(e.scen, s)
+		if s.net != nil {
+			e.addNetwork(idx, kinds, o.MaxBuckets)
+			continue
+		}
 		for _, k := range kinds {
 			e.byKind[k] = append(e.byKind[k], idx)
 		}
@@ -292,8 +309,10 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 			s.field = fieldTarget
 		case "host":
 			s.field = fieldHost
+		case "source":
+			s.field = fieldSource
 		default:
-			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port, user_agent or host", sp.Distinct)
+			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port, user_agent, host or source", sp.Distinct)
 		}
 		s.stride = 1 + sp.Capacity + 1 // header, then capacity+1 hashes
 	} else if sp.Distinct != "" {
@@ -303,8 +322,9 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 	case "", "source":
 	case "source+host":
 		s.byHost = true
+	case "network":
 	default:
-		return s, nil, fmt.Errorf("group_by %q is not source or source+host", sp.GroupBy)
+		return s, nil, fmt.Errorf("group_by %q is not source, source+host or network", sp.GroupBy)
 	}
 	switch {
 	case sp.IPv6Prefix == 0:
@@ -324,6 +344,13 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 	}
 	s.filter = f
 	s.spec = SpecHash(sp)
+	if sp.GroupBy == "network" {
+		if err := compileNetwork(&s, sp); err != nil {
+			return s, nil, err
+		}
+	} else if s.field == fieldSource && s.typ == typeDistinct {
+		return s, nil, errors.New("distinct: source needs group_by: network")
+	}
 	var kinds []event.Kind
 	if len(sp.Filter.Kinds) == 0 {
 		// Every kind that says something about a source; KindNone only
@@ -356,7 +383,7 @@ func (e *Engine) Name(i int) string { return e.scen[i].name }
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	s := e.stats
-	s.Live = uint64(len(e.index))
+	s.Live = uint64(len(e.index) + e.liveNetworks())
 	return s
 }
 
@@ -436,6 +463,9 @@ func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]in
 				a.Scope = ipx.GroupPrefix(src, bits)
 			}
 		}
+	}
+	if len(e.nets) > 0 {
+		poured, alerts = e.pourNetworks(ev, t, len(list) > 0, poured, alerts)
 	}
 	e.sweepStep(t, sweepPerPour)
 	return poured, alerts
@@ -603,6 +633,7 @@ func (e *Engine) Sweep(now time.Time) {
 			e.stats.Expired++
 		}
 	}
+	e.sweepNetworks(t)
 }
 
 // remember adds h to b's distinct set and reports whether it was new. The
