@@ -133,20 +133,31 @@ func networkKey(src netip.Addr, asn uint32, v6bits int) netKey {
 // pourNetworks offers ev to every network scenario, as Pour does to the
 // others. viewReady tells whether e.view was already reset for ev.
 func (e *Engine) pourNetworks(ev *event.Event, t int64, viewReady bool, poured []int, alerts []event.Alert) ([]int, []event.Alert) {
-	if !viewReady {
-		e.view.reset()
-	}
-	src := ev.Source.Unmap().WithZone("")
-	asn, looked := ev.Geo.ASN, ev.Geo.ASN != 0
+	var (
+		src    netip.Addr
+		asn    uint32
+		looked bool
+	)
 	for _, si := range e.nets {
 		s := &e.scen[si]
 		n := s.net
-		if n.kinds[ev.Kind/64]&(1<<(ev.Kind%64)) == 0 || !s.filter.match(ev, &e.view) {
+		if n.kinds[ev.Kind/64]&(1<<(ev.Kind%64)) == 0 {
+			continue
+		}
+		if !viewReady {
+			e.view.reset()
+			viewReady = true
+		}
+		if !s.filter.match(ev, &e.view) {
 			continue
 		}
 		poured = append(poured, int(si))
-		if !looked && e.geo != nil {
-			asn, looked = e.geo.Lookup(src).ASN, true
+		if !looked {
+			src = ev.Source.Unmap().WithZone("")
+			asn, looked = ev.Geo.ASN, true
+			if asn == 0 && e.geo != nil {
+				asn = e.geo.Lookup(src).ASN
+			}
 		}
 		alerts = e.pourNetwork(s, networkKey(src, asn, s.v6bits), src, ev, t, alerts)
 		e.stats.Expired += uint64(n.sweepStep(t, sweepPerPour))

@@ -17,6 +17,9 @@
 //   - distinct: a leaky bucket into which only events with a value of the
 //     Distinct field not yet seen in the current fill are poured. Values are
 //     kept as 32-bit seeded hashes, the last Capacity+1 of them per bucket.
+//   - grouped by network (network.go): a distinct scenario keyed by the
+//     source's autonomous system or /24 (/48) that counts distinct sources,
+//     and alerts each of them on overflow.
 //
 // An overflow raises one alert and silences the key for Blackhole (default
 // one minute); afterwards the bucket starts empty. A bucket that has fully
