@@ -131,38 +131,37 @@ func networkKey(src netip.Addr, asn uint32, v6bits int) netKey {
 }
 
 // pourNetworks offers ev to every network scenario, as Pour does to the
-// others. viewReady tells whether e.view was already reset for ev.
+// others. viewReady tells whether e.view was already reset for ev. It stays
+// small: what a matching event needs is in pourMatched.
 func (e *Engine) pourNetworks(ev *event.Event, t int64, viewReady bool, poured []int, alerts []event.Alert) ([]int, []event.Alert) {
-	var (
-		src    netip.Addr
-		asn    uint32
-		looked bool
-	)
 	for _, si := range e.nets {
 		s := &e.scen[si]
-		n := s.net
-		if n.kinds[ev.Kind/64]&(1<<(ev.Kind%64)) == 0 {
+		if s.net.kinds[ev.Kind/64]&(1<<(ev.Kind%64)) == 0 {
 			continue
 		}
 		if !viewReady {
 			e.view.reset()
 			viewReady = true
 		}
-		if !s.filter.match(ev, &e.view) {
-			continue
+		if s.filter.match(ev, &e.view) {
+			poured = append(poured, int(si))
+			alerts = e.pourMatched(s, ev, t, alerts)
 		}
-		poured = append(poured, int(si))
-		if !looked {
-			src = ev.Source.Unmap().WithZone("")
-			asn, looked = ev.Geo.ASN, true
-			if asn == 0 && e.geo != nil {
-				asn = e.geo.Lookup(src).ASN
-			}
-		}
-		alerts = e.pourNetwork(s, networkKey(src, asn, s.v6bits), src, ev, t, alerts)
-		e.stats.Expired += uint64(n.sweepStep(t, sweepPerPour))
 	}
 	return poured, alerts
+}
+
+// pourMatched counts ev, which network scenario s accepted, into the bucket
+// of its source's network.
+func (e *Engine) pourMatched(s *scenario, ev *event.Event, t int64, alerts []event.Alert) []event.Alert {
+	src := ev.Source.Unmap().WithZone("")
+	asn := ev.Geo.ASN
+	if asn == 0 && e.geo != nil {
+		asn = e.geo.Lookup(src).ASN
+	}
+	alerts = e.pourNetwork(s, networkKey(src, asn, s.v6bits), src, ev, t, alerts)
+	e.stats.Expired += uint64(s.net.sweepStep(t, sweepPerPour))
+	return alerts
 }
 
 // pourNetwork counts the source src of ev into the bucket of network k.

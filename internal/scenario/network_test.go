@@ -286,3 +286,39 @@ func TestNetworkAdoptKeepsNetworks(t *testing.T) {
 		t.Fatalf("fourth source after adoption: %d alerts, want 4", len(got))
 	}
 }
+
+// benchNetwork pours ev, from sources addresses in turn (each /24 holding
+// 200 of them), into defaultLike's scenarios plus a network scenario.
+func benchNetwork(b *testing.B, ev *event.Event, sources int) {
+	e := mustCompile(b, append(defaultLike(), cardTesting(10, 30*time.Second, 0)), Options{})
+	poured := make([]int, 0, 32)
+	alerts := make([]event.Alert, 0, 32)
+	i := 0
+	step := func() {
+		j := i % sources
+		ev.Source = netip.AddrFrom4([4]byte{10, byte(j / 200 >> 8), byte(j / 200), byte(j % 200)})
+		ev.Time = t0.Add(time.Duration(i/sources) * 100 * time.Millisecond)
+		poured, alerts = e.Pour(ev, poured[:0], alerts[:0])
+		i++
+	}
+	for range sources * 2 {
+		step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		step()
+	}
+}
+
+// An SSH failure meets the network scenario's kind but not its filter:
+// compare with BenchmarkPourSSHAuthFailure.
+func BenchmarkNetworkSSHAuthFailure(b *testing.B) {
+	benchNetwork(b, sshFail("192.0.2.1", t0, "root"), 1)
+}
+
+// Failed payments from 10,000 addresses in 50 networks, each network
+// overflowing and silenced in turn.
+func BenchmarkNetworkPayments10kSources(b *testing.B) {
+	benchNetwork(b, paymentFailed("192.0.2.1", t0), 10_000)
+}
