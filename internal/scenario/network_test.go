@@ -322,3 +322,62 @@ func BenchmarkNetworkSSHAuthFailure(b *testing.B) {
 func BenchmarkNetworkPayments10kSources(b *testing.B) {
 	benchNetwork(b, paymentFailed("192.0.2.1", t0), 10_000)
 }
+
+// FuzzNetworkPour pours failed payments from a few networks, with time
+// going backwards at times: every alert names a source that failed a
+// payment, once per overflow, and memory stays within its bounds.
+func FuzzNetworkPour(f *testing.F) {
+	f.Add([]byte("\x00\x01\x02\x03\x04\x05\x06\x07"))
+	f.Add([]byte("card testing from a rented block of addresses, fast"))
+	const max = 8
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := mustCompile(t, []rules.ScenarioSpec{cardTesting(3, 10*time.Second, 0), cardTesting2()}, Options{MaxBuckets: max})
+		now := t0
+		seen := map[netip.Addr]bool{}
+		var poured []int
+		var alerts []event.Alert
+		for len(data) >= 3 {
+			b0, b1, b2 := data[0], data[1], data[2]
+			data = data[3:]
+			now = now.Add(time.Duration(int8(b2)) * 250 * time.Millisecond) // may go backwards
+			var src netip.Addr
+			if b0&1 == 0 {
+				src = netip.AddrFrom4([4]byte{10, 0, b0 >> 5, b1 & 15})
+			} else {
+				src = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 5: b0 >> 6, 7: b1 & 7, 15: b1 >> 3})
+			}
+			ev := paymentFailed(src.String(), now)
+			if b0&2 != 0 {
+				ev.Geo.ASN = 64500 + uint32(b0>>6)
+			}
+			seen[src] = true
+			poured, alerts = e.Pour(ev, poured[:0], alerts[:0])
+			named := map[string]bool{}
+			for _, a := range alerts {
+				if !seen[a.Source] || !a.Scope.Contains(a.Source) || a.Events < 1 || a.Last.Before(a.First) {
+					t.Fatalf("bad alert %+v", a)
+				}
+				k := a.Scenario + " " + a.Scope.String()
+				if named[k] {
+					t.Fatalf("%s alerted twice at once", k)
+				}
+				named[k] = true
+			}
+			if s := e.Stats(); s.Live > 2*max {
+				t.Fatalf("live %d > %d", s.Live, 2*max)
+			}
+		}
+		e.Sweep(now.Add(24 * time.Hour))
+		if s := e.Stats(); s.Live != 0 {
+			t.Fatalf("%d networks live a day later", s.Live)
+		}
+	})
+}
+
+// cardTesting2 is a second network scenario counting within a window, with
+// IPv6 sources counted by /56.
+func cardTesting2() rules.ScenarioSpec {
+	s := cardTesting(2, 0, 30*time.Second)
+	s.Name, s.IPv6Prefix = "card-testing-window", 56
+	return s
+}
