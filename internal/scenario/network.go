@@ -1,7 +1,7 @@
 package scenario
 
 import (
-	"fmt"
+	"errors"
 	"math"
 	"net/netip"
 	"time"
@@ -25,7 +25,9 @@ import (
 //
 // Network scenarios live apart from the per-source buckets: their own map,
 // slab and pool per scenario, reached from Pour only when some scenario is
-// one, so that an engine without them does no extra work.
+// one, so that an engine without them does no extra work. Stats.Overflows
+// and Stats.Expired count their alerts and networks; Stats.Live counts the
+// per-source buckets alone.
 
 // Network prefix lengths used when the source's autonomous system is unknown.
 const (
@@ -87,32 +89,49 @@ type netScenario struct {
 	rng    uint64
 }
 
-// compileNetwork checks a scenario grouped by network and sets up its state.
-// The loader checks the same (docs/rules.md); this guards specs built in code.
-func compileNetwork(s *scenario, sp *rules.ScenarioSpec) error {
-	if s.typ != typeDistinct || sp.Distinct != "source" {
-		return fmt.Errorf("group_by network needs type distinct with distinct: source")
+// compileNetwork compiles a scenario grouped by network. The loader checks
+// the same (docs/rules.md); this guards specs built in code. The rest of
+// the spec is checked as any distinct scenario's; the scenario's kinds go
+// into its own state, not to Pour's dispatch, which never sees it.
+func compileNetwork(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
+	if sp.GroupBy != "network" {
+		return scenario{}, nil, errors.New("distinct: source needs group_by: network")
 	}
-	s.net = &netScenario{
+	if sp.Type != "distinct" || sp.Distinct != "source" {
+		return scenario{}, nil, errors.New("group_by network needs type distinct with distinct: source")
+	}
+	c := *sp
+	c.Distinct, c.GroupBy = "user", "source" // stand-ins, for the checks alone
+	s, kinds, err := compileScenario(&c)
+	if err != nil {
+		return s, nil, err
+	}
+	s.spec = SpecHash(sp)
+	n := &netScenario{
 		index:  make(map[netKey]uint32),
 		stride: sp.Capacity + 1,
 		rng:    uint64(sp.Capacity)*0x9e3779b97f4a7c15 | 1,
 	}
-	s.net.max = min(maxNetworkGroups, maxNetworkSources/s.net.stride)
-	return nil
-}
-
-// addNetwork registers scenario si, a network scenario accepting kinds, with
-// e; maxBuckets (Options.MaxBuckets) also bounds its networks.
-func (e *Engine) addNetwork(si uint32, kinds []event.Kind, maxBuckets int) {
-	n := e.scen[si].net
+	n.max = min(maxNetworkGroups, maxNetworkSources/n.stride)
 	for _, k := range kinds {
 		n.kinds[k/64] |= 1 << (k % 64)
 	}
-	if maxBuckets > 0 {
-		n.max = max(1, min(n.max, maxBuckets))
+	s.net = n
+	return s, nil, nil
+}
+
+// addNetworks lists the network scenarios of e, once they are compiled, and
+// applies o to them: Options.MaxBuckets also bounds their networks.
+func (e *Engine) addNetworks(o Options) {
+	e.geo = o.Geo
+	for i := range e.scen {
+		if n := e.scen[i].net; n != nil {
+			if o.MaxBuckets > 0 {
+				n.max = max(1, min(n.max, o.MaxBuckets))
+			}
+			e.nets = append(e.nets, uint32(i))
+		}
 	}
-	e.nets = append(e.nets, si)
 }
 
 // networkKey returns the network of src (unmapped, valid): its autonomous

@@ -221,7 +221,7 @@ func TestNetworkMemoryIsBounded(t *testing.T) {
 		poured, alerts = e.Pour(ev, poured[:0], alerts[:0])
 	}
 	n := e.scen[0].net
-	if live := e.Stats().Live; live > max || len(n.groups) > max || len(n.pool) > max*n.stride {
+	if live := e.liveNetworks(); live > max || len(n.groups) > max || len(n.pool) > max*n.stride {
 		t.Fatalf("live %d, %d groups, pool %d: want at most %d networks", live, len(n.groups), len(n.pool), max)
 	}
 	// Without MaxBuckets, the bound is the scenario's own.
@@ -236,11 +236,11 @@ func TestNetworkSweepDropsLeakedNetworks(t *testing.T) {
 	for i := range 100 {
 		pourAll(e, paymentFailed(fmt.Sprintf("10.0.%d.1", i), t0))
 	}
-	if live := e.Stats().Live; live != 100 {
+	if live := e.liveNetworks(); live != 100 {
 		t.Fatalf("live %d, want 100", live)
 	}
 	e.Sweep(t0.Add(time.Minute))
-	if live := e.Stats().Live; live != 0 {
+	if live := e.liveNetworks(); live != 0 {
 		t.Fatalf("after the leak: live %d, want 0", live)
 	}
 	// Freed slots are reused.
@@ -363,13 +363,13 @@ func FuzzNetworkPour(f *testing.F) {
 				}
 				named[k] = true
 			}
-			if s := e.Stats(); s.Live > 2*max {
-				t.Fatalf("live %d > %d", s.Live, 2*max)
+			if live := e.liveNetworks(); live > 2*max {
+				t.Fatalf("live %d > %d", live, 2*max)
 			}
 		}
 		e.Sweep(now.Add(24 * time.Hour))
-		if s := e.Stats(); s.Live != 0 {
-			t.Fatalf("%d networks live a day later", s.Live)
+		if live := e.liveNetworks(); live != 0 {
+			t.Fatalf("%d networks live a day later", live)
 		}
 	})
 }

@@ -101,7 +101,6 @@ const (
 	fieldUserAgent
 	fieldTarget // path and query
 	fieldHost   // the event's Host: a sensor's target address, for horizontal scans
-	fieldSource // the source itself, in a network scenario (network.go)
 )
 
 // scenario is one compiled rules.ScenarioSpec. Durations are nanoseconds.
@@ -188,7 +187,7 @@ type Engine struct {
 	stats Stats
 	view  view
 
-	nets []uint32  // indices of the network scenarios (network.go), outside byKind
+	nets []uint32  // indices of the network scenarios (network.go), dispatched apart
 	geo  GeoLookup // Options.Geo
 }
 
@@ -202,7 +201,6 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 		index: make(map[key]uint32),
 		max:   o.MaxBuckets,
 		seed:  maphash.MakeSeed(),
-		geo:   o.Geo,
 	}
 	if e.max <= 0 {
 		e.max = DefaultMaxBuckets
@@ -225,10 +223,6 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 		}
 		idx := uint32(len(e.scen))
 		e.scen = append(e.scen, s)
-		if s.net != nil {
-			e.addNetwork(idx, kinds, o.MaxBuckets)
-			continue
-		}
 		for _, k := range kinds {
 			e.byKind[k] = append(e.byKind[k], idx)
 		}
@@ -237,6 +231,7 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 		return nil, errors.Join(errs...)
 	}
 	e.indexLiterals()
+	e.addNetworks(o)
 	return e, nil
 }
 
@@ -261,6 +256,9 @@ func (e *Engine) indexLiterals() {
 }
 
 func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
+	if sp.GroupBy == "network" || sp.Distinct == "source" {
+		return compileNetwork(sp)
+	}
 	s := scenario{name: sp.Name, remedy: sp.Remedy == nil || *sp.Remedy}
 	if sp.Name == "" {
 		return s, nil, errors.New("name is empty")
@@ -312,10 +310,8 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 			s.field = fieldTarget
 		case "host":
 			s.field = fieldHost
-		case "source":
-			s.field = fieldSource
 		default:
-			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port, user_agent, host or source", sp.Distinct)
+			return s, nil, fmt.Errorf("distinct field %q is not user, path, target, port, user_agent or host", sp.Distinct)
 		}
 		s.stride = 1 + sp.Capacity + 1 // header, then capacity+1 hashes
 	} else if sp.Distinct != "" {
@@ -325,9 +321,8 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 	case "", "source":
 	case "source+host":
 		s.byHost = true
-	case "network":
 	default:
-		return s, nil, fmt.Errorf("group_by %q is not source, source+host or network", sp.GroupBy)
+		return s, nil, fmt.Errorf("group_by %q is not source or source+host", sp.GroupBy)
 	}
 	switch {
 	case sp.IPv6Prefix == 0:
@@ -347,13 +342,6 @@ func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 	}
 	s.filter = f
 	s.spec = SpecHash(sp)
-	if sp.GroupBy == "network" {
-		if err := compileNetwork(&s, sp); err != nil {
-			return s, nil, err
-		}
-	} else if s.field == fieldSource && s.typ == typeDistinct {
-		return s, nil, errors.New("distinct: source needs group_by: network")
-	}
 	var kinds []event.Kind
 	if len(sp.Filter.Kinds) == 0 {
 		// Every kind that says something about a source; KindNone only
@@ -386,7 +374,7 @@ func (e *Engine) Name(i int) string { return e.scen[i].name }
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	s := e.stats
-	s.Live = uint64(len(e.index) + e.liveNetworks())
+	s.Live = uint64(len(e.index))
 	return s
 }
 
