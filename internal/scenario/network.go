@@ -76,6 +76,22 @@ type netSource struct {
 	events uint32
 }
 
+// netGate is what Pour tests before offering an event to the network
+// scenarios at all: the kinds and services some of them accept.
+type netGate struct {
+	kinds       [4]uint64 // bits of the event kinds some network scenario accepts
+	services    []string  // the services their filters name, when every filter names some
+	anyServices bool      // some filter names no service
+}
+
+// wants reports whether some network scenario may accept ev. Not inlined:
+// Pour's code stays as it is for engines without network scenarios.
+//
+//go:noinline
+func (g *netGate) wants(ev *event.Event) bool {
+	return g.kinds[ev.Kind/64]&(1<<(ev.Kind%64)) != 0 && (g.anyServices || hasString(g.services, ev.Service))
+}
+
 // netScenario is the state of one network scenario.
 type netScenario struct {
 	kinds  [4]uint64 // event kinds the filter accepts, as bits
@@ -125,11 +141,25 @@ func compileNetwork(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
 func (e *Engine) addNetworks(o Options) {
 	e.geo = o.Geo
 	for i := range e.scen {
-		if n := e.scen[i].net; n != nil {
-			if o.MaxBuckets > 0 {
-				n.max = max(1, min(n.max, o.MaxBuckets))
+		n := e.scen[i].net
+		if n == nil {
+			continue
+		}
+		if o.MaxBuckets > 0 {
+			n.max = max(1, min(n.max, o.MaxBuckets))
+		}
+		e.nets = append(e.nets, uint32(i))
+		for w := range n.kinds {
+			e.netGate.kinds[w] |= n.kinds[w]
+		}
+		if svcs := e.scen[i].filter.services; svcs == nil {
+			e.netGate.anyServices = true
+		} else {
+			for _, svc := range svcs {
+				if !hasString(e.netGate.services, svc) {
+					e.netGate.services = append(e.netGate.services, svc)
+				}
 			}
-			e.nets = append(e.nets, uint32(i))
 		}
 	}
 }
@@ -155,7 +185,8 @@ func networkKey(src netip.Addr, asn uint32, v6bits int) netKey {
 func (e *Engine) pourNetworks(ev *event.Event, t int64, viewReady bool, poured []int, alerts []event.Alert) ([]int, []event.Alert) {
 	for _, si := range e.nets {
 		s := &e.scen[si]
-		if s.net.kinds[ev.Kind/64]&(1<<(ev.Kind%64)) == 0 {
+		if s.net.kinds[ev.Kind/64]&(1<<(ev.Kind%64)) == 0 ||
+			s.filter.services != nil && !hasString(s.filter.services, ev.Service) {
 			continue
 		}
 		if !viewReady {

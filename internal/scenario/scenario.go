@@ -187,8 +187,9 @@ type Engine struct {
 	stats Stats
 	view  view
 
-	nets []uint32  // indices of the network scenarios (network.go), dispatched apart
-	geo  GeoLookup // Options.Geo
+	nets    []uint32  // indices of the network scenarios (network.go), dispatched apart
+	netGate netGate   // whether an event may concern them
+	geo     GeoLookup // Options.Geo
 }
 
 // Compile validates specs and compiles them into an Engine. Errors name the
@@ -455,7 +456,7 @@ func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]in
 			}
 		}
 	}
-	if len(e.nets) > 0 {
+	if len(e.nets) > 0 && e.netGate.wants(ev) {
 		poured, alerts = e.pourNetworks(ev, t, len(list) > 0, poured, alerts)
 	}
 	e.sweepStep(t, sweepPerPour)
