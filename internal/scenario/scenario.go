@@ -73,15 +73,15 @@ const (
 
 // Options tunes an Engine.
 type Options struct {
-	// MaxBuckets bounds the number of live buckets; when it is reached, a new
-	// key evicts the least useful of a few sampled buckets. Default
-	// DefaultMaxBuckets (about 200 MB of buckets at most).
-	MaxBuckets int
 	// Geo, when set, tells network scenarios (group_by: network) the
 	// autonomous system of a source whose Event.Geo does not say it; it is
 	// asked only for events such a scenario counts. Nil: networks are
 	// prefixes.
 	Geo GeoLookup
+	// MaxBuckets bounds the number of live buckets; when it is reached, a new
+	// key evicts the least useful of a few sampled buckets. Default
+	// DefaultMaxBuckets (about 200 MB of buckets at most).
+	MaxBuckets int
 }
 
 type kindOf uint8
@@ -184,12 +184,12 @@ type Engine struct {
 	seed     maphash.Seed
 	hostSeed uint32
 
-	stats Stats
-	view  view
-
 	nets    []uint32  // indices of the network scenarios (network.go), dispatched apart
 	netGate netGate   // whether an event may concern them
 	geo     GeoLookup // Options.Geo
+
+	stats Stats
+	view  view
 }
 
 // Compile validates specs and compiles them into an Engine. Errors name the
@@ -228,11 +228,11 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 			e.byKind[k] = append(e.byKind[k], idx)
 		}
 	}
+	e.addNetworks(o)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	e.indexLiterals()
-	e.addNetworks(o)
 	return e, nil
 }
 
