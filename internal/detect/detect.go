@@ -136,7 +136,7 @@ func New(o Options) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := scenario.Compile(o.Rules.Scenarios, scenario.Options{MaxBuckets: o.MaxBuckets})
+	s, err := scenario.Compile(o.Rules.Scenarios, scenario.Options{MaxBuckets: o.MaxBuckets, Geo: o.Geo})
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,19 @@ var (
 	setFields      = []string{"status", "port", "bytes", "user", "method", "path", "host", "user_agent"}
 )
 
+// Grouping by network (docs/rules.md, "Grouping by network") adds a value
+// to group_by and one to distinct, which means something only there.
+const (
+	groupByNetwork = "network"
+	distinctSource = "source"
+)
+
+// The values the loader accepts for distinct and group_by.
+var (
+	scenarioDistincts = append(slices.Clip(distinctFields), distinctSource)
+	scenarioGroupBys  = append(slices.Clip(groupBys), groupByNetwork)
+)
+
 // decoder walks the yaml.Node tree of one file, collecting every problem it
 // finds instead of stopping at the first.
 type decoder struct {
@@ -453,9 +466,9 @@ func (d *decoder) scenario(n *yaml.Node) ScenarioSpec {
 		"filter":      func(v *yaml.Node) { s.Filter = d.filter(v) },
 		"capacity":    func(v *yaml.Node) { s.Capacity = d.integer(v, "capacity", 1, 1<<30) },
 		"leak":        func(v *yaml.Node) { s.Leak = d.duration(v, "leak") },
-		"distinct":    func(v *yaml.Node) { s.Distinct = d.oneOf(v, "distinct", distinctFields) },
+		"distinct":    func(v *yaml.Node) { s.Distinct = d.oneOf(v, "distinct", scenarioDistincts) },
 		"window":      func(v *yaml.Node) { s.Window = d.duration(v, "window") },
-		"group_by":    func(v *yaml.Node) { s.GroupBy = d.oneOf(v, "group_by", groupBys) },
+		"group_by":    func(v *yaml.Node) { s.GroupBy = d.oneOf(v, "group_by", scenarioGroupBys) },
 		"ipv6_prefix": func(v *yaml.Node) { s.IPv6Prefix = d.integer(v, "ipv6_prefix", 1, 128) },
 		"blackhole":   func(v *yaml.Node) { s.Blackhole = d.duration(v, "blackhole") },
 		"remedy": func(v *yaml.Node) {
@@ -505,7 +518,7 @@ func (d *decoder) scenario(n *yaml.Node) ScenarioSpec {
 			d.Errorf(n, "%s: a distinct scenario needs capacity (distinct values held before overflow)", what)
 		}
 		if !hasDistinct {
-			d.Errorf(n, "%s: a distinct scenario needs distinct (%s)", what, strings.Join(distinctFields, ", "))
+			d.Errorf(n, "%s: a distinct scenario needs distinct (%s)", what, strings.Join(scenarioDistincts, ", "))
 		}
 		if !hasWindow && !hasLeak {
 			d.Errorf(n, "%s: a distinct scenario needs window or leak", what)
@@ -521,6 +534,14 @@ func (d *decoder) scenario(n *yaml.Node) ScenarioSpec {
 		d.Errorf(n, "%s: filter is required (a scenario without one would count every event)", what)
 	} else if f.Kind == yaml.MappingNode && len(f.Content) == 0 {
 		d.Errorf(f, "%s: filter is empty (a scenario without one would count every event)", what)
+	}
+	// Grouping by network counts the distinct sources of a network, and
+	// distinct sources mean something only within a network.
+	if s.GroupBy == groupByNetwork && (typ != "distinct" || (hasDistinct && s.Distinct != distinctSource)) {
+		d.Errorf(at("group_by"), "%s: group_by: network needs type: distinct with distinct: source", what)
+	}
+	if s.Distinct == distinctSource && s.GroupBy != groupByNetwork {
+		d.Errorf(at("distinct"), "%s: distinct: source needs group_by: network", what)
 	}
 	if s.GroupBy == "" {
 		s.GroupBy = DefaultGroupBy

@@ -80,7 +80,7 @@ type ScenarioSpec struct {
 	Leak        time.Duration // leaky: one event leaks out every Leak
 	Distinct    string        // field whose distinct values are counted: "user", "path", "target" (path and query), "query", "port", "user_agent", "host" (a sensor event's target address)
 	Window      time.Duration // distinct/leaky: how long values are remembered (distinct type)
-	GroupBy     string        // "source" (default) or "source+host"
+	GroupBy     string        // "source" (default), "source+host", or "network" (the source's autonomous system, else its /24 or /48), which counts distinct sources: Distinct "source"
 	IPv6Prefix  int           // IPv6 sources are grouped by this prefix length; default 64, 128 disables
 	Blackhole   time.Duration // quiet period for a key after it overflowed
 	Remedy      *bool         // whether an overflow leads to a decision; default true

@@ -95,5 +95,6 @@ func (e *Engine) Adopt(old *Engine) Adoption {
 		e.slab = append(e.slab, nb)
 		ad.Buckets++
 	}
+	ad.Buckets += e.adoptNetworks(old, to)
 	return ad
 }

@@ -17,6 +17,9 @@
 //   - distinct: a leaky bucket into which only events with a value of the
 //     Distinct field not yet seen in the current fill are poured. Values are
 //     kept as 32-bit seeded hashes, the last Capacity+1 of them per bucket.
+//   - grouped by network (network.go): a distinct scenario keyed by the
+//     source's autonomous system or /24 (/48) that counts distinct sources,
+//     and alerts each of them on overflow.
 //
 // An overflow raises one alert and silences the key for Blackhole (default
 // one minute); afterwards the bucket starts empty. A bucket that has fully
@@ -70,6 +73,11 @@ const (
 
 // Options tunes an Engine.
 type Options struct {
+	// Geo, when set, tells network scenarios (group_by: network) the
+	// autonomous system of a source whose Event.Geo does not say it; it is
+	// asked only for events such a scenario counts. Nil: networks are
+	// prefixes.
+	Geo GeoLookup
 	// MaxBuckets bounds the number of live buckets; when it is reached, a new
 	// key evicts the least useful of a few sampled buckets. Default
 	// DefaultMaxBuckets (about 200 MB of buckets at most).
@@ -116,6 +124,9 @@ type scenario struct {
 	// spec identifies the rule the scenario was compiled from (SpecHash):
 	// Adopt keeps the buckets of a scenario whose spec did not change.
 	spec [32]byte
+	// net is the state of a scenario grouped by network (network.go); nil
+	// for the others.
+	net *netScenario
 
 	// Distinct values of each bucket live in a ring of stride uint32 hashes
 	// in pool, one chunk per bucket, reused through freeChunks. The first
@@ -178,6 +189,10 @@ type Engine struct {
 	seed     maphash.Seed
 	hostSeed uint32
 
+	nets    []uint32  // indices of the network scenarios (network.go), dispatched apart
+	netGate netGate   // whether an event may concern them
+	geo     GeoLookup // Options.Geo
+
 	stats Stats
 	view  view
 
@@ -220,6 +235,7 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 			e.byKind[k] = append(e.byKind[k], idx)
 		}
 	}
+	e.addNetworks(o)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -249,6 +265,9 @@ func (e *Engine) indexLiterals() {
 }
 
 func compileScenario(sp *rules.ScenarioSpec) (scenario, []event.Kind, error) {
+	if sp.GroupBy == "network" || sp.Distinct == "source" {
+		return compileNetwork(sp)
+	}
 	s := scenario{name: sp.Name, remedy: sp.Remedy == nil || *sp.Remedy}
 	if sp.Name == "" {
 		return s, nil, errors.New("name is empty")
@@ -450,6 +469,9 @@ func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]in
 			}
 		}
 	}
+	if len(e.nets) > 0 && e.netGate.wants(ev) {
+		poured, alerts = e.pourNetworks(ev, t, len(list) > 0, poured, alerts)
+	}
 	e.sweepStep(t, sweepPerPour)
 	return poured, alerts
 }
@@ -616,6 +638,7 @@ func (e *Engine) Sweep(now time.Time) {
 			e.stats.Expired++
 		}
 	}
+	e.sweepNetworks(t)
 }
 
 // remember adds h to b's distinct set and reports whether it was new. The

@@ -26,6 +26,41 @@ def write(name, header, entries):
             f.write(line + "\n")
 
 
+def shop():
+    # A busy shop's checkout seen through the CrowdSec extension for
+    # Magento 2: thirty customers of one mobile carrier, sharing its /24,
+    # each fail one payment over the day (a declined card, a mistyped
+    # number); five of them fail twice a minute apart before paying; ten
+    # more customers of another carrier's /48 fail once each during the
+    # evening's busiest two hours.
+    r = random.Random(11)
+    out = []
+
+    def payment(t, ip, method="braintree"):
+        stamp = (BASE + datetime.timedelta(seconds=t))
+        msg = (f'[{stamp.strftime("%Y-%m-%d %H:%M:%S")}] crowdsec-events.INFO:  '
+               f'{{"type":"PAYMENT_FAILED","ip":"{ip}","x-forwarded-for-ip":"","bouncer_agent":"Magento 2 CrowdSec Bouncer/v1.0.0","payment_method":"{method}"}} []')
+        return (t, f'{stamp.strftime("%b %d %H:%M:%S")} shop magento[142]: {msg}')
+
+    for c in range(30):
+        t = r.uniform(0, 24 * 3600 - 120)
+        ip = f"198.51.100.{10 + c}"
+        out.append(payment(t, ip))
+        if c % 6 == 0:
+            out.append(payment(t + r.uniform(40, 90), ip))
+    for c in range(10):
+        t = 11 * 3600 + r.uniform(0, 2 * 3600)
+        out.append(payment(t, f"2001:db8:77:{c:x}::{c + 1:x}", "checkmo"))
+    write("shop-payments.log", """
+A busy shop's checkout (CrowdSec extension for Magento 2): thirty customers
+of one mobile carrier's /24 each fail one payment over a day, five of them
+twice a minute apart; ten customers of another carrier's /48 fail once each
+during the busiest two hours.""", out)
+
+
+shop()
+
+
 def office():
     # 150 users behind one NAT open a basic-auth intranet between 08:00 and
     # 08:05: each browser's first request gets the normal 401 naming no
