@@ -419,7 +419,9 @@ func progToken(b []byte, i int, env *Envelope) bool {
 }
 
 // bracketProg reads "[prog]: msg" at b[i:] (no host, the program in
-// brackets, then a colon and a space or the end of the line).
+// brackets, then a colon and a space or the end of the line), and metalog's
+// "[prog] msg" (Gentoo's metalog writes the tag in brackets with no colon,
+// then one space and a message that is not empty).
 func bracketProg(b []byte, i int, env *Envelope) bool {
 	if i >= len(b) || b[i] != '[' {
 		return false
@@ -428,7 +430,17 @@ func bracketProg(b []byte, i int, env *Envelope) bool {
 	for j < len(b) && progChar[b[j]] {
 		j++
 	}
-	if j == i+1 || j+1 >= len(b) || b[j] != ']' || b[j+1] != ':' {
+	if j == i+1 || j+1 >= len(b) || b[j] != ']' {
+		return false
+	}
+	if b[j+1] == ' ' {
+		if j+2 >= len(b) || b[j+2] == ' ' {
+			return false
+		}
+		env.Program, env.Message = b[i+1:j], b[j+2:]
+		return true
+	}
+	if b[j+1] != ':' {
 		return false
 	}
 	m := j + 2

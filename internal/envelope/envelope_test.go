@@ -79,6 +79,7 @@ var parseCases = []parseCase{
 	{"Oct 11 22:14:15 host sshd[1]  two spaces", FormatRFC3164, "2024-10-11T22:14:15Z", "host", "sshd", "1", "two spaces"},
 	{"Mar 24 08:58:32 sogod [26818]: program, space, pid", FormatRFC3164, "2024-03-24T08:58:32Z", "", "sogod", "26818", "program, space, pid"},
 	{"Mar  3 00:17:22 [sshd]: program in brackets", FormatRFC3164, "2025-03-03T00:17:22Z", "", "sshd", "", "program in brackets"},
+	{"Jun 25 23:53:34 [sshd] User root from 192.0.2.1 not allowed: metalog", FormatRFC3164, "2024-06-25T23:53:34Z", "", "sshd", "", "User root from 192.0.2.1 not allowed: metalog"},
 	{"Mar 24 08:58:32 host sogod [26818]: after a host", FormatRFC3164, "2024-03-24T08:58:32Z", "host", "sogod", "26818", "after a host"},
 
 	// No time: journal message bodies, multilog's TAI64N labels.
@@ -127,7 +128,8 @@ var parseCases = []parseCase{
 	{"srv sshd[12] no colon, no time", FormatNone, "", "", "", "", "srv sshd[12] no colon, no time"},
 	{"a b sshd[12]: two words before", FormatNone, "", "", "", "", "a b sshd[12]: two words before"},
 	{"2024-01-02 03:04:05 [main]: an application's own line", FormatNone, "", "", "", "", "2024-01-02 03:04:05 [main]: an application's own line"},
-	{"Mar  3 00:17:22 [sshd] no colon", FormatNone, "", "", "", "", "Mar  3 00:17:22 [sshd] no colon"},
+	{"Mar  3 00:17:22 [sshd]  two spaces", FormatNone, "", "", "", "", "Mar  3 00:17:22 [sshd]  two spaces"},
+	{"Mar  3 00:17:22 [sshd] ", FormatNone, "", "", "", "", "Mar  3 00:17:22 [sshd] "},
 	{"Mar  3 00:17:22 [] empty", FormatNone, "", "", "", "", "Mar  3 00:17:22 [] empty"},
 	{"Error: x", FormatNone, "", "", "", "", "Error: x"},
 	{"@400000004c91b044077a9e9 imap-login: short label", FormatNone, "", "", "", "", "@400000004c91b044077a9e9 imap-login: short label"},

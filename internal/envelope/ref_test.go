@@ -19,7 +19,8 @@ var ref3164 = regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
 
 // refAlt are the other program headers, tried when ref3164 does not match:
 // "prog [pid]: msg" (with or without a host before it), rsyslog 8's
-// "host prog[pid] msg" (no colon) and "[prog]: msg" (no host).
+// "host prog[pid] msg" (no colon), "[prog]: msg" (no host) and metalog's
+// "[prog] msg".
 var refAlt = []*regexp.Regexp{
 	regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
 		`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
@@ -35,6 +36,10 @@ var refAlt = []*regexp.Regexp{
 		`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
 		`(?:<[^ <>]{1,30}> )?` +
 		`()\[([A-Za-z0-9/._@()-]+)\]():(?: +(.*))?$`),
+	regexp.MustCompile(`(?s)^(?:<(\d{1,3})>)?` +
+		`([A-Za-z]{3}) ( ?\d|\d\d) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(?:[.,](\d+))? +` +
+		`(?:<[^ <>]{1,30}> )?` +
+		`()\[([A-Za-z0-9/._@()-]+)\]() ([^ ].*)$`),
 }
 
 var refFacility = regexp.MustCompile(`[a-z0-9]+\.[a-z0-9]+ `)
