@@ -10,17 +10,21 @@ import (
 // recently written entry, so memory stays bounded whatever the input and
 // nothing is allocated after construction. Keys are seeded hashes, so an
 // attacker who can choose program names cannot aim at a collision.
+//
+// A set's keys and stamps fill one 64-byte cache line, and its addresses
+// are kept apart: finding an entry, or the one to overwrite, reads one
+// line (the table outgrows the cache under many concurrent sessions).
 type sessionTable struct {
 	seed  maphash.Seed
-	sets  [][4]sessionEntry
+	sets  []sessionSet
+	addrs [][4]netip.Addr
 	mask  uint64
 	clock uint64
 }
 
-type sessionEntry struct {
-	prog, pid uint64
-	stamp     uint64 // 0: empty
-	addr      netip.Addr
+type sessionSet struct {
+	key   [4]uint64 // the program's hash mixed with the pid (sessionTable.key)
+	stamp [4]uint64 // 0: empty
 }
 
 func newSessionTable(max int) *sessionTable {
@@ -28,10 +32,14 @@ func newSessionTable(max int) *sessionTable {
 	for n*4 < max {
 		n <<= 1
 	}
-	return &sessionTable{seed: maphash.MakeSeed(), sets: make([][4]sessionEntry, n), mask: uint64(n - 1)}
+	return &sessionTable{seed: maphash.MakeSeed(), sets: make([]sessionSet, n), addrs: make([][4]netip.Addr, n), mask: uint64(n - 1)}
 }
 
-func (t *sessionTable) key(prog, pid []byte) (uint64, uint64, *[4]sessionEntry) {
+// key returns the entry key of (prog, pid) and the index of its set. A
+// numeric pid is taken exactly and any other hashed; the key is the
+// program's hash xor the pid times an odd constant, one-to-one in the pid
+// for a given program.
+func (t *sessionTable) key(prog, pid []byte) (uint64, uint64) {
 	h := maphash.Bytes(t.seed, prog)
 	var id uint64
 	if n, ok := atoi(pid, 18); ok {
@@ -39,33 +47,36 @@ func (t *sessionTable) key(prog, pid []byte) (uint64, uint64, *[4]sessionEntry) 
 	} else {
 		id = maphash.Bytes(t.seed, pid) | 1<<63
 	}
-	mix := (h ^ id*0x9e3779b97f4a7c15) * 0xff51afd7ed558ccd
+	k := h ^ id*0x9e3779b97f4a7c15
+	mix := k * 0xff51afd7ed558ccd
 	mix ^= mix >> 32
-	return h, id, &t.sets[mix&t.mask]
+	return k, mix & t.mask
 }
 
 func (t *sessionTable) put(prog, pid []byte, a netip.Addr) {
-	h, id, set := t.key(prog, pid)
+	k, si := t.key(prog, pid)
+	set := &t.sets[si]
 	t.clock++
 	victim := 0
-	for i := range set {
-		e := &set[i]
-		if e.stamp != 0 && e.prog == h && e.pid == id {
+	for i := range set.key {
+		if set.stamp[i] != 0 && set.key[i] == k {
 			victim = i
 			break
 		}
-		if e.stamp < set[victim].stamp {
+		if set.stamp[i] < set.stamp[victim] {
 			victim = i
 		}
 	}
-	set[victim] = sessionEntry{prog: h, pid: id, stamp: t.clock, addr: a}
+	set.key[victim], set.stamp[victim] = k, t.clock
+	t.addrs[si][victim] = a
 }
 
 func (t *sessionTable) get(prog, pid []byte) netip.Addr {
-	h, id, set := t.key(prog, pid)
-	for i := range set {
-		if e := &set[i]; e.stamp != 0 && e.prog == h && e.pid == id {
-			return e.addr
+	k, si := t.key(prog, pid)
+	set := &t.sets[si]
+	for i := range set.key {
+		if set.stamp[i] != 0 && set.key[i] == k {
+			return t.addrs[si][i]
 		}
 	}
 	return netip.Addr{}
