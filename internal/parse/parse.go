@@ -93,6 +93,15 @@ type rule struct {
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
 	starts [256]bool
+	// prefixes, when every pattern is a template that starts with literal
+	// text, are those texts: a message that starts with none of them cannot
+	// match, which is cheaper to tell than the prefilter's scan. nil: no
+	// such gate.
+	prefixes [][]byte
+	// prefixImpliesPrefilter: a message that starts with one of prefixes
+	// passes the prefilter (each template's prefilter literal is its
+	// prefix, and the prefilter is derived from them).
+	prefixImpliesPrefilter bool
 }
 
 // setValues are a rule's constant fields; has* say which were given.
@@ -413,6 +422,31 @@ func compileTail(s *rules.ParserSpec, r *rule, derived []string, canDerive bool)
 	case canDerive && r.format == formatNone:
 		r.prefilter = textmatch.NewPrefilter(dedupe(derived)...)
 	}
+	if r.format != formatNone || len(r.regexps) > 0 || len(r.templates) == 0 {
+		return
+	}
+	implies := len(s.Prefilter) == 0 && canDerive
+	for _, t := range r.templates {
+		pre := t.Prefix()
+		if len(pre) == 0 {
+			r.prefixes = nil
+			return
+		}
+		r.prefixes = append(r.prefixes, pre)
+		// The derived prefilter holds this literal or a part of it.
+		implies = implies && bytes.Equal(t.Prefilter(), pre)
+	}
+	r.prefixImpliesPrefilter = implies
+}
+
+// hasPrefixAny reports whether msg starts with one of prefixes.
+func hasPrefixAny(msg []byte, prefixes [][]byte) bool {
+	for _, p := range prefixes {
+		if bytes.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func layoutOf(name string) (envelope.Layout, error) {
@@ -672,7 +706,14 @@ func (p *Parser) globRules(prog []byte) *dispatch {
 // case res is final).
 func (p *Parser) apply(i int, msg, prog []byte, ev *event.Event, res *Result) bool {
 	r := &p.rules[i]
-	if !r.prefilter.Match(msg) {
+	if r.prefixes != nil {
+		if !hasPrefixAny(msg, r.prefixes) {
+			return false // no template can match
+		}
+		if !r.prefixImpliesPrefilter && !r.prefilter.Match(msg) {
+			return false
+		}
+	} else if !r.prefilter.Match(msg) {
 		return false
 	}
 	switch r.format {

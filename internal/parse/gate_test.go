@@ -1,0 +1,58 @@
+package parse
+
+import (
+	"testing"
+	"time"
+
+	"github.com/herd-ips/herd/internal/rules"
+)
+
+// A rule whose templates all start with literal text is skipped when the
+// message starts with none of them, before its prefilter is scanned; the
+// gate changes speed only: an explicit prefilter still applies, and a rule
+// with a template that starts with a capture, or with a regexp, is not
+// gated.
+func TestPrefixGate(t *testing.T) {
+	specs := []rules.ParserSpec{
+		{Name: "explicit", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_failure",
+			Prefilter: []string{"ssh2"}, Patterns: []string{"Bad key from %{source} port %{port} %{*}"}},
+		{Name: "two", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_failure",
+			Patterns: []string{"Failed password for %{user} from %{source} port %{port} ssh2", "Failed none for %{user} from %{source} port %{port}"}},
+		{Name: "inner", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_failure",
+			Patterns: []string{"Bad %{_} from %{source} via pam"}},
+		{Name: "capture-first", Programs: []string{"sshd"}, Service: "ssh", Kind: "scan",
+			Patterns: []string{"%{_} probe from %{source}"}},
+		{Name: "regexp", Programs: []string{"sshd"}, Service: "ssh", Kind: "scan",
+			Regexps: []string{`^Probing by (?P<source>\S+)$`}},
+	}
+	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gates := map[string]struct {
+		gated, implies bool
+	}{
+		"explicit": {true, false}, "two": {true, true}, "inner": {true, false}, "capture-first": {false, false}, "regexp": {false, false},
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		g := gates[r.name]
+		if (r.prefixes != nil) != g.gated || r.prefixImpliesPrefilter != g.implies {
+			t.Errorf("%s: gated %v implies %v, want %v %v", r.name, r.prefixes != nil, r.prefixImpliesPrefilter, g.gated, g.implies)
+		}
+	}
+	const h = "Nov 23 08:00:00 web sshd[7]: "
+	for _, tt := range []struct{ msg, rule string }{
+		{"Bad key from 192.0.2.1 port 22 ssh2", "explicit"},
+		{"Bad key from 192.0.2.1 port 22 rsa", ""}, // the explicit prefilter holds
+		{"Failed password for root from 192.0.2.2 port 22 ssh2", "two"},
+		{"Failed none for root from 192.0.2.3 port 22", "two"},
+		{"Failed publickey for root from 192.0.2.3 port 22", ""},
+		{"Bad user from 192.0.2.4 via pam", "inner"},
+		{"sweeping probe from 192.0.2.5", "capture-first"},
+		{"Probing by 192.0.2.6", "regexp"},
+		{"Failed  password for root from 192.0.2.2 port 22 ssh2", ""},
+	} {
+		check(t, p, h+tt.msg, "", want{rule: tt.rule, event: tt.rule != ""})
+	}
+}
