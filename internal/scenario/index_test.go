@@ -20,10 +20,10 @@ func TestIndexAgreesWithAMap(t *testing.T) {
 		var slab []bucket
 		var free []uint32
 		ref := map[key]uint32{}
-		keyOf := func(n int) key {
+		keyOf := func(n int) key { // groups of up to four scenarios' buckets
 			var k key
-			k.addr[15], k.addr[14] = byte(n), byte(n>>8)
-			k.scen = uint32(n % 3)
+			k.addr[15], k.addr[14] = byte(n/4), byte(n>>10)
+			k.scen = uint32(n % 4)
 			return k
 		}
 		for step := range 50_000 {
@@ -49,7 +49,7 @@ func TestIndexAgreesWithAMap(t *testing.T) {
 					slab = append(slab, bucket{})
 				}
 				slab[idx].key = k
-				ix.put(h, idx)
+				ix.put(&k, h, idx)
 				ref[k] = idx
 			}
 			if ix.len() != len(ref) {
