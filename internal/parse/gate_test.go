@@ -1,9 +1,12 @@
 package parse
 
 import (
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/herd-ips/herd/internal/event"
 	"github.com/herd-ips/herd/internal/rules"
 )
 
@@ -54,5 +57,38 @@ func TestPrefixGate(t *testing.T) {
 		{"Failed  password for root from 192.0.2.2 port 22 ssh2", ""},
 	} {
 		check(t, p, h+tt.msg, "", want{rule: tt.rule, event: tt.rule != ""})
+	}
+}
+
+// The rules of the last program are kept between lines: lines of exact,
+// glob-matched, unknown and very long program names, in any order, parse
+// as each does on a fresh parser.
+func TestProgramRulesCache(t *testing.T) {
+	long := strings.Repeat("x", maxCachedProgram+1)
+	lines := []string{}
+	for _, l := range allocLines {
+		lines = append(lines, l.line)
+	}
+	lines = append(lines,
+		"Nov 23 08:00:05 web "+long+"[1]: Failed password for root from 192.0.2.1 port 22 ssh2",
+		"Nov 23 08:00:05 web sshd-session[1]: Failed password for root from 192.0.2.2 port 22 ssh2",
+		"Nov 23 08:00:06 mail courierpop3login: LOGIN FAILED, user=bob, ip=[::ffff:203.0.113.11]",
+	)
+	wants := make([]event.Event, len(lines))
+	wress := make([]Result, len(lines))
+	for i, line := range lines {
+		wress[i] = newParser(t).Parse([]byte(line), "", &wants[i])
+	}
+	p := newParser(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		i := r.IntN(len(lines))
+		line, want, wres := lines[i], &wants[i], wress[i]
+		var got event.Event
+		gres := p.Parse([]byte(line), "", &got)
+		if gres.Rule != wres.Rule || gres.Event != wres.Event || got.Source != want.Source || string(got.User) != string(want.User) {
+			t.Fatalf("%q: rule %d event %v source %v user %q; fresh parser: rule %d event %v source %v user %q",
+				line, gres.Rule, gres.Event, got.Source, got.User, wres.Rule, wres.Event, want.Source, want.User)
+		}
 	}
 }

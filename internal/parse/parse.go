@@ -139,6 +139,12 @@ type Parser struct {
 
 	hint      string
 	hintBytes []byte
+
+	// The last program looked up and its rules (programRules).
+	lastProg    []byte
+	lastProgD   *dispatch
+	lastProgOK  bool
+	lastProgSet bool
 }
 
 // dispatch is a list of rules to try in order, also split by the first byte
@@ -190,6 +196,7 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 		specs:     append([]rules.ParserSpec(nil), specs...),
 		byProgram: map[string]*dispatch{},
 		learned:   map[string]*dispatch{},
+		lastProg:  make([]byte, 0, maxCachedProgram),
 		opts:      o,
 		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference, Time: o.Time}),
 		scratch:   make([]byte, 0, 4096),
@@ -631,10 +638,7 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 	}
 	res.Program = prog
 	if len(prog) > 0 {
-		d, ok := p.byProgram[string(prog)]
-		if !ok && len(p.globs) > 0 {
-			d = p.globRules(prog)
-		}
+		d, ok := p.programRules(prog)
 		if d != nil && len(d.all) > 0 {
 			if env.Format == envelope.FormatJournalJSON && !trusted(&env.Journal, prog) {
 				res.Doubt = true
@@ -656,6 +660,28 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 	}
 	return res
 }
+
+// programRules returns the rules of prog and whether prog is named exactly
+// (byProgram) rather than by globs. The last program's answer is kept: the
+// lines of one program come in runs.
+func (p *Parser) programRules(prog []byte) (*dispatch, bool) {
+	if p.lastProgSet && bytes.Equal(prog, p.lastProg) {
+		return p.lastProgD, p.lastProgOK
+	}
+	d, ok := p.byProgram[string(prog)]
+	if !ok && len(p.globs) > 0 {
+		d = p.globRules(prog)
+	}
+	p.lastProgSet = len(prog) <= cap(p.lastProg)
+	if p.lastProgSet {
+		p.lastProg = append(p.lastProg[:0], prog...)
+		p.lastProgD, p.lastProgOK = d, ok
+	}
+	return d, ok
+}
+
+// maxCachedProgram bounds the program name programRules keeps.
+const maxCachedProgram = 64
 
 func (p *Parser) hintProgram(hint string) []byte {
 	if hint != p.hint {
