@@ -49,7 +49,7 @@ func TestIndexAgreesWithAMap(t *testing.T) {
 					slab = append(slab, bucket{})
 				}
 				slab[idx].key = k
-				ix.put(&k, h, idx)
+				ix.put(h, idx)
 				ref[k] = idx
 			}
 			if ix.len() != len(ref) {

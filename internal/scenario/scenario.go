@@ -518,7 +518,7 @@ func (e *Engine) pourInto(s *scenario, k key, ev *event.Event, t int64, alerts [
 		}
 	} else {
 		idx := e.alloc(t)
-		e.index.put(&k, h, idx)
+		e.index.put(h, idx)
 		b = &e.slab[idx]
 		*b = bucket{key: k}
 	}
