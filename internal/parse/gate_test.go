@@ -10,11 +10,11 @@ import (
 	"github.com/herd-ips/herd/internal/rules"
 )
 
-// A rule whose templates all start with literal text is skipped when the
-// message starts with none of them, before its prefilter is scanned; the
-// gate changes speed only: an explicit prefilter still applies, and a rule
-// with a template that starts with a capture, or with a regexp, is not
-// gated.
+// A rule whose patterns all start with literal text (templates, and
+// regexps anchored by ^ on literal text) is skipped when the message starts
+// with none of them, before its prefilter is scanned; the gate changes
+// speed only: an explicit prefilter still applies, and a rule with a
+// pattern that starts otherwise is not gated.
 func TestPrefixGate(t *testing.T) {
 	specs := []rules.ParserSpec{
 		{Name: "explicit", Programs: []string{"sshd"}, Service: "ssh", Kind: "auth_failure",
@@ -27,6 +27,10 @@ func TestPrefixGate(t *testing.T) {
 			Patterns: []string{"%{_} probe from %{source}"}},
 		{Name: "regexp", Programs: []string{"sshd"}, Service: "ssh", Kind: "scan",
 			Regexps: []string{`^Probing by (?P<source>\S+)$`}},
+		{Name: "regexp-free", Programs: []string{"sshd"}, Service: "ssh", Kind: "scan",
+			Regexps: []string{`Sweep from (?P<source>\S+) seen`}},
+		{Name: "mixed", Programs: []string{"sshd"}, Service: "ssh", Kind: "scan", Prefilter: []string{"knock"},
+			Patterns: []string{"Port knock from %{source}"}, Regexps: []string{`^(?:Early )?knock by (?P<source>\S+)$`}},
 	}
 	p, err := Compile(specs, Options{Location: time.UTC, Reference: ref})
 	if err != nil {
@@ -35,7 +39,8 @@ func TestPrefixGate(t *testing.T) {
 	gates := map[string]struct {
 		gated, implies bool
 	}{
-		"explicit": {true, false}, "two": {true, true}, "inner": {true, false}, "capture-first": {false, false}, "regexp": {false, false},
+		"explicit": {true, false}, "two": {true, true}, "inner": {true, false}, "capture-first": {false, false},
+		"regexp": {true, true}, "regexp-free": {false, false}, "mixed": {false, false},
 	}
 	for i := range p.rules {
 		r := &p.rules[i]
@@ -54,6 +59,12 @@ func TestPrefixGate(t *testing.T) {
 		{"Bad user from 192.0.2.4 via pam", "inner"},
 		{"sweeping probe from 192.0.2.5", "capture-first"},
 		{"Probing by 192.0.2.6", "regexp"},
+		{"Early Probing by 192.0.2.6", ""},
+		{"Sweep from 192.0.2.7 seen", "regexp-free"},
+		{"A Sweep from 192.0.2.7 seen", "regexp-free"},
+		{"Port knock from 192.0.2.8", "mixed"},
+		{"Early knock by 192.0.2.9", "mixed"},
+		{"knock by 192.0.2.9", "mixed"},
 		{"Failed  password for root from 192.0.2.2 port 22 ssh2", ""},
 	} {
 		check(t, p, h+tt.msg, "", want{rule: tt.rule, event: tt.rule != ""})

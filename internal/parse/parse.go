@@ -409,41 +409,64 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 	return nil
 }
 
-// compileTail sets a compiled rule's first-byte table and prefilter.
+// compileTail sets a compiled rule's prefilter, first-byte table and
+// prefix gate.
 func compileTail(s *rules.ParserSpec, r *rule, derived []string, canDerive bool) {
-	for c := range r.starts {
-		r.starts[c] = r.format != formatNone || len(r.regexps) > 0
-	}
-	for _, t := range r.templates {
-		if pre := t.Prefix(); len(pre) > 0 {
-			r.starts[pre[0]] = true
-		} else {
-			for c := range r.starts {
-				r.starts[c] = true
-			}
-		}
-	}
+	var lits []string
 	switch {
 	case len(s.Prefilter) > 0:
-		r.prefilter = textmatch.NewPrefilter(s.Prefilter...)
+		lits = s.Prefilter
 	case canDerive && r.format == formatNone:
-		r.prefilter = textmatch.NewPrefilter(dedupe(derived)...)
+		lits = dedupe(derived)
 	}
-	if r.format != formatNone || len(r.regexps) > 0 || len(r.templates) == 0 {
+	if len(lits) > 0 {
+		r.prefilter = textmatch.NewPrefilter(lits...)
+	}
+	// The literal text each pattern starts with; nil for one that starts
+	// with a capture, or an expression not anchored on literal text.
+	var starts [][]byte
+	for _, t := range r.templates {
+		starts = append(starts, t.Prefix())
+	}
+	for _, re := range r.regexps {
+		starts = append(starts, re.Prefix())
+	}
+	gated := r.format == formatNone && len(starts) > 0
+	for _, pre := range starts {
+		gated = gated && len(pre) > 0
+	}
+	for c := range r.starts {
+		r.starts[c] = !gated
+	}
+	if !gated {
 		return
 	}
-	implies := len(s.Prefilter) == 0 && canDerive
-	for _, t := range r.templates {
-		pre := t.Prefix()
-		if len(pre) == 0 {
-			r.prefixes = nil
-			return
+	implies := true
+	for _, pre := range starts {
+		r.starts[pre[0]] = true
+		if !slices.ContainsFunc(r.prefixes, func(p []byte) bool { return bytes.Equal(p, pre) }) {
+			r.prefixes = append(r.prefixes, pre)
 		}
-		r.prefixes = append(r.prefixes, pre)
-		// The derived prefilter holds this literal or a part of it.
-		implies = implies && bytes.Equal(t.Prefilter(), pre)
+		implies = implies && impliesPrefilter(pre, lits)
 	}
 	r.prefixImpliesPrefilter = implies
+}
+
+// impliesPrefilter reports whether every message that starts with pre
+// passes the prefilter of lits: one of them occurs in pre, or there is no
+// literal to look for.
+func impliesPrefilter(pre []byte, lits []string) bool {
+	any := false
+	for _, l := range lits {
+		if l == "" {
+			continue
+		}
+		any = true
+		if strings.Contains(string(pre), l) {
+			return true
+		}
+	}
+	return !any
 }
 
 // hasPrefixAny reports whether msg starts with one of prefixes.
