@@ -103,3 +103,51 @@ func TestProgramRulesCache(t *testing.T) {
 		}
 	}
 }
+
+// closingQuote agrees with a byte-by-byte reading of escapes on texts of
+// quotes, backslashes and letters in every arrangement up to six bytes,
+// and on longer random ones.
+func TestClosingQuote(t *testing.T) {
+	ref := func(b []byte) int {
+		for i := 0; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i
+			}
+		}
+		return -1
+	}
+	alphabet := []byte{'"', '\\', 'a'}
+	var all func(prefix []byte, n int)
+	all = func(prefix []byte, n int) {
+		if got, want := closingQuote(prefix), ref(prefix); got != want {
+			t.Fatalf("closingQuote(%q) = %d, want %d", prefix, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			all(append(prefix, c), n-1)
+		}
+	}
+	all(nil, 6)
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 10000 {
+		b := make([]byte, r.IntN(200))
+		for i := range b {
+			switch r.IntN(20) {
+			case 0:
+				b[i] = '"'
+			case 1:
+				b[i] = '\\'
+			default:
+				b[i] = 'x'
+			}
+		}
+		if got, want := closingQuote(b), ref(b); got != want {
+			t.Fatalf("closingQuote(%q) = %d, want %d", b, got, want)
+		}
+	}
+}
