@@ -10,21 +10,17 @@ import (
 // recently written entry, so memory stays bounded whatever the input and
 // nothing is allocated after construction. Keys are seeded hashes, so an
 // attacker who can choose program names cannot aim at a collision.
-//
-// A set's keys and stamps fill one 64-byte cache line, and its addresses
-// are kept apart: finding an entry, or the one to overwrite, reads one
-// line (the table outgrows the cache under many concurrent sessions).
 type sessionTable struct {
 	seed  maphash.Seed
-	sets  []sessionSet
-	addrs [][4]netip.Addr
+	sets  [][4]sessionEntry
 	mask  uint64
 	clock uint64
 }
 
-type sessionSet struct {
-	key   [4]uint64 // the program's hash mixed with the pid (sessionTable.key)
-	stamp [4]uint64 // 0: empty
+type sessionEntry struct {
+	prog, pid uint64
+	stamp     uint64 // 0: empty
+	addr      netip.Addr
 }
 
 func newSessionTable(max int) *sessionTable {
@@ -32,14 +28,10 @@ func newSessionTable(max int) *sessionTable {
 	for n*4 < max {
 		n <<= 1
 	}
-	return &sessionTable{seed: maphash.MakeSeed(), sets: make([]sessionSet, n), addrs: make([][4]netip.Addr, n), mask: uint64(n - 1)}
+	return &sessionTable{seed: maphash.MakeSeed(), sets: make([][4]sessionEntry, n), mask: uint64(n - 1)}
 }
 
-// key returns the entry key of (prog, pid) and the index of its set. A
-// numeric pid is taken exactly and any other hashed; the key is the
-// program's hash xor the pid times an odd constant, one-to-one in the pid
-// for a given program.
-func (t *sessionTable) key(prog, pid []byte) (uint64, uint64) {
+func (t *sessionTable) key(prog, pid []byte) (uint64, uint64, *[4]sessionEntry) {
 	h := maphash.Bytes(t.seed, prog)
 	var id uint64
 	if n, ok := atoi(pid, 18); ok {
@@ -47,36 +39,33 @@ func (t *sessionTable) key(prog, pid []byte) (uint64, uint64) {
 	} else {
 		id = maphash.Bytes(t.seed, pid) | 1<<63
 	}
-	k := h ^ id*0x9e3779b97f4a7c15
-	mix := k * 0xff51afd7ed558ccd
+	mix := (h ^ id*0x9e3779b97f4a7c15) * 0xff51afd7ed558ccd
 	mix ^= mix >> 32
-	return k, mix & t.mask
+	return h, id, &t.sets[mix&t.mask]
 }
 
 func (t *sessionTable) put(prog, pid []byte, a netip.Addr) {
-	k, si := t.key(prog, pid)
-	set := &t.sets[si]
+	h, id, set := t.key(prog, pid)
 	t.clock++
 	victim := 0
-	for i := range set.key {
-		if set.stamp[i] != 0 && set.key[i] == k {
+	for i := range set {
+		e := &set[i]
+		if e.stamp != 0 && e.prog == h && e.pid == id {
 			victim = i
 			break
 		}
-		if set.stamp[i] < set.stamp[victim] {
+		if e.stamp < set[victim].stamp {
 			victim = i
 		}
 	}
-	set.key[victim], set.stamp[victim] = k, t.clock
-	t.addrs[si][victim] = a
+	set[victim] = sessionEntry{prog: h, pid: id, stamp: t.clock, addr: a}
 }
 
 func (t *sessionTable) get(prog, pid []byte) netip.Addr {
-	k, si := t.key(prog, pid)
-	set := &t.sets[si]
-	for i := range set.key {
-		if set.stamp[i] != 0 && set.key[i] == k {
-			return t.addrs[si][i]
+	h, id, set := t.key(prog, pid)
+	for i := range set {
+		if e := &set[i]; e.stamp != 0 && e.prog == h && e.pid == id {
+			return e.addr
 		}
 	}
 	return netip.Addr{}
