@@ -182,15 +182,21 @@ func (p *Parser) decodeCLFAs(r *rule, msg []byte, ev *event.Event, f Family) dec
 // closingQuote returns the index of the first '"' in b not escaped by a
 // backslash, or -1.
 func closingQuote(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
+	for i := 0; ; {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		q += i
+		e := bytes.IndexByte(b[i:q], '\\')
+		if e < 0 {
+			return q // no escape before this quote
+		}
+		i += e + 2 // the escaped byte, maybe this quote, is skipped
+		if i > len(b) {
+			return -1
 		}
 	}
-	return -1
 }
 
 // quoted reads ` "field"` at the start of b and returns the field and the

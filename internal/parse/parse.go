@@ -102,6 +102,15 @@ type rule struct {
 	// starts[c] says whether a message starting with byte c can match; all
 	// true when some pattern starts with a capture.
 	starts [256]bool
+	// prefixes, when every pattern is a template that starts with literal
+	// text, are those texts: a message that starts with none of them cannot
+	// match, which is cheaper to tell than the prefilter's scan. nil: no
+	// such gate.
+	prefixes [][]byte
+	// prefixImpliesPrefilter: a message that starts with one of prefixes
+	// passes the prefilter (each template's prefilter literal is its
+	// prefix, and the prefilter is derived from them).
+	prefixImpliesPrefilter bool
 }
 
 // setValues are a rule's constant fields; has* say which were given.
@@ -146,6 +155,12 @@ type Parser struct {
 
 	hint      string
 	hintBytes []byte
+
+	// The last program looked up and its rules (programRules).
+	lastProg    []byte
+	lastProgD   *dispatch
+	lastProgOK  bool
+	lastProgSet bool
 }
 
 // dispatch is a list of rules to try in order, also split by the first byte
@@ -197,6 +212,7 @@ func Compile(specs []rules.ParserSpec, o Options) (*Parser, error) {
 		specs:     append([]rules.ParserSpec(nil), specs...),
 		byProgram: map[string]*dispatch{},
 		learned:   map[string]*dispatch{},
+		lastProg:  make([]byte, 0, maxCachedProgram),
 		opts:      o,
 		env:       envelope.NewParser(envelope.Options{Location: o.Location, Reference: o.Reference, Time: o.Time}),
 		scratch:   make([]byte, 0, 4096),
@@ -432,26 +448,74 @@ func compileHead(s *rules.ParserSpec, r *rule) error {
 	return nil
 }
 
-// compileTail sets a compiled rule's first-byte table and prefilter.
+// compileTail sets a compiled rule's prefilter, first-byte table and
+// prefix gate.
 func compileTail(s *rules.ParserSpec, r *rule, derived []string, canDerive bool) {
-	for c := range r.starts {
-		r.starts[c] = r.format != formatNone || len(r.regexps) > 0
-	}
-	for _, t := range r.templates {
-		if pre := t.Prefix(); len(pre) > 0 {
-			r.starts[pre[0]] = true
-		} else {
-			for c := range r.starts {
-				r.starts[c] = true
-			}
-		}
-	}
+	var lits []string
 	switch {
 	case len(s.Prefilter) > 0:
-		r.prefilter = textmatch.NewPrefilter(s.Prefilter...)
+		lits = s.Prefilter
 	case canDerive && r.format == formatNone:
-		r.prefilter = textmatch.NewPrefilter(dedupe(derived)...)
+		lits = dedupe(derived)
 	}
+	if len(lits) > 0 {
+		r.prefilter = textmatch.NewPrefilter(lits...)
+	}
+	// The literal text each pattern starts with; nil for one that starts
+	// with a capture, or an expression not anchored on literal text.
+	var starts [][]byte
+	for _, t := range r.templates {
+		starts = append(starts, t.Prefix())
+	}
+	for _, re := range r.regexps {
+		starts = append(starts, re.Prefix())
+	}
+	gated := r.format == formatNone && len(starts) > 0
+	for _, pre := range starts {
+		gated = gated && len(pre) > 0
+	}
+	for c := range r.starts {
+		r.starts[c] = !gated
+	}
+	if !gated {
+		return
+	}
+	implies := true
+	for _, pre := range starts {
+		r.starts[pre[0]] = true
+		if !slices.ContainsFunc(r.prefixes, func(p []byte) bool { return bytes.Equal(p, pre) }) {
+			r.prefixes = append(r.prefixes, pre)
+		}
+		implies = implies && impliesPrefilter(pre, lits)
+	}
+	r.prefixImpliesPrefilter = implies
+}
+
+// impliesPrefilter reports whether every message that starts with pre
+// passes the prefilter of lits: one of them occurs in pre, or there is no
+// literal to look for.
+func impliesPrefilter(pre []byte, lits []string) bool {
+	any := false
+	for _, l := range lits {
+		if l == "" {
+			continue
+		}
+		any = true
+		if strings.Contains(string(pre), l) {
+			return true
+		}
+	}
+	return !any
+}
+
+// hasPrefixAny reports whether msg starts with one of prefixes.
+func hasPrefixAny(msg []byte, prefixes [][]byte) bool {
+	for _, p := range prefixes {
+		if bytes.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func layoutOf(name string) (envelope.Layout, error) {
@@ -639,10 +703,7 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 	}
 	res.Program = prog
 	if len(prog) > 0 {
-		d, ok := p.byProgram[string(prog)]
-		if !ok && len(p.globs) > 0 {
-			d = p.globRules(prog)
-		}
+		d, ok := p.programRules(prog)
 		if d != nil && len(d.all) > 0 {
 			if env.Format == envelope.FormatJournalJSON && !trusted(&env.Journal, prog) {
 				res.Doubt = true
@@ -679,6 +740,28 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 	}
 	return res
 }
+
+// programRules returns the rules of prog and whether prog is named exactly
+// (byProgram) rather than by globs. The last program's answer is kept: the
+// lines of one program come in runs.
+func (p *Parser) programRules(prog []byte) (*dispatch, bool) {
+	if p.lastProgSet && bytes.Equal(prog, p.lastProg) {
+		return p.lastProgD, p.lastProgOK
+	}
+	d, ok := p.byProgram[string(prog)]
+	if !ok && len(p.globs) > 0 {
+		d = p.globRules(prog)
+	}
+	p.lastProgSet = len(prog) <= cap(p.lastProg)
+	if p.lastProgSet {
+		p.lastProg = append(p.lastProg[:0], prog...)
+		p.lastProgD, p.lastProgOK = d, ok
+	}
+	return d, ok
+}
+
+// maxCachedProgram bounds the program name programRules keeps.
+const maxCachedProgram = 64
 
 func (p *Parser) hintProgram(hint string) []byte {
 	if hint != p.hint {
@@ -752,7 +835,14 @@ func (p *Parser) globRules(prog []byte) *dispatch {
 // case res is final).
 func (p *Parser) apply(i int, msg, prog []byte, ev *event.Event, res *Result) bool {
 	r := &p.rules[i]
-	if !r.prefilter.Match(msg) {
+	if r.prefixes != nil {
+		if !hasPrefixAny(msg, r.prefixes) {
+			return false // no template can match
+		}
+		if !r.prefixImpliesPrefilter && !r.prefilter.Match(msg) {
+			return false
+		}
+	} else if !r.prefilter.Match(msg) {
 		return false
 	}
 	switch r.format {

@@ -91,7 +91,7 @@ func (e *Engine) Adopt(old *Engine) Adoption {
 			ns.pool = append(ns.pool, src...)
 			nb.chunk = uint32(len(ns.pool) / ns.stride)
 		}
-		e.index[nb.key] = uint32(len(e.slab))
+		e.index.put(e.index.hash(&nb.key), uint32(len(e.slab)))
 		e.slab = append(e.slab, nb)
 		ad.Buckets++
 	}

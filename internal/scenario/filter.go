@@ -411,6 +411,12 @@ func (f *filter) match(ev *event.Event, v *view) bool {
 	if f.services != nil && !hasString(f.services, ev.Service) {
 		return false
 	}
+	return f.matchRest(ev, v)
+}
+
+// matchRest is match without the services criterion, for the engine,
+// whose dispatch by service already applied it.
+func (f *filter) matchRest(ev *event.Event, v *view) bool {
 	if f.reasons != nil && !hasString(f.reasons, ev.Reason) {
 		return false
 	}

@@ -35,8 +35,10 @@
 //
 // # Cost
 //
-// An Engine holds every bucket in one map from a packed, pointer-free key to
-// an index into a slab of fixed-size bucket structs. A bucket's level is
+// An Engine holds every bucket in a slab of fixed-size bucket structs, found
+// by a packed, pointer-free key through one open-addressing hash table of
+// 8-byte slots (index). An event visits only the scenarios whose filter
+// accepts its service and kind, from lists made at Compile. A bucket's level is
 // computed lazily from the event times it has seen (no timer, no goroutine per
 // bucket); buckets that have fully leaked are dropped a few at a time on each
 // Pour, like an incremental garbage collector, and when the engine holds
@@ -137,10 +139,8 @@ type scenario struct {
 	freeChunks []uint32
 }
 
-// key identifies a bucket. It holds no pointer, so the map is not scanned by
-// the garbage collector, and has no padding, so the map hashes its 24 bytes
-// in one call (a uint16 scenario would leave two bytes of padding and make
-// the hash go field by field, a third of Pour's time).
+// key identifies a bucket. It holds no pointer and no padding: the index
+// hashes it as three words and compares it whole.
 type key struct {
 	addr  [16]byte // the group prefix's address, IPv4 as ::ffff:a.b.c.d
 	extra uint32   // hash of the Host for "source+host" grouping, else 0
@@ -176,10 +176,18 @@ type Stats struct {
 // An Engine is not safe for concurrent use: one goroutine owns it (it keeps
 // scratch buffers for decoding paths between calls).
 type Engine struct {
-	scen   []scenario
-	byKind [256][]uint32 // scenario indices that can accept each event kind
+	scen []scenario
+	// Scenario indices, in order, that can accept an event, by the event's
+	// service and kind: a service some filter names has its own lists
+	// (byService), any other service meets only the scenarios whose filter
+	// names no service (anyService). Pour thus skips the scenarios whose
+	// services or kinds exclude the event without looking at them.
+	byService  map[string]*kindLists
+	anyService *kindLists
+	lastSvc    string     // the service of the last event poured, for one-entry caching
+	lastLists  *kindLists // byService[lastSvc] or anyService
 
-	index map[key]uint32
+	index index // key → slab slot
 	slab  []bucket
 	free  []uint32
 	max   int
@@ -206,10 +214,10 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("scenario: %d scenarios, at most %d are supported", len(specs), maxScenarios-1)
 	}
 	e := &Engine{
-		index: make(map[key]uint32),
-		max:   o.MaxBuckets,
-		seed:  maphash.MakeSeed(),
+		max:  o.MaxBuckets,
+		seed: maphash.MakeSeed(),
 	}
+	e.index = newIndex(e.seed)
 	if e.max <= 0 {
 		e.max = DefaultMaxBuckets
 	}
@@ -217,6 +225,7 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 	e.hostSeed = uint32(maphash.String(e.seed, "host")) ^ 2166136261
 	seen := make(map[string]rules.Pos, len(specs))
 	var errs []error
+	var kindSets [][]event.Kind
 	for i := range specs {
 		sp := &specs[i]
 		if prev, dup := seen[sp.Name]; dup && sp.Name != "" {
@@ -229,19 +238,72 @@ func Compile(specs []rules.ScenarioSpec, o Options) (*Engine, error) {
 			errs = append(errs, fmt.Errorf("scenario %q at %s:%d: %w", sp.Name, sp.Pos.File, sp.Pos.Line, err))
 			continue
 		}
-		idx := uint32(len(e.scen))
 		e.scen = append(e.scen, s)
-		for _, k := range kinds {
-			e.byKind[k] = append(e.byKind[k], idx)
-		}
+		kindSets = append(kindSets, kinds)
 	}
 	e.addNetworks(o)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	e.indexDispatch(kindSets)
 	e.indexLiterals()
 	e.setupKnown(o.MaxKnownUsers)
 	return e, nil
+}
+
+// kindLists holds, per event kind, the indices of the scenarios that can
+// accept an event of that kind (and of one service).
+type kindLists [numKinds][]uint32
+
+// numKinds bounds event kinds: Kind values a filter can name are below it.
+const numKinds = 8
+
+func (l *kindLists) of(k event.Kind) []uint32 {
+	if int(k) < len(l) {
+		return l[k]
+	}
+	return nil
+}
+
+// indexDispatch builds the per-(service, kind) lists of scenarios that Pour
+// visits; kinds[i] are the kinds scenario i accepts.
+func (e *Engine) indexDispatch(kinds [][]event.Kind) {
+	build := func(svc string, named bool) *kindLists {
+		l := new(kindLists)
+		for i := range e.scen {
+			f := &e.scen[i].filter
+			if f.services != nil && (!named || !hasString(f.services, svc)) {
+				continue
+			}
+			for _, k := range kinds[i] {
+				l[k] = append(l[k], uint32(i))
+			}
+		}
+		return l
+	}
+	e.anyService = build("", false)
+	e.byService = make(map[string]*kindLists)
+	for i := range e.scen {
+		for _, svc := range e.scen[i].filter.services {
+			if _, ok := e.byService[svc]; !ok {
+				e.byService[svc] = build(svc, true)
+			}
+		}
+	}
+	e.lastSvc, e.lastLists = "", e.anyService // no filter names the empty service
+}
+
+// lists returns the scenario lists for events of service svc.
+func (e *Engine) lists(svc string) *kindLists {
+	if svc == e.lastSvc {
+		return e.lastLists
+	}
+	l, ok := e.byService[svc]
+	if !ok {
+		l = e.anyService
+	}
+	e.lastSvc, e.lastLists = svc, l
+	return l
 }
 
 // indexLiterals gathers the needles of every filter into one multiLit for
@@ -385,7 +447,7 @@ func (e *Engine) Name(i int) string { return e.scen[i].name }
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	s := e.stats
-	s.Live = uint64(len(e.index))
+	s.Live = uint64(e.index.len())
 	return s
 }
 
@@ -428,7 +490,7 @@ func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]in
 	if e.known != nil && ev.Kind == event.KindAuthSuccess {
 		e.known.learn(ev)
 	}
-	list := e.byKind[ev.Kind]
+	list := e.lists(ev.Service).of(ev.Kind)
 	t := ev.Time.UnixNano()
 	if len(list) > 0 {
 		e.view.reset()
@@ -441,7 +503,7 @@ func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]in
 		)
 		for _, si := range list {
 			s := &e.scen[si]
-			if !s.filter.match(ev, &e.view) {
+			if !s.filter.matchRest(ev, &e.view) { // the service is known to match
 				continue
 			}
 			poured = append(poured, int(si))
@@ -481,7 +543,8 @@ func (e *Engine) Pour(ev *event.Event, poured []int, alerts []event.Alert) ([]in
 // complete.
 func (e *Engine) pourInto(s *scenario, k key, ev *event.Event, t int64, alerts []event.Alert) ([]event.Alert, *event.Alert) {
 	var b *bucket
-	if idx, ok := e.index[k]; ok {
+	h := e.index.hash(&k)
+	if idx, ok := e.index.get(e.slab, &k, h); ok {
 		b = &e.slab[idx]
 		if t >= b.expire {
 			e.refill(s, b) // fully leaked, window passed, or blackhole over
@@ -490,7 +553,7 @@ func (e *Engine) pourInto(s *scenario, k key, ev *event.Event, t int64, alerts [
 		}
 	} else {
 		idx := e.alloc(t)
-		e.index[k] = idx
+		e.index.put(h, idx)
 		b = &e.slab[idx]
 		*b = bucket{key: k}
 	}
@@ -584,7 +647,7 @@ func (e *Engine) alloc(t int64) uint32 {
 	} else {
 		e.stats.Evicted++
 	}
-	delete(e.index, b.key)
+	e.index.del(e.index.hash(&b.key), uint32(victim))
 	e.scen[b.key.scen].releaseChunk(b)
 	return uint32(victim)
 }
@@ -601,7 +664,7 @@ func (e *Engine) next() uint64 {
 // drop frees the live slot i.
 func (e *Engine) drop(i int) {
 	b := &e.slab[i]
-	delete(e.index, b.key)
+	e.index.del(e.index.hash(&b.key), uint32(i))
 	e.scen[b.key.scen].releaseChunk(b)
 	b.key.scen = freeSlot
 	e.free = append(e.free, uint32(i))

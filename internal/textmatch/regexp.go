@@ -19,6 +19,7 @@ type Regexp struct {
 	group     [NumFields]int // submatch index per field, 0 when absent
 	layout    string
 	prefilter []byte
+	prefix    []byte
 }
 
 // CompileRegexp compiles expr. Group names that are not field names are
@@ -52,9 +53,38 @@ func CompileRegexp(expr string) (*Regexp, error) {
 		r.group[f] = i
 	}
 	if tree, err := syntax.Parse(expr, syntax.Perl); err == nil {
-		r.prefilter = []byte(requiredLiteral(tree.Simplify()))
+		simple := tree.Simplify()
+		r.prefilter = []byte(requiredLiteral(simple))
+		r.prefix = []byte(anchoredPrefix(simple))
 	}
 	return r, nil
+}
+
+// anchoredPrefix returns the case-sensitive literal that every text re
+// matches starts with when re is anchored at the start of the text (^...
+// without the m flag), or "".
+func anchoredPrefix(re *syntax.Regexp) string {
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return ""
+	}
+	var b strings.Builder
+	for _, sub := range re.Sub[1:] {
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			break
+		}
+		b.WriteString(string(sub.Rune))
+	}
+	return b.String()
+}
+
+// Prefix returns the literal every message the expression matches starts
+// with (an expression anchored by ^ and followed by literal text), or nil.
+// The caller must not modify it.
+func (r *Regexp) Prefix() []byte {
+	if len(r.prefix) == 0 {
+		return nil
+	}
+	return r.prefix
 }
 
 // String returns the expression's source text.
