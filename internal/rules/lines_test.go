@@ -93,6 +93,7 @@ func newRefParser(t *testing.T, set *rules.Set) *refParser {
 
 type refResult struct {
 	spec   *rules.ParserSpec
+	pat    int // index of the matching pattern: Patterns, then Regexps
 	source netip.Addr
 	fields map[string]string
 }
@@ -117,12 +118,12 @@ func (r *refParser) parse(line string) (refResult, bool, bool) {
 			formatOnly = true
 			continue
 		}
-		for _, tm := range r.tmpls[i] {
+		for j, tm := range r.tmpls[i] {
 			var caps textmatch.Captures
 			if !tm.Match(msg, &caps) {
 				continue
 			}
-			res := refResult{spec: p, source: caps.Source, fields: map[string]string{}}
+			res := refResult{spec: p, pat: j, source: caps.Source, fields: map[string]string{}}
 			for name, f := range map[string]textmatch.Field{
 				"user": textmatch.FieldUser, "port": textmatch.FieldPort, "status": textmatch.FieldStatus,
 				"method": textmatch.FieldMethod, "path": textmatch.FieldPath,
