@@ -12,8 +12,12 @@ import (
 // rules still have no golden line of their own (a ratchet: it may only
 // fall). The injection test mutates golden lines, so a pattern without one
 // is never attacked: the Dovecot templates that ended at the address went
-// untested that way until a hostile line was written for them by hand.
-const uncoveredCeiling = 244
+// untested that way until a hostile line was written for them by hand, and
+// writing a line for every pattern found two more (Dovecot 2.4's auth()
+// prefix, sshd's certificate key id). The four left are nsd-refused's
+// templates for NSD's own log file, which herd reads only through a source
+// bound to program nsd: a golden line cannot name a program yet.
+const uncoveredCeiling = 4
 
 // TestEveryAddressPatternHasGoldenLine counts the patterns (templates and
 // regular expressions) that read an address and that no golden line reaches
