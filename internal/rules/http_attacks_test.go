@@ -107,22 +107,7 @@ func TestHTTPAttackClasses(t *testing.T) {
 		{"l9scan", every(2, 10*time.Second, httpReq("GET", "/.git/config", 404, "Mozilla/5.0 (l9scan/2.0.; +https://leakix.net)")), []string{"http-bad-user-agent"}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := pourDefaults(t, c.evs)
-			// Only the scenario under test is asserted on attacks: a probe
-			// may rightly trip others too (path traversal, probing).
-			if c.want == nil {
-				if len(got) > 0 {
-					t.Errorf("alerts from %v on honest traffic", got)
-				}
-				return
-			}
-			for _, w := range c.want {
-				if !slices.Contains(got, w) {
-					t.Errorf("alerts from %v, want %s among them", got, w)
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkAlerts(t, pourDefaults(t, c.evs), c.want) })
 	}
 }
 
@@ -252,19 +237,25 @@ func TestHTTPCVEScenarios(t *testing.T) {
 			"apple-touch-icon.png", ".well-known/change-password", "oldaction"), nil},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := pourDefaults(t, c.evs)
-			if c.want == nil {
-				if len(got) > 0 {
-					t.Errorf("alerts from %v on honest traffic", got)
-				}
-				return
-			}
-			for _, w := range c.want {
-				if !slices.Contains(got, w) {
-					t.Errorf("alerts from %v, want %s among them", got, w)
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkAlerts(t, pourDefaults(t, c.evs), c.want) })
+	}
+}
+
+// checkAlerts asserts the scenarios that alerted on a case: none on honest
+// traffic (want nil), and on an attack every scenario of want among them.
+// Only the scenarios under test are asserted on attacks: a probe may rightly
+// trip others too (path traversal, probing).
+func checkAlerts(t *testing.T, got, want []string) {
+	t.Helper()
+	if want == nil {
+		if len(got) > 0 {
+			t.Errorf("alerts from %v on honest traffic", got)
+		}
+		return
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("alerts from %v, want %s among them", got, w)
+		}
 	}
 }
