@@ -23,6 +23,7 @@ import (
 
 	"github.com/herd-ips/herd/internal/detect"
 	"github.com/herd-ips/herd/internal/ipx"
+	"github.com/herd-ips/herd/internal/parse"
 	"github.com/herd-ips/herd/internal/rules"
 )
 
@@ -228,6 +229,15 @@ var fail2banPrograms = map[string]string{
 	"horde": "horde", "guacamole": "guacamole",
 }
 
+// fail2banFamilies gives the format family of the sample files that hold one
+// daemon's own log only, read as a source bound to that format reads them
+// (format: in herd.yaml, or detected from the file's first line); the others
+// mix forms (fail2ban's exim sample has syslog-wrapped lines too) and are
+// read with no provenance. Exim's main log has lines that also read as an
+// ISO syslog envelope ("... 1VxPit-000MMd-U4 SA: Action: ..."): the family
+// tells them apart, as it does in the agent.
+var fail2banFamilies = map[string]parse.Family{"exim-spam": parse.FamilyExim}
+
 type f2bCheck struct {
 	Opts  map[string]any `json:"opts"`
 	Match bool           `json:"match"`
@@ -302,7 +312,11 @@ func TestConformanceFail2ban(t *testing.T) {
 		rows = append(rows, s)
 		d := newDetector(t, zurich, ref)
 		for _, r := range recs {
-			res := d.Line([]byte(r.Line), fail2banPrograms[r.Filter])
+			fam, ok := fail2banFamilies[r.Filter]
+			if !ok {
+				fam = parse.FamilyAny
+			}
+			res := d.LineAs([]byte(r.Line), fam, fail2banPrograms[r.Filter])
 			got := flagged(d, res)
 			if ex.take("fail2ban", file, strconv.Itoa(r.Lineno)) {
 				s.excluded++

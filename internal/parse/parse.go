@@ -652,8 +652,7 @@ func (p *Parser) Parse(line []byte, hint string, ev *event.Event) Result {
 //
 // Under FamilyAny every line meets every rule: a line with an envelope
 // meets its program's rules, and one without (or any line when hint is not
-// empty) the raw rules too; an ISO-enveloped line that also starts a record
-// of Exim's main log meets Exim's raw rules after its program's.
+// empty) the raw rules too.
 //
 // Within a program rules run in order, each skipped unless one of its
 // prefilter literals occurs in the message; the first matching pattern
@@ -722,21 +721,8 @@ func (p *Parser) ParseAs(line []byte, f Family, hint string, ev *event.Event) Re
 			return res
 		}
 	}
-	if f == FamilyAny {
-		switch {
-		case !res.Enveloped || hint != "":
-			p.try(p.raw.rules(msg), msg, prog, ev, &res)
-		case env.Format == envelope.FormatISO && eximRecord(line):
-			// "2006-01-02 15:04:05 1VxPit-000MMd-U4 SA: Action: ..." reads
-			// both as an ISO envelope (host 1VxPit-000MMd-U4, program SA)
-			// and as a record of Exim's main log. A bound source tells
-			// them apart by its file's family; without provenance, the
-			// line meets Exim's raw rules too.
-			if d := p.rawBy[FamilyExim]; d != nil {
-				env.Format, env.Time, env.Host, env.Program, env.PID, env.Message = envelope.FormatNone, time.Time{}, nil, nil, nil, line
-				p.try(d.rules(line), line, nil, ev, &res)
-			}
-		}
+	if f == FamilyAny && (!res.Enveloped || hint != "") {
+		p.try(p.raw.rules(msg), msg, prog, ev, &res)
 	}
 	return res
 }
