@@ -253,31 +253,13 @@ func (e *Engine) pourNetwork(s *scenario, k netKey, src netip.Addr, ev *event.Ev
 	if int(g.n) < n.stride {
 		g.n++
 	}
-	overflow := false
-	if s.leak > 0 {
-		// The generic cell rate of pourInto.
-		at := max(g.empty, now)
-		if at-now <= (s.capacity-1)*s.leak {
-			g.empty = at + s.leak
-		} else {
-			overflow = true
-		}
-	} else if int64(g.count) >= s.capacity {
-		overflow = true
-	}
-	if !overflow {
+	if s.admit(&g.empty, g.count, now) {
 		if g.count < blackholed-1 {
 			g.count++
 		}
 		g.first = min(g.first, t)
 		g.last = now
-		g.expire = math.MaxInt64
-		if s.leak > 0 {
-			g.expire = g.empty
-		}
-		if s.window > 0 {
-			g.expire = min(g.expire, g.first+s.window)
-		}
+		g.expire = s.expiry(g.first, g.empty)
 		return alerts
 	}
 	loc := ev.Time.Location()

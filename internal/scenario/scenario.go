@@ -568,33 +568,13 @@ func (e *Engine) pourInto(s *scenario, k key, ev *event.Event, t int64, alerts [
 			return alerts, nil
 		}
 	}
-	overflow := true
-	if s.typ != typeTrigger {
-		if s.leak > 0 {
-			// Generic cell rate: the level at t is (empty-t)/leak; the event
-			// fits while the level is at most capacity-1 before it.
-			at := max(b.empty, now)
-			if at-now <= (s.capacity-1)*s.leak {
-				overflow = false
-				b.empty = at + s.leak
-			}
-		} else if int64(b.count) < s.capacity {
-			overflow = false
-		}
-	}
-	if !overflow {
+	if s.typ != typeTrigger && s.admit(&b.empty, b.count, now) {
 		if b.count < blackholed-1 {
 			b.count++
 		}
 		b.first = min(b.first, t)
 		b.last = now
-		b.expire = math.MaxInt64
-		if s.leak > 0 {
-			b.expire = b.empty
-		}
-		if s.window > 0 {
-			b.expire = min(b.expire, b.first+s.window)
-		}
+		b.expire = s.expiry(b.first, b.empty)
 		return alerts, nil
 	}
 	e.stats.Overflows++
@@ -777,4 +757,34 @@ func (e *Engine) hashLower(b []byte) uint32 {
 		h *= 16777619
 	}
 	return h | 1
+}
+
+// admit reports whether one more event at now fits a bucket (or network
+// group) holding count events whose level empties at *empty, and takes its
+// room if so. Leaky: the generic cell rate, the level at now being
+// (*empty-now)/leak; the event fits while the level is at most capacity-1
+// before it. Otherwise: while fewer than capacity events were counted.
+func (s *scenario) admit(empty *int64, count uint32, now int64) bool {
+	if s.leak > 0 {
+		at := max(*empty, now)
+		if at-now > (s.capacity-1)*s.leak {
+			return false
+		}
+		*empty = at + s.leak
+		return true
+	}
+	return int64(count) < s.capacity
+}
+
+// expiry is when a fill that began at first and empties at empty becomes
+// indistinguishable from a fresh one: fully leaked, or its window passed.
+func (s *scenario) expiry(first, empty int64) int64 {
+	exp := int64(math.MaxInt64)
+	if s.leak > 0 {
+		exp = empty
+	}
+	if s.window > 0 {
+		exp = min(exp, first+s.window)
+	}
+	return exp
 }
