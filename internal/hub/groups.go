@@ -116,20 +116,7 @@ func (s *Server) postBlob(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest)
 		return
 	}
-	switch s.nonces.add(a.Key, a.Nonce, now) {
-	case nonceReplay:
-		s.stats.replay.Add(1)
-		fail(w, http.StatusUnauthorized)
-		return
-	case nonceQuota:
-		s.stats.limited.Add(1)
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusTooManyRequests)
-		return
-	case nonceFull:
-		s.stats.noncesFull.Add(1)
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable)
+	if !s.takeNonce(w, a, now) {
 		return
 	}
 	seq, err := s.st.AddBlob(r.Context(), gid, h.Epoch, body, now)

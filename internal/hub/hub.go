@@ -737,6 +737,30 @@ func (s *Server) authHeader(w http.ResponseWriter, r *http.Request) (wire.Auth, 
 	return a, now, true
 }
 
+// takeNonce records the nonce of an authenticated request, which the
+// request may then not reuse, and answers the failure itself when the nonce
+// was seen (401), its sender's quota is spent (429) or the cache is full
+// (503, until old nonces age out): ok false means the request is answered.
+func (s *Server) takeNonce(w http.ResponseWriter, a wire.Auth, now time.Time) bool {
+	switch s.nonces.add(a.Key, a.Nonce, now) {
+	case nonceReplay:
+		s.stats.replay.Add(1)
+		fail(w, http.StatusUnauthorized)
+		return false
+	case nonceQuota:
+		s.stats.limited.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests)
+		return false
+	case nonceFull:
+		s.stats.noncesFull.Add(1)
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
 // knownReporter reads a request's authentication header and finds its key
 // among the members. When the header is malformed, the lookup fails or the
 // key is unknown, it answers the request itself and returns ok false. The
@@ -915,20 +939,7 @@ func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusTooManyRequests)
 		return
 	}
-	switch s.nonces.add(a.Key, a.Nonce, now) {
-	case nonceReplay:
-		s.stats.replay.Add(1)
-		fail(w, http.StatusUnauthorized)
-		return
-	case nonceQuota:
-		s.stats.limited.Add(1)
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusTooManyRequests)
-		return
-	case nonceFull:
-		s.stats.noncesFull.Add(1)
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable)
+	if !s.takeNonce(w, a, now) {
 		return
 	}
 	oldest := minuteOf(now.Add(-s.eng.Rules().Window))
